@@ -1,0 +1,113 @@
+//! The child→parent error channel.
+//!
+//! After `clone(2)` the child runs the plan and then calls `execve(2)`. If anything
+//! fails on the way, only the child knows why, and its exit code alone ("1") would
+//! tell the user nothing. So before cloning, the parent opens a pipe with
+//! `O_CLOEXEC`:
+//!
+//! - if a step or `execve` fails, the child writes a [`ChildFailure`] into the
+//!   pipe and exits;
+//! - if `execve` succeeds, the kernel closes the child's end of the pipe (that is
+//!   what close-on-exec means), and the parent reads end-of-file.
+//!
+//! So one blocking read tells the parent "the command is running" or exactly why
+//! not. runc, crun and youki all use this trick. Man page: `man 2 pipe`.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+
+use nix::fcntl::OFlag;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, StepError};
+
+/// Why the child did not reach the container's command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChildFailure {
+    /// A step of the plan failed.
+    Step { step: String, error: StepError },
+    /// The command is not in the container (exit 127).
+    NotFound { command: String },
+    /// The command exists but `execve(2)` refused it (exit 126).
+    CannotExecute { command: String, errno: i32 },
+}
+
+impl From<ChildFailure> for Error {
+    fn from(failure: ChildFailure) -> Self {
+        match failure {
+            ChildFailure::Step { step, error } => Error::Step {
+                step,
+                source: error,
+            },
+            ChildFailure::NotFound { command } => Error::CommandNotFound(command),
+            ChildFailure::CannotExecute { command, errno } => Error::CannotExecute {
+                command,
+                errno: nix::errno::Errno::from_raw(errno),
+            },
+        }
+    }
+}
+
+/// The child's end: written to at most once, closed by `execve`.
+pub struct Sender(File);
+
+/// The parent's end.
+pub struct Receiver(File);
+
+/// A close-on-exec pipe from the child to the parent.
+pub fn channel() -> Result<(Sender, Receiver), Error> {
+    let (read, write): (OwnedFd, OwnedFd) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .map_err(|e| Error::Handshake(format!("pipe2: {e}")))?;
+    Ok((Sender(write.into()), Receiver(read.into())))
+}
+
+impl Sender {
+    /// Report a failure. Runs in the child just before it exits, so errors here
+    /// have nowhere to go; the parent then reports that the child vanished.
+    pub fn send(mut self, failure: &ChildFailure) {
+        if let Ok(bytes) = serde_json::to_vec(failure) {
+            let _ = self.0.write_all(&bytes);
+        }
+    }
+}
+
+impl Receiver {
+    /// Block until the child has either executed its command (`None`) or reported
+    /// why it could not (`Some`).
+    pub fn receive(mut self) -> Result<Option<ChildFailure>, Error> {
+        let mut bytes = Vec::new();
+        self.0
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::Handshake(e.to_string()))?;
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Handshake(format!("unreadable report from the child: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_sender_means_the_command_is_running() {
+        let (sender, receiver) = channel().unwrap();
+        drop(sender);
+        assert_eq!(receiver.receive().unwrap(), None);
+    }
+
+    #[test]
+    fn a_failure_crosses_the_pipe_intact() {
+        let (sender, receiver) = channel().unwrap();
+        let failure = ChildFailure::Step {
+            step: "mount /proc".into(),
+            error: StepError::new("mount proc on /proc", nix::errno::Errno::ENOENT),
+        };
+        sender.send(&failure);
+        assert_eq!(receiver.receive().unwrap(), Some(failure));
+    }
+}

@@ -1,0 +1,5 @@
+//! `ch00 run ROOTFS [CMD...]`: run CMD as a plain child process.
+
+fn main() -> std::process::ExitCode {
+    ch00_process::cli::main("ch00", ch00_process::ABOUT, ch00_process::plan)
+}

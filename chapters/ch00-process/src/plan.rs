@@ -1,0 +1,135 @@
+//! The ordered steps a chapter runs inside the child, between `clone(2)` and `execve(2)`.
+//!
+//! Every chapter's isolation feature is one (or a few) [`Step`]s. A chapter builds its
+//! plan from the previous chapter's plan and adds its own steps, so the code for each
+//! feature is written once, in the chapter that teaches it.
+
+use nix::sched::CloneFlags;
+
+use crate::{Container, StepError};
+
+/// What a step may look at: the container and the namespaces the child was created in.
+pub struct Context<'a> {
+    pub container: &'a Container,
+    pub namespaces: CloneFlags,
+}
+
+/// One piece of container set-up.
+pub trait Step {
+    /// A short name for errors and listings: "chroot", "mount /proc".
+    fn name(&self) -> &'static str;
+
+    /// Runs in the child after `clone(2)` and before `execve(2)`, with the
+    /// privileges of the runtime. Errors reach the user through the handshake.
+    fn in_child(&self, cx: &Context) -> Result<(), StepError>;
+
+    /// Runs in the runtime after the container has exited, to undo what the step
+    /// left on the host. Most steps leave nothing: what they did dies with the
+    /// container's namespaces.
+    fn after_exit(&self, _cx: &Context) -> Result<(), StepError> {
+        Ok(())
+    }
+}
+
+/// The namespaces to create and the steps to run, in order.
+pub struct Plan {
+    /// `CLONE_NEW*` flags for `clone(2)`: the child is born inside these namespaces.
+    pub namespaces: CloneFlags,
+    steps: Vec<Box<dyn Step>>,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            namespaces: CloneFlags::empty(),
+            steps: Vec::new(),
+        }
+    }
+}
+
+impl Plan {
+    /// An empty plan: no namespaces, no steps (chapter 0).
+    pub fn new() -> Self {
+        Plan::default()
+    }
+
+    /// Create the child in one more namespace.
+    pub fn with_namespace(mut self, flag: CloneFlags) -> Self {
+        self.namespaces |= flag;
+        self
+    }
+
+    /// Add a step after the existing ones.
+    pub fn then(mut self, step: impl Step + 'static) -> Self {
+        self.steps.push(Box::new(step));
+        self
+    }
+
+    /// Replace the step called `name` with `steps`, in place. A chapter uses this
+    /// when it teaches a better way to do what an earlier chapter did (chapter 3
+    /// replaces `chroot` with `pivot_root`).
+    ///
+    /// # Panics
+    /// If no step has that name: that is a bug in the chapter, not a user error.
+    pub fn replace(mut self, name: &str, steps: Vec<Box<dyn Step>>) -> Self {
+        let at = self
+            .steps
+            .iter()
+            .position(|s| s.name() == name)
+            .unwrap_or_else(|| panic!("plan has no step named {name:?}"));
+        self.steps.splice(at..=at, steps);
+        self
+    }
+
+    /// The steps, in the order they run.
+    pub fn steps(&self) -> impl Iterator<Item = &dyn Step> {
+        self.steps.iter().map(|s| s.as_ref())
+    }
+
+    /// The step names, in order: what a chapter's plan does, at a glance.
+    pub fn step_names(&self) -> Vec<&'static str> {
+        self.steps().map(|s| s.name()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Named(&'static str);
+    impl Step for Named {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn in_child(&self, _: &Context) -> Result<(), StepError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn replace_keeps_the_position_of_the_replaced_step() {
+        let plan = Plan::new()
+            .then(Named("a"))
+            .then(Named("b"))
+            .then(Named("c"))
+            .replace("b", vec![Box::new(Named("x")), Box::new(Named("y"))]);
+        assert_eq!(plan.step_names(), ["a", "x", "y", "c"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "plan has no step named \"nope\"")]
+    fn replacing_a_missing_step_is_a_bug() {
+        let _ = Plan::new().then(Named("a")).replace("nope", vec![]);
+    }
+
+    #[test]
+    fn namespaces_accumulate() {
+        let plan = Plan::new()
+            .with_namespace(CloneFlags::CLONE_NEWPID)
+            .with_namespace(CloneFlags::CLONE_NEWNS);
+        assert_eq!(
+            plan.namespaces,
+            CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! The lifecycle of one container: `clone(2)`, run the plan, `execve(2)`, wait.
+//!
+//! Why `clone(2)` and not `fork(2)`? `clone` takes the `CLONE_NEW*` flags, so the
+//! child is *born* inside its new namespaces. That matters for the PID namespace:
+//! `unshare(CLONE_NEWPID)` would only put the caller's future children in it, but a
+//! child cloned with `CLONE_NEWPID` is PID 1 of the new namespace from its first
+//! instruction. In this chapter the flags are empty, and `clone` behaves like `fork`.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::errno::Errno;
+use nix::sched::clone;
+use nix::sys::signal::{SigHandler, Signal, signal};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use crate::handshake::{self, ChildFailure, Sender};
+use crate::plan::Context;
+use crate::{Container, Error, Plan, exec};
+
+/// How the container's command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// It called `exit(code)`.
+    Code(u8),
+    /// A signal killed it.
+    Signal(Signal),
+}
+
+impl Exit {
+    /// The status a shell reports: the exit code, or 128 + the signal number.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Code(code) => code,
+            Exit::Signal(signal) => 128u8.saturating_add(signal as u8),
+        }
+    }
+}
+
+/// The child's stack. `clone(2)` needs one because the child may run on memory of
+/// its own. The pages are only touched as the child uses them.
+const STACK_SIZE: usize = 1024 * 1024;
+
+// ANCHOR: run
+/// Run `container` with `plan` and wait for it to end.
+pub fn run(container: &Container, plan: &Plan) -> Result<Exit, Error> {
+    check_rootfs(container)?;
+    let cx = Context {
+        container,
+        namespaces: plan.namespaces,
+    };
+    let (sender, receiver) = handshake::channel()?;
+
+    let mut stack = vec![0u8; STACK_SIZE];
+    let mut sender = Some(sender);
+    let child_main = Box::new(|| child(&cx, plan, sender.take().expect("runs once")));
+    // SAFETY: the runtime is single-threaded, so the child's copy of the address
+    // space holds no lock another thread could be holding.
+    let child = unsafe { clone(child_main, &mut stack, plan.namespaces, Some(libc::SIGCHLD)) }
+        .map_err(Error::Clone)?;
+    // Our copy of the sender must go: the pipe reads end-of-file only when no
+    // process holds its write end open.
+    drop(sender);
+
+    let _signals = ForwardSignals::to(child);
+    let failure = receiver.receive();
+    let exit = wait_for(child);
+    let cleanup = after_exit(&cx, plan);
+    match failure? {
+        Some(failure) => Err(failure.into()),
+        None => cleanup.and(exit),
+    }
+}
+// ANCHOR_END: run
+
+fn check_rootfs(container: &Container) -> Result<(), Error> {
+    let rootfs = &container.rootfs;
+    match rootfs.metadata() {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(Error::RootfsNotADirectory(rootfs.clone())),
+        Err(_) => Err(Error::RootfsMissing(rootfs.clone())),
+    }
+}
+
+// ANCHOR: child
+/// The child: run each step of the plan, then become the command.
+/// The return value is the child's exit code; it is only reached on failure.
+fn child(cx: &Context, plan: &Plan, sender: Sender) -> isize {
+    // If the runtime dies (say, `kill -9`), take the container with it rather than
+    // leave an orphan behind. (`man 2 PR_SET_PDEATHSIG`)
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    for step in plan.steps() {
+        if let Err(error) = step.in_child(cx) {
+            sender.send(&ChildFailure::Step {
+                step: step.name().into(),
+                error,
+            });
+            return 125;
+        }
+    }
+    let failure = exec::exec(cx.container);
+    let code = match failure {
+        ChildFailure::NotFound { .. } => 127,
+        _ => 126,
+    };
+    sender.send(&failure);
+    code
+}
+// ANCHOR_END: child
+
+/// Wait for the child to end. `waitpid(2)` can be interrupted by a signal we
+/// forward; then we simply wait again.
+fn wait_for(child: Pid) -> Result<Exit, Error> {
+    loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(Exit::Code(code as u8)),
+            Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(Exit::Signal(signal)),
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(Error::Wait(errno)),
+        }
+    }
+}
+
+/// Undo, in reverse order, what the steps left on the host.
+fn after_exit(cx: &Context, plan: &Plan) -> Result<(), Error> {
+    let steps: Vec<_> = plan.steps().collect();
+    let mut result = Ok(());
+    for step in steps.into_iter().rev() {
+        if let Err(e) = step.after_exit(cx) {
+            // Keep going: one failed clean-up must not stop the others.
+            result = result.and(Err(Error::Cleanup(e)));
+        }
+    }
+    result
+}
+
+/// The container's PID, for the signal handler.
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+/// While it lives, the runtime passes termination signals on to the container.
+///
+/// - `SIGINT` and `SIGQUIT` (Ctrl-C, Ctrl-\) are ignored: the terminal sends them
+///   to the whole foreground process group, which includes the container, so the
+///   container decides what they mean. The runtime stays alive to clean up.
+/// - `SIGTERM` and `SIGHUP` are sent to the runtime alone (`kill`, a closed
+///   terminal): we forward them so that stopping the runtime stops the container.
+struct ForwardSignals;
+
+impl ForwardSignals {
+    fn to(child: Pid) -> Self {
+        CHILD.store(child.as_raw(), Ordering::SeqCst);
+        // SAFETY: the handler only calls kill(2), which is async-signal-safe.
+        unsafe {
+            for sig in [Signal::SIGINT, Signal::SIGQUIT] {
+                let _ = signal(sig, SigHandler::SigIgn);
+            }
+            for sig in [Signal::SIGTERM, Signal::SIGHUP] {
+                let _ = signal(sig, SigHandler::Handler(forward));
+            }
+        }
+        ForwardSignals
+    }
+}
+
+impl Drop for ForwardSignals {
+    fn drop(&mut self) {
+        // SAFETY: restoring the default dispositions.
+        unsafe {
+            for sig in [
+                Signal::SIGINT,
+                Signal::SIGQUIT,
+                Signal::SIGTERM,
+                Signal::SIGHUP,
+            ] {
+                let _ = signal(sig, SigHandler::SigDfl);
+            }
+        }
+    }
+}
+
+extern "C" fn forward(sig: libc::c_int) {
+    let child = CHILD.load(Ordering::SeqCst);
+    if child > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(child, sig) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signal_death_is_reported_as_128_plus_the_signal() {
+        assert_eq!(Exit::Signal(Signal::SIGKILL).code(), 137);
+        assert_eq!(Exit::Code(3).code(), 3);
+    }
+}

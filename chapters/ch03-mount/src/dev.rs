@@ -1,0 +1,91 @@
+//! A minimal `/dev`, built from scratch on a tmpfs.
+//!
+//! The host's `/dev` holds its disks (`/dev/sda`), its memory (`/dev/mem`) and
+//! every other device: a container must not get it. Programs do need a few
+//! harmless devices, so we create exactly the set the OCI runtime spec lists:
+//! `null`, `zero`, `full`, `random`, `urandom`, `tty`, plus `/dev/pts` (a private
+//! devpts instance for terminals), `/dev/shm` (POSIX shared memory) and the
+//! `/dev/fd`, `stdin`, `stdout`, `stderr` links. Man pages: `man 2 mknod`,
+//! `man 4 null`, `man 4 pts`.
+
+use ch00_process::{Context, Doing, Step, StepError};
+use nix::mount::{MsFlags, mount};
+use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+
+/// The character devices every container gets: (name, major, minor), from
+/// the kernel's `Documentation/admin-guide/devices.txt`.
+const DEVICES: [(&str, u64, u64); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+const LINKS: [(&str, &str); 5] = [
+    ("/dev/ptmx", "pts/ptmx"),
+    ("/dev/fd", "/proc/self/fd"),
+    ("/dev/stdin", "/proc/self/fd/0"),
+    ("/dev/stdout", "/proc/self/fd/1"),
+    ("/dev/stderr", "/proc/self/fd/2"),
+];
+
+/// Mount a tmpfs on `/dev` and fill it with the devices a program expects.
+pub struct MountDev;
+
+impl Step for MountDev {
+    fn name(&self) -> &'static str {
+        "mount /dev"
+    }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        std::fs::create_dir_all("/dev").doing(|| "create /dev".to_owned())?;
+        // No MS_NODEV here: device nodes on this tmpfs must work.
+        tmpfs(
+            "/dev",
+            MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+            "mode=755,size=65536k",
+        )?;
+        for (name, major, minor) in DEVICES {
+            let path = format!("/dev/{name}");
+            let rw_all = Mode::from_bits_truncate(0o666);
+            mknod(path.as_str(), SFlag::S_IFCHR, rw_all, makedev(major, minor))
+                .doing(|| format!("mknod {path}"))?;
+            // mknod(2) applies the umask; the devices must be usable by everyone.
+            nix::sys::stat::fchmodat(
+                nix::fcntl::AT_FDCWD,
+                path.as_str(),
+                rw_all,
+                nix::sys::stat::FchmodatFlags::FollowSymlink,
+            )
+            .doing(|| format!("chmod {path}"))?;
+        }
+        for dir in ["/dev/pts", "/dev/shm"] {
+            std::fs::create_dir(dir).doing(|| format!("create {dir}"))?;
+        }
+        // `newinstance`: a devpts of our own, so the container cannot open the
+        // host's terminals in /dev/pts.
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+        mount(
+            Some("devpts"),
+            "/dev/pts",
+            Some("devpts"),
+            flags,
+            Some("newinstance,ptmxmode=0666,mode=620"),
+        )
+        .doing(|| "mount devpts on /dev/pts".to_owned())?;
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        tmpfs("/dev/shm", flags, "mode=1777,size=65536k")?;
+        for (link, target) in LINKS {
+            std::os::unix::fs::symlink(target, link)
+                .doing(|| format!("link {link} to {target}"))?;
+        }
+        Ok(())
+    }
+}
+
+fn tmpfs(target: &str, flags: MsFlags, options: &str) -> Result<(), StepError> {
+    mount(Some("tmpfs"), target, Some("tmpfs"), flags, Some(options))
+        .doing(|| format!("mount tmpfs on {target}"))
+}

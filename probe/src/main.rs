@@ -1,0 +1,45 @@
+//! `tincan-probe`: what can this process see, and can it get out?
+//!
+//! It runs *inside* a container (every root filesystem that `cargo xtask rootfs`
+//! builds has it at `/usr/local/bin/tincan-probe`):
+//!
+//! - `tincan-probe` prints a report of what the process sees: its PID and the
+//!   process table, the hostname, its root and mount table, its user and security
+//!   settings. Every line can be checked by hand with ordinary commands
+//!   (`echo $$`, `ps`, `hostname`, `ls /`, `cat /proc/self/mountinfo`, `id`).
+//!   The tests snapshot this report for every chapter.
+//! - `tincan-probe attack NAME [ARGS]` tries one escape from the escape lab and
+//!   prints one line: `ESCAPED: evidence` or `BLOCKED: why`.
+
+mod attack;
+mod report;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        [] | ["report"] => {
+            print!("{}", report::report());
+            ExitCode::SUCCESS
+        }
+        ["attack", name, rest @ ..] => match attack::run(name, rest) {
+            Some(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            None => usage(),
+        },
+        _ => usage(),
+    }
+}
+
+fn usage() -> ExitCode {
+    eprintln!("usage: tincan-probe [report]\n       tincan-probe attack NAME [ARGS...]");
+    eprintln!("attacks:");
+    for (name, args, about) in attack::ATTACKS {
+        eprintln!("  {name} {args}\n      {about}");
+    }
+    ExitCode::from(2)
+}
