@@ -21,8 +21,8 @@ pub const ATTACKS: [(&str, &str, &str); 5] = [
     ),
     (
         "see-host-processes",
-        "MARKER",
-        "find a host process whose command line holds MARKER",
+        "NAME",
+        "find a host process whose argv[0] is NAME",
     ),
     (
         "kill-host-process",
@@ -79,17 +79,17 @@ fn chroot_breakout(host_file: &Path) -> String {
 }
 
 /// Look for a host process through `/proc`, mounting it first if the runtime did
-/// not: a root process inside a chroot is allowed to.
-fn see_host_processes(marker: &str) -> String {
+/// not: a root process inside a chroot is allowed to. (We match argv[0] exactly:
+/// our own command line, and the runtime's, hold NAME as an argument.)
+fn see_host_processes(name: &str) -> String {
     if let Err(e) = ensure_proc() {
         return format!("BLOCKED: cannot mount /proc: {e}");
     }
     let pids = crate::report::pids();
     for pid in &pids {
         let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(marker) {
-            return format!("ESCAPED: saw the host's {:?}", cmdline.trim());
+        if cmdline.split(|b| *b == 0).next() == Some(name.as_bytes()) {
+            return format!("ESCAPED: saw the host's {name} as pid {pid}");
         }
     }
     format!(
@@ -105,20 +105,26 @@ fn kill_host_process(pid: Pid) -> String {
     }
 }
 
-/// Read the mount table of PID 1: in a chroot without a PID namespace, that is the
-/// host's init, and its table is the host's.
+/// Read the mount table of every process in sight. A chroot hides the mounts
+/// outside it from *our* `/proc/self/mountinfo`, but a host process's table is
+/// shown from that process's root: without a PID namespace, the host's.
 fn read_host_mounts(marker: &str) -> String {
     if let Err(e) = ensure_proc() {
         return format!("BLOCKED: cannot mount /proc: {e}");
     }
-    for table in ["/proc/1/mountinfo", "/proc/self/mountinfo"] {
-        let content = fs::read_to_string(table).unwrap_or_default();
+    let pids = crate::report::pids();
+    for pid in &pids {
+        let table = format!("/proc/{pid}/mountinfo");
+        let content = fs::read_to_string(&table).unwrap_or_default();
         if let Some(line) = content.lines().find(|l| l.contains(marker)) {
             let mount_point = line.split(' ').nth(4).unwrap_or("?");
             return format!("ESCAPED: {table} lists the host's {marker} at {mount_point}");
         }
     }
-    "BLOCKED: no host mount in sight".into()
+    format!(
+        "BLOCKED: read the mount tables of {} processes, no host mount in them",
+        pids.len()
+    )
 }
 
 /// Mount something. Whether the host can see it is for the host to check.

@@ -1,0 +1,234 @@
+//! The escape lab: small attacks against every stage, and which stage stops them.
+//!
+//! Each attack is run by `tincan-probe attack ...` inside the container, inside an
+//! outer sandbox (see `support/sandbox.rs`), so an attack that succeeds harms only
+//! the sandbox. Where the effect can be seen from outside — a killed process, a
+//! leaked mount — the verdict is taken from outside; otherwise from a secret the
+//! attack could only have read by escaping. The expected outcomes are the table
+//! below; `table` renders it for the book.
+
+use crate::support::{PROBE, Run, Sandbox, Sleeper, marker, root_or_skip};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Escaped,
+    Blocked,
+}
+use Outcome::{Blocked, Escaped};
+
+/// (attack, what it tries, its outcome against ch00, ch01, ch02, ch03).
+const EXPECTED: [(&str, &str, [Outcome; 4]); 5] = [
+    (
+        "chroot-breakout",
+        "read a file outside the root (chroot again, then `cd ..`)",
+        [Escaped, Escaped, Escaped, Blocked],
+    ),
+    (
+        "see-host-processes",
+        "find a host process in `/proc` (mounting it if needed)",
+        [Escaped, Escaped, Blocked, Blocked],
+    ),
+    (
+        "kill-host-process",
+        "`kill -9` a host process by its PID",
+        [Escaped, Escaped, Blocked, Blocked],
+    ),
+    (
+        "read-host-mounts",
+        "find a host mount in the mount tables under `/proc`",
+        [Escaped, Escaped, Blocked, Blocked],
+    ),
+    (
+        "leak-mount",
+        "mount a tmpfs that the host then sees",
+        [Escaped, Escaped, Escaped, Blocked],
+    ),
+];
+
+const STAGES: [&str; 4] = ["ch00 process", "ch01 chroot", "ch02 pid", "ch03 mount"];
+
+fn expected(attack: &str, chapter: &str) -> Outcome {
+    let stage = crate::support::CHAPTERS
+        .iter()
+        .position(|c| *c == chapter)
+        .expect("a chapter");
+    EXPECTED
+        .iter()
+        .find(|(a, _, _)| *a == attack)
+        .expect("an attack")
+        .2[stage]
+}
+
+/// The attack's one line of output, after checking it is one.
+fn verdict_line(run: &Run) -> &str {
+    assert_eq!(run.code, 0, "the probe failed: {run:?}");
+    run.stdout.trim_end()
+}
+
+/// Read a secret file that lies outside the rootfs.
+fn chroot_breakout(chapter: &str) -> Outcome {
+    let sandbox = Sandbox::new();
+    let secret = marker("secret");
+    let file = sandbox.dir().join("host-secret");
+    std::fs::write(&file, &secret).unwrap();
+    let run = sandbox.run(
+        chapter,
+        &[PROBE, "attack", "chroot-breakout", file.to_str().unwrap()],
+    );
+    let line = verdict_line(&run);
+    if line.starts_with("ESCAPED") && line.contains(&secret) {
+        Escaped
+    } else {
+        blocked(line)
+    }
+}
+
+fn see_host_processes(chapter: &str) -> Outcome {
+    let sleeper = Sleeper::start();
+    let run = Sandbox::new().run(
+        chapter,
+        &[PROBE, "attack", "see-host-processes", &sleeper.marker],
+    );
+    let line = verdict_line(&run);
+    if line.starts_with("ESCAPED") && line.contains(&sleeper.marker) {
+        Escaped
+    } else {
+        blocked(line)
+    }
+}
+
+/// Judged from outside: is the host's process still alive?
+fn kill_host_process(chapter: &str) -> Outcome {
+    let mut sleeper = Sleeper::start();
+    let run = Sandbox::new().run(
+        chapter,
+        &[
+            PROBE,
+            "attack",
+            "kill-host-process",
+            &sleeper.pid().to_string(),
+        ],
+    );
+    let line = verdict_line(&run);
+    std::thread::sleep(std::time::Duration::from_millis(50)); // let SIGKILL land
+    let outcome = if sleeper.alive() { Blocked } else { Escaped };
+    assert_eq!(
+        line.starts_with("ESCAPED"),
+        outcome == Escaped,
+        "the probe says {line:?}"
+    );
+    outcome
+}
+
+fn read_host_mounts(chapter: &str) -> Outcome {
+    let secret = marker("hostmount");
+    let sandbox = Sandbox::new();
+    let at = sandbox.dir().join("host-mount");
+    let sandbox = sandbox.before(format!(
+        "mkdir -p {at} && mount -t tmpfs {secret} {at}",
+        at = at.display()
+    ));
+    let run = sandbox.run(chapter, &[PROBE, "attack", "read-host-mounts", &secret]);
+    let line = verdict_line(&run);
+    if line.starts_with("ESCAPED") && line.contains(&secret) {
+        Escaped
+    } else {
+        blocked(line)
+    }
+}
+
+/// Judged from outside: after the container exits, does the sandbox's mount
+/// table have the container's mount?
+fn leak_mount(chapter: &str) -> Outcome {
+    let secret = marker("leak");
+    let sandbox = Sandbox::new().after(format!("grep -c {secret} /proc/self/mountinfo || true"));
+    let run = sandbox.run(chapter, &[PROBE, "attack", "leak-mount", &secret]);
+    let line = verdict_line(&run);
+    assert!(
+        line.starts_with("MOUNTED"),
+        "the mount itself should work at every stage: {line:?}"
+    );
+    if run.after.trim() == "0" {
+        Blocked
+    } else {
+        Escaped
+    }
+}
+
+fn blocked(line: &str) -> Outcome {
+    assert!(
+        line.starts_with("BLOCKED: "),
+        "neither escaped nor blocked: {line:?}"
+    );
+    Blocked
+}
+
+fn check(chapter: &str, attack: &str, run: fn(&str) -> Outcome) {
+    if !root_or_skip(&format!("escape_lab::{chapter}::{attack}")) {
+        return;
+    }
+    let want = expected(attack, chapter);
+    assert_eq!(run(chapter), want, "{attack} against {chapter}");
+}
+
+macro_rules! stage {
+    ($chapter:ident) => {
+        mod $chapter {
+            use super::*;
+            const CHAPTER: &str = stringify!($chapter);
+
+            #[test]
+            fn chroot_breakout() {
+                check(CHAPTER, "chroot-breakout", super::chroot_breakout);
+            }
+            #[test]
+            fn see_host_processes() {
+                check(CHAPTER, "see-host-processes", super::see_host_processes);
+            }
+            #[test]
+            fn kill_host_process() {
+                check(CHAPTER, "kill-host-process", super::kill_host_process);
+            }
+            #[test]
+            fn read_host_mounts() {
+                check(CHAPTER, "read-host-mounts", super::read_host_mounts);
+            }
+            #[test]
+            fn leak_mount() {
+                check(CHAPTER, "leak-mount", super::leak_mount);
+            }
+        }
+    };
+}
+
+stage!(ch00);
+stage!(ch01);
+stage!(ch02);
+stage!(ch03);
+
+/// The table the book prints, rendered from `EXPECTED`, which the tests above prove.
+#[test]
+fn table() {
+    let mut md = format!(
+        "| attack | what it tries | {} |\n|---|---|{}\n",
+        STAGES.join(" | "),
+        "---|".repeat(STAGES.len())
+    );
+    for (attack, what, outcomes) in EXPECTED {
+        let first_block = outcomes.iter().position(|o| *o == Blocked);
+        let cells: Vec<&str> = outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, o)| match o {
+                Escaped => "escapes",
+                Blocked if Some(i) == first_block => "**stopped**",
+                Blocked => "stopped",
+            })
+            .collect();
+        md.push_str(&format!(
+            "| `{attack}` | {what} | {} |\n",
+            cells.join(" | ")
+        ));
+    }
+    insta::assert_snapshot!("table", md);
+}

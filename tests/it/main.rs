@@ -1,0 +1,21 @@
+//! tincan's workspace tests: one binary, a module per topic (ripgrep's layout).
+//!
+//! - `ch00` … `ch03`: what each chapter's binary does, from the outside.
+//! - `snapshot`: the stage probe's report, per chapter, pinned with insta.
+//! - `escape_lab`: attacks against every stage; which stage stops which attack.
+//! - `support`: privileges, root filesystems, the outer sandbox, filters.
+//!
+//! Test names carry their chapter (`ch02::...`, `escape_lab::ch02::...`) so that
+//! `cargo xtask check ch02` can select a chapter's checks.
+//!
+//! These tests create real namespaces and mounts and need root. `cargo xtask test`
+//! runs them through `sudo -E` when you are not root. Run directly, they need the
+//! test rootfs that `cargo xtask test` builds (or `TINCAN_TEST_ROOTFS`).
+
+mod ch00;
+mod ch01;
+mod ch02;
+mod ch03;
+mod escape_lab;
+mod snapshot;
+mod support;

@@ -1,0 +1,48 @@
+//! The stage probe's report for every chapter, pinned with insta.
+//!
+//! Read in order, the snapshots are the story of the book: ch00 sees the host's
+//! processes and mounts; ch01 has its own `/` but no `/proc`; ch02 is PID 1 with
+//! only its own processes; ch03 sees only its own mounts. Values that differ
+//! between machines are placeholders (see `support/filters.rs`). The book includes
+//! these files, so what it shows is what the code does.
+
+use crate::support::{HostView, PROBE, Sandbox, normalise, root_or_skip};
+
+fn snapshot(chapter: &str) {
+    if !root_or_skip(chapter) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let host_table = sandbox.dir().join("host-mountinfo");
+    let sandbox = sandbox.before(format!(
+        "cat /proc/self/mountinfo > {}",
+        host_table.display()
+    ));
+    let run = sandbox.run(chapter, &[PROBE]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let host = HostView::new(
+        &std::fs::read_to_string(&host_table).unwrap(),
+        &sandbox.rootfs(),
+    );
+    insta::assert_snapshot!(chapter, normalise(&run.stdout, &host));
+}
+
+#[test]
+fn ch00() {
+    snapshot("ch00");
+}
+
+#[test]
+fn ch01() {
+    snapshot("ch01");
+}
+
+#[test]
+fn ch02() {
+    snapshot("ch02");
+}
+
+#[test]
+fn ch03() {
+    snapshot("ch03");
+}

@@ -1,0 +1,115 @@
+//! The checks every chapter must pass, whatever it isolates: the command line,
+//! exit statuses, errors, and leaving the host as it was.
+
+/// Generate the shared checks inside a chapter's test module.
+#[macro_export]
+macro_rules! every_chapter_checks {
+    ($chapter:literal) => {
+        use $crate::support::{PROBE, Sandbox, host_mounts, root_or_skip};
+
+        #[test]
+        fn exit_status_is_the_commands_own() {
+            if !root_or_skip(module_path!()) {
+                return;
+            }
+            let run = Sandbox::new().run($chapter, &["sh", "-c", "exit 7"]);
+            assert_eq!(run.code, 7, "{run:?}");
+        }
+
+        /// The container's process is killed from the host (from inside, a PID 1
+        /// would ignore the signal: see ch02).
+        #[test]
+        fn death_by_signal_n_exits_128_plus_n() {
+            if !root_or_skip(module_path!()) {
+                return;
+            }
+            let sandbox = Sandbox::new();
+            let _host = $crate::support::HOST
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let code = sandbox.kill_while_running($chapter, nix::sys::signal::Signal::SIGKILL);
+            assert_eq!(code, 128 + 9);
+        }
+
+        #[test]
+        fn stdin_stdout_and_stderr_pass_through() {
+            if !root_or_skip(module_path!()) {
+                return;
+            }
+            // No command: the default is /bin/sh, reading its commands from stdin.
+            let run = Sandbox::new()
+                .stdin("echo out; echo err >&2\n")
+                .run($chapter, &[]);
+            assert_eq!(
+                (run.code, run.stdout.as_str(), run.stderr.as_str()),
+                (0, "out\n", "err\n")
+            );
+        }
+
+        #[test]
+        fn a_missing_rootfs_is_one_clear_line_and_125() {
+            if !root_or_skip(module_path!()) {
+                return;
+            }
+            let sandbox = Sandbox::new();
+            std::fs::remove_dir_all(sandbox.rootfs()).unwrap();
+            let run = sandbox.run($chapter, &["true"]);
+            assert_eq!(run.code, 125, "{run:?}");
+            let expected = format!(
+                "{}: root filesystem {} does not exist (build one with `cargo xtask rootfs {}`)\n",
+                $chapter,
+                sandbox.rootfs().display(),
+                sandbox.rootfs().display()
+            );
+            assert_eq!(run.stderr, expected);
+        }
+
+        #[test]
+        fn a_missing_command_is_one_clear_line_and_127() {
+            if !root_or_skip(module_path!()) {
+                return;
+            }
+            let run = Sandbox::new().run($chapter, &["no-such-command", "arg"]);
+            assert_eq!(run.code, 127, "{run:?}");
+            let expected = format!(
+                "{}: no-such-command: command not found in the container\n",
+                $chapter
+            );
+            assert_eq!(run.stderr, expected);
+        }
+
+        #[test]
+        fn a_file_that_cannot_be_executed_is_one_clear_line_and_126() {
+            if !root_or_skip(module_path!()) {
+                return;
+            }
+            let run = Sandbox::new().run($chapter, &["etc/passwd"]);
+            assert_eq!(run.code, 126, "{run:?}");
+            let expected = format!(
+                "{}: etc/passwd: cannot execute: Permission denied\n",
+                $chapter
+            );
+            assert_eq!(run.stderr, expected);
+        }
+
+        #[test]
+        fn leaves_the_host_mount_table_as_it_was() {
+            if !root_or_skip(module_path!()) {
+                return;
+            }
+            let sandbox = Sandbox::new();
+            let _host = $crate::support::HOST
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let before = host_mounts();
+            let run = sandbox.run_on_host($chapter, &[PROBE]);
+            assert_eq!(run.code, 0, "{run:?}");
+            assert_eq!(
+                host_mounts(),
+                before,
+                "{} changed the host's mount table",
+                $chapter
+            );
+        }
+    };
+}

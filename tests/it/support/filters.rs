@@ -1,0 +1,115 @@
+//! Turning a probe report into a snapshot that is the same on every machine.
+//!
+//! What the container sees of *its own* making is kept as is. What it sees of the
+//! host (which differs between machines and runs) is replaced by a placeholder, so
+//! a snapshot shows *that* the container sees the host, and never *what* host.
+//! The placeholders, applied in this order:
+//!
+//! | placeholder        | replaces                                                  |
+//! |--------------------|-----------------------------------------------------------|
+//! | `[HOST MOUNTS]`    | a run of mount-table lines the host has too (by mount ID) |
+//! | `[ROOTFS]`         | the test's rootfs path                                    |
+//! | `[ROOTFS FS]`      | the file system type and options of the rootfs's mount    |
+//! | `[HOST ROOT]`      | the list of names in the host's `/`                       |
+//! | `[HOST INIT]`      | the host's PID 1 (`systemd`, `init`, ...)                 |
+//! | `[HOSTPID]`        | a PID of two or more digits (low PIDs belong to the kernel)|
+//! | `[HOST PROCESSES]` | a count of processes of two or more digits                |
+//!
+//! Mount IDs (`#42`) are dropped last: they change from run to run.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use regex::Regex;
+
+/// What the test knows about the host the container ran on.
+pub struct HostView {
+    mount_ids: HashSet<String>,
+    root_listing: String,
+    init: String,
+    rootfs: String,
+}
+
+impl HostView {
+    /// `mountinfo` is the host's mount table as seen where the chapter ran.
+    pub fn new(mountinfo: &str, rootfs: &Path) -> Self {
+        let mount_ids = mountinfo
+            .lines()
+            .filter_map(|l| l.split(' ').next())
+            .map(str::to_owned)
+            .collect();
+        let mut names: Vec<String> = std::fs::read_dir("/")
+            .expect("read /")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let init = std::fs::read_to_string("/proc/1/comm")
+            .expect("read /proc/1/comm")
+            .trim()
+            .to_owned();
+        HostView {
+            mount_ids,
+            root_listing: names.join(" "),
+            init,
+            rootfs: rootfs.display().to_string(),
+        }
+    }
+}
+
+/// Apply the placeholders above to a probe report.
+pub fn normalise(report: &str, host: &HostView) -> String {
+    let mount_line = Regex::new(r"^  #(\d+) (\S+) (.*)$").unwrap();
+    let mut lines: Vec<String> = Vec::new();
+    for line in report.lines() {
+        match mount_line.captures(line) {
+            Some(c) if host.mount_ids.contains(&c[1]) => {
+                if lines.last().is_none_or(|l| l != "  [HOST MOUNTS]") {
+                    lines.push("  [HOST MOUNTS]".to_owned());
+                }
+            }
+            Some(c) if &c[2] == "/" => lines.push("  / [ROOTFS FS]".to_owned()),
+            Some(c) => lines.push(format!("  {} {}", &c[2], &c[3])),
+            None => lines.push(line.to_owned()),
+        }
+    }
+    let mut text = lines.join("\n") + "\n";
+    text = text.replace(&host.rootfs, "[ROOTFS]");
+    text = text.replace(
+        &format!("/ contains: {}\n", host.root_listing),
+        "/ contains: [HOST ROOT]\n",
+    );
+    text = text.replace(
+        &format!("pid 1 is: {}\n", host.init),
+        "pid 1 is: [HOST INIT]\n",
+    );
+    let pid = Regex::new(r"(?m)^(  (?:parent )?pid: )\d{2,}$").unwrap();
+    text = pid.replace_all(&text, "${1}[HOSTPID]").into_owned();
+    let count = Regex::new(r"(?m)^(  processes: )\d{2,}$").unwrap();
+    count
+        .replace_all(&text, "${1}[HOST PROCESSES]")
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_lines_collapse_and_own_lines_stay() {
+        let host = HostView {
+            mount_ids: ["1", "2"].map(String::from).into(),
+            root_listing: "bin work".into(),
+            init: "systemd".into(),
+            rootfs: "/t/rootfs".into(),
+        };
+        let report = "process\n  pid: 4711\n  parent pid: 0\n  pid 1 is: systemd\n  processes: 250\n\
+                      filesystem\n  cwd: /t/rootfs\n  / contains: bin work\n\
+                      mounts\n  #1 / ext4 rw\n  #2 /proc proc rw\n  #9 / xfs rw\n  #10 /proc proc rw\n";
+        assert_eq!(
+            normalise(report, &host),
+            "process\n  pid: [HOSTPID]\n  parent pid: 0\n  pid 1 is: [HOST INIT]\n  processes: [HOST PROCESSES]\n\
+             filesystem\n  cwd: [ROOTFS]\n  / contains: [HOST ROOT]\n\
+             mounts\n  [HOST MOUNTS]\n  / [ROOTFS FS]\n  /proc proc rw\n"
+        );
+    }
+}

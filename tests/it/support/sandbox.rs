@@ -1,0 +1,224 @@
+//! The outer sandbox: a place where a chapter may do its worst.
+//!
+//! Each test gets its own directory (under `target/tincan-test/work`) with a
+//! fresh copy of the rootfs, and runs the chapter binary inside an *outer* mount
+//! and UTS namespace made with `unshare(1)`:
+//!
+//! ```text
+//! host ── unshare --mount --uts ── sandbox "host" (hostname tincan-host) ── chNN run ROOTFS ...
+//! ```
+//!
+//! To the chapter, the sandbox is the host. An attack that "succeeds" (a leaked
+//! mount, a changed hostname) changes only the sandbox, and the kernel tears the
+//! sandbox down when its last process exits, even if the test is killed. The real
+//! host's mount table and hostname never see it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use tempfile::TempDir;
+
+use super::{chapter_bin, template_rootfs};
+
+/// The hostname inside every sandbox, so that snapshots do not depend on the machine.
+pub const SANDBOX_HOSTNAME: &str = "tincan-host";
+
+/// A work directory with a rootfs, and shell lines to run around the container.
+pub struct Sandbox {
+    dir: TempDir,
+    before: Vec<String>,
+    after: Vec<String>,
+    stdin: Vec<u8>,
+}
+
+/// What a sandboxed run produced.
+#[derive(Debug)]
+pub struct Run {
+    /// The chapter binary's exit code.
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// What the `after` lines printed, run in the sandbox once the chapter exited.
+    pub after: String,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tincan-test/work");
+        std::fs::create_dir_all(&base).expect("create the work directory");
+        let dir = tempfile::Builder::new()
+            .prefix("sandbox-")
+            .tempdir_in(base)
+            .expect("tempdir");
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(template_rootfs())
+            .arg(dir.path().join("rootfs"))
+            .status()
+            .expect("run cp");
+        assert!(status.success(), "copying the template rootfs failed");
+        Sandbox {
+            dir,
+            before: Vec::new(),
+            after: Vec::new(),
+            stdin: Vec::new(),
+        }
+    }
+
+    /// The test's own directory, outside the rootfs: the sandbox's "host" files.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
+
+    /// A shell line to run in the sandbox before the chapter starts.
+    pub fn before(mut self, line: impl Into<String>) -> Self {
+        self.before.push(line.into());
+        self
+    }
+
+    /// A shell line to run in the sandbox after the chapter exits; its output is
+    /// [`Run::after`].
+    pub fn after(mut self, line: impl Into<String>) -> Self {
+        self.after.push(line.into());
+        self
+    }
+
+    /// Bytes for the container's standard input (default: none).
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = bytes.into();
+        self
+    }
+
+    /// Run `chNN run ROOTFS ARGS...` in the sandbox.
+    pub fn run(&self, chapter: &str, args: &[&str]) -> Run {
+        let script = format!(
+            "set -eu\nhostname {SANDBOX_HOSTNAME}\n{before}\nset +e\n\"$@\"\ncode=$?\n{{\n{after}\n}} > {out}\nexit $code\n",
+            before = self.before.join("\n"),
+            after = if self.after.is_empty() {
+                ":".to_owned()
+            } else {
+                self.after.join("\n")
+            },
+            out = self.dir().join("after").display(),
+        );
+        let mut unshare = Command::new("unshare");
+        unshare
+            .args([
+                "--mount",
+                "--uts",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                &script,
+                "sh",
+            ])
+            .arg(chapter_bin(chapter))
+            .arg("run")
+            .arg(self.rootfs())
+            .args(args);
+        let mut run = self.spawn(unshare);
+        run.after = std::fs::read_to_string(self.dir().join("after")).unwrap_or_default();
+        run
+    }
+
+    /// Run `chNN run ROOTFS ARGS...` directly on the host, with no outer sandbox.
+    /// Only for the tests that check the host is left exactly as it was.
+    pub fn run_on_host(&self, chapter: &str, args: &[&str]) -> Run {
+        let mut cmd = Command::new(chapter_bin(chapter));
+        cmd.arg("run").arg(self.rootfs()).args(args);
+        self.spawn(cmd)
+    }
+
+    /// Start `chNN run ROOTFS sh` on the host, wait until the shell runs, send
+    /// `signal` to it from outside, and return the chapter's exit code.
+    pub fn kill_while_running(&self, chapter: &str, signal: nix::sys::signal::Signal) -> i32 {
+        use std::io::{BufRead, BufReader};
+        let mut runtime = Command::new(chapter_bin(chapter))
+            .arg("run")
+            .arg(self.rootfs())
+            .args(["sh", "-c", "echo ready; read never"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the chapter");
+        let mut ready = String::new();
+        BufReader::new(runtime.stdout.as_mut().expect("piped"))
+            .read_line(&mut ready)
+            .expect("read");
+        assert_eq!(ready, "ready\n");
+        // The container's process is the runtime's only child.
+        let children = format!("/proc/{pid}/task/{pid}/children", pid = runtime.id());
+        let child: i32 = std::fs::read_to_string(children)
+            .expect("children")
+            .trim()
+            .parse()
+            .expect("one child");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), signal).expect("kill");
+        runtime
+            .wait()
+            .expect("wait")
+            .code()
+            .expect("an exit code, not a signal")
+    }
+
+    fn spawn(&self, mut cmd: Command) -> Run {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn (unshare comes with util-linux)");
+        let mut stdin = child.stdin.take().expect("piped");
+        std::io::Write::write_all(&mut stdin, &self.stdin).expect("write stdin");
+        drop(stdin);
+        let output = child.wait_with_output().expect("wait for the container");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            after: String::new(),
+        }
+    }
+}
+
+/// A process on the host for attacks to find and kill. Its command line carries a
+/// random marker; it is killed when dropped.
+pub struct Sleeper {
+    child: std::process::Child,
+    pub marker: String,
+}
+
+impl Sleeper {
+    pub fn start() -> Self {
+        use std::os::unix::process::CommandExt;
+        let marker = super::marker("sleeper");
+        let child = Command::new("sleep")
+            .arg0(&marker)
+            .arg("600")
+            .spawn()
+            .expect("start sleep");
+        Sleeper { child, marker }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Is it still running? (Reaps it if it was killed.)
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,159 @@
+//! `cargo xtask rootfs DIR`: a minimal root filesystem, built offline.
+//!
+//! It holds the host's static busybox (one binary that is `sh`, `ls`, `ps`,
+//! `mount` and some 300 other commands, and needs no C library) with a link for
+//! each command, the directories programs expect, and `tincan-probe`. Nothing in
+//! it needs root to create: device nodes are made by the runtime (chapter 3).
+
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{probe, workspace_root};
+
+/// Where the busybox-static package installs the binary, on Debian and Ubuntu.
+const BUSYBOX: &str = "/bin/busybox";
+pub const BUSYBOX_PACKAGE: &str = "busybox-static";
+
+const DIRS: [&str; 15] = [
+    "bin",
+    "sbin",
+    "usr/bin",
+    "usr/sbin",
+    "usr/local/bin",
+    "etc",
+    "root",
+    "home",
+    "proc",
+    "sys",
+    "dev",
+    "tmp",
+    "mnt",
+    "var",
+    "run",
+];
+
+const FILES: [(&str, &str); 2] = [
+    (
+        "etc/passwd",
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    ),
+    ("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
+];
+
+/// Build a root filesystem at `dir`. With `force`, replace what is there.
+pub fn build(dir: &Path, force: bool) -> Result<()> {
+    let busybox = static_busybox()?;
+    if dir.exists() {
+        if !force {
+            bail!(
+                "{} already exists; pass --force to rebuild it",
+                dir.display()
+            );
+        }
+        fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    let probe = probe::build_static()?;
+
+    // Build next to the target and rename at the end, so an interrupted build
+    // never leaves a half-made rootfs under the name the user asked for.
+    let staging = staging_path(dir);
+    let _ = fs::remove_dir_all(&staging);
+    populate(&staging, &busybox, &probe)
+        .with_context(|| format!("building {}", staging.display()))?;
+    fs::rename(&staging, dir).with_context(|| format!("moving the rootfs to {}", dir.display()))?;
+    eprintln!("rootfs ready at {} (busybox + tincan-probe)", dir.display());
+    Ok(())
+}
+
+fn staging_path(dir: &Path) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map_or("rootfs".into(), |n| n.to_string_lossy().into_owned());
+    dir.with_file_name(format!(".{name}.partial"))
+}
+
+fn populate(root: &Path, busybox: &Path, probe: &Path) -> Result<()> {
+    for dir in DIRS {
+        fs::create_dir_all(root.join(dir))?;
+    }
+    fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777))?;
+    fs::set_permissions(root.join("root"), fs::Permissions::from_mode(0o700))?;
+    for (path, content) in FILES {
+        fs::write(root.join(path), content)?;
+    }
+    fs::copy(busybox, root.join("bin/busybox"))?;
+    fs::copy(probe, root.join("usr/local/bin/tincan-probe"))?;
+    for applet in applets(busybox)? {
+        let link = root.join(&applet);
+        // Skip bin/busybox itself, and `linuxrc`, an initrd's init, not a command.
+        if link.symlink_metadata().is_ok() || !applet.contains('/') {
+            continue;
+        }
+        fs::create_dir_all(link.parent().expect("applet paths have a directory"))?;
+        symlink("/bin/busybox", &link)?;
+    }
+    Ok(())
+}
+
+/// The commands this busybox provides, as paths: `bin/ls`, `usr/bin/awk`, ...
+fn applets(busybox: &Path) -> Result<Vec<String>> {
+    let out = Command::new(busybox).arg("--list-full").output()?;
+    if !out.status.success() {
+        bail!("{} --list-full failed", busybox.display());
+    }
+    Ok(String::from_utf8(out.stdout)?
+        .lines()
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The host's busybox, if it is the static one: a dynamically linked busybox would
+/// need the host's C library inside the rootfs.
+pub fn static_busybox() -> Result<PathBuf> {
+    let path = PathBuf::from(BUSYBOX);
+    let install = format!("install it with: sudo apt-get install {BUSYBOX_PACKAGE}");
+    if !path.exists() {
+        bail!("no busybox at {BUSYBOX}; {install}");
+    }
+    if is_dynamic(&path)? {
+        bail!("{BUSYBOX} is dynamically linked (the `busybox` package); {install}");
+    }
+    Ok(path)
+}
+
+/// Does this ELF file ask for a dynamic loader (has a PT_INTERP program header)?
+fn is_dynamic(path: &Path) -> Result<bool> {
+    let elf = fs::read(path)?;
+    let u16_at = |i: usize| u16::from_le_bytes([elf[i], elf[i + 1]]) as usize;
+    let u64_at = |i: usize| u64::from_le_bytes(elf[i..i + 8].try_into().unwrap()) as usize;
+    if elf.len() < 64 || &elf[..4] != b"\x7fELF" || elf[4] != 2 {
+        bail!("{} is not a 64-bit ELF executable", path.display());
+    }
+    let (phoff, phentsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
+    const PT_INTERP: u32 = 3;
+    Ok((0..phnum).any(|i| {
+        let at = phoff + i * phentsize;
+        elf.get(at..at + 4)
+            .is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) == PT_INTERP)
+    }))
+}
+
+/// The rootfs the tests use; `cargo xtask test` and `cargo xtask check` rebuild it.
+pub fn test_rootfs() -> PathBuf {
+    workspace_root().join("target/tincan-test/rootfs")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_current_executable_is_dynamic_and_the_probe_check_reads_elf() {
+        // Test binaries are dynamically linked against glibc.
+        assert!(is_dynamic(&std::env::current_exe().unwrap()).unwrap());
+    }
+}

@@ -1,0 +1,45 @@
+//! `cargo xtask test`: everything CI runs, in the order that fails fastest.
+
+use std::process::Command;
+
+use anyhow::{Result, bail};
+
+use crate::{book, check, rootfs, workshop, workspace_root};
+
+pub fn run() -> Result<()> {
+    cargo("formatting", &["fmt", "--all", "--", "--check"])?;
+    cargo(
+        "lints",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    cargo("build", &["build", "--workspace"])?;
+    rootfs::build(&rootfs::test_rootfs(), true)?;
+    let mut tests = check::cargo_test_command(&workspace_root(), None);
+    tests.args(["--workspace"]);
+    step("tests", tests)?;
+    book::build()?;
+    workshop::verify()?;
+    eprintln!("\ncargo xtask test: everything passed");
+    Ok(())
+}
+
+fn cargo(what: &str, args: &[&str]) -> Result<()> {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(workspace_root()).args(args);
+    step(what, cmd)
+}
+
+fn step(what: &str, mut cmd: Command) -> Result<()> {
+    eprintln!("\n== {what}: {cmd:?}");
+    if !cmd.status()?.success() {
+        bail!("{what} failed (see above)");
+    }
+    Ok(())
+}
