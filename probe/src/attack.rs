@@ -14,31 +14,11 @@ use nix::unistd::{Pid, chdir, chroot};
 
 /// (name, arguments, what it tries).
 pub const ATTACKS: [(&str, &str, &str); 5] = [
-    (
-        "chroot-breakout",
-        "HOST_FILE",
-        "read a host file, breaking out of chroot if needed",
-    ),
-    (
-        "see-host-processes",
-        "NAME",
-        "find a host process whose argv[0] is NAME",
-    ),
-    (
-        "kill-host-process",
-        "PID",
-        "send SIGKILL to the host's process PID",
-    ),
-    (
-        "read-host-mounts",
-        "MARKER",
-        "find a host mount whose source is MARKER",
-    ),
-    (
-        "leak-mount",
-        "MARKER",
-        "mount a tmpfs named MARKER on ./mnt, for the host to find",
-    ),
+    ("chroot-breakout", "HOST_FILE", "read a host file, breaking out of chroot if needed"),
+    ("see-host-processes", "NAME", "find a host process whose argv[0] is NAME"),
+    ("kill-host-process", "PID", "send SIGKILL to the host's process PID"),
+    ("read-host-mounts", "MARKER", "find a host mount whose source is MARKER"),
+    ("leak-mount", "MARKER", "mount a tmpfs named MARKER on ./mnt, for the host to find"),
 ];
 
 /// Run attack `name`; `None` if there is no such attack or its arguments are wrong.
@@ -92,10 +72,7 @@ fn see_host_processes(name: &str) -> String {
             return format!("ESCAPED: saw the host's {name} as pid {pid}");
         }
     }
-    format!(
-        "BLOCKED: {} processes visible, none of them the host's",
-        pids.len()
-    )
+    format!("BLOCKED: {} processes visible, none of them the host's", pids.len())
 }
 
 fn kill_host_process(pid: Pid) -> String {
@@ -121,22 +98,13 @@ fn read_host_mounts(marker: &str) -> String {
             return format!("ESCAPED: {table} lists the host's {marker} at {mount_point}");
         }
     }
-    format!(
-        "BLOCKED: read the mount tables of {} processes, no host mount in them",
-        pids.len()
-    )
+    format!("BLOCKED: read the mount tables of {} processes, no host mount in them", pids.len())
 }
 
 /// Mount something. Whether the host can see it is for the host to check.
 fn leak_mount(marker: &str) -> String {
     let _ = fs::create_dir("mnt");
-    match mount(
-        Some(marker),
-        "mnt",
-        Some("tmpfs"),
-        MsFlags::empty(),
-        None::<&str>,
-    ) {
+    match mount(Some(marker), "mnt", Some("tmpfs"), MsFlags::empty(), None::<&str>) {
         Ok(()) => format!("MOUNTED: tmpfs {marker} on ./mnt"),
         Err(e) => format!("BLOCKED: mount: {e}"),
     }
@@ -147,11 +115,5 @@ fn ensure_proc() -> nix::Result<()> {
         return Ok(());
     }
     let _ = fs::create_dir("/proc");
-    mount(
-        Some("proc"),
-        "/proc",
-        Some("proc"),
-        MsFlags::empty(),
-        None::<&str>,
-    )
+    mount(Some("proc"), "/proc", Some("proc"), MsFlags::empty(), None::<&str>)
 }

@@ -39,18 +39,15 @@ pub fn pids() -> Vec<u32> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let mut pids: Vec<u32> = entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
+    let mut pids: Vec<u32> =
+        entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
     pids.sort_unstable();
     pids
 }
 
 fn hostname(out: &mut String) {
-    let name = nix::unistd::gethostname().map_or_else(
-        |e| format!("error: {e}"),
-        |h| h.to_string_lossy().into_owned(),
-    );
+    let name = nix::unistd::gethostname()
+        .map_or_else(|e| format!("error: {e}"), |h| h.to_string_lossy().into_owned());
     let _ = writeln!(out, "hostname\n  hostname: {name}");
 }
 
@@ -59,16 +56,11 @@ fn filesystem(out: &mut String) {
         std::env::current_dir().map_or_else(|e| format!("error: {e}"), |p| p.display().to_string());
     let mut names: Vec<String> = fs::read_dir("/")
         .map(|d| {
-            d.filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
-                .collect()
+            d.filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned())).collect()
         })
         .unwrap_or_default();
     names.sort();
-    let _ = writeln!(
-        out,
-        "filesystem\n  cwd: {cwd}\n  / contains: {}",
-        names.join(" ")
-    );
+    let _ = writeln!(out, "filesystem\n  cwd: {cwd}\n  / contains: {}", names.join(" "));
 }
 
 fn mounts(out: &mut String) {

@@ -8,13 +8,6 @@ fn the_command_runs_on_the_hosts_root_in_rootfs() {
         return;
     }
     let sandbox = Sandbox::new();
-    let run = sandbox.run(
-        "ch00",
-        &["sh", "-c", "pwd; test -d /proc/1 && echo host-proc"],
-    );
-    assert_eq!(
-        run.stdout,
-        format!("{}\nhost-proc\n", sandbox.rootfs().display()),
-        "{run:?}"
-    );
+    let run = sandbox.run("ch00", &["sh", "-c", "pwd; test -d /proc/1 && echo host-proc"]);
+    assert_eq!(run.stdout, format!("{}\nhost-proc\n", sandbox.rootfs().display()), "{run:?}");
 }

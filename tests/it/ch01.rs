@@ -24,9 +24,5 @@ fn the_process_is_not_pid_1_and_proc_is_empty() {
     let run = Sandbox::new().run("ch01", &["sh", "-c", "echo $$; ls /proc | wc -l"]);
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert!(lines[0].parse::<u32>().unwrap() > 1, "{run:?}");
-    assert_eq!(
-        lines[1].trim(),
-        "0",
-        "the runtime does not mount /proc in ch01: {run:?}"
-    );
+    assert_eq!(lines[1].trim(), "0", "the runtime does not mount /proc in ch01: {run:?}");
 }

@@ -22,11 +22,7 @@ fn pid_1_ignores_kill_from_inside() {
         return;
     }
     let run = Sandbox::new().run("ch02", &["sh", "-c", "kill -KILL $$; echo survived"]);
-    assert_eq!(
-        (run.code, run.stdout.as_str()),
-        (0, "survived\n"),
-        "{run:?}"
-    );
+    assert_eq!((run.code, run.stdout.as_str()), (0, "survived\n"), "{run:?}");
 }
 
 #[test]
@@ -60,9 +56,7 @@ fn proc_is_mounted_on_the_host_while_it_runs_and_removed_after() {
         return;
     }
     let sandbox = Sandbox::new();
-    let _host = crate::support::HOST
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _host = crate::support::HOST.lock().unwrap_or_else(|e| e.into_inner());
     let before = host_mounts();
     let proc_on_host = format!(" {} ", sandbox.rootfs().join("proc").display());
 
@@ -75,17 +69,12 @@ fn proc_is_mounted_on_the_host_while_it_runs_and_removed_after() {
         .spawn()
         .unwrap();
     let mut ready = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut ready).unwrap();
     assert_eq!(ready, "ready\n");
     let during = host_mounts();
     writeln!(child.stdin.as_mut().unwrap(), "go").unwrap();
     assert!(child.wait().unwrap().success());
 
-    assert!(
-        during.contains(&proc_on_host),
-        "the host should see{proc_on_host}while ch02 runs"
-    );
+    assert!(during.contains(&proc_on_host), "the host should see{proc_on_host}while ch02 runs");
     assert_eq!(host_mounts(), before, "ch02 left a mount on the host");
 }

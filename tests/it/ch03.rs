@@ -7,10 +7,7 @@ fn the_container_sees_only_its_own_mounts() {
     if !root_or_skip(module_path!()) {
         return;
     }
-    let run = Sandbox::new().run(
-        "ch03",
-        &["sh", "-c", "cut -d' ' -f5,9 /proc/self/mountinfo"],
-    );
+    let run = Sandbox::new().run("ch03", &["sh", "-c", "cut -d' ' -f5,9 /proc/self/mountinfo"]);
     assert_eq!(
         run.stdout,
         format!(
@@ -26,14 +23,8 @@ fn dev_holds_only_the_harmless_devices() {
     if !root_or_skip(module_path!()) {
         return;
     }
-    let run = Sandbox::new().run(
-        "ch03",
-        &[
-            "sh",
-            "-c",
-            "ls /dev; echo x > /dev/null && head -c 3 /dev/zero | wc -c",
-        ],
-    );
+    let run = Sandbox::new()
+        .run("ch03", &["sh", "-c", "ls /dev; echo x > /dev/null && head -c 3 /dev/zero | wc -c"]);
     assert_eq!(
         run.stdout,
         "fd\nfull\nnull\nptmx\npts\nrandom\nshm\nstderr\nstdin\nstdout\ntty\nurandom\nzero\n3\n",
@@ -48,11 +39,7 @@ fn sys_is_read_only() {
     }
     let run = Sandbox::new().run(
         "ch03",
-        &[
-            "sh",
-            "-c",
-            "mkdir /sys/tincan 2>&1; ls /sys/kernel >/dev/null && echo readable",
-        ],
+        &["sh", "-c", "mkdir /sys/tincan 2>&1; ls /sys/kernel >/dev/null && echo readable"],
     );
     assert_eq!(
         run.stdout,
@@ -81,19 +68,10 @@ fn a_mount_made_inside_never_reaches_the_host() {
     }
     let sandbox = Sandbox::new();
     let marker = crate::support::marker("inside");
-    let _host = crate::support::HOST
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _host = crate::support::HOST.lock().unwrap_or_else(|e| e.into_inner());
     let before = host_mounts();
     let script = format!("mount -t tmpfs {marker} /mnt && grep -c {marker} /proc/self/mountinfo");
     let run = sandbox.run_on_host("ch03", &["sh", "-c", &script]);
-    assert_eq!(
-        run.stdout, "1\n",
-        "the container sees its own mount: {run:?}"
-    );
-    assert_eq!(
-        host_mounts(),
-        before,
-        "a mount made in ch03 reached the host"
-    );
+    assert_eq!(run.stdout, "1\n", "the container sees its own mount: {run:?}");
+    assert_eq!(host_mounts(), before, "a mount made in ch03 reached the host");
 }

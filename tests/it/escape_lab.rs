@@ -38,25 +38,14 @@ const EXPECTED: [(&str, &str, [Outcome; 4]); 5] = [
         "find a host mount in the mount tables under `/proc`",
         [Escaped, Escaped, Blocked, Blocked],
     ),
-    (
-        "leak-mount",
-        "mount a tmpfs that the host then sees",
-        [Escaped, Escaped, Escaped, Blocked],
-    ),
+    ("leak-mount", "mount a tmpfs that the host then sees", [Escaped, Escaped, Escaped, Blocked]),
 ];
 
 const STAGES: [&str; 4] = ["ch00 process", "ch01 chroot", "ch02 pid", "ch03 mount"];
 
 fn expected(attack: &str, chapter: &str) -> Outcome {
-    let stage = crate::support::CHAPTERS
-        .iter()
-        .position(|c| *c == chapter)
-        .expect("a chapter");
-    EXPECTED
-        .iter()
-        .find(|(a, _, _)| *a == attack)
-        .expect("an attack")
-        .2[stage]
+    let stage = crate::support::CHAPTERS.iter().position(|c| *c == chapter).expect("a chapter");
+    EXPECTED.iter().find(|(a, _, _)| *a == attack).expect("an attack").2[stage]
 }
 
 /// The attack's one line of output, after checking it is one.
@@ -71,24 +60,15 @@ fn chroot_breakout(chapter: &str) -> Outcome {
     let secret = marker("secret");
     let file = sandbox.dir().join("host-secret");
     std::fs::write(&file, &secret).unwrap();
-    let run = sandbox.run(
-        chapter,
-        &[PROBE, "attack", "chroot-breakout", file.to_str().unwrap()],
-    );
+    let run = sandbox.run(chapter, &[PROBE, "attack", "chroot-breakout", file.to_str().unwrap()]);
     let line = verdict_line(&run);
-    if line.starts_with("ESCAPED") && line.contains(&secret) {
-        Escaped
-    } else {
-        blocked(line)
-    }
+    if line.starts_with("ESCAPED") && line.contains(&secret) { Escaped } else { blocked(line) }
 }
 
 fn see_host_processes(chapter: &str) -> Outcome {
     let sleeper = Sleeper::start();
-    let run = Sandbox::new().run(
-        chapter,
-        &[PROBE, "attack", "see-host-processes", &sleeper.marker],
-    );
+    let run =
+        Sandbox::new().run(chapter, &[PROBE, "attack", "see-host-processes", &sleeper.marker]);
     let line = verdict_line(&run);
     if line.starts_with("ESCAPED") && line.contains(&sleeper.marker) {
         Escaped
@@ -100,23 +80,12 @@ fn see_host_processes(chapter: &str) -> Outcome {
 /// Judged from outside: is the host's process still alive?
 fn kill_host_process(chapter: &str) -> Outcome {
     let mut sleeper = Sleeper::start();
-    let run = Sandbox::new().run(
-        chapter,
-        &[
-            PROBE,
-            "attack",
-            "kill-host-process",
-            &sleeper.pid().to_string(),
-        ],
-    );
+    let run = Sandbox::new()
+        .run(chapter, &[PROBE, "attack", "kill-host-process", &sleeper.pid().to_string()]);
     let line = verdict_line(&run);
     std::thread::sleep(std::time::Duration::from_millis(50)); // let SIGKILL land
     let outcome = if sleeper.alive() { Blocked } else { Escaped };
-    assert_eq!(
-        line.starts_with("ESCAPED"),
-        outcome == Escaped,
-        "the probe says {line:?}"
-    );
+    assert_eq!(line.starts_with("ESCAPED"), outcome == Escaped, "the probe says {line:?}");
     outcome
 }
 
@@ -124,17 +93,11 @@ fn read_host_mounts(chapter: &str) -> Outcome {
     let secret = marker("hostmount");
     let sandbox = Sandbox::new();
     let at = sandbox.dir().join("host-mount");
-    let sandbox = sandbox.before(format!(
-        "mkdir -p {at} && mount -t tmpfs {secret} {at}",
-        at = at.display()
-    ));
+    let sandbox =
+        sandbox.before(format!("mkdir -p {at} && mount -t tmpfs {secret} {at}", at = at.display()));
     let run = sandbox.run(chapter, &[PROBE, "attack", "read-host-mounts", &secret]);
     let line = verdict_line(&run);
-    if line.starts_with("ESCAPED") && line.contains(&secret) {
-        Escaped
-    } else {
-        blocked(line)
-    }
+    if line.starts_with("ESCAPED") && line.contains(&secret) { Escaped } else { blocked(line) }
 }
 
 /// Judged from outside: after the container exits, does the sandbox's mount
@@ -144,22 +107,12 @@ fn leak_mount(chapter: &str) -> Outcome {
     let sandbox = Sandbox::new().after(format!("grep -c {secret} /proc/self/mountinfo || true"));
     let run = sandbox.run(chapter, &[PROBE, "attack", "leak-mount", &secret]);
     let line = verdict_line(&run);
-    assert!(
-        line.starts_with("MOUNTED"),
-        "the mount itself should work at every stage: {line:?}"
-    );
-    if run.after.trim() == "0" {
-        Blocked
-    } else {
-        Escaped
-    }
+    assert!(line.starts_with("MOUNTED"), "the mount itself should work at every stage: {line:?}");
+    if run.after.trim() == "0" { Blocked } else { Escaped }
 }
 
 fn blocked(line: &str) -> Outcome {
-    assert!(
-        line.starts_with("BLOCKED: "),
-        "neither escaped nor blocked: {line:?}"
-    );
+    assert!(line.starts_with("BLOCKED: "), "neither escaped nor blocked: {line:?}");
     Blocked
 }
 
@@ -225,10 +178,7 @@ fn table() {
                 Blocked => "stopped",
             })
             .collect();
-        md.push_str(&format!(
-            "| `{attack}` | {what} | {} |\n",
-            cells.join(" | ")
-        ));
+        md.push_str(&format!("| `{attack}` | {what} | {} |\n", cells.join(" | ")));
     }
     insta::assert_snapshot!("table", md);
 }

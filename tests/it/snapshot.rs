@@ -14,16 +14,10 @@ fn snapshot(chapter: &str) {
     }
     let sandbox = Sandbox::new();
     let host_table = sandbox.dir().join("host-mountinfo");
-    let sandbox = sandbox.before(format!(
-        "cat /proc/self/mountinfo > {}",
-        host_table.display()
-    ));
+    let sandbox = sandbox.before(format!("cat /proc/self/mountinfo > {}", host_table.display()));
     let run = sandbox.run(chapter, &[PROBE]);
     assert_eq!(run.code, 0, "{run:?}");
-    let host = HostView::new(
-        &std::fs::read_to_string(&host_table).unwrap(),
-        &sandbox.rootfs(),
-    );
+    let host = HostView::new(&std::fs::read_to_string(&host_table).unwrap(), &sandbox.rootfs());
     insta::assert_snapshot!(chapter, normalise(&run.stdout, &host));
 }
 

@@ -22,11 +22,7 @@ pub fn build() -> Result<PathBuf> {
     let book = workspace_root().join("book");
     let problems = check(&book.join("src"))?;
     if !problems.is_empty() {
-        bail!(
-            "the book has {} problems:\n  {}",
-            problems.len(),
-            problems.join("\n  ")
-        );
+        bail!("the book has {} problems:\n  {}", problems.len(), problems.join("\n  "));
     }
     let md = mdbook_driver::MDBook::load(&book)?;
     let out = md.build_dir_for("html");
@@ -43,11 +39,7 @@ fn check(src: &Path) -> Result<Vec<String>> {
     for page in markdown_files(src)? {
         let text = fs::read_to_string(&page)?;
         let dir = page.parent().expect("a page is in a directory");
-        let name = page
-            .strip_prefix(src)
-            .unwrap_or(&page)
-            .display()
-            .to_string();
+        let name = page.strip_prefix(src).unwrap_or(&page).display().to_string();
         for target in link.captures_iter(&text).map(|c| c[1].to_owned()) {
             if target.contains("://") || target.starts_with('#') || target.starts_with("mailto:") {
                 continue;
@@ -91,10 +83,7 @@ fn check_include(dir: &Path, spec: &str) -> Result<()> {
             if !text.contains(&format!("ANCHOR: {anchor}"))
                 || !text.contains(&format!("ANCHOR_END: {anchor}"))
             {
-                bail!(
-                    "no ANCHOR: {anchor} / ANCHOR_END: {anchor} in {}",
-                    path.display()
-                );
+                bail!("no ANCHOR: {anchor} / ANCHOR_END: {anchor} in {}", path.display());
             }
         }
     }
@@ -130,11 +119,8 @@ mod tests {
     fn finds_broken_links_missing_anchors_and_snapshot_headers() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
-        fs::write(
-            dir.join("code.rs"),
-            "// ANCHOR: here\nfn f() {}\n// ANCHOR_END: here\n",
-        )
-        .unwrap();
+        fs::write(dir.join("code.rs"), "// ANCHOR: here\nfn f() {}\n// ANCHOR_END: here\n")
+            .unwrap();
         fs::write(dir.join("a.snap"), "---\nsource: x\n---\nbody\n").unwrap();
         fs::write(
             dir.join("page.md"),

@@ -32,11 +32,7 @@ pub fn run(chapter: &str) -> Result<()> {
             }
         }
     }
-    println!(
-        "\n{} of {} checks pass.",
-        outcomes.len() - failed,
-        outcomes.len()
-    );
+    println!("\n{} of {} checks pass.", outcomes.len() - failed, outcomes.len());
     if failed > 0 {
         bail!("{failed} {chapter} checks fail: read the first one above, fix it, run again");
     }
@@ -73,19 +69,15 @@ pub fn run_checks(root: &Path, chapter: &str, target_dir: Option<&Path>) -> Resu
 /// The chapter crates' directory names, in order: `ch00-process`, `ch01-chroot`, ...
 fn chapter_crates(root: &Path) -> Result<Vec<String>> {
     let dirs = std::fs::read_dir(root.join("chapters")).context("reading chapters/")?;
-    let mut names: Vec<String> = dirs
-        .filter_map(|d| Some(d.ok()?.file_name().to_str()?.to_owned()))
-        .collect();
+    let mut names: Vec<String> =
+        dirs.filter_map(|d| Some(d.ok()?.file_name().to_str()?.to_owned())).collect();
     names.sort();
     Ok(names)
 }
 
 /// The chapters, in order: `ch00`, `ch01`, ...
 pub fn chapters(root: &Path) -> Result<Vec<String>> {
-    Ok(chapter_crates(root)?
-        .iter()
-        .filter_map(|n| Some(n.split('-').next()?.to_owned()))
-        .collect())
+    Ok(chapter_crates(root)?.iter().filter_map(|n| Some(n.split('-').next()?.to_owned())).collect())
 }
 
 /// `ch02` → `ch02-pid`.
@@ -104,10 +96,7 @@ pub fn cargo_test_command(root: &Path, target_dir: Option<&Path>) -> Command {
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(root).arg("test");
     if !is_root() {
-        cmd.args([
-            "--config",
-            "target.'cfg(target_os = \"linux\")'.runner = ['sudo', '-E']",
-        ]);
+        cmd.args(["--config", "target.'cfg(target_os = \"linux\")'.runner = ['sudo', '-E']"]);
     }
     if let Some(dir) = target_dir {
         cmd.env("CARGO_TARGET_DIR", dir);
@@ -126,17 +115,11 @@ fn cargo_test(
     let mut cmd = cargo_test_command(root, target_dir);
     cmd.args(args).args(["--", "--color", "never"]).args(filter);
     // Compiler errors go straight to the terminal; the test report is parsed.
-    let output = cmd
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running cargo test")?;
+    let output = cmd.stderr(Stdio::inherit()).output().context("running cargo test")?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let outcomes = parse(&stdout);
     if !output.status.success() && outcomes.iter().all(|o| o.passed) {
-        bail!(
-            "cargo test {} failed before running the checks (see above)",
-            args.join(" ")
-        );
+        bail!("cargo test {} failed before running the checks (see above)", args.join(" "));
     }
     Ok(outcomes)
 }
@@ -154,18 +137,12 @@ fn parse(stdout: &str) -> Vec<Outcome> {
                 "FAILED" => false,
                 _ => return None, // ignored, or a line that only looks like ours
             };
-            Some(Outcome {
-                name: name.to_owned(),
-                passed,
-                details: String::new(),
-            })
+            Some(Outcome { name: name.to_owned(), passed, details: String::new() })
         })
         .collect();
     let mut current: Option<usize> = None;
     for line in stdout.lines() {
-        if let Some(name) = line
-            .strip_prefix("---- ")
-            .and_then(|l| l.strip_suffix(" stdout ----"))
+        if let Some(name) = line.strip_prefix("---- ").and_then(|l| l.strip_suffix(" stdout ----"))
         {
             current = outcomes.iter().position(|o| o.name == name);
         } else if line == "failures:" || line.starts_with("test result:") {

@@ -18,10 +18,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "cargo xtask",
-    about = "tincan's tasks: set-up, tests, book, workshop"
-)]
+#[command(name = "cargo xtask", about = "tincan's tasks: set-up, tests, book, workshop")]
 struct Cli {
     #[command(subcommand)]
     task: Task,
@@ -66,20 +63,14 @@ fn main() -> Result<()> {
         Task::Book => book::build().map(|_| ()),
         Task::Workshop { dir } => workshop::generate(&workspace_root(), &dir).map(|exercises| {
             let n = exercises.len();
-            eprintln!(
-                "wrote {} with {n} exercises (see its EXERCISES.md)",
-                dir.display()
-            );
+            eprintln!("wrote {} with {n} exercises (see its EXERCISES.md)", dir.display());
         }),
     }
 }
 
 /// The workspace's top directory (xtask lives one below it).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask is in the workspace")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_path_buf()
 }
 
 /// Are we root? Namespaces, mounts and cgroups need it.

@@ -17,14 +17,7 @@ pub fn build_static() -> Result<PathBuf> {
     let target_dir = workspace_root().join("target/static");
     let status = Command::new(env!("CARGO"))
         .current_dir(workspace_root())
-        .args([
-            "rustc",
-            "--quiet",
-            "--release",
-            "--package",
-            "tincan-probe",
-            "--target-dir",
-        ])
+        .args(["rustc", "--quiet", "--release", "--package", "tincan-probe", "--target-dir"])
         .arg(&target_dir)
         .args(["--", "-C", "target-feature=+crt-static"])
         .status()?;

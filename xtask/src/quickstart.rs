@@ -30,10 +30,7 @@ pub fn run() -> Result<()> {
         }
     }
     let root = workspace_root();
-    let built = Command::new(env!("CARGO"))
-        .current_dir(&root)
-        .arg("build")
-        .status()?;
+    let built = Command::new(env!("CARGO")).current_dir(&root).arg("build").status()?;
     if !built.success() {
         bail!("cargo build failed (see above)");
     }
@@ -60,17 +57,10 @@ fn as_root(argv: &[&str]) -> Result<bool> {
 }
 
 fn status_as_root(argv: &[&str]) -> Result<i32> {
-    let mut cmd = if is_root() {
-        Command::new(argv[0])
-    } else {
-        Command::new("sudo")
-    };
+    let mut cmd = if is_root() { Command::new(argv[0]) } else { Command::new("sudo") };
     if !is_root() {
         cmd.arg(argv[0]);
     }
-    let status = cmd
-        .args(&argv[1..])
-        .status()
-        .with_context(|| format!("running {}", argv[0]))?;
+    let status = cmd.args(&argv[1..]).status().with_context(|| format!("running {}", argv[0]))?;
     Ok(status.code().unwrap_or(125))
 }

@@ -49,10 +49,7 @@ pub fn build(dir: &Path, force: bool) -> Result<()> {
     let busybox = static_busybox()?;
     if dir.exists() {
         if !force {
-            bail!(
-                "{} already exists; pass --force to rebuild it",
-                dir.display()
-            );
+            bail!("{} already exists; pass --force to rebuild it", dir.display());
         }
         fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
     }
@@ -70,9 +67,7 @@ pub fn build(dir: &Path, force: bool) -> Result<()> {
 }
 
 fn staging_path(dir: &Path) -> PathBuf {
-    let name = dir
-        .file_name()
-        .map_or("rootfs".into(), |n| n.to_string_lossy().into_owned());
+    let name = dir.file_name().map_or("rootfs".into(), |n| n.to_string_lossy().into_owned());
     dir.with_file_name(format!(".{name}.partial"))
 }
 
@@ -105,10 +100,7 @@ fn applets(busybox: &Path) -> Result<Vec<String>> {
     if !out.status.success() {
         bail!("{} --list-full failed", busybox.display());
     }
-    Ok(String::from_utf8(out.stdout)?
-        .lines()
-        .map(str::to_owned)
-        .collect())
+    Ok(String::from_utf8(out.stdout)?.lines().map(str::to_owned).collect())
 }
 
 /// The host's busybox, if it is the static one: a dynamically linked busybox would
@@ -137,8 +129,7 @@ fn is_dynamic(path: &Path) -> Result<bool> {
     const PT_INTERP: u32 = 3;
     Ok((0..phnum).any(|i| {
         let at = phoff + i * phentsize;
-        elf.get(at..at + 4)
-            .is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) == PT_INTERP)
+        elf.get(at..at + 4).is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) == PT_INTERP)
     }))
 }
 

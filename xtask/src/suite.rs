@@ -8,17 +8,7 @@ use crate::{book, check, rootfs, workshop, workspace_root};
 
 pub fn run() -> Result<()> {
     cargo("formatting", &["fmt", "--all", "--", "--check"])?;
-    cargo(
-        "lints",
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-    )?;
+    cargo("lints", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     cargo("build", &["build", "--workspace"])?;
     rootfs::build(&rootfs::test_rootfs(), true)?;
     let mut tests = check::cargo_test_command(&workspace_root(), None);

@@ -51,11 +51,8 @@ pub struct Exercise {
 
 /// Write the learner workspace; returns its exercises.
 pub fn generate(src: &Path, out: &Path) -> Result<Vec<Exercise>> {
-    ensure!(
-        !out.exists(),
-        "{} already exists; choose a new directory",
-        out.display()
-    );
+    ensure!(!out.exists(), "{} already exists; choose a new directory", out.display());
+    fs::create_dir_all(out)?;
     for entry in COPY {
         copy_tree(&src.join(entry), &out.join(entry))?;
     }
@@ -113,16 +110,8 @@ pub fn cut_exercises(text: &str, file: &Path) -> Result<(String, Vec<Exercise>)>
         }
         ensure!(closed, "line {}: exercise {id} has no `{END}`", n + 1);
         let task = task.trim().to_owned();
-        out.push_str(&format!(
-            "{indent}todo!({:?})\n",
-            format!("exercise {id}: {task}")
-        ));
-        found.push(Exercise {
-            id: id.to_owned(),
-            task,
-            file: file.to_path_buf(),
-            line: n + 1,
-        });
+        out.push_str(&format!("{indent}todo!({:?})\n", format!("exercise {id}: {task}")));
+        found.push(Exercise { id: id.to_owned(), task, file: file.to_path_buf(), line: n + 1 });
     }
     Ok((out, found))
 }
@@ -148,10 +137,7 @@ fn exercise_list(exercises: &[Exercise]) -> String {
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     let meta = fs::symlink_metadata(from).with_context(|| format!("reading {}", from.display()))?;
     if meta.is_dir() {
-        if from
-            .file_name()
-            .is_some_and(|n| n == "build" || n == "target")
-        {
+        if from.file_name().is_some_and(|n| n == "build" || n == "target") {
             return Ok(()); // build output (book/build), never sources
         }
         fs::create_dir_all(to)?;
@@ -159,10 +145,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
             let entry = entry?;
             copy_tree(&entry.path(), &to.join(entry.file_name()))?;
         }
-    } else if !from
-        .extension()
-        .is_some_and(|e| e == "new" || e == "pending-snap")
-    {
+    } else if !from.extension().is_some_and(|e| e == "new" || e == "pending-snap") {
         fs::copy(from, to).with_context(|| format!("copying {}", from.display()))?;
     }
     Ok(())
@@ -190,10 +173,7 @@ pub fn verify() -> Result<()> {
     let out = root.join("target/workshop/workspace");
     let _ = fs::remove_dir_all(&out);
     let exercises = generate(&root, &out)?;
-    ensure!(
-        !exercises.is_empty(),
-        "no exercises are marked in chapters/"
-    );
+    ensure!(!exercises.is_empty(), "no exercises are marked in chapters/");
     let target_dir = root.join("target/workshop/target");
     for chapter in check::chapters(&root)? {
         // A chapter builds on the ones before it, so its checks must fail if it or
@@ -201,20 +181,11 @@ pub fn verify() -> Result<()> {
         let incomplete = exercises.iter().any(|e| e.chapter() <= chapter.as_str());
         let outcomes = check::run_checks(&out, &chapter, Some(&target_dir))?;
         let failed = outcomes.iter().filter(|o| !o.passed).count();
-        eprintln!(
-            "workshop: {chapter}: {failed} of {} checks fail",
-            outcomes.len()
-        );
+        eprintln!("workshop: {chapter}: {failed} of {} checks fail", outcomes.len());
         if incomplete {
-            ensure!(
-                failed > 0,
-                "workshop {chapter}: every check passes although code is missing"
-            );
+            ensure!(failed > 0, "workshop {chapter}: every check passes although code is missing");
         } else {
-            ensure!(
-                failed == 0,
-                "workshop {chapter}: checks fail although nothing is missing"
-            );
+            ensure!(failed == 0, "workshop {chapter}: checks fail although nothing is missing");
         }
     }
     eprintln!(
@@ -246,9 +217,6 @@ mod tests {
     #[test]
     fn an_unclosed_region_is_an_error() {
         let err = cut_exercises("// EXERCISE(a): b\ncode\n", Path::new("f.rs")).unwrap_err();
-        assert!(
-            err.to_string().contains("has no `// END EXERCISE`"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("has no `// END EXERCISE`"), "{err}");
     }
 }

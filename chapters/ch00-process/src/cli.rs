@@ -27,11 +27,7 @@ pub struct RunArgs {
     pub rootfs: PathBuf,
 
     /// The command to run inside, and its arguments.
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        default_value = "/bin/sh"
-    )]
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, default_value = "/bin/sh")]
     pub command: Vec<String>,
 }
 
@@ -45,11 +41,7 @@ pub fn main(name: &'static str, about: &'static str, plan: fn() -> Plan) -> Exit
         Err(e) => {
             let _ = e.print();
             // `--help` is not an error; a bad command line is the runtime's error (125).
-            return if e.use_stderr() {
-                ExitCode::from(125)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return if e.use_stderr() { ExitCode::from(125) } else { ExitCode::SUCCESS };
         }
     };
     let Command::Run(args) = cli.command;

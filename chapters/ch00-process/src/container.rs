@@ -26,18 +26,11 @@ impl Container {
         if let Ok(term) = std::env::var("TERM") {
             env.push(format!("TERM={term}"));
         }
-        Container {
-            rootfs: rootfs.into(),
-            argv,
-            env,
-        }
+        Container { rootfs: rootfs.into(), argv, env }
     }
 
     /// The value of `PATH` in the container's environment.
     pub fn path_var(&self) -> &str {
-        self.env
-            .iter()
-            .find_map(|kv| kv.strip_prefix("PATH="))
-            .unwrap_or(DEFAULT_PATH)
+        self.env.iter().find_map(|kv| kv.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH)
     }
 }

@@ -25,11 +25,7 @@ pub struct StepError {
 impl StepError {
     pub fn new(action: impl Into<String>, errno: Errno) -> Self {
         let hint = (errno == Errno::EPERM).then(|| "this needs root: try sudo".to_owned());
-        StepError {
-            action: action.into(),
-            errno: errno as i32,
-            hint,
-        }
+        StepError { action: action.into(), errno: errno as i32, hint }
     }
 
     /// Replace the hint with one that says what to do about this failure.
@@ -94,6 +90,9 @@ pub enum Error {
     #[error("{step}: {source}")]
     Step { step: String, source: StepError },
 
+    #[error("{step}: panicked: {message}")]
+    StepPanicked { step: String, message: String },
+
     #[error("{0}: command not found in the container")]
     CommandNotFound(String),
 
@@ -128,10 +127,7 @@ mod tests {
     #[test]
     fn exit_codes_follow_docker() {
         assert_eq!(Error::CommandNotFound("x".into()).exit_code(), 127);
-        let cannot = Error::CannotExecute {
-            command: "x".into(),
-            errno: Errno::EACCES,
-        };
+        let cannot = Error::CannotExecute { command: "x".into(), errno: Errno::EACCES };
         assert_eq!(cannot.exit_code(), 126);
         assert_eq!(Error::RootfsMissing("/nope".into()).exit_code(), 125);
     }

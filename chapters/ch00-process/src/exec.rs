@@ -27,9 +27,7 @@ pub fn resolve(command: &str, path_var: &str) -> Option<PathBuf> {
 /// Replace this process with the container's command. Returns only on failure.
 pub fn exec(container: &Container) -> ChildFailure {
     let command = &container.argv[0];
-    let not_found = || ChildFailure::NotFound {
-        command: command.clone(),
-    };
+    let not_found = || ChildFailure::NotFound { command: command.clone() };
     let Some(path) = resolve(command, container.path_var()) else {
         return not_found();
     };

@@ -27,6 +27,8 @@ use crate::{Error, StepError};
 pub enum ChildFailure {
     /// A step of the plan failed.
     Step { step: String, error: StepError },
+    /// A step panicked: a bug, or a workshop exercise still `todo!()`.
+    Panic { step: String, message: String },
     /// The command is not in the container (exit 127).
     NotFound { command: String },
     /// The command exists but `execve(2)` refused it (exit 126).
@@ -36,15 +38,12 @@ pub enum ChildFailure {
 impl From<ChildFailure> for Error {
     fn from(failure: ChildFailure) -> Self {
         match failure {
-            ChildFailure::Step { step, error } => Error::Step {
-                step,
-                source: error,
-            },
+            ChildFailure::Step { step, error } => Error::Step { step, source: error },
+            ChildFailure::Panic { step, message } => Error::StepPanicked { step, message },
             ChildFailure::NotFound { command } => Error::CommandNotFound(command),
-            ChildFailure::CannotExecute { command, errno } => Error::CannotExecute {
-                command,
-                errno: nix::errno::Errno::from_raw(errno),
-            },
+            ChildFailure::CannotExecute { command, errno } => {
+                Error::CannotExecute { command, errno: nix::errno::Errno::from_raw(errno) }
+            }
         }
     }
 }
@@ -77,9 +76,7 @@ impl Receiver {
     /// why it could not (`Some`).
     pub fn receive(mut self) -> Result<Option<ChildFailure>, Error> {
         let mut bytes = Vec::new();
-        self.0
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::Handshake(e.to_string()))?;
+        self.0.read_to_end(&mut bytes).map_err(|e| Error::Handshake(e.to_string()))?;
         if bytes.is_empty() {
             return Ok(None);
         }

@@ -40,10 +40,7 @@ pub struct Plan {
 
 impl Default for Plan {
     fn default() -> Self {
-        Plan {
-            namespaces: CloneFlags::empty(),
-            steps: Vec::new(),
-        }
+        Plan { namespaces: CloneFlags::empty(), steps: Vec::new() }
     }
 }
 
@@ -127,9 +124,6 @@ mod tests {
         let plan = Plan::new()
             .with_namespace(CloneFlags::CLONE_NEWPID)
             .with_namespace(CloneFlags::CLONE_NEWNS);
-        assert_eq!(
-            plan.namespaces,
-            CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS
-        );
+        assert_eq!(plan.namespaces, CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS);
     }
 }

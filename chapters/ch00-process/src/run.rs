@@ -6,6 +6,8 @@
 //! child cloned with `CLONE_NEWPID` is PID 1 of the new namespace from its first
 //! instruction. In this chapter the flags are empty, and `clone` behaves like `fork`.
 
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::errno::Errno;
@@ -45,10 +47,7 @@ const STACK_SIZE: usize = 1024 * 1024;
 /// Run `container` with `plan` and wait for it to end.
 pub fn run(container: &Container, plan: &Plan) -> Result<Exit, Error> {
     check_rootfs(container)?;
-    let cx = Context {
-        container,
-        namespaces: plan.namespaces,
-    };
+    let cx = Context { container, namespaces: plan.namespaces };
     let (sender, receiver) = handshake::channel()?;
 
     let mut stack = vec![0u8; STACK_SIZE];
@@ -90,13 +89,17 @@ fn child(cx: &Context, plan: &Plan, sender: Sender) -> isize {
     // leave an orphan behind. (`man 2 PR_SET_PDEATHSIG`)
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     for step in plan.steps() {
-        if let Err(error) = step.in_child(cx) {
-            sender.send(&ChildFailure::Step {
-                step: step.name().into(),
-                error,
-            });
-            return 125;
-        }
+        // A panic must not unwind out of the child: it would cross clone(2)'s C
+        // callback, which aborts. Catch it and report it like any other failure.
+        let failure = match catch_unwind(AssertUnwindSafe(|| step.in_child(cx))) {
+            Ok(Ok(())) => continue,
+            Ok(Err(error)) => ChildFailure::Step { step: step.name().into(), error },
+            Err(panic) => {
+                ChildFailure::Panic { step: step.name().into(), message: panic_message(&*panic) }
+            }
+        };
+        sender.send(&failure);
+        return 125;
     }
     let failure = exec::exec(cx.container);
     let code = match failure {
@@ -107,6 +110,14 @@ fn child(cx: &Context, plan: &Plan, sender: Sender) -> isize {
     code
 }
 // ANCHOR_END: child
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(s), _) => (*s).to_owned(),
+        (_, Some(s)) => s.clone(),
+        _ => "(no message)".to_owned(),
+    }
+}
 
 /// Wait for the child to end. `waitpid(2)` can be interrupted by a signal we
 /// forward; then we simply wait again.
@@ -166,12 +177,7 @@ impl Drop for ForwardSignals {
     fn drop(&mut self) {
         // SAFETY: restoring the default dispositions.
         unsafe {
-            for sig in [
-                Signal::SIGINT,
-                Signal::SIGQUIT,
-                Signal::SIGTERM,
-                Signal::SIGHUP,
-            ] {
+            for sig in [Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTERM, Signal::SIGHUP] {
                 let _ = signal(sig, SigHandler::SigDfl);
             }
         }

@@ -38,9 +38,7 @@ pub const ABOUT: &str = "PID namespace: its own process tree, where the command 
 // ANCHOR: plan
 /// Chapter 2's plan: chapter 1's, born in a new PID namespace, with its own `/proc`.
 pub fn plan() -> Plan {
-    ch01_chroot::plan()
-        .with_namespace(CloneFlags::CLONE_NEWPID)
-        .then(MountProc)
+    ch01_chroot::plan().with_namespace(CloneFlags::CLONE_NEWPID).then(MountProc)
 }
 // ANCHOR_END: plan
 
@@ -76,10 +74,7 @@ impl Step for MountProc {
         match umount2(&target, MntFlags::MNT_DETACH) {
             // EINVAL: not a mount point, so the step never got to mount it.
             Ok(()) | Err(Errno::EINVAL) => Ok(()),
-            Err(errno) => Err(StepError::new(
-                format!("unmount {}", target.display()),
-                errno,
-            )),
+            Err(errno) => Err(StepError::new(format!("unmount {}", target.display()), errno)),
         }
     }
 }
@@ -91,9 +86,6 @@ mod tests {
     fn proc_is_mounted_after_the_chroot() {
         let plan = super::plan();
         assert_eq!(plan.step_names(), ["chroot", "mount /proc"]);
-        assert!(
-            plan.namespaces
-                .contains(nix::sched::CloneFlags::CLONE_NEWPID)
-        );
+        assert!(plan.namespaces.contains(nix::sched::CloneFlags::CLONE_NEWPID));
     }
 }

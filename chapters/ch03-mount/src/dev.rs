@@ -42,11 +42,7 @@ impl Step for MountDev {
     fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
         std::fs::create_dir_all("/dev").doing(|| "create /dev".to_owned())?;
         // No MS_NODEV here: device nodes on this tmpfs must work.
-        tmpfs(
-            "/dev",
-            MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
-            "mode=755,size=65536k",
-        )?;
+        tmpfs("/dev", MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME, "mode=755,size=65536k")?;
         for (name, major, minor) in DEVICES {
             let path = format!("/dev/{name}");
             let rw_all = Mode::from_bits_truncate(0o666);

@@ -54,13 +54,7 @@ mod tests {
     fn mounts_are_private_before_anything_is_mounted() {
         assert_eq!(
             super::plan().step_names(),
-            [
-                "make mounts private",
-                "pivot_root",
-                "mount /proc",
-                "mount /dev",
-                "mount /sys"
-            ]
+            ["make mounts private", "pivot_root", "mount /proc", "mount /dev", "mount /sys"]
         );
     }
 }

@@ -16,14 +16,8 @@ impl Step for PrivateMounts {
     fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
         // MS_REC: every mount in the tree, not just `/`. (`man 7 mount_namespaces`,
         // "Shared subtrees".) This changes only our copy of the mount table.
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )
-        .doing(|| "make / and every mount below it private".to_owned())
+        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+            .doing(|| "make / and every mount below it private".to_owned())
     }
 }
 // ANCHOR_END: private
@@ -41,14 +35,8 @@ impl Step for PivotRoot {
         let rootfs = &cx.container.rootfs;
         // pivot_root(2) wants the new root to be a mount point. A plain directory is
         // not, so we bind-mount it onto itself.
-        mount(
-            Some(rootfs),
-            rootfs,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .doing(|| format!("bind-mount {} onto itself", rootfs.display()))?;
+        mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .doing(|| format!("bind-mount {} onto itself", rootfs.display()))?;
         chdir(rootfs).doing(|| format!("chdir to {}", rootfs.display()))?;
         // EXERCISE(ch03-mount): swap the roots, then detach the old one.
         // hint: pivot_root(".", ".") stacks the old root on top of the new one

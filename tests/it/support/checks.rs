@@ -24,9 +24,7 @@ macro_rules! every_chapter_checks {
                 return;
             }
             let sandbox = Sandbox::new();
-            let _host = $crate::support::HOST
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let _host = $crate::support::HOST.lock().unwrap_or_else(|e| e.into_inner());
             let code = sandbox.kill_while_running($chapter, nix::sys::signal::Signal::SIGKILL);
             assert_eq!(code, 128 + 9);
         }
@@ -37,13 +35,8 @@ macro_rules! every_chapter_checks {
                 return;
             }
             // No command: the default is /bin/sh, reading its commands from stdin.
-            let run = Sandbox::new()
-                .stdin("echo out; echo err >&2\n")
-                .run($chapter, &[]);
-            assert_eq!(
-                (run.code, run.stdout.as_str(), run.stderr.as_str()),
-                (0, "out\n", "err\n")
-            );
+            let run = Sandbox::new().stdin("echo out; echo err >&2\n").run($chapter, &[]);
+            assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (0, "out\n", "err\n"));
         }
 
         #[test]
@@ -71,10 +64,8 @@ macro_rules! every_chapter_checks {
             }
             let run = Sandbox::new().run($chapter, &["no-such-command", "arg"]);
             assert_eq!(run.code, 127, "{run:?}");
-            let expected = format!(
-                "{}: no-such-command: command not found in the container\n",
-                $chapter
-            );
+            let expected =
+                format!("{}: no-such-command: command not found in the container\n", $chapter);
             assert_eq!(run.stderr, expected);
         }
 
@@ -85,10 +76,7 @@ macro_rules! every_chapter_checks {
             }
             let run = Sandbox::new().run($chapter, &["etc/passwd"]);
             assert_eq!(run.code, 126, "{run:?}");
-            let expected = format!(
-                "{}: etc/passwd: cannot execute: Permission denied\n",
-                $chapter
-            );
+            let expected = format!("{}: etc/passwd: cannot execute: Permission denied\n", $chapter);
             assert_eq!(run.stderr, expected);
         }
 
@@ -98,18 +86,11 @@ macro_rules! every_chapter_checks {
                 return;
             }
             let sandbox = Sandbox::new();
-            let _host = $crate::support::HOST
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let _host = $crate::support::HOST.lock().unwrap_or_else(|e| e.into_inner());
             let before = host_mounts();
             let run = sandbox.run_on_host($chapter, &[PROBE]);
             assert_eq!(run.code, 0, "{run:?}");
-            assert_eq!(
-                host_mounts(),
-                before,
-                "{} changed the host's mount table",
-                $chapter
-            );
+            assert_eq!(host_mounts(), before, "{} changed the host's mount table", $chapter);
         }
     };
 }

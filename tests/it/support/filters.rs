@@ -33,20 +33,15 @@ pub struct HostView {
 impl HostView {
     /// `mountinfo` is the host's mount table as seen where the chapter ran.
     pub fn new(mountinfo: &str, rootfs: &Path) -> Self {
-        let mount_ids = mountinfo
-            .lines()
-            .filter_map(|l| l.split(' ').next())
-            .map(str::to_owned)
-            .collect();
+        let mount_ids =
+            mountinfo.lines().filter_map(|l| l.split(' ').next()).map(str::to_owned).collect();
         let mut names: Vec<String> = std::fs::read_dir("/")
             .expect("read /")
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        let init = std::fs::read_to_string("/proc/1/comm")
-            .expect("read /proc/1/comm")
-            .trim()
-            .to_owned();
+        let init =
+            std::fs::read_to_string("/proc/1/comm").expect("read /proc/1/comm").trim().to_owned();
         HostView {
             mount_ids,
             root_listing: names.join(" "),
@@ -74,20 +69,13 @@ pub fn normalise(report: &str, host: &HostView) -> String {
     }
     let mut text = lines.join("\n") + "\n";
     text = text.replace(&host.rootfs, "[ROOTFS]");
-    text = text.replace(
-        &format!("/ contains: {}\n", host.root_listing),
-        "/ contains: [HOST ROOT]\n",
-    );
-    text = text.replace(
-        &format!("pid 1 is: {}\n", host.init),
-        "pid 1 is: [HOST INIT]\n",
-    );
+    text =
+        text.replace(&format!("/ contains: {}\n", host.root_listing), "/ contains: [HOST ROOT]\n");
+    text = text.replace(&format!("pid 1 is: {}\n", host.init), "pid 1 is: [HOST INIT]\n");
     let pid = Regex::new(r"(?m)^(  (?:parent )?pid: )\d{2,}$").unwrap();
     text = pid.replace_all(&text, "${1}[HOSTPID]").into_owned();
     let count = Regex::new(r"(?m)^(  processes: )\d{2,}$").unwrap();
-    count
-        .replace_all(&text, "${1}[HOST PROCESSES]")
-        .into_owned()
+    count.replace_all(&text, "${1}[HOST PROCESSES]").into_owned()
 }
 
 #[cfg(test)]

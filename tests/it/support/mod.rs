@@ -46,11 +46,7 @@ pub fn root_or_skip(test: &str) -> bool {
 pub fn chapter_bin(chapter: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("own path");
     // target/debug/deps/it-HASH -> target/debug/chNN
-    let bin = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .join(chapter);
+    let bin = exe.parent().and_then(|d| d.parent()).expect("target dir").join(chapter);
     assert!(
         bin.exists(),
         "{} is missing: run `cargo build` first (cargo xtask test does)",
@@ -61,11 +57,9 @@ pub fn chapter_bin(chapter: &str) -> PathBuf {
 
 /// The template rootfs that `cargo xtask test` builds: busybox and the probe.
 pub fn template_rootfs() -> PathBuf {
-    let path = std::env::var_os("TINCAN_TEST_ROOTFS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tincan-test/rootfs")
-        });
+    let path = std::env::var_os("TINCAN_TEST_ROOTFS").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tincan-test/rootfs")
+    });
     assert!(
         path.join(PROBE).exists(),
         "no test rootfs at {}: run `cargo xtask rootfs --force {}` (cargo xtask test does)",

@@ -46,10 +46,7 @@ impl Sandbox {
     pub fn new() -> Self {
         let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tincan-test/work");
         std::fs::create_dir_all(&base).expect("create the work directory");
-        let dir = tempfile::Builder::new()
-            .prefix("sandbox-")
-            .tempdir_in(base)
-            .expect("tempdir");
+        let dir = tempfile::Builder::new().prefix("sandbox-").tempdir_in(base).expect("tempdir");
         let status = Command::new("cp")
             .arg("-a")
             .arg(template_rootfs())
@@ -57,12 +54,7 @@ impl Sandbox {
             .status()
             .expect("run cp");
         assert!(status.success(), "copying the template rootfs failed");
-        Sandbox {
-            dir,
-            before: Vec::new(),
-            after: Vec::new(),
-            stdin: Vec::new(),
-        }
+        Sandbox { dir, before: Vec::new(), after: Vec::new(), stdin: Vec::new() }
     }
 
     /// The test's own directory, outside the rootfs: the sandbox's "host" files.
@@ -98,26 +90,12 @@ impl Sandbox {
         let script = format!(
             "set -eu\nhostname {SANDBOX_HOSTNAME}\n{before}\nset +e\n\"$@\"\ncode=$?\n{{\n{after}\n}} > {out}\nexit $code\n",
             before = self.before.join("\n"),
-            after = if self.after.is_empty() {
-                ":".to_owned()
-            } else {
-                self.after.join("\n")
-            },
+            after = if self.after.is_empty() { ":".to_owned() } else { self.after.join("\n") },
             out = self.dir().join("after").display(),
         );
         let mut unshare = Command::new("unshare");
         unshare
-            .args([
-                "--mount",
-                "--uts",
-                "--propagation",
-                "private",
-                "--",
-                "sh",
-                "-c",
-                &script,
-                "sh",
-            ])
+            .args(["--mount", "--uts", "--propagation", "private", "--", "sh", "-c", &script, "sh"])
             .arg(chapter_bin(chapter))
             .arg("run")
             .arg(self.rootfs())
@@ -154,17 +132,10 @@ impl Sandbox {
         assert_eq!(ready, "ready\n");
         // The container's process is the runtime's only child.
         let children = format!("/proc/{pid}/task/{pid}/children", pid = runtime.id());
-        let child: i32 = std::fs::read_to_string(children)
-            .expect("children")
-            .trim()
-            .parse()
-            .expect("one child");
+        let child: i32 =
+            std::fs::read_to_string(children).expect("children").trim().parse().expect("one child");
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), signal).expect("kill");
-        runtime
-            .wait()
-            .expect("wait")
-            .code()
-            .expect("an exit code, not a signal")
+        runtime.wait().expect("wait").code().expect("an exit code, not a signal")
     }
 
     fn spawn(&self, mut cmd: Command) -> Run {
@@ -198,11 +169,7 @@ impl Sleeper {
     pub fn start() -> Self {
         use std::os::unix::process::CommandExt;
         let marker = super::marker("sleeper");
-        let child = Command::new("sleep")
-            .arg0(&marker)
-            .arg("600")
-            .spawn()
-            .expect("start sleep");
+        let child = Command::new("sleep").arg0(&marker).arg("600").spawn().expect("start sleep");
         Sleeper { child, marker }
     }
 
