@@ -25,8 +25,8 @@ pub fn build() -> Result<PathBuf> {
         bail!("the book has {} problems:\n  {}", problems.len(), problems.join("\n  "));
     }
     let md = mdbook_driver::MDBook::load(&book)?;
-    let out = md.build_dir_for("html");
     md.build()?;
+    let out = md.build_dir_for("html").canonicalize()?;
     eprintln!("book: built into {} (open index.html)", out.display());
     Ok(out)
 }

@@ -14,6 +14,7 @@ pub struct Context<'a> {
     pub namespaces: CloneFlags,
 }
 
+// ANCHOR: step
 /// One piece of container set-up.
 pub trait Step {
     /// A short name for errors and listings: "chroot", "mount /proc".
@@ -30,6 +31,7 @@ pub trait Step {
         Ok(())
     }
 }
+// ANCHOR_END: step
 
 /// The namespaces to create and the steps to run, in order.
 pub struct Plan {

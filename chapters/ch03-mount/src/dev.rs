@@ -12,6 +12,7 @@ use ch00_process::{Context, Doing, Step, StepError};
 use nix::mount::{MsFlags, mount};
 use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 
+// ANCHOR: devices
 /// The character devices every container gets: (name, major, minor), from
 /// the kernel's `Documentation/admin-guide/devices.txt`.
 const DEVICES: [(&str, u64, u64); 6] = [
@@ -30,6 +31,8 @@ const LINKS: [(&str, &str); 5] = [
     ("/dev/stdout", "/proc/self/fd/1"),
     ("/dev/stderr", "/proc/self/fd/2"),
 ];
+
+// ANCHOR_END: devices
 
 /// Mount a tmpfs on `/dev` and fill it with the devices a program expects.
 pub struct MountDev;
