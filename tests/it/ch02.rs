@@ -2,9 +2,6 @@
 
 crate::every_chapter_checks!("ch02");
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-
 #[test]
 fn the_command_is_pid_1() {
     if !root_or_skip(module_path!()) {
@@ -60,20 +57,9 @@ fn proc_is_mounted_on_the_host_while_it_runs_and_removed_after() {
     let before = host_mounts();
     let proc_on_host = format!(" {} ", sandbox.rootfs().join("proc").display());
 
-    let mut child = Command::new(crate::support::chapter_bin("ch02"))
-        .arg("run")
-        .arg(sandbox.rootfs())
-        .args(["sh", "-c", "echo ready; read line"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut ready).unwrap();
-    assert_eq!(ready, "ready\n");
+    let running = sandbox.start_on_host("ch02");
     let during = host_mounts();
-    writeln!(child.stdin.as_mut().unwrap(), "go").unwrap();
-    assert!(child.wait().unwrap().success());
+    assert_eq!(running.finish(), 0);
 
     assert!(during.contains(&proc_on_host), "the host should see{proc_on_host}while ch02 runs");
     assert_eq!(host_mounts(), before, "ch02 left a mount on the host");

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use regex::Regex;
 
-use crate::workspace_root;
+use crate::{files_ending_in, workspace_root};
 
 pub fn build() -> Result<PathBuf> {
     let book = workspace_root().join("book");
@@ -36,7 +36,7 @@ fn check(src: &Path) -> Result<Vec<String>> {
     let link = Regex::new(r"\]\(([^)\s]+)\)")?;
     let include = Regex::new(r"\{\{#(?:include|rustdoc_include) ([^}\s]+)\s*\}\}")?;
     let mut problems = Vec::new();
-    for page in markdown_files(src)? {
+    for page in files_ending_in(src, "md")? {
         let text = fs::read_to_string(&page)?;
         let dir = page.parent().expect("a page is in a directory");
         let name = page.strip_prefix(src).unwrap_or(&page).display().to_string();
@@ -95,20 +95,6 @@ fn snapshot_body_line(text: &str) -> Option<usize> {
     let mut dashes = text.lines().enumerate().filter(|(_, l)| *l == "---");
     dashes.next()?;
     dashes.next().map(|(i, _)| i + 2)
-}
-
-fn markdown_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            files.extend(markdown_files(&path)?);
-        } else if path.extension().is_some_and(|e| e == "md") {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub struct Outcome {
 }
 
 pub fn run(chapter: &str) -> Result<()> {
-    rootfs::build(&rootfs::test_rootfs(), true)?;
+    rootfs::prepare_tests()?;
     let outcomes = run_checks(&workspace_root(), chapter, None)?;
     let failed = outcomes.iter().filter(|o| !o.passed).count();
     println!("\n{chapter}: what works");

@@ -73,6 +73,21 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_path_buf()
 }
 
+/// The files below `dir` whose names end in `.ext`, sorted.
+pub fn files_ending_in(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            files.extend(files_ending_in(&path, ext)?);
+        } else if path.extension().is_some_and(|e| e == ext) {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
 /// Are we root? Namespaces, mounts and cgroups need it.
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()

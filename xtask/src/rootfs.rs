@@ -106,15 +106,18 @@ fn applets(busybox: &Path) -> Result<Vec<String>> {
 /// The host's busybox, if it is the static one: a dynamically linked busybox would
 /// need the host's C library inside the rootfs.
 pub fn static_busybox() -> Result<PathBuf> {
-    let path = PathBuf::from(BUSYBOX);
+    check_static_busybox(Path::new(BUSYBOX))
+}
+
+fn check_static_busybox(path: &Path) -> Result<PathBuf> {
     let install = format!("install it with: sudo apt-get install {BUSYBOX_PACKAGE}");
     if !path.exists() {
-        bail!("no busybox at {BUSYBOX}; {install}");
+        bail!("no busybox at {}; {install}", path.display());
     }
-    if is_dynamic(&path)? {
-        bail!("{BUSYBOX} is dynamically linked (the `busybox` package); {install}");
+    if is_dynamic(path)? {
+        bail!("{} is dynamically linked (the `busybox` package); {install}", path.display());
     }
-    Ok(path)
+    Ok(path.to_path_buf())
 }
 
 /// Does this ELF file ask for a dynamic loader (has a PT_INTERP program header)?
@@ -138,13 +141,37 @@ pub fn test_rootfs() -> PathBuf {
     workspace_root().join("target/tincan-test/rootfs")
 }
 
+/// Get ready for a test run: rebuild the test rootfs (the probe may have changed)
+/// and empty the tests' work directory. Each test removes its own directory when
+/// it ends, even when it fails; one interrupted with Ctrl-C cannot, so the next run
+/// removes what it left. (Its mounts are already gone: they lived in the test's
+/// outer sandbox, which the kernel removes with its last process.)
+pub fn prepare_tests() -> Result<()> {
+    let work = workspace_root().join("target/tincan-test/work");
+    if work.exists() {
+        fs::remove_dir_all(&work).with_context(|| format!("emptying {}", work.display()))?;
+    }
+    build(&test_rootfs(), true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_current_executable_is_dynamic_and_the_probe_check_reads_elf() {
-        // Test binaries are dynamically linked against glibc.
-        assert!(is_dynamic(&std::env::current_exe().unwrap()).unwrap());
+    fn a_missing_busybox_says_what_to_install() {
+        let err = check_static_busybox(Path::new("/nonexistent/busybox")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no busybox at /nonexistent/busybox; install it with: sudo apt-get install busybox-static"
+        );
+    }
+
+    #[test]
+    fn a_dynamic_busybox_is_refused() {
+        // This test binary is dynamically linked against glibc, like Debian's `busybox`.
+        let exe = std::env::current_exe().unwrap();
+        let err = check_static_busybox(&exe).unwrap_err();
+        assert!(err.to_string().contains("is dynamically linked"), "{err}");
     }
 }

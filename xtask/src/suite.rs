@@ -10,7 +10,7 @@ pub fn run() -> Result<()> {
     cargo("formatting", &["fmt", "--all", "--", "--check"])?;
     cargo("lints", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     cargo("build", &["build", "--workspace"])?;
-    rootfs::build(&rootfs::test_rootfs(), true)?;
+    rootfs::prepare_tests()?;
     let mut tests = check::cargo_test_command(&workspace_root(), None);
     tests.args(["--workspace"]);
     step("tests", tests)?;

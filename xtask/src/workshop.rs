@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 
-use crate::{check, workspace_root};
+use crate::{check, files_ending_in, workspace_root};
 
 /// Top-level entries of the workspace the learner gets. (Not `target`, `.git`,
 /// or a rootfs: they rebuild those.)
@@ -57,7 +57,7 @@ pub fn generate(src: &Path, out: &Path) -> Result<Vec<Exercise>> {
         copy_tree(&src.join(entry), &out.join(entry))?;
     }
     let mut exercises = Vec::new();
-    for file in rust_files(&out.join("chapters"))? {
+    for file in files_ending_in(&out.join("chapters"), "rs")? {
         let text = fs::read_to_string(&file)?;
         let rel = file.strip_prefix(out)?;
         let (cut, found) =
@@ -149,20 +149,6 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         fs::copy(from, to).with_context(|| format!("copying {}", from.display()))?;
     }
     Ok(())
-}
-
-fn rust_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            files.extend(rust_files(&path)?);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            files.push(path);
-        }
-    }
-    files.sort();
-    Ok(files)
 }
 
 /// CI's both-sides check: the learner workspace compiles, and for every chapter

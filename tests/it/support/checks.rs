@@ -25,7 +25,10 @@ macro_rules! every_chapter_checks {
             }
             let sandbox = Sandbox::new();
             let _host = $crate::support::HOST.lock().unwrap_or_else(|e| e.into_inner());
-            let code = sandbox.kill_while_running($chapter, nix::sys::signal::Signal::SIGKILL);
+            let running = sandbox.start_on_host($chapter);
+            nix::sys::signal::kill(running.container_pid(), nix::sys::signal::Signal::SIGKILL)
+                .unwrap();
+            let code = running.finish();
             assert_eq!(code, 128 + 9);
         }
 

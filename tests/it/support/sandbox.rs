@@ -113,14 +113,14 @@ impl Sandbox {
         self.spawn(cmd)
     }
 
-    /// Start `chNN run ROOTFS sh` on the host, wait until the shell runs, send
-    /// `signal` to it from outside, and return the chapter's exit code.
-    pub fn kill_while_running(&self, chapter: &str, signal: nix::sys::signal::Signal) -> i32 {
+    /// Start `chNN run ROOTFS` on the host with a shell that waits for one line
+    /// of input, and return once the shell is running.
+    pub fn start_on_host(&self, chapter: &str) -> Running {
         use std::io::{BufRead, BufReader};
         let mut runtime = Command::new(chapter_bin(chapter))
             .arg("run")
             .arg(self.rootfs())
-            .args(["sh", "-c", "echo ready; read never"])
+            .args(["sh", "-c", "echo ready; read line"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -130,12 +130,7 @@ impl Sandbox {
             .read_line(&mut ready)
             .expect("read");
         assert_eq!(ready, "ready\n");
-        // The container's process is the runtime's only child.
-        let children = format!("/proc/{pid}/task/{pid}/children", pid = runtime.id());
-        let child: i32 =
-            std::fs::read_to_string(children).expect("children").trim().parse().expect("one child");
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), signal).expect("kill");
-        runtime.wait().expect("wait").code().expect("an exit code, not a signal")
+        Running { runtime }
     }
 
     fn spawn(&self, mut cmd: Command) -> Run {
@@ -155,6 +150,28 @@ impl Sandbox {
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             after: String::new(),
         }
+    }
+}
+
+/// A container running on the host (see [`Sandbox::start_on_host`]).
+pub struct Running {
+    runtime: std::process::Child,
+}
+
+impl Running {
+    /// The container's process, as the host numbers it: the runtime's only child.
+    pub fn container_pid(&self) -> nix::unistd::Pid {
+        let children = format!("/proc/{pid}/task/{pid}/children", pid = self.runtime.id());
+        let pid = std::fs::read_to_string(children).expect("read children");
+        nix::unistd::Pid::from_raw(pid.trim().parse().expect("exactly one child"))
+    }
+
+    /// Let the shell finish (if it still can) and return the runtime's exit code.
+    pub fn finish(mut self) -> i32 {
+        if let Some(stdin) = self.runtime.stdin.as_mut() {
+            let _ = std::io::Write::write_all(stdin, b"go\n");
+        }
+        self.runtime.wait().expect("wait").code().expect("an exit code, not a signal")
     }
 }
 
