@@ -22,6 +22,7 @@ fn the_process_is_not_pid_1_and_proc_is_empty() {
         return;
     }
     let run = Sandbox::new().run("ch01", &["sh", "-c", "echo $$; ls /proc | wc -l"]);
+    assert_eq!(run.code, 0, "{run:?}");
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert!(lines[0].parse::<u32>().unwrap() > 1, "{run:?}");
     assert_eq!(lines[1].trim(), "0", "the runtime does not mount /proc in ch01: {run:?}");

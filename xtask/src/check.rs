@@ -21,16 +21,24 @@ pub struct Outcome {
 
 pub fn run(chapter: &str) -> Result<()> {
     rootfs::prepare_tests()?;
-    let outcomes = run_checks(&workspace_root(), chapter, None)?;
+    let mut outcomes = run_checks(&workspace_root(), chapter, None)?;
+    outcomes.sort_by(|a, b| a.name.cmp(&b.name));
     let failed = outcomes.iter().filter(|o| !o.passed).count();
     println!("\n{chapter}: what works");
+    let mut first_failure = true;
     for o in &outcomes {
         println!("  {} {}", if o.passed { "✓" } else { "✗" }, o.name);
-        if !o.passed {
-            for line in o.details.lines().filter(|l| !l.trim().is_empty()).take(12) {
-                println!("        {line}");
-            }
+        if o.passed {
+            continue;
         }
+        // The first failure in full; for the others, the line that says what failed.
+        let lines = o.details.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("note: "));
+        let shown: Vec<&str> =
+            if first_failure { lines.take(20).collect() } else { lines.skip(1).take(1).collect() };
+        for line in shown {
+            println!("        {line}");
+        }
+        first_failure = false;
     }
     println!("\n{} of {} checks pass.", outcomes.len() - failed, outcomes.len());
     if failed > 0 {

@@ -15,6 +15,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
@@ -32,7 +33,6 @@ pub struct Sandbox {
 }
 
 /// What a sandboxed run produced.
-#[derive(Debug)]
 pub struct Run {
     /// The chapter binary's exit code.
     pub code: i32,
@@ -40,6 +40,22 @@ pub struct Run {
     pub stderr: String,
     /// What the `after` lines printed, run in the sandbox once the chapter exited.
     pub after: String,
+}
+
+/// Shown when an assertion about a run fails: the exit code and the output as
+/// text, so that a learner reads the container's own error message.
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "the chapter exited with {}", self.code)?;
+        for (name, text) in
+            [("stdout", &self.stdout), ("stderr", &self.stderr), ("after", &self.after)]
+        {
+            if !text.is_empty() {
+                writeln!(f, "--- its {name}:\n{}", text.trim_end())?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Sandbox {
@@ -123,13 +139,22 @@ impl Sandbox {
             .args(["sh", "-c", "echo ready; read line"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start the chapter");
         let mut ready = String::new();
         BufReader::new(runtime.stdout.as_mut().expect("piped"))
             .read_line(&mut ready)
             .expect("read");
-        assert_eq!(ready, "ready\n");
+        if ready != "ready\n" {
+            let output = runtime.wait_with_output().expect("wait");
+            panic!(
+                "the container did not start: {} exited with {:?}:\n{}",
+                chapter,
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
         Running { runtime }
     }
 
@@ -194,9 +219,18 @@ impl Sleeper {
         self.child.id()
     }
 
-    /// Is it still running? (Reaps it if it was killed.)
-    pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+    /// Has it died (and been reaped) within `patience`? Checked at least once.
+    pub fn dies_within(&mut self, patience: Duration) -> bool {
+        let deadline = Instant::now() + patience;
+        loop {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
