@@ -59,7 +59,7 @@ fn chroot_breakout(host_file: &Path) -> String {
 }
 
 /// Look for a host process through `/proc`, mounting it first if the runtime did
-/// not: a root process inside a chroot is allowed to. (We match argv[0] exactly:
+/// not: a root process inside a chroot is allowed to. (We match `argv[0]` exactly:
 /// our own command line, and the runtime's, hold NAME as an argument.)
 fn see_host_processes(name: &str) -> String {
     if let Err(e) = ensure_proc() {

@@ -9,6 +9,12 @@ use crate::{book, check, rootfs, workshop, workspace_root};
 pub fn run() -> Result<()> {
     cargo("formatting", &["fmt", "--all", "--", "--check"])?;
     cargo("lints", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    // The chapters' module docs are part of what a learner reads (`cargo doc --open`).
+    let mut docs = Command::new(env!("CARGO"));
+    docs.current_dir(workspace_root())
+        .args(["doc", "--no-deps", "--workspace"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    step("docs", docs)?;
     cargo("build", &["build", "--workspace"])?;
     rootfs::prepare_tests()?;
     let mut tests = check::cargo_test_command(&workspace_root(), None);

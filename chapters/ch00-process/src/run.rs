@@ -39,9 +39,10 @@ impl Exit {
     }
 }
 
-/// The child's stack. `clone(2)` needs one because the child may run on memory of
-/// its own. The pages are only touched as the child uses them.
-const STACK_SIZE: usize = 1024 * 1024;
+/// The child's stack: `clone(2)` needs one because the child may run on memory of
+/// its own. 8 MiB, like a main thread's, because a step that panics prints a
+/// backtrace, which needs room. The memory is only touched as the child uses it.
+const STACK_SIZE: usize = 8 * 1024 * 1024;
 
 // ANCHOR: run
 /// Run `container` with `plan` and wait for it to end.

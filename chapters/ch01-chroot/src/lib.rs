@@ -13,7 +13,7 @@
 //! often as it likes. The escape lab's *chroot breakout* shows how; chapter 3's
 //! `pivot_root` closes the hole.
 //!
-//! Builds on chapter 0 ([`ch00_process::plan`]): it replaces "start in ROOTFS" with
+//! Builds on chapter 0 ([`ch00_process::plan()`]): it replaces "start in ROOTFS" with
 //! "make ROOTFS the root".
 //!
 //! Man pages: `man 2 chroot`, `man 2 chdir`.
