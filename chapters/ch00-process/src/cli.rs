@@ -55,9 +55,6 @@ pub fn main(name: &'static str, about: &'static str, plan: fn() -> Plan) -> Exit
 }
 
 fn start(args: RunArgs, plan: Plan) -> Result<u8, Error> {
-    if args.command.is_empty() {
-        return Err(Error::NoCommand);
-    }
     let container = Container::new(args.rootfs, args.command);
     run(&container, &plan).map(|exit| exit.code())
 }

@@ -81,9 +81,6 @@ pub enum Error {
     #[error("root filesystem {path} is not a directory", path = .0.display())]
     RootfsNotADirectory(PathBuf),
 
-    #[error("no command given")]
-    NoCommand,
-
     #[error("{}", StepError::new("clone(2) the container process", *.0))]
     Clone(Errno),
 

@@ -26,9 +26,9 @@ pub fn resolve(command: &str, path_var: &str) -> Option<PathBuf> {
 
 /// Replace this process with the container's command. Returns only on failure.
 pub fn exec(container: &Container) -> ChildFailure {
-    let command = &container.argv[0];
+    let command = container.argv.first().cloned().unwrap_or_default();
     let not_found = || ChildFailure::NotFound { command: command.clone() };
-    let Some(path) = resolve(command, container.path_var()) else {
+    let Some(path) = resolve(&command, container.path_var()) else {
         return not_found();
     };
     let cannot = |errno: Errno| ChildFailure::CannotExecute {
