@@ -9,8 +9,9 @@
 //! `cargo xtask check ch02` can select a chapter's checks.
 //!
 //! These tests create real namespaces and mounts and need root. `cargo xtask test`
-//! runs them through `sudo -E` when you are not root. Run directly, they need the
-//! test rootfs that `cargo xtask test` builds (or `TINCAN_TEST_ROOTFS`).
+//! runs them through `sudo -E` when you are not root. Run directly (`cargo test`
+//! as root), they first build the chapter binaries and the test rootfs if their
+//! sources changed, so they never test stale code (see `support/mod.rs`).
 
 mod ch00;
 mod ch01;

@@ -23,6 +23,7 @@
 //! - `plan.rs`: the ordered steps a chapter runs inside the child.
 //! - `run.rs`: `clone(2)`, wait, exit status: the lifecycle of one container.
 //! - `handshake.rs`: the child→parent error channel.
+//! - `signals.rs`: Ctrl-C and `kill` while the container runs.
 //! - `exec.rs`: finding the command and `execve(2)`.
 //! - `cli.rs`: the `chNN run ROOTFS [CMD...]` command line every chapter shares.
 //!
@@ -35,6 +36,7 @@ mod exec;
 pub mod handshake;
 pub mod plan;
 mod run;
+mod signals;
 
 pub use container::Container;
 pub use error::{Doing, Error, StepError};

@@ -8,16 +8,16 @@
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::errno::Errno;
 use nix::sched::clone;
-use nix::sys::signal::{SigHandler, Signal, signal};
+use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::handshake::{self, ChildFailure, Sender};
 use crate::plan::Context;
+use crate::signals::Signals;
 use crate::{Container, Error, Plan, exec};
 
 /// How the container's command ended.
@@ -46,23 +46,32 @@ const STACK_SIZE: usize = 8 * 1024 * 1024;
 
 // ANCHOR: run
 /// Run `container` with `plan` and wait for it to end.
+///
+/// Call it from a single-threaded program (like the chapter binaries): the child
+/// starts as a copy of this process, and in a copy of a multi-threaded program a
+/// lock held by another thread stays locked forever.
 pub fn run(container: &Container, plan: &Plan) -> Result<Exit, Error> {
     check_rootfs(container)?;
     let cx = Context { container, namespaces: plan.namespaces };
     let (sender, receiver) = handshake::channel()?;
 
+    // Hold back termination signals until we know whom to forward them to.
+    let mut signals = Signals::hold();
     let mut stack = vec![0u8; STACK_SIZE];
     let mut sender = Some(sender);
-    let child_main = Box::new(|| child(&cx, plan, sender.take().expect("runs once")));
-    // SAFETY: the runtime is single-threaded, so the child's copy of the address
-    // space holds no lock another thread could be holding.
+    let child_main = Box::new(|| {
+        signals.release_in_child();
+        child(&cx, plan, sender.take().expect("runs once"))
+    });
+    // SAFETY: the runtime is single-threaded (see above), so the child's copy of
+    // the address space holds no lock another thread could be holding.
     let child = unsafe { clone(child_main, &mut stack, plan.namespaces, Some(libc::SIGCHLD)) }
         .map_err(Error::Clone)?;
     // Our copy of the sender must go: the pipe reads end-of-file only when no
     // process holds its write end open.
     drop(sender);
 
-    let _signals = ForwardSignals::to(child);
+    signals.forward_to(child);
     let failure = receiver.receive();
     let exit = wait_for(child);
     let cleanup = after_exit(&cx, plan);
@@ -144,53 +153,6 @@ fn after_exit(cx: &Context, plan: &Plan) -> Result<(), Error> {
         }
     }
     result
-}
-
-/// The container's PID, for the signal handler.
-static CHILD: AtomicI32 = AtomicI32::new(0);
-
-/// While it lives, the runtime passes termination signals on to the container.
-///
-/// - `SIGINT` and `SIGQUIT` (Ctrl-C, Ctrl-\) are ignored: the terminal sends them
-///   to the whole foreground process group, which includes the container, so the
-///   container decides what they mean. The runtime stays alive to clean up.
-/// - `SIGTERM` and `SIGHUP` are sent to the runtime alone (`kill`, a closed
-///   terminal): we forward them so that stopping the runtime stops the container.
-struct ForwardSignals;
-
-impl ForwardSignals {
-    fn to(child: Pid) -> Self {
-        CHILD.store(child.as_raw(), Ordering::SeqCst);
-        // SAFETY: the handler only calls kill(2), which is async-signal-safe.
-        unsafe {
-            for sig in [Signal::SIGINT, Signal::SIGQUIT] {
-                let _ = signal(sig, SigHandler::SigIgn);
-            }
-            for sig in [Signal::SIGTERM, Signal::SIGHUP] {
-                let _ = signal(sig, SigHandler::Handler(forward));
-            }
-        }
-        ForwardSignals
-    }
-}
-
-impl Drop for ForwardSignals {
-    fn drop(&mut self) {
-        // SAFETY: restoring the default dispositions.
-        unsafe {
-            for sig in [Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTERM, Signal::SIGHUP] {
-                let _ = signal(sig, SigHandler::SigDfl);
-            }
-        }
-    }
-}
-
-extern "C" fn forward(sig: libc::c_int) {
-    let child = CHILD.load(Ordering::SeqCst);
-    if child > 0 {
-        // SAFETY: kill(2) is async-signal-safe.
-        unsafe { libc::kill(child, sig) };
-    }
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ macro_rules! every_chapter_checks {
             let running = sandbox.start_on_host($chapter);
             nix::sys::signal::kill(running.container_pid(), nix::sys::signal::Signal::SIGKILL)
                 .unwrap();
-            let code = running.finish();
+            let code = running.wait();
             assert_eq!(code, 128 + 9);
         }
 

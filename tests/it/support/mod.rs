@@ -9,8 +9,10 @@ pub use filters::{HostView, normalise};
 pub use sandbox::{Run, Sandbox, Sleeper};
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::SystemTime;
 
 /// Tests that run a chapter directly on the host (not in a sandbox) and compare
 /// the host's state before and after take this lock, so that they do not see
@@ -42,30 +44,125 @@ pub fn root_or_skip(test: &str) -> bool {
     false
 }
 
-/// The chapter binary `chNN`, built next to this test binary by `cargo build`.
+/// The chapter binary `chNN`, next to this test binary, built from the current
+/// sources.
+///
+/// `cargo test` builds the test binary but not the chapter binaries it runs, so
+/// without care the tests would run yesterday's `ch02`. So the first call builds
+/// them (a no-op when they are fresh). Not under sudo, though — `cargo xtask test`
+/// runs us that way for non-root users, after building them, and a build here
+/// would leave root-owned files in your target directory; there we only check that
+/// no chapter source is newer than the binary.
 pub fn chapter_bin(chapter: &str) -> PathBuf {
+    static FRESH: OnceLock<()> = OnceLock::new();
     let exe = std::env::current_exe().expect("own path");
-    // target/debug/deps/it-HASH -> target/debug/chNN
-    let bin = exe.parent().and_then(|d| d.parent()).expect("target dir").join(chapter);
+    // target/PROFILE/deps/it-HASH -> target/PROFILE
+    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/PROFILE").to_path_buf();
+    FRESH.get_or_init(|| {
+        if std::env::var_os("SUDO_UID").is_none() {
+            build_chapters(&profile_dir);
+        }
+    });
+    let bin = profile_dir.join(chapter);
     assert!(
         bin.exists(),
         "{} is missing: run `cargo build` first (cargo xtask test does)",
         bin.display()
     );
+    assert_fresh(&bin, chapter);
     bin
 }
 
-/// The template rootfs that `cargo xtask test` builds: busybox and the probe.
+fn build_chapters(profile_dir: &Path) {
+    let target_dir = profile_dir.parent().expect("target dir");
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--quiet", "--bins", "--target-dir"])
+        .arg(target_dir);
+    if profile_dir.ends_with("release") {
+        cargo.arg("--release");
+    }
+    let status = cargo.status().expect("run cargo build");
+    assert!(status.success(), "building the chapter binaries failed (see above)");
+}
+
+/// Fail, rather than test stale code, if a source of `chapter` or of a chapter it
+/// builds on (ch02 is built from ch00, ch01 and ch02) is newer than `bin`.
+fn assert_fresh(bin: &Path, chapter: &str) {
+    let built = std::fs::metadata(bin).and_then(|m| m.modified()).expect("binary mtime");
+    let chapters = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("chapters"))
+        .expect("chapters/");
+    let newer = chapters
+        .flatten()
+        .filter(|dir| dir.file_name().to_string_lossy().get(..4).is_some_and(|n| n <= chapter))
+        .filter_map(|dir| newest_source(&dir.path()))
+        .find(|(t, _)| *t > built);
+    if let Some((_, source)) = newer {
+        panic!(
+            "{} is older than {}: run `cargo build` (cargo xtask test does)",
+            bin.display(),
+            source.display()
+        );
+    }
+}
+
+fn newest_source(dir: &Path) -> Option<(SystemTime, PathBuf)> {
+    let mut newest: Option<(SystemTime, PathBuf)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let candidate = if path.is_dir() {
+            newest_source(&path)
+        } else if path.extension().is_some_and(|e| e == "rs" || e == "toml") {
+            Some((entry.metadata().ok()?.modified().ok()?, path))
+        } else {
+            None
+        };
+        if let Some(c) = candidate.filter(|c| newest.as_ref().is_none_or(|n| c.0 > n.0)) {
+            newest = Some(c);
+        }
+    }
+    newest
+}
+
+/// The template rootfs: busybox and the probe. `TINCAN_TEST_ROOTFS` names one to
+/// use as it is; otherwise it is `target/tincan-test/rootfs`, rebuilt here like the
+/// chapter binaries when the probe's sources are newer (not under sudo: see
+/// [`chapter_bin`]).
 pub fn template_rootfs() -> PathBuf {
-    let path = std::env::var_os("TINCAN_TEST_ROOTFS").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tincan-test/rootfs")
-    });
+    static FRESH: OnceLock<PathBuf> = OnceLock::new();
+    FRESH.get_or_init(fresh_template_rootfs).clone()
+}
+
+fn fresh_template_rootfs() -> PathBuf {
+    if let Some(given) = std::env::var_os("TINCAN_TEST_ROOTFS").map(PathBuf::from) {
+        assert!(
+            given.join(PROBE).exists(),
+            "TINCAN_TEST_ROOTFS={} has no {PROBE}",
+            given.display()
+        );
+        return given;
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = manifest.join("target/tincan-test/rootfs");
+    let built = std::fs::metadata(path.join(PROBE)).and_then(|m| m.modified()).ok();
+    let stale =
+        newest_source(&manifest.join("probe")).is_some_and(|(t, _)| built.is_none_or(|b| t > b));
+    if !stale {
+        return path;
+    }
+    let rebuild = format!("cargo xtask rootfs --force {}", path.display());
     assert!(
-        path.join(PROBE).exists(),
-        "no test rootfs at {}: run `cargo xtask rootfs --force {}` (cargo xtask test does)",
-        path.display(),
-        path.display()
+        std::env::var_os("SUDO_UID").is_none(),
+        "the test rootfs is missing or older than probe/: run `{rebuild}`"
     );
+    let status = Command::new(env!("CARGO"))
+        .current_dir(manifest)
+        .args(["run", "--quiet", "--package", "xtask", "--", "rootfs", "--force"])
+        .arg(&path)
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "`{rebuild}` failed (see above)");
     path
 }
 

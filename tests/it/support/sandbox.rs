@@ -184,6 +184,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// The runtime's process (the chapter binary).
+    pub fn runtime_pid(&self) -> nix::unistd::Pid {
+        nix::unistd::Pid::from_raw(self.runtime.id() as i32)
+    }
+
     /// The container's process, as the host numbers it: the runtime's only child.
     pub fn container_pid(&self) -> nix::unistd::Pid {
         let children = format!("/proc/{pid}/task/{pid}/children", pid = self.runtime.id());
@@ -191,12 +196,21 @@ impl Running {
         nix::unistd::Pid::from_raw(pid.trim().parse().expect("exactly one child"))
     }
 
-    /// Let the shell finish (if it still can) and return the runtime's exit code.
+    /// Let the shell finish and return the runtime's exit code.
     pub fn finish(mut self) -> i32 {
         if let Some(stdin) = self.runtime.stdin.as_mut() {
             let _ = std::io::Write::write_all(stdin, b"go\n");
         }
-        self.runtime.wait().expect("wait").code().expect("an exit code, not a signal")
+        self.wait()
+    }
+
+    /// Wait for the runtime to exit (after a signal, say) and return its exit code.
+    /// The shell's stdin stays open meanwhile: at end-of-file it would exit by
+    /// itself, before the signal arrives.
+    pub fn wait(mut self) -> i32 {
+        let _stdin = self.runtime.stdin.take();
+        let status = self.runtime.wait().expect("wait");
+        status.code().unwrap_or_else(|| panic!("the runtime itself was killed: {status:?}"))
     }
 }
 
