@@ -42,6 +42,49 @@ macro_rules! every_chapter_checks {
             assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (0, "out\n", "err\n"));
         }
 
+        /// `sudo chNN run ./rootfs` on a terminal: an interactive shell that knows
+        /// it is on a terminal and whose exit status is the runtime's.
+        #[test]
+        fn an_interactive_shell_works_on_a_terminal() {
+            if !root_or_skip(module_path!()) {
+                return;
+            }
+            let sandbox = Sandbox::new();
+            let _host = $crate::support::HOST.lock().unwrap_or_else(|e| e.into_inner());
+            let mut terminal = $crate::support::Terminal::start($chapter, &sandbox.rootfs(), &[]);
+            // What the shell prints differs from what the terminal echoes of our typing.
+            terminal.type_keys("[ -t 0 ] && echo \"T:$((40+2))\"\n");
+            terminal.expect("T:42");
+            terminal.type_keys("sleep 30\n");
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            terminal.type_keys("\x03"); // Ctrl-C stops the sleep, not the shell
+            terminal.type_keys("echo \"C:$((1+1))\"\n");
+            terminal.expect("C:2");
+            terminal.type_keys("exit 5\n");
+            assert_eq!(terminal.wait(), 5);
+        }
+
+        /// Ctrl-C without job control reaches the whole foreground group: the
+        /// container decides what it means, and the runtime lives on to report it.
+        #[test]
+        fn ctrl_c_is_the_containers_to_handle() {
+            if !root_or_skip(module_path!()) {
+                return;
+            }
+            let sandbox = Sandbox::new();
+            let _host = $crate::support::HOST.lock().unwrap_or_else(|e| e.into_inner());
+            let script = "trap 'echo GOT-INT; exit 3' INT; echo READY; sleep 30; echo MISSED";
+            let mut terminal = $crate::support::Terminal::start(
+                $chapter,
+                &sandbox.rootfs(),
+                &["sh", "-c", script],
+            );
+            terminal.expect("READY");
+            terminal.type_keys("\x03");
+            terminal.expect("GOT-INT");
+            assert_eq!(terminal.wait(), 3);
+        }
+
         #[test]
         fn a_missing_rootfs_is_one_clear_line_and_125() {
             if !root_or_skip(module_path!()) {

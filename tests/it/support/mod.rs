@@ -4,9 +4,11 @@
 mod checks;
 mod filters;
 mod sandbox;
+mod terminal;
 
 pub use filters::{HostView, normalise};
 pub use sandbox::{Run, Sandbox, Sleeper};
+pub use terminal::Terminal;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

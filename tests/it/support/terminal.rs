@@ -1,0 +1,88 @@
+//! Running a chapter on a real pseudo-terminal, as a person at a keyboard would.
+//!
+//! The runtime becomes a session leader with the terminal's slave side as its
+//! controlling terminal and stdio (what a login shell has); the test types into the
+//! master side and reads what the terminal shows.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::pty::openpty;
+
+/// A chapter running on a terminal.
+pub struct Terminal {
+    runtime: Child,
+    keyboard: File,
+    screen: Arc<Mutex<String>>,
+}
+
+impl Terminal {
+    /// Start `chNN run ROOTFS ARGS...` with the terminal as its stdio.
+    pub fn start(chapter: &str, rootfs: &Path, args: &[&str]) -> Self {
+        let mut cmd = Command::new(super::chapter_bin(chapter));
+        cmd.arg("run").arg(rootfs).args(args);
+        let pty = openpty(None, None).expect("openpty");
+        let slave = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup"));
+        cmd.stdin(slave(&pty.slave)).stdout(slave(&pty.slave)).stderr(slave(&pty.slave));
+        // SAFETY: setsid(2) and ioctl(2) are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid()?;
+                if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let runtime = cmd.spawn().expect("start the chapter on a terminal");
+        drop(pty.slave); // the master reads EOF (EIO) once the runtime's side closes
+        let master = File::from(pty.master);
+        let keyboard = master.try_clone().expect("dup master");
+        let screen = Arc::new(Mutex::new(String::new()));
+        let shown = Arc::clone(&screen);
+        std::thread::spawn(move || {
+            let mut master = master;
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = master.read(&mut buf) {
+                shown.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Terminal { runtime, keyboard, screen }
+    }
+
+    /// Type `keys` (use `\x03` for Ctrl-C).
+    pub fn type_keys(&mut self, keys: &str) {
+        self.keyboard.write_all(keys.as_bytes()).expect("type");
+    }
+
+    /// Wait until the screen shows `text`; panic with the screen after 10 s.
+    pub fn expect(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.screen.lock().unwrap().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "the terminal never showed {text:?}; it shows:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn screen(&self) -> String {
+        self.screen.lock().unwrap().clone()
+    }
+
+    /// Wait for the runtime to exit and return its exit code.
+    pub fn wait(mut self) -> i32 {
+        let status = self.runtime.wait().expect("wait");
+        status
+            .code()
+            .unwrap_or_else(|| panic!("the runtime was killed: {status:?}\n{}", self.screen()))
+    }
+}
