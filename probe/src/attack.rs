@@ -13,12 +13,13 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, chdir, chroot};
 
 /// (name, arguments, what it tries).
-pub const ATTACKS: [(&str, &str, &str); 5] = [
+pub const ATTACKS: [(&str, &str, &str); 6] = [
     ("chroot-breakout", "HOST_FILE", "read a host file, breaking out of chroot if needed"),
     ("see-host-processes", "NAME", "find a host process whose argv[0] is NAME"),
     ("kill-host-process", "PID", "send SIGKILL to the host's process PID"),
     ("read-host-mounts", "MARKER", "find a host mount whose source is MARKER"),
     ("leak-mount", "MARKER", "mount a tmpfs named MARKER on ./mnt, for the host to find"),
+    ("rename-host", "NAME", "set the hostname to NAME, for the host to find"),
 ];
 
 /// Run attack `name`; `None` if there is no such attack or its arguments are wrong.
@@ -29,6 +30,7 @@ pub fn run(name: &str, args: &[&str]) -> Option<String> {
         ("kill-host-process", [pid]) => kill_host_process(Pid::from_raw(pid.parse().ok()?)),
         ("read-host-mounts", [marker]) => read_host_mounts(marker),
         ("leak-mount", [marker]) => leak_mount(marker),
+        ("rename-host", [name]) => rename_host(name),
         _ => return None,
     };
     Some(line)
@@ -107,6 +109,14 @@ fn leak_mount(marker: &str) -> String {
     match mount(Some(marker), "mnt", Some("tmpfs"), MsFlags::empty(), None::<&str>) {
         Ok(()) => format!("MOUNTED: tmpfs {marker} on ./mnt"),
         Err(e) => format!("BLOCKED: mount: {e}"),
+    }
+}
+
+/// Rename "the machine". Whether the host's name changed is for the host to check.
+fn rename_host(name: &str) -> String {
+    match nix::unistd::sethostname(name) {
+        Ok(()) => format!("RENAMED: hostname set to {name}"),
+        Err(e) => format!("BLOCKED: sethostname: {e}"),
     }
 }
 

@@ -19,31 +19,36 @@ enum Outcome {
 use Outcome::{Blocked, Escaped};
 
 /// (attack, what it tries, its outcome against ch00, ch01, ch02, ch03).
-const EXPECTED: [(&str, &str, [Outcome; 4]); 5] = [
+const EXPECTED: [(&str, &str, [Outcome; 5]); 6] = [
     (
         "chroot-breakout",
         "read a file outside the root (chroot again, then `cd ..`)",
-        [Escaped, Escaped, Escaped, Blocked],
+        [Escaped, Escaped, Escaped, Blocked, Blocked],
     ),
     (
         "see-host-processes",
         "find a host process in `/proc` (mounting it if needed)",
-        [Escaped, Escaped, Blocked, Blocked],
+        [Escaped, Escaped, Blocked, Blocked, Blocked],
     ),
     (
         "kill-host-process",
         "`kill -9` a host process by its PID",
-        [Escaped, Escaped, Blocked, Blocked],
+        [Escaped, Escaped, Blocked, Blocked, Blocked],
     ),
     (
         "read-host-mounts",
         "find a host mount in the mount tables under `/proc`",
-        [Escaped, Escaped, Blocked, Blocked],
+        [Escaped, Escaped, Blocked, Blocked, Blocked],
     ),
-    ("leak-mount", "mount a tmpfs that the host then sees", [Escaped, Escaped, Escaped, Blocked]),
+    (
+        "leak-mount",
+        "mount a tmpfs that the host then sees",
+        [Escaped, Escaped, Escaped, Blocked, Blocked],
+    ),
+    ("rename-host", "change the host's hostname", [Escaped, Escaped, Escaped, Escaped, Blocked]),
 ];
 
-const STAGES: [&str; 4] = ["ch00 process", "ch01 chroot", "ch02 pid", "ch03 mount"];
+const STAGES: [&str; 5] = ["ch00 process", "ch01 chroot", "ch02 pid", "ch03 mount", "ch04 uts"];
 
 fn expected(attack: &str, chapter: &str) -> Outcome {
     let stage = crate::support::CHAPTERS.iter().position(|c| *c == chapter).expect("a chapter");
@@ -115,6 +120,20 @@ fn leak_mount(chapter: &str) -> Outcome {
     if run.after.trim() == "0" { Blocked } else { Escaped }
 }
 
+/// Judged from outside: after the container exits, is the sandbox's host still
+/// called by its name?
+fn rename_host(chapter: &str) -> Outcome {
+    let name = marker("renamed");
+    let sandbox = Sandbox::new().after("hostname");
+    let run = sandbox.run(chapter, &[PROBE, "attack", "rename-host", &name]);
+    let line = verdict_line(&run);
+    assert!(
+        line.starts_with("RENAMED"),
+        "root may rename its own UTS namespace at every stage: {line:?}"
+    );
+    if run.after.trim() == name { Escaped } else { Blocked }
+}
+
 fn blocked(line: &str) -> Outcome {
     assert!(line.starts_with("BLOCKED: "), "neither escaped nor blocked: {line:?}");
     Blocked
@@ -154,6 +173,10 @@ macro_rules! stage {
             fn leak_mount() {
                 check(CHAPTER, "leak-mount", super::leak_mount);
             }
+            #[test]
+            fn rename_host() {
+                check(CHAPTER, "rename-host", super::rename_host);
+            }
         }
     };
 }
@@ -162,6 +185,7 @@ stage!(ch00);
 stage!(ch01);
 stage!(ch02);
 stage!(ch03);
+stage!(ch04);
 
 /// The table the book prints, rendered from `EXPECTED`, which the tests above prove.
 #[test]

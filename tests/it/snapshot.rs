@@ -40,3 +40,8 @@ fn ch02() {
 fn ch03() {
     snapshot("ch03");
 }
+
+#[test]
+fn ch04() {
+    snapshot("ch04");
+}

@@ -42,7 +42,7 @@ enum Task {
     Test,
     /// Run one chapter's checks and say, test by test, what works.
     Check {
-        /// The chapter: ch00, ch01, ch02 or ch03.
+        /// The chapter: ch00, ch01, ... (the directories under chapters/).
         chapter: String,
     },
     /// Build the book into target/book and check its links and includes.

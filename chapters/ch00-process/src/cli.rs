@@ -1,42 +1,53 @@
-//! The command line every chapter shares: `chNN run ROOTFS [CMD [ARGS...]]`.
+//! The command line every chapter shares: `chNN run [OPTIONS] ROOTFS [CMD [ARGS...]]`.
+//!
+//! A chapter that adds a flag (chapter 4's `--hostname`) defines a `clap::Args`
+//! struct that flattens the previous chapter's options and adds its own; the
+//! chapter's `plan` takes those options.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::{Container, Error, Plan, run};
+use crate::{Container, Plan, run};
 
 #[derive(Parser)]
-struct Cli {
+struct Cli<O: Args> {
     #[command(subcommand)]
-    command: Command,
+    command: Command<O>,
 }
 
 #[derive(Subcommand)]
-enum Command {
+enum Command<O: Args> {
     /// Run CMD (default: /bin/sh) in a container whose root filesystem is ROOTFS.
-    Run(RunArgs),
+    Run(RunArgs<O>),
 }
 
 /// The arguments of `chNN run`.
-#[derive(clap::Args)]
-pub struct RunArgs {
+#[derive(Args)]
+struct RunArgs<O: Args> {
+    #[command(flatten)]
+    options: O,
+
     /// The directory that becomes the container's root filesystem
     /// (build one with `cargo xtask rootfs ./rootfs`).
-    pub rootfs: PathBuf,
+    rootfs: PathBuf,
 
     /// The command to run inside, and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, default_value = "/bin/sh")]
-    pub command: Vec<String>,
+    command: Vec<String>,
 }
+
+/// The options of chapters that add none.
+#[derive(Args, Debug, Default)]
+pub struct NoOptions {}
 
 /// The `main` of a chapter binary: parse the command line, run the container with
 /// the chapter's plan, and exit with the container's status (or docker's codes 125,
 /// 126, 127 when it could not run, after one line saying why).
-pub fn main(name: &'static str, about: &'static str, plan: fn() -> Plan) -> ExitCode {
-    let matches = Cli::command().name(name).about(about).try_get_matches();
-    let cli = match matches.and_then(|m| Cli::from_arg_matches(&m)) {
+pub fn main<O: Args>(name: &'static str, about: &'static str, plan: fn(&O) -> Plan) -> ExitCode {
+    let matches = Cli::<O>::command().name(name).about(about).try_get_matches();
+    let cli = match matches.and_then(|m| Cli::<O>::from_arg_matches(&m)) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -45,16 +56,12 @@ pub fn main(name: &'static str, about: &'static str, plan: fn() -> Plan) -> Exit
         }
     };
     let Command::Run(args) = cli.command;
-    match start(args, plan()) {
-        Ok(code) => ExitCode::from(code),
+    let container = Container::new(args.rootfs, args.command);
+    match run(&container, &plan(&args.options)) {
+        Ok(exit) => ExitCode::from(exit.code()),
         Err(e) => {
             eprintln!("{name}: {e}");
             ExitCode::from(e.exit_code())
         }
     }
-}
-
-fn start(args: RunArgs, plan: Plan) -> Result<u8, Error> {
-    let container = Container::new(args.rootfs, args.command);
-    run(&container, &plan).map(|exit| exit.code())
 }

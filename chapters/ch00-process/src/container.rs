@@ -9,6 +9,9 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// A container to run: the root filesystem, the command line and the environment.
 #[derive(Debug, Clone)]
 pub struct Container {
+    /// A random identifier, 64 hex digits, as Docker makes them. Later chapters
+    /// derive names from it: the default hostname, network interface names.
+    pub id: String,
     /// The directory that becomes the container's `/` (from chapter 1 on).
     pub rootfs: PathBuf,
     /// `argv`: the command and its arguments. `argv[0]` is looked up in `PATH`.
@@ -26,11 +29,42 @@ impl Container {
         if let Ok(term) = std::env::var("TERM") {
             env.push(format!("TERM={term}"));
         }
-        Container { rootfs: rootfs.into(), argv, env }
+        Container { id: random_id(), rootfs: rootfs.into(), argv, env }
+    }
+
+    /// The first 12 hex digits of the id: what `docker ps` shows.
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
     }
 
     /// The value of `PATH` in the container's environment.
     pub fn path_var(&self) -> &str {
         self.env.iter().find_map(|kv| kv.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH)
+    }
+}
+
+/// 32 random bytes from the kernel, as hex.
+fn random_id() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    // The kernel's random source cannot run dry; failing to open it means a
+    // broken system, and a predictable id would be worse than stopping.
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("read /dev/urandom");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_64_hex_digits_and_differ() {
+        let (a, b) = (Container::new("/r", vec![]), Container::new("/r", vec![]));
+        assert_eq!(a.id.len(), 64);
+        assert!(a.id.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a.id, b.id);
+        assert_eq!(a.short_id(), &a.id[..12]);
     }
 }

@@ -12,6 +12,7 @@
 //! | `[ROOTFS FS]`      | the file system type and options of the rootfs's mount    |
 //! | `[HOST ROOT]`      | the list of names in the host's `/`                       |
 //! | `[HOST INIT]`      | the host's PID 1 (`systemd`, `init`, ...)                 |
+//! | `[SHORT ID]`       | a hostname of 12 hex digits: the container's short id     |
 //! | `[HOSTPID]`        | a PID of two or more digits (low PIDs belong to the kernel)|
 //! | `[HOST PROCESSES]` | a count of processes of two or more digits                |
 //!
@@ -72,6 +73,8 @@ pub fn normalise(report: &str, host: &HostView) -> String {
     text =
         text.replace(&format!("/ contains: {}\n", host.root_listing), "/ contains: [HOST ROOT]\n");
     text = text.replace(&format!("pid 1 is: {}\n", host.init), "pid 1 is: [HOST INIT]\n");
+    let short_id = Regex::new(r"(?m)^(  hostname: )[0-9a-f]{12}$").unwrap();
+    text = short_id.replace_all(&text, "${1}[SHORT ID]").into_owned();
     let pid = Regex::new(r"(?m)^(  (?:parent )?pid: )\d{2,}$").unwrap();
     text = pid.replace_all(&text, "${1}[HOSTPID]").into_owned();
     let count = Regex::new(r"(?m)^(  processes: )\d{2,}$").unwrap();

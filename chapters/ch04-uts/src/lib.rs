@@ -1,0 +1,78 @@
+//! # Chapter 4: a UTS namespace, its own hostname
+//!
+//! UTS stands for "UNIX Time-sharing System": the `struct utsname` that `uname(2)`
+//! returns holds the kernel's name and version, the machine type — and the
+//! *hostname* and NIS *domain name*. Those last two are what a UTS namespace makes
+//! private. Nothing else about the kernel changes: `uname -r` inside shows the
+//! host's kernel, because there is only one.
+//!
+//! Why it matters to software: programs use the hostname to name themselves — in
+//! logs, in cluster membership (a database node, a queue consumer), in lock files,
+//! in the prompt you type at. A container should have a name of its own that it may
+//! change, without renaming the host under every other program (`hostname x` as
+//! root in chapter 3 renames the whole machine).
+//!
+//! Docker names a container's host after the start of its id; so do we, unless
+//! `--hostname` says otherwise.
+//!
+//! Builds on chapter 3 ([`ch03_mount::plan()`]): one more namespace, one more step.
+//!
+//! Man pages: `man 7 uts_namespaces`, `man 2 sethostname`, `man 2 uname`.
+
+use ch00_process::{Context, Doing, Plan, Step, StepError};
+use nix::sched::CloneFlags;
+
+/// One line describing this chapter, for `--help` and `tincan chapters`.
+pub const ABOUT: &str = "UTS namespace: its own hostname";
+
+/// Chapter 4's command-line options.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct UtsOptions {
+    /// The container's hostname (default: the first 12 digits of its id, as Docker).
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+}
+
+// ANCHOR: plan
+/// Chapter 4's plan: chapter 3's, in a new UTS namespace, with the hostname set.
+pub fn plan(options: &UtsOptions) -> Plan {
+    ch03_mount::plan()
+        .with_namespace(CloneFlags::CLONE_NEWUTS)
+        .then(SetHostname { name: options.hostname.clone() })
+}
+// ANCHOR_END: plan
+
+/// Give the container its hostname.
+pub struct SetHostname {
+    /// `None`: derive it from the container's id.
+    pub name: Option<String>,
+}
+
+// ANCHOR: set_hostname
+impl Step for SetHostname {
+    fn name(&self) -> &'static str {
+        "set hostname"
+    }
+
+    fn in_child(&self, cx: &Context) -> Result<(), StepError> {
+        let name = self.name.as_deref().unwrap_or(cx.container.short_id());
+        // EXERCISE(ch04-uts): set the container's hostname to `name`.
+        // hint: nix::unistd::sethostname. It is safe now: CLONE_NEWUTS gave this
+        // process a copy of the host's names, and this changes only the copy.
+        nix::unistd::sethostname(name).doing(|| format!("set the hostname to {name:?}"))
+        // END EXERCISE
+    }
+}
+// ANCHOR_END: set_hostname
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hostname_is_set_last_in_a_uts_namespace() {
+        let plan = plan(&UtsOptions::default());
+        assert_eq!(plan.step_names().last(), Some(&"set hostname"));
+        assert!(plan.namespaces.contains(CloneFlags::CLONE_NEWUTS));
+    }
+}
