@@ -13,13 +13,15 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, chdir, chroot};
 
 /// (name, arguments, what it tries).
-pub const ATTACKS: [(&str, &str, &str); 6] = [
+pub const ATTACKS: [(&str, &str, &str); 8] = [
     ("chroot-breakout", "HOST_FILE", "read a host file, breaking out of chroot if needed"),
     ("see-host-processes", "NAME", "find a host process whose argv[0] is NAME"),
     ("kill-host-process", "PID", "send SIGKILL to the host's process PID"),
     ("read-host-mounts", "MARKER", "find a host mount whose source is MARKER"),
     ("leak-mount", "MARKER", "mount a tmpfs named MARKER on ./mnt, for the host to find"),
     ("rename-host", "NAME", "set the hostname to NAME, for the host to find"),
+    ("attach-host-shm", "ID", "attach the host's shared memory segment ID"),
+    ("leak-ipc", "KEY", "create SysV IPC objects with KEY, for the host to find"),
 ];
 
 /// Run attack `name`; `None` if there is no such attack or its arguments are wrong.
@@ -31,6 +33,8 @@ pub fn run(name: &str, args: &[&str]) -> Option<String> {
         ("read-host-mounts", [marker]) => read_host_mounts(marker),
         ("leak-mount", [marker]) => leak_mount(marker),
         ("rename-host", [name]) => rename_host(name),
+        ("attach-host-shm", [id]) => attach_host_shm(id.parse().ok()?),
+        ("leak-ipc", [key]) => leak_ipc(key.parse().ok()?),
         _ => return None,
     };
     Some(line)
@@ -118,6 +122,34 @@ fn rename_host(name: &str) -> String {
         Ok(()) => format!("RENAMED: hostname set to {name}"),
         Err(e) => format!("BLOCKED: sethostname: {e}"),
     }
+}
+
+/// Attach a SysV shared memory segment by its id, as a process that found it in
+/// `ipcs` would. The host sees who attached last (`lpid` in /proc/sysvipc/shm).
+fn attach_host_shm(id: libc::c_int) -> String {
+    // SAFETY: shmat maps the segment at an address the kernel picks; we only
+    // detach it again and never dereference it.
+    let addr = unsafe { libc::shmat(id, std::ptr::null(), libc::SHM_RDONLY) };
+    if addr as isize == -1 {
+        return format!("BLOCKED: shmat {id}: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: `addr` is the mapping shmat just returned.
+    unsafe { libc::shmdt(addr) };
+    format!("ESCAPED: attached shared memory segment {id}")
+}
+
+/// Create a shared memory segment, a semaphore set and a message queue, all with
+/// `key`. Whether the host can see them is for the host to check.
+fn leak_ipc(key: libc::key_t) -> String {
+    let flags = libc::IPC_CREAT | 0o600;
+    // SAFETY: plain system calls with valid arguments; they only create objects.
+    let ids = unsafe {
+        [libc::shmget(key, 4096, flags), libc::semget(key, 1, flags), libc::msgget(key, flags)]
+    };
+    if ids.contains(&-1) {
+        return format!("BLOCKED: creating IPC objects: {}", std::io::Error::last_os_error());
+    }
+    format!("CREATED: shm {}, sem {}, msg {} with key {key}", ids[0], ids[1], ids[2])
 }
 
 fn ensure_proc() -> nix::Result<()> {

@@ -10,6 +10,7 @@ pub fn report() -> String {
     hostname(&mut out);
     filesystem(&mut out);
     mounts(&mut out);
+    ipc(&mut out);
     user(&mut out);
     security(&mut out);
     out
@@ -84,6 +85,42 @@ fn mounts(out: &mut String) {
             (fields[0], fields[4], fields[5], fields[dash + 1]);
         let _ = writeln!(out, "  #{id} {mount_point} {fstype} {options}");
     }
+}
+
+/// System V IPC objects (from `/proc/sysvipc`, which shows the reader's IPC
+/// namespace) and POSIX message queues (from the mqueue file system).
+fn ipc(out: &mut String) {
+    let _ = writeln!(out, "ipc");
+    for (file, label) in
+        [("shm", "shared memory"), ("sem", "semaphores"), ("msg", "message queues")]
+    {
+        let Ok(table) = fs::read_to_string(format!("/proc/sysvipc/{file}")) else {
+            let _ = writeln!(out, "  {label}: {NO_PROC}");
+            continue;
+        };
+        // Columns: key, id, then more; the first line names them.
+        let objects: Vec<String> = table
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let mut fields = l.split_whitespace();
+                let (key, id) = (fields.next()?, fields.next()?);
+                Some(format!("id {id} key {key}"))
+            })
+            .collect();
+        let listed = if objects.is_empty() { "none".to_owned() } else { objects.join(", ") };
+        let _ = writeln!(out, "  {label}: {listed}");
+    }
+    let queues = match fs::read_dir("/dev/mqueue") {
+        Ok(dir) => {
+            let mut names: Vec<String> =
+                dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+            names.sort();
+            if names.is_empty() { "none".to_owned() } else { names.join(" ") }
+        }
+        Err(_) => "no /dev/mqueue".to_owned(),
+    };
+    let _ = writeln!(out, "  posix message queues: {queues}");
 }
 
 fn user(out: &mut String) {

@@ -19,36 +19,51 @@ enum Outcome {
 use Outcome::{Blocked, Escaped};
 
 /// (attack, what it tries, its outcome against ch00, ch01, ch02, ch03).
-const EXPECTED: [(&str, &str, [Outcome; 5]); 6] = [
+const EXPECTED: [(&str, &str, [Outcome; 6]); 8] = [
     (
         "chroot-breakout",
         "read a file outside the root (chroot again, then `cd ..`)",
-        [Escaped, Escaped, Escaped, Blocked, Blocked],
+        [Escaped, Escaped, Escaped, Blocked, Blocked, Blocked],
     ),
     (
         "see-host-processes",
         "find a host process in `/proc` (mounting it if needed)",
-        [Escaped, Escaped, Blocked, Blocked, Blocked],
+        [Escaped, Escaped, Blocked, Blocked, Blocked, Blocked],
     ),
     (
         "kill-host-process",
         "`kill -9` a host process by its PID",
-        [Escaped, Escaped, Blocked, Blocked, Blocked],
+        [Escaped, Escaped, Blocked, Blocked, Blocked, Blocked],
     ),
     (
         "read-host-mounts",
         "find a host mount in the mount tables under `/proc`",
-        [Escaped, Escaped, Blocked, Blocked, Blocked],
+        [Escaped, Escaped, Blocked, Blocked, Blocked, Blocked],
     ),
     (
         "leak-mount",
         "mount a tmpfs that the host then sees",
-        [Escaped, Escaped, Escaped, Blocked, Blocked],
+        [Escaped, Escaped, Escaped, Blocked, Blocked, Blocked],
     ),
-    ("rename-host", "change the host's hostname", [Escaped, Escaped, Escaped, Escaped, Blocked]),
+    (
+        "rename-host",
+        "change the host's hostname",
+        [Escaped, Escaped, Escaped, Escaped, Blocked, Blocked],
+    ),
+    (
+        "attach-host-shm",
+        "attach the host's shared memory segment",
+        [Escaped, Escaped, Escaped, Escaped, Escaped, Blocked],
+    ),
+    (
+        "leak-ipc",
+        "create IPC objects that the host then sees",
+        [Escaped, Escaped, Escaped, Escaped, Escaped, Blocked],
+    ),
 ];
 
-const STAGES: [&str; 5] = ["ch00 process", "ch01 chroot", "ch02 pid", "ch03 mount", "ch04 uts"];
+const STAGES: [&str; 6] =
+    ["ch00 process", "ch01 chroot", "ch02 pid", "ch03 mount", "ch04 uts", "ch05 ipc"];
 
 fn expected(attack: &str, chapter: &str) -> Outcome {
     let stage = crate::support::CHAPTERS.iter().position(|c| *c == chapter).expect("a chapter");
@@ -134,6 +149,42 @@ fn rename_host(chapter: &str) -> Outcome {
     if run.after.trim() == name { Escaped } else { Blocked }
 }
 
+/// Judged from outside: the sandbox's segment records the last process that
+/// attached it (`lpid`, 0 until someone does).
+fn attach_host_shm(chapter: &str) -> Outcome {
+    let sandbox = Sandbox::new()
+        .before(crate::support::MAKE_HOST_IPC)
+        .after("awk 'NR == 2 { print $6 }' /proc/sysvipc/shm");
+    let run = sandbox.run(chapter, &[PROBE, "attack", "attach-host-shm", "0"]);
+    let line = verdict_line(&run);
+    let outcome = if run.after.trim() == "0" { Blocked } else { Escaped };
+    assert_eq!(
+        line.starts_with("ESCAPED"),
+        outcome == Escaped,
+        "the probe says {line:?}; lpid {}",
+        run.after
+    );
+    outcome
+}
+
+/// Judged from outside: after the container exits, does the sandbox have objects
+/// with the container's key?
+fn leak_ipc(chapter: &str) -> Outcome {
+    let key = 0x7e5c_0000 + std::process::id() % 0x1_0000;
+    let count = format!(
+        "cat /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg | awk '$1 == {key}' | wc -l"
+    );
+    let run =
+        Sandbox::new().after(count).run(chapter, &[PROBE, "attack", "leak-ipc", &key.to_string()]);
+    let line = verdict_line(&run);
+    assert!(line.starts_with("CREATED"), "creating IPC objects works at every stage: {line:?}");
+    match run.after.trim() {
+        "0" => Blocked,
+        "3" => Escaped,
+        other => panic!("expected 0 or 3 objects with key {key}, found {other}"),
+    }
+}
+
 fn blocked(line: &str) -> Outcome {
     assert!(line.starts_with("BLOCKED: "), "neither escaped nor blocked: {line:?}");
     Blocked
@@ -177,6 +228,14 @@ macro_rules! stage {
             fn rename_host() {
                 check(CHAPTER, "rename-host", super::rename_host);
             }
+            #[test]
+            fn attach_host_shm() {
+                check(CHAPTER, "attach-host-shm", super::attach_host_shm);
+            }
+            #[test]
+            fn leak_ipc() {
+                check(CHAPTER, "leak-ipc", super::leak_ipc);
+            }
         }
     };
 }
@@ -186,6 +245,7 @@ stage!(ch01);
 stage!(ch02);
 stage!(ch03);
 stage!(ch04);
+stage!(ch05);
 
 /// The table the book prints, rendered from `EXPECTED`, which the tests above prove.
 #[test]

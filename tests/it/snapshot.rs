@@ -14,7 +14,9 @@ fn snapshot(chapter: &str) {
     }
     let sandbox = Sandbox::new();
     let host_table = sandbox.dir().join("host-mountinfo");
-    let sandbox = sandbox.before(format!("cat /proc/self/mountinfo > {}", host_table.display()));
+    let sandbox = sandbox
+        .before(crate::support::MAKE_HOST_IPC)
+        .before(format!("cat /proc/self/mountinfo > {}", host_table.display()));
     let run = sandbox.run(chapter, &[PROBE]);
     assert_eq!(run.code, 0, "{run:?}");
     let host = HostView::new(&std::fs::read_to_string(&host_table).unwrap(), &sandbox.rootfs());
@@ -44,4 +46,9 @@ fn ch03() {
 #[test]
 fn ch04() {
     snapshot("ch04");
+}
+
+#[test]
+fn ch05() {
+    snapshot("ch05");
 }

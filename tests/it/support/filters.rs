@@ -11,7 +11,9 @@
 //! | `[ROOTFS]`         | the test's rootfs path                                    |
 //! | `[ROOTFS FS]`      | the file system type and options of the rootfs's mount    |
 //! | `[HOST ROOT]`      | the list of names in the host's `/`                       |
+//! | `[HOST MQUEUES]`   | the POSIX queues, when the probe sees the host's `/`     |
 //! | `[HOST INIT]`      | the host's PID 1 (`systemd`, `init`, ...)                 |
+//! | `[KEY]`            | a SysV IPC key (`ipcmk` picks them at random)             |
 //! | `[SHORT ID]`       | a hostname of 12 hex digits: the container's short id     |
 //! | `[HOSTPID]`        | a PID of two or more digits (low PIDs belong to the kernel)|
 //! | `[HOST PROCESSES]` | a count of processes of two or more digits                |
@@ -70,9 +72,16 @@ pub fn normalise(report: &str, host: &HostView) -> String {
     }
     let mut text = lines.join("\n") + "\n";
     text = text.replace(&host.rootfs, "[ROOTFS]");
-    text =
-        text.replace(&format!("/ contains: {}\n", host.root_listing), "/ contains: [HOST ROOT]\n");
+    let host_root = format!("/ contains: {}\n", host.root_listing);
+    if text.contains(&host_root) {
+        // Seen through the host's `/`, /dev/mqueue is the host's (if it has one).
+        let queues = Regex::new(r"(?m)^(  posix message queues: ).*$").unwrap();
+        text = queues.replace_all(&text, "${1}[HOST MQUEUES]").into_owned();
+    }
+    text = text.replace(&host_root, "/ contains: [HOST ROOT]\n");
     text = text.replace(&format!("pid 1 is: {}\n", host.init), "pid 1 is: [HOST INIT]\n");
+    let key = Regex::new(r"key -?\d+").unwrap();
+    text = key.replace_all(&text, "key [KEY]").into_owned();
     let short_id = Regex::new(r"(?m)^(  hostname: )[0-9a-f]{12}$").unwrap();
     text = short_id.replace_all(&text, "${1}[SHORT ID]").into_owned();
     let pid = Regex::new(r"(?m)^(  (?:parent )?pid: )\d{2,}$").unwrap();
@@ -95,12 +104,14 @@ mod tests {
         };
         let report = "process\n  pid: 4711\n  parent pid: 0\n  pid 1 is: systemd\n  processes: 250\n\
                       filesystem\n  cwd: /t/rootfs\n  / contains: bin work\n\
-                      mounts\n  #1 / ext4 rw\n  #2 /proc proc rw\n  #9 / xfs rw\n  #10 /proc proc rw\n";
+                      mounts\n  #1 / ext4 rw\n  #2 /proc proc rw\n  #9 / xfs rw\n  #10 /proc proc rw\n\
+                      ipc\n  posix message queues: q1 q2\n";
         assert_eq!(
             normalise(report, &host),
             "process\n  pid: [HOSTPID]\n  parent pid: 0\n  pid 1 is: [HOST INIT]\n  processes: [HOST PROCESSES]\n\
              filesystem\n  cwd: [ROOTFS]\n  / contains: [HOST ROOT]\n\
-             mounts\n  [HOST MOUNTS]\n  / [ROOTFS FS]\n  /proc proc rw\n"
+             mounts\n  [HOST MOUNTS]\n  / [ROOTFS FS]\n  /proc proc rw\n\
+             ipc\n  posix message queues: [HOST MQUEUES]\n"
         );
     }
 }

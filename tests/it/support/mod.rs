@@ -22,7 +22,7 @@ use std::time::SystemTime;
 pub static HOST: Mutex<()> = Mutex::new(());
 
 /// The chapters, in order.
-pub const CHAPTERS: [&str; 5] = ["ch00", "ch01", "ch02", "ch03", "ch04"];
+pub const CHAPTERS: [&str; 6] = ["ch00", "ch01", "ch02", "ch03", "ch04", "ch05"];
 
 /// The probe inside every test rootfs. The path is relative on purpose: chapter 0
 /// starts in ROOTFS without changing the root, later chapters start in `/`, and
@@ -179,6 +179,10 @@ fn fresh_template_rootfs() -> PathBuf {
     assert!(status.success(), "`{rebuild}` failed (see above)");
     path
 }
+
+/// A shell line that makes one SysV shared memory segment, semaphore set and
+/// message queue (util-linux `ipcmk`): in a fresh IPC namespace, each gets id 0.
+pub const MAKE_HOST_IPC: &str = "ipcmk -M 4096 -S 1 -Q > /dev/null";
 
 /// The host's mount table, as `/proc/self/mountinfo` lists it.
 pub fn host_mounts() -> String {

@@ -1,15 +1,15 @@
 //! The outer sandbox: a place where a chapter may do its worst.
 //!
 //! Each test gets its own directory (under `target/tincan-test/work`) with a
-//! fresh copy of the rootfs, and runs the chapter binary inside an *outer* mount
-//! and UTS namespace made with `unshare(1)`:
+//! fresh copy of the rootfs, and runs the chapter binary inside an *outer* mount,
+//! UTS and IPC namespace made with `unshare(1)`:
 //!
 //! ```text
-//! host ── unshare --mount --uts ── sandbox "host" (hostname tincan-host) ── chNN run ROOTFS ...
+//! host ── unshare --mount --uts --ipc ── sandbox "host" (hostname tincan-host) ── chNN run ROOTFS ...
 //! ```
 //!
 //! To the chapter, the sandbox is the host. An attack that "succeeds" (a leaked
-//! mount, a changed hostname) changes only the sandbox, and the kernel tears the
+//! mount, a changed hostname, IPC objects left behind) changes only the sandbox, and the kernel tears the
 //! sandbox down when its last process exits, even if the test is killed. The real
 //! host's mount table and hostname never see it.
 
@@ -111,7 +111,18 @@ impl Sandbox {
         );
         let mut unshare = Command::new("unshare");
         unshare
-            .args(["--mount", "--uts", "--propagation", "private", "--", "sh", "-c", &script, "sh"])
+            .args([
+                "--mount",
+                "--uts",
+                "--ipc",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                &script,
+                "sh",
+            ])
             .arg(chapter_bin(chapter))
             .arg("run")
             .arg(self.rootfs())
