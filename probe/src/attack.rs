@@ -13,7 +13,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, chdir, chroot};
 
 /// (name, arguments, what it tries).
-pub const ATTACKS: [(&str, &str, &str); 8] = [
+pub const ATTACKS: [(&str, &str, &str); 9] = [
     ("chroot-breakout", "HOST_FILE", "read a host file, breaking out of chroot if needed"),
     ("see-host-processes", "NAME", "find a host process whose argv[0] is NAME"),
     ("kill-host-process", "PID", "send SIGKILL to the host's process PID"),
@@ -22,6 +22,7 @@ pub const ATTACKS: [(&str, &str, &str); 8] = [
     ("rename-host", "NAME", "set the hostname to NAME, for the host to find"),
     ("attach-host-shm", "ID", "attach the host's shared memory segment ID"),
     ("leak-ipc", "KEY", "create SysV IPC objects with KEY, for the host to find"),
+    ("reach-host-loopback", "PORT", "read from a service on the host's 127.0.0.1:PORT"),
 ];
 
 /// Run attack `name`; `None` if there is no such attack or its arguments are wrong.
@@ -35,6 +36,7 @@ pub fn run(name: &str, args: &[&str]) -> Option<String> {
         ("rename-host", [name]) => rename_host(name),
         ("attach-host-shm", [id]) => attach_host_shm(id.parse().ok()?),
         ("leak-ipc", [key]) => leak_ipc(key.parse().ok()?),
+        ("reach-host-loopback", [port]) => reach_host_loopback(port.parse().ok()?),
         _ => return None,
     };
     Some(line)
@@ -150,6 +152,23 @@ fn leak_ipc(key: libc::key_t) -> String {
         return format!("BLOCKED: creating IPC objects: {}", std::io::Error::last_os_error());
     }
     format!("CREATED: shm {}, sem {}, msg {} with key {key}", ids[0], ids[1], ids[2])
+}
+
+/// Connect to 127.0.0.1:PORT and read what the service says. Services bound to
+/// loopback are often unauthenticated on purpose: "only local programs can reach
+/// me" (a database's admin port, a metrics endpoint, a Docker socket proxy).
+fn reach_host_loopback(port: u16) -> String {
+    use std::io::Read;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let timeout = std::time::Duration::from_secs(2);
+    let stream = match std::net::TcpStream::connect_timeout(&addr, timeout) {
+        Ok(stream) => stream,
+        Err(e) => return format!("BLOCKED: connect to {addr}: {e}"),
+    };
+    let _ = stream.set_read_timeout(Some(timeout));
+    let mut said = String::new();
+    let _ = stream.take(256).read_to_string(&mut said);
+    format!("ESCAPED: {addr} said {:?}", said.trim())
 }
 
 fn ensure_proc() -> nix::Result<()> {

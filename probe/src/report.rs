@@ -11,6 +11,7 @@ pub fn report() -> String {
     filesystem(&mut out);
     mounts(&mut out);
     ipc(&mut out);
+    network(&mut out);
     user(&mut out);
     security(&mut out);
     out
@@ -121,6 +122,43 @@ fn ipc(out: &mut String) {
         Err(_) => "no /dev/mqueue".to_owned(),
     };
     let _ = writeln!(out, "  posix message queues: {queues}");
+}
+
+/// The network interfaces and IPv4 addresses of this network namespace, as
+/// `getifaddrs(3)` reports them (it asks the kernel over netlink: no /sys needed).
+fn network(out: &mut String) {
+    let _ = writeln!(out, "network");
+    let (names, addresses) = interfaces();
+    let _ = writeln!(out, "  interfaces: {}", names.join(" "));
+    let _ = writeln!(
+        out,
+        "  ipv4: {}",
+        if addresses.is_empty() { "none".to_owned() } else { addresses.join(", ") }
+    );
+}
+
+/// Interface names, sorted, and "ADDRESS/PREFIX on NAME" for each IPv4 address.
+pub fn interfaces() -> (Vec<String>, Vec<String>) {
+    let mut names = Vec::new();
+    let mut addresses = Vec::new();
+    for ifa in nix::ifaddrs::getifaddrs().into_iter().flatten() {
+        if !names.contains(&ifa.interface_name) {
+            names.push(ifa.interface_name.clone());
+        }
+        let ipv4 = |a: Option<nix::sys::socket::SockaddrStorage>| {
+            a.and_then(|a| a.as_sockaddr_in().map(|s| s.ip()))
+        };
+        if let (Some(ip), Some(mask)) = (ipv4(ifa.address), ipv4(ifa.netmask)) {
+            addresses.push(format!(
+                "{ip}/{} on {}",
+                mask.to_bits().count_ones(),
+                ifa.interface_name
+            ));
+        }
+    }
+    names.sort();
+    addresses.sort();
+    (names, addresses)
 }
 
 fn user(out: &mut String) {

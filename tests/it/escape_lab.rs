@@ -19,46 +19,51 @@ enum Outcome {
 use Outcome::{Blocked, Escaped};
 
 /// (attack, what it tries, its outcome against ch00, ch01, ch02, ch03).
-const EXPECTED: [(&str, &str, [Outcome; 6]); 8] = [
+const EXPECTED: [(&str, &str, [Outcome; 7]); 9] = [
     (
         "chroot-breakout",
         "read a file outside the root (chroot again, then `cd ..`)",
-        [Escaped, Escaped, Escaped, Blocked, Blocked, Blocked],
+        [Escaped, Escaped, Escaped, Blocked, Blocked, Blocked, Blocked],
     ),
     (
         "see-host-processes",
         "find a host process in `/proc` (mounting it if needed)",
-        [Escaped, Escaped, Blocked, Blocked, Blocked, Blocked],
+        [Escaped, Escaped, Blocked, Blocked, Blocked, Blocked, Blocked],
     ),
     (
         "kill-host-process",
         "`kill -9` a host process by its PID",
-        [Escaped, Escaped, Blocked, Blocked, Blocked, Blocked],
+        [Escaped, Escaped, Blocked, Blocked, Blocked, Blocked, Blocked],
     ),
     (
         "read-host-mounts",
         "find a host mount in the mount tables under `/proc`",
-        [Escaped, Escaped, Blocked, Blocked, Blocked, Blocked],
+        [Escaped, Escaped, Blocked, Blocked, Blocked, Blocked, Blocked],
     ),
     (
         "leak-mount",
         "mount a tmpfs that the host then sees",
-        [Escaped, Escaped, Escaped, Blocked, Blocked, Blocked],
+        [Escaped, Escaped, Escaped, Blocked, Blocked, Blocked, Blocked],
     ),
     (
         "rename-host",
         "change the host's hostname",
-        [Escaped, Escaped, Escaped, Escaped, Blocked, Blocked],
+        [Escaped, Escaped, Escaped, Escaped, Blocked, Blocked, Blocked],
     ),
     (
         "attach-host-shm",
         "attach the host's shared memory segment",
-        [Escaped, Escaped, Escaped, Escaped, Escaped, Blocked],
+        [Escaped, Escaped, Escaped, Escaped, Escaped, Blocked, Blocked],
     ),
     (
         "leak-ipc",
         "create IPC objects that the host then sees",
-        [Escaped, Escaped, Escaped, Escaped, Escaped, Blocked],
+        [Escaped, Escaped, Escaped, Escaped, Escaped, Blocked, Blocked],
+    ),
+    (
+        "reach-host-loopback",
+        "talk to a service on the host's `127.0.0.1`",
+        [Escaped, Escaped, Escaped, Escaped, Escaped, Escaped, Blocked],
     ),
 ];
 
@@ -185,6 +190,19 @@ fn leak_ipc(chapter: &str) -> Outcome {
     }
 }
 
+/// A service on the host's loopback tells its clients a secret.
+fn reach_host_loopback(chapter: &str) -> Outcome {
+    let service = crate::support::LoopbackService::start();
+    let run = Sandbox::new()
+        .run(chapter, &[PROBE, "attack", "reach-host-loopback", &service.port.to_string()]);
+    let line = verdict_line(&run);
+    if line.starts_with("ESCAPED") && line.contains(&service.secret) {
+        Escaped
+    } else {
+        blocked(line)
+    }
+}
+
 fn blocked(line: &str) -> Outcome {
     assert!(line.starts_with("BLOCKED: "), "neither escaped nor blocked: {line:?}");
     Blocked
@@ -236,6 +254,10 @@ macro_rules! stage {
             fn leak_ipc() {
                 check(CHAPTER, "leak-ipc", super::leak_ipc);
             }
+            #[test]
+            fn reach_host_loopback() {
+                check(CHAPTER, "reach-host-loopback", super::reach_host_loopback);
+            }
         }
     };
 }
@@ -246,6 +268,7 @@ stage!(ch02);
 stage!(ch03);
 stage!(ch04);
 stage!(ch05);
+stage!(ch06);
 
 /// The table the book prints, rendered from `EXPECTED`, which the tests above prove.
 #[test]

@@ -1,6 +1,6 @@
 //! tincan's workspace tests: one binary, a module per topic (ripgrep's layout).
 //!
-//! - `ch00` … `ch05`: what each chapter's binary does, from the outside.
+//! - `ch00` … `ch06`: what each chapter's binary does, from the outside.
 //! - `snapshot`: the stage probe's report, per chapter, pinned with insta.
 //! - `escape_lab`: attacks against every stage; which stage stops which attack.
 //! - `support`: privileges, root filesystems, the outer sandbox, filters.
@@ -19,6 +19,7 @@ mod ch02;
 mod ch03;
 mod ch04;
 mod ch05;
+mod ch06;
 mod escape_lab;
 mod snapshot;
 mod support;

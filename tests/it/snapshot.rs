@@ -14,12 +14,21 @@ fn snapshot(chapter: &str) {
     }
     let sandbox = Sandbox::new();
     let host_table = sandbox.dir().join("host-mountinfo");
+    let host_report = sandbox.dir().join("host-report");
+    // The probe is a static program: it runs on the host as well, and its report
+    // there is the host's view that the container's report is compared with.
+    let probe_on_host = sandbox.rootfs().join(PROBE);
     let sandbox = sandbox
         .before(crate::support::MAKE_HOST_IPC)
-        .before(format!("cat /proc/self/mountinfo > {}", host_table.display()));
+        .before(format!("cat /proc/self/mountinfo > {}", host_table.display()))
+        .before(format!("{} > {}", probe_on_host.display(), host_report.display()));
     let run = sandbox.run(chapter, &[PROBE]);
     assert_eq!(run.code, 0, "{run:?}");
-    let host = HostView::new(&std::fs::read_to_string(&host_table).unwrap(), &sandbox.rootfs());
+    let host = HostView::new(
+        &std::fs::read_to_string(&host_table).unwrap(),
+        &std::fs::read_to_string(&host_report).unwrap(),
+        &sandbox.rootfs(),
+    );
     insta::assert_snapshot!(chapter, normalise(&run.stdout, &host));
 }
 
@@ -51,4 +60,9 @@ fn ch04() {
 #[test]
 fn ch05() {
     snapshot("ch05");
+}
+
+#[test]
+fn ch06() {
+    snapshot("ch06");
 }

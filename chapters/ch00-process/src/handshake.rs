@@ -12,6 +12,10 @@
 //!
 //! So one blocking read tells the parent "the command is running" or exactly why
 //! not. runc, crun and youki all use this trick. Man page: `man 2 pipe`.
+//!
+//! A second pipe goes the other way: the child waits on it until the parent has
+//! done what only the parent can (the steps' `in_parent`), and gives up if the
+//! parent closes it without saying "go".
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -86,9 +90,49 @@ impl Receiver {
     }
 }
 
+/// The parent's end of the "go" pipe.
+pub struct Go(File);
+
+/// The child's end of the "go" pipe.
+pub struct WaitForGo(File);
+
+/// A close-on-exec pipe from the parent to the child.
+pub fn go_channel() -> Result<(Go, WaitForGo), Error> {
+    let (read, write): (OwnedFd, OwnedFd) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .map_err(|e| Error::Handshake(format!("pipe2: {e}")))?;
+    Ok((Go(write.into()), WaitForGo(read.into())))
+}
+
+impl Go {
+    /// Let the child continue.
+    pub fn go(mut self) -> Result<(), Error> {
+        self.0
+            .write_all(b"g")
+            .map_err(|e| Error::Handshake(format!("telling the child to go: {e}")))
+    }
+}
+
+impl WaitForGo {
+    /// Block until the parent says "go" (true), or gives up (false).
+    pub fn wait(mut self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.0.read(&mut byte), Ok(1))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_child_goes_only_when_told() {
+        let (go, wait) = go_channel().unwrap();
+        go.go().unwrap();
+        assert!(wait.wait());
+        let (go, wait) = go_channel().unwrap();
+        drop(go); // the parent gave up
+        assert!(!wait.wait());
+    }
 
     #[test]
     fn a_closed_sender_means_the_command_is_running() {

@@ -24,6 +24,14 @@ pub trait Step {
     /// privileges of the runtime. Errors reach the user through the handshake.
     fn in_child(&self, cx: &Context) -> Result<(), StepError>;
 
+    /// Runs in the runtime after `clone(2)`, while the child waits: for work that
+    /// must be done from outside the child's namespaces (moving a network
+    /// interface into them, for example). The child runs its `in_child` steps only
+    /// once every step's `in_parent` has succeeded.
+    fn in_parent(&self, _cx: &Context, _child: nix::unistd::Pid) -> Result<(), StepError> {
+        Ok(())
+    }
+
     /// Runs in the runtime after the container has exited, to undo what the step
     /// left on the host. Most steps leave nothing: what they did dies with the
     /// container's namespaces.

@@ -15,7 +15,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use crate::handshake::{self, ChildFailure, Sender};
+use crate::handshake::{self, ChildFailure, Sender, WaitForGo};
 use crate::plan::Context;
 use crate::signals::Signals;
 use crate::{Container, Error, Plan, exec};
@@ -54,24 +54,38 @@ pub fn run(container: &Container, plan: &Plan) -> Result<Exit, Error> {
     check_rootfs(container)?;
     let cx = Context { container, namespaces: plan.namespaces };
     let (sender, receiver) = handshake::channel()?;
+    let (go, wait_for_go) = handshake::go_channel()?;
 
     // Hold back termination signals until we know whom to forward them to.
     let mut signals = Signals::hold();
     let mut stack = vec![0u8; STACK_SIZE];
-    let mut sender = Some(sender);
+    let (mut sender, mut go, mut wait_for_go) = (Some(sender), Some(go), Some(wait_for_go));
     let child_main = Box::new(|| {
+        // This closure runs only in the child, on its own copy of our memory:
+        // taking `go` closes the child's copy of that pipe end, not ours.
+        drop(go.take());
         signals.release_in_child();
-        child(&cx, plan, sender.take().expect("runs once"))
+        let wait_for_go = wait_for_go.take().expect("runs once");
+        child(&cx, plan, wait_for_go, sender.take().expect("runs once"))
     });
     // SAFETY: the runtime is single-threaded (see above), so the child's copy of
     // the address space holds no lock another thread could be holding.
     let child = unsafe { clone(child_main, &mut stack, plan.namespaces, Some(libc::SIGCHLD)) }
         .map_err(Error::Clone)?;
-    // Our copy of the sender must go: the pipe reads end-of-file only when no
-    // process holds its write end open.
-    drop(sender);
-
+    // Our copies of the child's pipe ends must go: a pipe reads end-of-file only
+    // when no process holds its write end open.
+    drop((sender, wait_for_go));
     signals.forward_to(child);
+
+    // The parent's part of the set-up; the child waits for it.
+    if let Err(e) = in_parent(&cx, plan, child) {
+        drop(go); // the child sees end-of-file instead of "go", and exits
+        let _ = wait_for(child);
+        let _ = after_exit(&cx, plan);
+        return Err(e);
+    }
+    go.expect("still ours").go()?;
+
     let failure = receiver.receive();
     let exit = wait_for(child);
     let cleanup = after_exit(&cx, plan);
@@ -94,10 +108,13 @@ fn check_rootfs(container: &Container) -> Result<(), Error> {
 // ANCHOR: child
 /// The child: run each step of the plan, then become the command.
 /// The return value is the child's exit code; it is only reached on failure.
-fn child(cx: &Context, plan: &Plan, sender: Sender) -> isize {
+fn child(cx: &Context, plan: &Plan, wait_for_go: WaitForGo, sender: Sender) -> isize {
     // If the runtime dies (say, `kill -9`), take the container with it rather than
     // leave an orphan behind. (`man 2 PR_SET_PDEATHSIG`)
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    if !wait_for_go.wait() {
+        return 125; // the parent's set-up failed, and the parent says why
+    }
     for step in plan.steps() {
         // A panic must not unwind out of the child: it would cross clone(2)'s C
         // callback, which aborts. Catch it and report it like any other failure.
@@ -140,6 +157,15 @@ fn wait_for(child: Pid) -> Result<Exit, Error> {
             Err(errno) => return Err(Error::Wait(errno)),
         }
     }
+}
+
+/// Run every step's parent-side part, in order.
+fn in_parent(cx: &Context, plan: &Plan, child: Pid) -> Result<(), Error> {
+    for step in plan.steps() {
+        step.in_parent(cx, child)
+            .map_err(|source| Error::Step { step: step.name().into(), source })?;
+    }
+    Ok(())
 }
 
 /// Undo, in reverse order, what the steps left on the host.

@@ -11,6 +11,7 @@
 //! | `[ROOTFS]`         | the test's rootfs path                                    |
 //! | `[ROOTFS FS]`      | the file system type and options of the rootfs's mount    |
 //! | `[HOST ROOT]`      | the list of names in the host's `/`                       |
+//! | `[HOST INTERFACES]`, `[HOST ADDRESSES]` | the host's network interfaces and IPv4 addresses |
 //! | `[HOST MQUEUES]`   | the POSIX queues, when the probe sees the host's `/`     |
 //! | `[HOST INIT]`      | the host's PID 1 (`systemd`, `init`, ...)                 |
 //! | `[KEY]`            | a SysV IPC key (`ipcmk` picks them at random)             |
@@ -31,25 +32,30 @@ pub struct HostView {
     root_listing: String,
     init: String,
     rootfs: String,
+    /// The `network` lines of the probe's report run on the host, and their
+    /// placeholders.
+    network: Vec<(String, &'static str)>,
 }
 
 impl HostView {
-    /// `mountinfo` is the host's mount table as seen where the chapter ran.
-    pub fn new(mountinfo: &str, rootfs: &Path) -> Self {
+    /// `mountinfo` is the host's mount table as seen where the chapter ran, and
+    /// `report` the probe's report run there.
+    pub fn new(mountinfo: &str, report: &str, rootfs: &Path) -> Self {
         let mount_ids =
             mountinfo.lines().filter_map(|l| l.split(' ').next()).map(str::to_owned).collect();
-        let mut names: Vec<String> = std::fs::read_dir("/")
-            .expect("read /")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        let init =
-            std::fs::read_to_string("/proc/1/comm").expect("read /proc/1/comm").trim().to_owned();
+        let value = |key: &str| {
+            let prefix = format!("  {key}: ");
+            report.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_default().to_owned()
+        };
+        let network = [("interfaces", "[HOST INTERFACES]"), ("ipv4", "[HOST ADDRESSES]")]
+            .map(|(key, placeholder)| (format!("  {key}: {}", value(key)), placeholder))
+            .into();
         HostView {
             mount_ids,
-            root_listing: names.join(" "),
-            init,
+            root_listing: value("/ contains"),
+            init: value("pid 1 is"),
             rootfs: rootfs.display().to_string(),
+            network,
         }
     }
 }
@@ -80,6 +86,10 @@ pub fn normalise(report: &str, host: &HostView) -> String {
     }
     text = text.replace(&host_root, "/ contains: [HOST ROOT]\n");
     text = text.replace(&format!("pid 1 is: {}\n", host.init), "pid 1 is: [HOST INIT]\n");
+    for (line, placeholder) in &host.network {
+        let key = line.split(':').next().unwrap_or_default();
+        text = text.replace(&format!("{line}\n"), &format!("{key}: {placeholder}\n"));
+    }
     let key = Regex::new(r"key -?\d+").unwrap();
     text = key.replace_all(&text, "key [KEY]").into_owned();
     let short_id = Regex::new(r"(?m)^(  hostname: )[0-9a-f]{12}$").unwrap();
@@ -101,17 +111,18 @@ mod tests {
             root_listing: "bin work".into(),
             init: "systemd".into(),
             rootfs: "/t/rootfs".into(),
+            network: vec![("  interfaces: eth0 lo".into(), "[HOST INTERFACES]")],
         };
         let report = "process\n  pid: 4711\n  parent pid: 0\n  pid 1 is: systemd\n  processes: 250\n\
                       filesystem\n  cwd: /t/rootfs\n  / contains: bin work\n\
                       mounts\n  #1 / ext4 rw\n  #2 /proc proc rw\n  #9 / xfs rw\n  #10 /proc proc rw\n\
-                      ipc\n  posix message queues: q1 q2\n";
+                      ipc\n  posix message queues: q1 q2\nnetwork\n  interfaces: eth0 lo\n";
         assert_eq!(
             normalise(report, &host),
             "process\n  pid: [HOSTPID]\n  parent pid: 0\n  pid 1 is: [HOST INIT]\n  processes: [HOST PROCESSES]\n\
              filesystem\n  cwd: [ROOTFS]\n  / contains: [HOST ROOT]\n\
              mounts\n  [HOST MOUNTS]\n  / [ROOTFS FS]\n  /proc proc rw\n\
-             ipc\n  posix message queues: [HOST MQUEUES]\n"
+             ipc\n  posix message queues: [HOST MQUEUES]\nnetwork\n  interfaces: [HOST INTERFACES]\n"
         );
     }
 }

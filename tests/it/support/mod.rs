@@ -7,7 +7,7 @@ mod sandbox;
 mod terminal;
 
 pub use filters::{HostView, normalise};
-pub use sandbox::{Run, SANDBOX_HOSTNAME, Sandbox, Sleeper};
+pub use sandbox::{LoopbackService, Run, SANDBOX_HOSTNAME, Sandbox, Sleeper};
 pub use terminal::Terminal;
 
 use std::io::Write;
@@ -22,7 +22,7 @@ use std::time::SystemTime;
 pub static HOST: Mutex<()> = Mutex::new(());
 
 /// The chapters, in order.
-pub const CHAPTERS: [&str; 6] = ["ch00", "ch01", "ch02", "ch03", "ch04", "ch05"];
+pub const CHAPTERS: [&str; 7] = ["ch00", "ch01", "ch02", "ch03", "ch04", "ch05", "ch06"];
 
 /// The probe inside every test rootfs. The path is relative on purpose: chapter 0
 /// starts in ROOTFS without changing the root, later chapters start in `/`, and

@@ -265,3 +265,44 @@ impl Drop for Sleeper {
         let _ = self.child.wait();
     }
 }
+
+/// A service on the host's 127.0.0.1 that tells every client `secret`, for the
+/// escape lab to reach. It stops when dropped.
+pub struct LoopbackService {
+    pub port: u16,
+    pub secret: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    server: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LoopbackService {
+    pub fn start() -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("address").port();
+        let secret = super::marker("loopback");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (said, stopped) = (secret.clone(), stop.clone());
+        let server = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut client, _)) => {
+                        let _ = std::io::Write::write_all(&mut client, said.as_bytes());
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        LoopbackService { port, secret, stop, server: Some(server) }
+    }
+}
+
+impl Drop for LoopbackService {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
+    }
+}

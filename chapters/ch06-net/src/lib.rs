@@ -1,0 +1,113 @@
+//! # Chapter 6: a network namespace
+//!
+//! A network namespace is a whole network stack of its own: interfaces, addresses,
+//! routes, firewall rules, sockets and port numbers, and its own loopback. A
+//! process in a new network namespace can bind port 80 while the host does too, and
+//! cannot reach a service the host bound to `127.0.0.1` — that `127.0.0.1` is now
+//! its own.
+//!
+//! A new network namespace starts with a single interface, `lo`, and even that is
+//! *down*: a container that wants to talk to itself over `127.0.0.1` needs it up.
+//!
+//! `--net` chooses the container's network, as `docker run --network` does:
+//!
+//! - `none`: a network namespace with only `lo`, up. Isolated: nothing in or out.
+//! - `host`: no network namespace at all; the container shares the host's stack.
+//!   Fast and simple, and the isolation of chapters 0–5 for networking: none.
+//!
+//! Builds on chapter 5 ([`ch05_ipc::plan()`]): with `--net none`, one more
+//! namespace and one step that the *runtime* does from outside.
+//!
+//! Man pages: `man 7 network_namespaces`, `man 7 netlink`.
+
+mod netlink;
+
+use ch00_process::{Context, Plan, Step, StepError};
+use ch04_uts::UtsOptions;
+use futures_util::TryStreamExt;
+use nix::sched::CloneFlags;
+use nix::unistd::Pid;
+use rtnetlink::LinkUnspec;
+
+/// One line describing this chapter, for `--help` and `tincan chapters`.
+pub const ABOUT: &str = "network namespace: its own network stack (--net none|host)";
+
+/// The container's network, as `--net` names it.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Network {
+    /// Its own network stack with only `lo`, up.
+    #[default]
+    None,
+    /// The host's network stack, shared.
+    Host,
+}
+
+/// Chapter 6's command-line options: chapter 4's, and `--net`.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct NetOptions {
+    #[command(flatten)]
+    pub uts: UtsOptions,
+
+    /// The container's network.
+    #[arg(long, value_enum, default_value_t)]
+    pub net: Network,
+}
+
+// ANCHOR: plan
+/// Chapter 6's plan: chapter 5's, and with `--net none` a network namespace of its
+/// own whose loopback the runtime brings up.
+pub fn plan(options: &NetOptions) -> Plan {
+    let plan = ch05_ipc::plan(&options.uts);
+    match options.net {
+        Network::Host => plan,
+        Network::None => plan.with_namespace(CloneFlags::CLONE_NEWNET).then(LoopbackUp),
+    }
+}
+// ANCHOR_END: plan
+
+/// Bring up the container's `lo`. Done by the runtime, from outside, while the
+/// child waits: the equivalent of `ip netns exec CONTAINER ip link set lo up`.
+pub struct LoopbackUp;
+
+// ANCHOR: loopback_up
+impl Step for LoopbackUp {
+    fn name(&self) -> &'static str {
+        "bring up lo"
+    }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        Ok(()) // all done from outside, in `in_parent`
+    }
+
+    fn in_parent(&self, _cx: &Context, child: Pid) -> Result<(), StepError> {
+        netlink::in_namespace_of(child, "set lo up in the container", |handle| async move {
+            // EXERCISE(ch06-net): find the link called "lo" and set it up.
+            // hint: handle.link().get().match_name("lo") gives a stream of links;
+            // handle.link().set(LinkUnspec::new_with_index(index).up().build()).
+            let mut links = handle.link().get().match_name("lo").execute();
+            let Some(lo) = links.try_next().await? else { return Ok(()) };
+            handle
+                .link()
+                .set(LinkUnspec::new_with_index(lo.header.index).up().build())
+                .execute()
+                .await
+            // END EXERCISE
+        })
+    }
+}
+// ANCHOR_END: loopback_up
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn none_has_its_own_stack_and_host_shares_ours() {
+        let none = plan(&NetOptions::default());
+        assert!(none.namespaces.contains(CloneFlags::CLONE_NEWNET));
+        assert_eq!(none.step_names().last(), Some(&"bring up lo"));
+        let host = plan(&NetOptions { net: Network::Host, ..NetOptions::default() });
+        assert!(!host.namespaces.contains(CloneFlags::CLONE_NEWNET));
+        assert_eq!(host.step_names().last(), Some(&"mount /dev/mqueue"));
+    }
+}

@@ -1,0 +1,53 @@
+//! Talking to the kernel's network configuration over netlink, from the runtime,
+//! *inside* the container's network namespace.
+//!
+//! `ip link set lo up` is a message over a netlink socket, and a netlink socket
+//! speaks to the network namespace it was *created* in. So to configure the
+//! container's interfaces from outside, the runtime briefly enters the container's
+//! namespace with `setns(2)`, opens a socket there, and returns at once; the socket
+//! stays bound to the container's namespace. (`man 7 netlink`, `man 7 rtnetlink`,
+//! `man 2 setns`.) We use the `rtnetlink` crate rather than running `ip`.
+
+use std::fs::File;
+use std::future::Future;
+
+use ch00_process::{Doing, StepError};
+use nix::errno::Errno;
+use nix::sched::{CloneFlags, setns};
+use nix::unistd::Pid;
+use rtnetlink::Handle;
+
+/// Run `work` with a netlink handle bound to the network namespace of `pid`.
+pub fn in_namespace_of<F, Fut>(pid: Pid, what: &str, work: F) -> Result<(), StepError>
+where
+    F: FnOnce(Handle) -> Fut,
+    Fut: Future<Output = Result<(), rtnetlink::Error>>,
+{
+    let ours = File::open("/proc/self/ns/net").doing(|| "open our network namespace".to_owned())?;
+    let theirs = File::open(format!("/proc/{pid}/ns/net"))
+        .doing(|| "open the container's network namespace".to_owned())?;
+    // One thread, no reactor threads: the runtime stays as simple as a process.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .doing(|| "start the netlink event loop".to_owned())?;
+    runtime.block_on(async {
+        setns(&theirs, CloneFlags::CLONE_NEWNET)
+            .doing(|| "enter the container's network namespace".to_owned())?;
+        let connection = rtnetlink::new_connection();
+        setns(&ours, CloneFlags::CLONE_NEWNET)
+            .doing(|| "return to our network namespace".to_owned())?;
+        let (connection, handle, _) = connection.doing(|| "open a netlink socket".to_owned())?;
+        tokio::spawn(connection);
+        work(handle).await.map_err(|e| StepError::new(what, errno_of(&e)))
+    })
+}
+
+/// The errno a netlink request failed with (EIO when the failure was not the
+/// kernel's answer but, say, a malformed reply).
+fn errno_of(error: &rtnetlink::Error) -> Errno {
+    match error {
+        rtnetlink::Error::NetlinkError(message) => Errno::from_raw(-message.raw_code()),
+        _ => Errno::EIO,
+    }
+}
