@@ -60,9 +60,15 @@ pub struct Receiver(File);
 
 /// A close-on-exec pipe from the child to the parent.
 pub fn channel() -> Result<(Sender, Receiver), Error> {
+    let (read, write) = cloexec_pipe()?;
+    Ok((Sender(write), Receiver(read)))
+}
+
+/// A pipe whose ends close themselves at `execve(2)`: (read end, write end).
+fn cloexec_pipe() -> Result<(File, File), Error> {
     let (read, write): (OwnedFd, OwnedFd) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .map_err(|e| Error::Handshake(format!("pipe2: {e}")))?;
-    Ok((Sender(write.into()), Receiver(read.into())))
+    Ok((read.into(), write.into()))
 }
 
 impl Sender {
@@ -98,9 +104,8 @@ pub struct WaitForGo(File);
 
 /// A close-on-exec pipe from the parent to the child.
 pub fn go_channel() -> Result<(Go, WaitForGo), Error> {
-    let (read, write): (OwnedFd, OwnedFd) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
-        .map_err(|e| Error::Handshake(format!("pipe2: {e}")))?;
-    Ok((Go(write.into()), WaitForGo(read.into())))
+    let (read, write) = cloexec_pipe()?;
+    Ok((Go(write), WaitForGo(read)))
 }
 
 impl Go {
