@@ -48,3 +48,93 @@ fn an_unknown_network_is_a_usage_error() {
     assert_eq!(run.code, 125, "{run:?}");
     assert!(run.stderr.contains("invalid value 'bogus' for '--net <NET>'"), "{run:?}");
 }
+
+/// Two containers on the bridge reach each other by address; when both have
+/// exited, no veth pair, bridge or lease is left.
+#[test]
+fn bridged_containers_reach_each_other_and_leave_nothing_behind() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let sandbox = Sandbox::new().own_network();
+    let (ch06, rootfs) = (crate::support::chapter_bin("ch06"), sandbox.rootfs());
+    let run_ch06 = format!("{} run --net bridge {}", ch06.display(), rootfs.display());
+    // The first container serves /etc over HTTP; it is the first on the bridge, so
+    // it gets the first address after the gateway. PID 1 needs a TERM handler.
+    let server = "sh -c 'trap \"exit 0\" TERM; httpd -f -p 80 -h /etc & wait'";
+    let client = "sh -c 'ip -o -4 addr show eth0 | grep -o \"inet [0-9./]*\"; \
+                  for i in $(seq 50); do wget -qO- http://10.89.0.2/group && exit 0; sleep 0.1; done; exit 1'";
+    let script = format!(
+        "{run_ch06} {server} & server=$!\n\
+         while [ ! -e $TINCAN_STATE_DIR/net/tincan0/10.89.0.2 ]; do sleep 0.05; done\n\
+         {run_ch06} {client}\nclient=$?\nkill $server; wait $server\n\
+         echo client $client server $?\nip -o link show | cut -d: -f2 | tr -d ' '\nls -A $TINCAN_STATE_DIR/net"
+    );
+    let run = sandbox.script(&script);
+    assert_eq!(
+        run.stdout,
+        "inet 10.89.0.3/24\nroot:x:0:\nnogroup:x:65534:\nclient 0 server 0\nlo\ntincan0.lock\n",
+        "{run:?}"
+    );
+}
+
+/// Many containers starting at once on one bridge get different addresses. All
+/// eight hold their address at the same time: each waits on a shared FIFO until
+/// the test has seen every address, so none can give its address back early.
+#[test]
+fn concurrent_starts_get_distinct_addresses() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let sandbox = Sandbox::new().own_network();
+    let run_ch06 = format!(
+        "{} run --net bridge {}",
+        crate::support::chapter_bin("ch06").display(),
+        sandbox.rootfs().display()
+    );
+    let dir = sandbox.dir().display().to_string();
+    let script = format!(
+        "mkfifo {dir}/gate; exec 3<>{dir}/gate\n\
+         for i in 1 2 3 4 5 6 7 8; do {run_ch06} sh -c 'ip -o -4 addr show eth0; read x' <&3 > {dir}/out.$i 2>&1 & done\n\
+         n=0; while [ $(cat {dir}/out.* | grep -c inet) -lt 8 ] && [ $n -lt 300 ]; do sleep 0.05; n=$((n+1)); done\n\
+         cat {dir}/out.* | grep -o 'inet [0-9.]*' | sort -u | wc -l\n\
+         for i in 1 2 3 4 5 6 7 8; do echo go >&3; done; wait"
+    );
+    let run = sandbox.script(&script);
+    assert_eq!(run.stdout.trim(), "8", "{run:?}");
+}
+
+/// On the real host (not in a sandbox): a bridged container leaves the host's
+/// interfaces and addresses exactly as it found them.
+#[test]
+fn a_bridged_container_leaves_the_hosts_network_as_it_was() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    // A bridge name and subnet of this test's own.
+    let n = std::process::id() % 200 + 20;
+    let (bridge, subnet) = (format!("tincantest{n}"), format!("10.201.{n}.0/24"));
+    let _host = crate::support::HOST.lock().unwrap_or_else(|e| e.into_inner());
+    let network = || {
+        let out = std::process::Command::new("ip")
+            .args(["-o", "addr", "show"])
+            .output()
+            .expect("ip addr");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let before = network();
+    let mut cmd = std::process::Command::new(crate::support::chapter_bin("ch06"));
+    cmd.env("TINCAN_STATE_DIR", sandbox.dir().join("state"));
+    cmd.args(["run", "--net", "bridge", "--bridge", &bridge, "--subnet", &subnet])
+        .arg(sandbox.rootfs());
+    cmd.args(["sh", "-c", "ip -o -4 addr show eth0 | grep -c inet"]);
+    let out = cmd.output().expect("run ch06");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "1\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(network(), before, "ch06 left something in the host's network");
+}

@@ -141,6 +141,26 @@ pub fn test_rootfs() -> PathBuf {
     workspace_root().join("target/tincan-test/rootfs")
 }
 
+/// A chapter-2 container run on the host mounts `/proc` in the host's mount table;
+/// if its runtime is killed before cleaning up, the mount stays. Detach such
+/// leftovers (deepest first) before deleting: removing files across a mount point
+/// would reach into the mounted file system.
+fn detach_mounts_below(dir: &Path) -> Result<()> {
+    let table = fs::read_to_string("/proc/self/mountinfo")?;
+    let mut below: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| Path::new(m).starts_with(dir))
+        .collect();
+    below.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for mount_point in below {
+        eprintln!("rootfs: detaching {mount_point}, left mounted by an interrupted test run");
+        nix::mount::umount2(mount_point, nix::mount::MntFlags::MNT_DETACH)
+            .with_context(|| format!("unmounting {mount_point}"))?;
+    }
+    Ok(())
+}
+
 /// Get ready for a test run: rebuild the test rootfs (the probe may have changed)
 /// and empty the tests' work directory. Each test removes its own directory when
 /// it ends, even when it fails; one interrupted with Ctrl-C cannot, so the next run
@@ -149,6 +169,7 @@ pub fn test_rootfs() -> PathBuf {
 pub fn prepare_tests() -> Result<()> {
     let work = workspace_root().join("target/tincan-test/work");
     if work.exists() {
+        detach_mounts_below(&work)?;
         fs::remove_dir_all(&work).with_context(|| format!("emptying {}", work.display()))?;
     }
     build(&test_rootfs(), true)

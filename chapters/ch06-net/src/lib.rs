@@ -14,13 +14,20 @@
 //! - `none`: a network namespace with only `lo`, up. Isolated: nothing in or out.
 //! - `host`: no network namespace at all; the container shares the host's stack.
 //!   Fast and simple, and the isolation of chapters 0–5 for networking: none.
+//! - `bridge`: its own stack, plus a virtual cable (a veth pair) to a bridge on
+//!   the host, an address from `--subnet` and a default route through the bridge
+//!   (see `bridge.rs`). Containers on one bridge reach each other.
 //!
 //! Builds on chapter 5 ([`ch05_ipc::plan()`]): with `--net none`, one more
 //! namespace and one step that the *runtime* does from outside.
 //!
 //! Man pages: `man 7 network_namespaces`, `man 7 netlink`.
 
+mod bridge;
+mod lease;
 mod netlink;
+
+pub use bridge::Bridge;
 
 use ch00_process::{Context, Plan, Step, StepError};
 use ch04_uts::UtsOptions;
@@ -30,7 +37,7 @@ use nix::unistd::Pid;
 use rtnetlink::LinkUnspec;
 
 /// One line describing this chapter, for `--help` and `tincan chapters`.
-pub const ABOUT: &str = "network namespace: its own network stack (--net none|host)";
+pub const ABOUT: &str = "network namespace: its own network stack (--net none|host|bridge)";
 
 /// The container's network, as `--net` names it.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,10 +47,12 @@ pub enum Network {
     None,
     /// The host's network stack, shared.
     Host,
+    /// Its own stack, connected to a bridge on the host.
+    Bridge,
 }
 
 /// Chapter 6's command-line options: chapter 4's, and `--net`.
-#[derive(clap::Args, Debug, Default, Clone)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct NetOptions {
     #[command(flatten)]
     pub uts: UtsOptions,
@@ -51,16 +60,47 @@ pub struct NetOptions {
     /// The container's network.
     #[arg(long, value_enum, default_value_t)]
     pub net: Network,
+
+    /// With `--net bridge`: the bridge to connect to (created on first use).
+    #[arg(long, value_name = "NAME", default_value = "tincan0")]
+    pub bridge: String,
+
+    /// With `--net bridge`: the subnet to take the container's address from; the
+    /// bridge gets its first address.
+    #[arg(long, value_name = "CIDR", default_value = "10.89.0.0/24")]
+    pub subnet: ipnet::Ipv4Net,
+}
+
+impl Default for NetOptions {
+    fn default() -> Self {
+        NetOptions {
+            uts: UtsOptions::default(),
+            net: Network::default(),
+            bridge: "tincan0".to_owned(),
+            subnet: "10.89.0.0/24".parse().expect("a valid subnet"),
+        }
+    }
+}
+
+/// Where tincan keeps what it must share between runtimes (address leases):
+/// `$TINCAN_STATE_DIR`, or `/run/tincan`.
+pub fn state_dir() -> std::path::PathBuf {
+    std::env::var_os("TINCAN_STATE_DIR").map_or_else(|| "/run/tincan".into(), Into::into)
 }
 
 // ANCHOR: plan
-/// Chapter 6's plan: chapter 5's, and with `--net none` a network namespace of its
-/// own whose loopback the runtime brings up.
+/// Chapter 6's plan: chapter 5's, and unless `--net host`, a network namespace of
+/// its own whose loopback the runtime brings up (and, with `--net bridge`, a cable
+/// to a bridge on the host).
 pub fn plan(options: &NetOptions) -> Plan {
     let plan = ch05_ipc::plan(&options.uts);
     match options.net {
         Network::Host => plan,
         Network::None => plan.with_namespace(CloneFlags::CLONE_NEWNET).then(LoopbackUp),
+        Network::Bridge => plan
+            .with_namespace(CloneFlags::CLONE_NEWNET)
+            .then(LoopbackUp)
+            .then(Bridge::new(options.bridge.clone(), options.subnet)),
     }
 }
 // ANCHOR_END: plan
@@ -109,5 +149,7 @@ mod tests {
         let host = plan(&NetOptions { net: Network::Host, ..NetOptions::default() });
         assert!(!host.namespaces.contains(CloneFlags::CLONE_NEWNET));
         assert_eq!(host.step_names().last(), Some(&"mount /dev/mqueue"));
+        let bridge = plan(&NetOptions { net: Network::Bridge, ..NetOptions::default() });
+        assert_eq!(bridge.step_names().last(), Some(&"connect to the bridge"));
     }
 }

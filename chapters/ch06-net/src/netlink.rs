@@ -12,6 +12,7 @@ use std::fs::File;
 use std::future::Future;
 
 use ch00_process::{Doing, StepError};
+use futures_util::TryStreamExt;
 use nix::errno::Errno;
 use nix::sched::{CloneFlags, setns};
 use nix::unistd::Pid;
@@ -23,17 +24,36 @@ where
     F: FnOnce(Handle) -> Fut,
     Fut: Future<Output = Result<(), rtnetlink::Error>>,
 {
-    let ours = File::open("/proc/self/ns/net").doing(|| "open our network namespace".to_owned())?;
     let theirs = File::open(format!("/proc/{pid}/ns/net"))
         .doing(|| "open the container's network namespace".to_owned())?;
+    run(Some(&theirs), what, work)
+}
+
+/// Run `work` with a netlink handle bound to the runtime's own network namespace.
+pub fn here<F, Fut>(what: &str, work: F) -> Result<(), StepError>
+where
+    F: FnOnce(Handle) -> Fut,
+    Fut: Future<Output = Result<(), rtnetlink::Error>>,
+{
+    run(None, what, work)
+}
+
+fn run<F, Fut>(namespace: Option<&File>, what: &str, work: F) -> Result<(), StepError>
+where
+    F: FnOnce(Handle) -> Fut,
+    Fut: Future<Output = Result<(), rtnetlink::Error>>,
+{
+    let ours = File::open("/proc/self/ns/net").doing(|| "open our network namespace".to_owned())?;
     // One thread, no reactor threads: the runtime stays as simple as a process.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
         .doing(|| "start the netlink event loop".to_owned())?;
     runtime.block_on(async {
-        setns(&theirs, CloneFlags::CLONE_NEWNET)
-            .doing(|| "enter the container's network namespace".to_owned())?;
+        if let Some(theirs) = namespace {
+            setns(theirs, CloneFlags::CLONE_NEWNET)
+                .doing(|| "enter the container's network namespace".to_owned())?;
+        }
         let connection = rtnetlink::new_connection();
         setns(&ours, CloneFlags::CLONE_NEWNET)
             .doing(|| "return to our network namespace".to_owned())?;
@@ -41,6 +61,19 @@ where
         tokio::spawn(connection);
         work(handle).await.map_err(|e| StepError::new(what, errno_of(&e)))
     })
+}
+
+/// The index of the link called `name`, if there is one.
+pub async fn index_of(handle: &Handle, name: &str) -> Result<Option<u32>, rtnetlink::Error> {
+    match handle.link().get().match_name(name.to_owned()).execute().try_next().await {
+        Ok(link) => Ok(link.map(|l| l.header.index)),
+        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc_enodev() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn libc_enodev() -> i32 {
+    Errno::ENODEV as i32
 }
 
 /// The errno a netlink request failed with (EIO when the failure was not the

@@ -27,6 +27,7 @@ pub const SANDBOX_HOSTNAME: &str = "tincan-host";
 /// A work directory with a rootfs, and shell lines to run around the container.
 pub struct Sandbox {
     dir: TempDir,
+    own_network: bool,
     before: Vec<String>,
     after: Vec<String>,
     stdin: Vec<u8>,
@@ -70,7 +71,13 @@ impl Sandbox {
             .status()
             .expect("run cp");
         assert!(status.success(), "copying the template rootfs failed");
-        Sandbox { dir, before: Vec::new(), after: Vec::new(), stdin: Vec::new() }
+        Sandbox {
+            dir,
+            own_network: false,
+            before: Vec::new(),
+            after: Vec::new(),
+            stdin: Vec::new(),
+        }
     }
 
     /// The test's own directory, outside the rootfs: the sandbox's "host" files.
@@ -80,6 +87,14 @@ impl Sandbox {
 
     pub fn rootfs(&self) -> PathBuf {
         self.dir.path().join("rootfs")
+    }
+
+    /// Give the sandbox a network namespace of its own (with `lo` up), for tests
+    /// that build bridges, veth pairs and addresses: they vanish with it.
+    pub fn own_network(mut self) -> Self {
+        self.own_network = true;
+        self.before.insert(0, "ip link set lo up".to_owned());
+        self
     }
 
     /// A shell line to run in the sandbox before the chapter starts.
@@ -103,30 +118,34 @@ impl Sandbox {
 
     /// Run `chNN run ROOTFS ARGS...` in the sandbox.
     pub fn run(&self, chapter: &str, args: &[&str]) -> Run {
+        let mut command = vec![
+            chapter_bin(chapter).display().to_string(),
+            "run".into(),
+            self.rootfs().display().to_string(),
+        ];
+        command.extend(args.iter().map(|a| a.to_string()));
+        self.run_in_sandbox(&command)
+    }
+
+    /// Run a shell script in the sandbox (for tests that start several containers).
+    pub fn script(&self, script: &str) -> Run {
+        self.run_in_sandbox(&["sh".into(), "-c".into(), script.into()])
+    }
+
+    fn run_in_sandbox(&self, command: &[String]) -> Run {
         let script = format!(
-            "set -eu\nhostname {SANDBOX_HOSTNAME}\n{before}\nset +e\n\"$@\"\ncode=$?\n{{\n{after}\n}} > {out}\nexit $code\n",
+            "set -eu\nexport TINCAN_STATE_DIR={state}\nhostname {SANDBOX_HOSTNAME}\n{before}\nset +e\n\"$@\"\ncode=$?\n{{\n{after}\n}} > {out}\nexit $code\n",
+            state = self.dir().join("state").display(),
             before = self.before.join("\n"),
             after = if self.after.is_empty() { ":".to_owned() } else { self.after.join("\n") },
             out = self.dir().join("after").display(),
         );
         let mut unshare = Command::new("unshare");
-        unshare
-            .args([
-                "--mount",
-                "--uts",
-                "--ipc",
-                "--propagation",
-                "private",
-                "--",
-                "sh",
-                "-c",
-                &script,
-                "sh",
-            ])
-            .arg(chapter_bin(chapter))
-            .arg("run")
-            .arg(self.rootfs())
-            .args(args);
+        unshare.args(["--mount", "--uts", "--ipc", "--propagation", "private"]);
+        if self.own_network {
+            unshare.arg("--net");
+        }
+        unshare.args(["--", "sh", "-c", &script, "sh"]).args(command);
         let mut run = self.spawn(unshare);
         run.after = std::fs::read_to_string(self.dir().join("after")).unwrap_or_default();
         run
@@ -222,6 +241,29 @@ impl Running {
         let _stdin = self.runtime.stdin.take();
         let status = self.runtime.wait().expect("wait");
         status.code().unwrap_or_else(|| panic!("the runtime itself was killed: {status:?}"))
+    }
+}
+
+/// Before the directory is deleted: detach anything still mounted below it. Only a
+/// chapter run on the host that died before cleaning up can leave one (chapter 2's
+/// `/proc`); deleting across a mount point would reach into the mounted file system.
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        detach_mounts_below(self.dir.path());
+    }
+}
+
+/// Lazily unmount every mount point below `dir`, deepest first.
+fn detach_mounts_below(dir: &Path) {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut below: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| Path::new(m).starts_with(dir) && Path::new(m) != dir)
+        .collect();
+    below.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for mount_point in below {
+        let _ = nix::mount::umount2(mount_point, nix::mount::MntFlags::MNT_DETACH);
     }
 }
 
