@@ -66,7 +66,7 @@ fn bridged_containers_reach_each_other_and_leave_nothing_behind() {
                   for i in $(seq 50); do wget -qO- http://10.89.0.2/group && exit 0; sleep 0.1; done; exit 1'";
     let script = format!(
         "{run_ch06} {server} & server=$!\n\
-         while [ ! -e $TINCAN_STATE_DIR/net/tincan0/10.89.0.2 ]; do sleep 0.05; done\n\
+         n=0; while [ ! -e $TINCAN_STATE_DIR/net/tincan0/10.89.0.2 ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done\n\
          {run_ch06} {client}\nclient=$?\nkill $server; wait $server\n\
          echo client $client server $?\nip -o link show | cut -d: -f2 | tr -d ' '\nls -A $TINCAN_STATE_DIR/net"
     );
@@ -137,4 +137,76 @@ fn a_bridged_container_leaves_the_hosts_network_as_it_was() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(network(), before, "ch06 left something in the host's network");
+}
+
+/// `-p 8080:80`: the container's port 80 answers at the host's 127.0.0.1:8080.
+/// The container's /etc files are its own; the rootfs's stay as they were.
+/// Afterwards, forwarding is as it was, and no nftables table or link is left.
+#[test]
+fn a_published_port_answers_on_the_hosts_loopback() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let sandbox = Sandbox::new().own_network();
+    let hosts_on_disk = std::fs::read_to_string(sandbox.rootfs().join("etc/hosts")).unwrap();
+    let run_ch06 = format!(
+        "{} run --net bridge -p 8080:80 --hostname web {}",
+        crate::support::chapter_bin("ch06").display(),
+        sandbox.rootfs().display()
+    );
+    let server = "sh -c 'trap \"exit 0\" TERM; httpd -f -p 80 -h /etc & wait'";
+    let script = format!(
+        "echo forwarding $(cat /proc/sys/net/ipv4/ip_forward)\n\
+         {run_ch06} {server} & server=$!\n\
+         n=0; until busybox wget -qO- http://127.0.0.1:8080/hostname || [ $n -ge 100 ]; do sleep 0.05; n=$((n+1)); done\n\
+         busybox wget -qO- http://127.0.0.1:8080/hosts | tail -1\n\
+         kill $server; wait $server; echo server $?\n\
+         echo forwarding $(cat /proc/sys/net/ipv4/ip_forward)\nnft list tables\nip -o link show | cut -d: -f2 | tr -d ' '"
+    );
+    let run = sandbox.script(&script);
+    // Forwarding is as it was before (a new network namespace inherits the host's
+    // IPv4 settings, so "before" is not always off).
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let before = lines.first().copied().unwrap_or_default();
+    assert_eq!(lines[1..], ["web", "10.89.0.2\tweb", "server 0", before, "lo"], "{run:?}");
+    assert_eq!(std::fs::read_to_string(sandbox.rootfs().join("etc/hosts")).unwrap(), hosts_on_disk);
+}
+
+/// Outbound NAT, proven against an "upstream" host the test builds: a network
+/// namespace at 198.51.100.2, reached from the sandbox's host through a veth pair.
+/// Its web server reports the client address it sees: the host's, not the
+/// container's.
+#[test]
+fn outbound_traffic_leaves_with_the_hosts_address() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let sandbox = Sandbox::new().own_network();
+    let dir = sandbox.dir().display().to_string();
+    let cgi = sandbox.dir().join("www/cgi-bin/addr");
+    std::fs::create_dir_all(cgi.parent().unwrap()).unwrap();
+    std::fs::write(
+        &cgi,
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s\\n' \"$REMOTE_ADDR\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&cgi, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run_ch06 = format!(
+        "{} run --net bridge {}",
+        crate::support::chapter_bin("ch06").display(),
+        sandbox.rootfs().display()
+    );
+    let client = "sh -c 'for i in $(seq 50); do wget -qO- http://198.51.100.2:9000/cgi-bin/addr && exit 0; sleep 0.1; done; exit 1'";
+    let script = format!(
+        "unshare --net sh -c 'touch {dir}/up; exec busybox httpd -f -p 9000 -h {dir}/www' & upstream=$!\n\
+         n=0; while [ ! -e {dir}/up ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n+1)); done\n\
+         ip link add up0 type veth peer name up1 && ip link set up1 netns $upstream\n\
+         ip addr add 198.51.100.1/24 dev up0 && ip link set up0 up\n\
+         nsenter -t $upstream -n ip addr add 198.51.100.2/24 dev up1 && nsenter -t $upstream -n ip link set up1 up\n\
+         {run_ch06} {client}; echo client $?\n\
+         kill $upstream; wait $upstream || true"
+    );
+    let run = sandbox.script(&script);
+    // busybox httpd listens on IPv6 too, so it writes IPv4 clients as mapped addresses.
+    assert_eq!(run.stdout, "[::ffff:198.51.100.1]\nclient 0\n", "{run:?}");
 }

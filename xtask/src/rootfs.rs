@@ -36,12 +36,16 @@ const DIRS: [&str; 15] = [
     "run",
 ];
 
-const FILES: [(&str, &str); 2] = [
+/// (The runtime mounts its own hosts, hostname and resolv.conf over the last three.)
+const FILES: [(&str, &str); 5] = [
     (
         "etc/passwd",
         "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
     ),
     ("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
+    ("etc/hosts", "127.0.0.1\tlocalhost\n"),
+    ("etc/hostname", "tincan\n"),
+    ("etc/resolv.conf", ""),
 ];
 
 /// Build a root filesystem at `dir`. With `force`, replace what is there.

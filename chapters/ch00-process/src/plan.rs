@@ -79,13 +79,28 @@ impl Plan {
     /// # Panics
     /// If no step has that name: that is a bug in the chapter, not a user error.
     pub fn replace(mut self, name: &str, steps: Vec<Box<dyn Step>>) -> Self {
-        let at = self
-            .steps
-            .iter()
-            .position(|s| s.name() == name)
-            .unwrap_or_else(|| panic!("plan has no step named {name:?}"));
+        let at = self.position(name);
         self.steps.splice(at..=at, steps);
         self
+    }
+
+    /// Add a step just before the step called `name` (chapter 6 binds its files
+    /// into the rootfs while the host's paths are still in reach, before
+    /// `pivot_root`).
+    ///
+    /// # Panics
+    /// If no step has that name: that is a bug in the chapter, not a user error.
+    pub fn insert_before(mut self, name: &str, step: impl Step + 'static) -> Self {
+        let at = self.position(name);
+        self.steps.insert(at, Box::new(step));
+        self
+    }
+
+    fn position(&self, name: &str) -> usize {
+        self.steps
+            .iter()
+            .position(|s| s.name() == name)
+            .unwrap_or_else(|| panic!("plan has no step named {name:?}"))
     }
 
     /// The steps, in the order they run.
@@ -121,6 +136,12 @@ mod tests {
             .then(Named("c"))
             .replace("b", vec![Box::new(Named("x")), Box::new(Named("y"))]);
         assert_eq!(plan.step_names(), ["a", "x", "y", "c"]);
+    }
+
+    #[test]
+    fn insert_before_puts_the_step_in_front_of_its_neighbour() {
+        let plan = Plan::new().then(Named("a")).then(Named("c")).insert_before("c", Named("b"));
+        assert_eq!(plan.step_names(), ["a", "b", "c"]);
     }
 
     #[test]

@@ -159,11 +159,21 @@ fn wait_for(child: Pid) -> Result<Exit, Error> {
     }
 }
 
-/// Run every step's parent-side part, in order.
+/// Run every step's parent-side part, in order. A panic (a workshop's `todo!()`)
+/// is reported like a failure, so that the clean-up still runs.
 fn in_parent(cx: &Context, plan: &Plan, child: Pid) -> Result<(), Error> {
     for step in plan.steps() {
-        step.in_parent(cx, child)
-            .map_err(|source| Error::Step { step: step.name().into(), source })?;
+        let step_name = || step.name().to_owned();
+        match catch_unwind(AssertUnwindSafe(|| step.in_parent(cx, child))) {
+            Ok(Ok(())) => {}
+            Ok(Err(source)) => return Err(Error::Step { step: step_name(), source }),
+            Err(panic) => {
+                return Err(Error::StepPanicked {
+                    step: step_name(),
+                    message: panic_message(&*panic),
+                });
+            }
+        }
     }
     Ok(())
 }

@@ -26,7 +26,10 @@
 //! ip -n CONTAINER route add default via 10.89.0.1
 //! ```
 //!
-//! When the last container on a bridge exits, the bridge goes too.
+//! The bridge also gets its NAT rules (`firewall.rs`), the container its published
+//! ports and its `/etc` files (`etc.rs`). When the last container on a bridge
+//! exits, the bridge and its rules go too, and IP forwarding is switched back off
+//! if we were the ones who switched it on.
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -41,18 +44,35 @@ use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use crate::lease::{self, Lease};
 use crate::netlink::{self, index_of};
+use crate::ports::PortMapping;
+use crate::{etc, firewall, forwarding};
 
 /// Connect the container to a bridge on the host.
 pub struct Bridge {
     pub name: String,
     pub subnet: Ipv4Net,
+    pub publish: Vec<PortMapping>,
+    /// For `/etc/hosts` and `/etc/hostname` (`None`: the container's short id).
+    pub hostname: Option<String>,
     lease: RefCell<Option<Lease>>,
     host_end: RefCell<Option<String>>,
 }
 
 impl Bridge {
-    pub fn new(name: String, subnet: Ipv4Net) -> Self {
-        Bridge { name, subnet, lease: RefCell::new(None), host_end: RefCell::new(None) }
+    pub fn new(
+        name: String,
+        subnet: Ipv4Net,
+        publish: Vec<PortMapping>,
+        hostname: Option<String>,
+    ) -> Self {
+        Bridge {
+            name,
+            subnet,
+            publish,
+            hostname,
+            lease: RefCell::new(None),
+            host_end: RefCell::new(None),
+        }
     }
 
     /// The bridge's own address: the subnet's first host.
@@ -83,8 +103,10 @@ impl Step for Bridge {
         "connect to the bridge"
     }
 
-    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
-        Ok(()) // all done from outside, in `in_parent`
+    /// Runs before `pivot_root`, while the host's paths are in reach: put the
+    /// files that `in_parent` wrote over the rootfs's own.
+    fn in_child(&self, cx: &Context) -> Result<(), StepError> {
+        etc::bind(&etc::dir(&cx.container.id), &cx.container.rootfs)
     }
 
     fn in_parent(&self, cx: &Context, child: Pid) -> Result<(), StepError> {
@@ -99,8 +121,11 @@ impl Step for Bridge {
         *self.host_end.borrow_mut() = Some(host_end.clone());
 
         let bridge = self.name.clone();
+        let created = std::cell::Cell::new(false);
+        let created_now = &created;
         netlink::here("plug a veth pair into the bridge", |h| async move {
-            let bridge = ensure_bridge(&h, &bridge, gateway, prefix).await?;
+            let (bridge, new) = ensure_bridge(&h, &bridge, gateway, prefix).await?;
+            created_now.set(new);
             h.link().add(LinkVeth::new(&host_end, &peer).build()).execute().await?;
             let host_index =
                 index_of(&h, &host_end).await?.ok_or(rtnetlink::Error::RequestFailed)?;
@@ -113,6 +138,10 @@ impl Step for Bridge {
                 LinkUnspec::new_with_index(peer_index).setns_by_pid(child.as_raw() as u32);
             h.link().set(into_container.build()).execute().await
         })?;
+        if created.get() {
+            firewall::add_bridge(&self.name, self.subnet)?;
+            forwarding::on(&self.name)?;
+        }
 
         let peer = format!("tn{}", cx.container.short_id());
         netlink::in_namespace_of(child, "configure eth0 in the container", |h| async move {
@@ -127,47 +156,65 @@ impl Step for Bridge {
                 .add(RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway).build())
                 .execute()
                 .await
-        })
+        })?;
+
+        if !self.publish.is_empty() {
+            firewall::add_ports(cx.container.short_id(), address, &self.publish)?;
+        }
+        let hostname = self.hostname.as_deref().unwrap_or(cx.container.short_id());
+        etc::write(&etc::dir(&cx.container.id), hostname, address)
     }
 
     /// Unplug the container and give its address back; the last one out removes
     /// the bridge. Runs also after a failed set-up: it undoes what was done.
-    fn after_exit(&self, _cx: &Context) -> Result<(), StepError> {
+    fn after_exit(&self, cx: &Context) -> Result<(), StepError> {
         let _lock = self.lock()?;
+        // Undo everything we can, even when one part fails; report the first failure.
+        let mut undo: Vec<Result<(), StepError>> = Vec::new();
+        let _ = std::fs::remove_dir_all(etc::dir(&cx.container.id));
+        if !self.publish.is_empty() {
+            undo.push(firewall::remove(&format!("container {}", cx.container.short_id())));
+        }
         if let Some(host_end) = self.host_end.borrow_mut().take() {
             // Deleting one end of a veth pair deletes both.
-            netlink::here("remove the container's veth pair", |h| async move {
+            undo.push(netlink::here("remove the container's veth pair", |h| async move {
                 delete(&h, &host_end).await
-            })?;
+            }));
         }
         if let Some(lease) = self.lease.borrow_mut().take() {
-            lease.release().doing(|| "release the container's address".to_owned())?;
+            undo.push(lease.release().doing(|| "release the container's address".to_owned()));
         }
         if !lease::any_left(&self.leases()) {
             let bridge = self.name.clone();
-            netlink::here("remove the bridge", |h| async move { delete(&h, &bridge).await })?;
+            undo.push(netlink::here(
+                "remove the bridge",
+                |h| async move { delete(&h, &bridge).await },
+            ));
             let _ = std::fs::remove_dir(self.leases());
+            undo.push(firewall::remove(&format!("bridge {}", self.name)));
+            undo.push(forwarding::restore());
         }
-        Ok(())
+        undo.into_iter().collect()
     }
 }
 // ANCHOR_END: bridge
 
-/// The bridge's index, creating and configuring the bridge if needed.
+/// The bridge's index, creating and configuring the bridge if needed (and whether
+/// it was created now).
 async fn ensure_bridge(
     h: &Handle,
     name: &str,
     gateway: Ipv4Addr,
     prefix: u8,
-) -> Result<u32, rtnetlink::Error> {
+) -> Result<(u32, bool), rtnetlink::Error> {
     if let Some(index) = index_of(h, name).await? {
-        return Ok(index);
+        return Ok((index, false));
     }
     h.link().add(LinkBridge::new(name).build()).execute().await?;
     let index = index_of(h, name).await?.ok_or(rtnetlink::Error::RequestFailed)?;
     h.address().add(index, IpAddr::V4(gateway), prefix).execute().await?;
     h.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await?;
-    Ok(index)
+    Ok((index, true))
 }
 
 /// Delete the link called `name`, if it (still) exists.

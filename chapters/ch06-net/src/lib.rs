@@ -24,10 +24,15 @@
 //! Man pages: `man 7 network_namespaces`, `man 7 netlink`.
 
 mod bridge;
+mod etc;
+mod firewall;
+mod forwarding;
 mod lease;
 mod netlink;
+mod ports;
 
 pub use bridge::Bridge;
+pub use ports::{PortMapping, Protocol};
 
 use ch00_process::{Context, Plan, Step, StepError};
 use ch04_uts::UtsOptions;
@@ -69,6 +74,11 @@ pub struct NetOptions {
     /// bridge gets its first address.
     #[arg(long, value_name = "CIDR", default_value = "10.89.0.0/24")]
     pub subnet: ipnet::Ipv4Net,
+
+    /// With `--net bridge`: publish the container's port on the host, reachable at
+    /// 127.0.0.1:HOSTPORT and the host's other addresses (repeatable).
+    #[arg(short = 'p', long = "publish", value_name = "HOSTPORT:CTRPORT[/tcp|udp]")]
+    pub publish: Vec<PortMapping>,
 }
 
 impl Default for NetOptions {
@@ -78,6 +88,7 @@ impl Default for NetOptions {
             net: Network::default(),
             bridge: "tincan0".to_owned(),
             subnet: "10.89.0.0/24".parse().expect("a valid subnet"),
+            publish: Vec::new(),
         }
     }
 }
@@ -97,10 +108,17 @@ pub fn plan(options: &NetOptions) -> Plan {
     match options.net {
         Network::Host => plan,
         Network::None => plan.with_namespace(CloneFlags::CLONE_NEWNET).then(LoopbackUp),
-        Network::Bridge => plan
-            .with_namespace(CloneFlags::CLONE_NEWNET)
-            .then(LoopbackUp)
-            .then(Bridge::new(options.bridge.clone(), options.subnet)),
+        Network::Bridge => {
+            plan.with_namespace(CloneFlags::CLONE_NEWNET).then(LoopbackUp).insert_before(
+                "pivot_root",
+                Bridge::new(
+                    options.bridge.clone(),
+                    options.subnet,
+                    options.publish.clone(),
+                    options.uts.hostname.clone(),
+                ),
+            )
+        }
     }
 }
 // ANCHOR_END: plan
@@ -149,7 +167,10 @@ mod tests {
         let host = plan(&NetOptions { net: Network::Host, ..NetOptions::default() });
         assert!(!host.namespaces.contains(CloneFlags::CLONE_NEWNET));
         assert_eq!(host.step_names().last(), Some(&"mount /dev/mqueue"));
+        // The bridge's files are bound into the rootfs before pivot_root.
         let bridge = plan(&NetOptions { net: Network::Bridge, ..NetOptions::default() });
-        assert_eq!(bridge.step_names().last(), Some(&"connect to the bridge"));
+        let names = bridge.step_names();
+        let at = |name| names.iter().position(|n| *n == name);
+        assert_eq!(at("connect to the bridge").map(|i| i + 1), at("pivot_root"));
     }
 }
