@@ -218,9 +218,14 @@ async fn ensure_bridge(
 }
 
 /// Delete the link called `name`, if it (still) exists.
+///
+/// When a container exits, the kernel destroys its network namespace, and with it
+/// the veth pair, *asynchronously*: the host end can vanish between our lookup
+/// and our delete. Gone is what we wanted, so ENODEV counts as done.
 async fn delete(h: &Handle, name: &str) -> Result<(), rtnetlink::Error> {
-    match index_of(h, name).await? {
-        Some(index) => h.link().del(index).execute().await,
-        None => Ok(()),
+    let Some(index) = index_of(h, name).await? else { return Ok(()) };
+    match h.link().del(index).execute().await {
+        Err(e) if netlink::is_no_such_device(&e) => Ok(()),
+        other => other,
     }
 }

@@ -9,7 +9,8 @@
 //! A new network namespace starts with a single interface, `lo`, and even that is
 //! *down*: a container that wants to talk to itself over `127.0.0.1` needs it up.
 //!
-//! `--net` chooses the container's network, as `docker run --network` does:
+//! `--net` chooses the container's network, as `docker run --network` does
+//! (and, as there, `bridge` is the default):
 //!
 //! - `none`: a network namespace with only `lo`, up. Isolated: nothing in or out.
 //! - `host`: no network namespace at all; the container shares the host's stack.
@@ -48,11 +49,11 @@ pub const ABOUT: &str = "network namespace: its own network stack (--net none|ho
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Network {
     /// Its own network stack with only `lo`, up.
-    #[default]
     None,
     /// The host's network stack, shared.
     Host,
     /// Its own stack, connected to a bridge on the host.
+    #[default]
     Bridge,
 }
 
@@ -161,14 +162,14 @@ mod tests {
 
     #[test]
     fn none_has_its_own_stack_and_host_shares_ours() {
-        let none = plan(&NetOptions::default());
+        let none = plan(&NetOptions { net: Network::None, ..NetOptions::default() });
         assert!(none.namespaces.contains(CloneFlags::CLONE_NEWNET));
         assert_eq!(none.step_names().last(), Some(&"bring up lo"));
         let host = plan(&NetOptions { net: Network::Host, ..NetOptions::default() });
         assert!(!host.namespaces.contains(CloneFlags::CLONE_NEWNET));
         assert_eq!(host.step_names().last(), Some(&"mount /dev/mqueue"));
         // The bridge's files are bound into the rootfs before pivot_root.
-        let bridge = plan(&NetOptions { net: Network::Bridge, ..NetOptions::default() });
+        let bridge = plan(&NetOptions::default());
         let names = bridge.step_names();
         let at = |name| names.iter().position(|n| *n == name);
         assert_eq!(at("connect to the bridge").map(|i| i + 1), at("pivot_root"));

@@ -67,13 +67,14 @@ where
 pub async fn index_of(handle: &Handle, name: &str) -> Result<Option<u32>, rtnetlink::Error> {
     match handle.link().get().match_name(name.to_owned()).execute().try_next().await {
         Ok(link) => Ok(link.map(|l| l.header.index)),
-        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc_enodev() => Ok(None),
+        Err(e) if is_no_such_device(&e) => Ok(None),
         Err(e) => Err(e),
     }
 }
 
-fn libc_enodev() -> i32 {
-    Errno::ENODEV as i32
+/// Did the kernel answer "no such device" (ENODEV)?
+pub fn is_no_such_device(error: &rtnetlink::Error) -> bool {
+    errno_of(error) == Errno::ENODEV
 }
 
 /// The errno a netlink request failed with (EIO when the failure was not the

@@ -61,7 +61,8 @@ macro_rules! every_chapter_checks {
             terminal.type_keys("echo \"C:$((1+1))\"\n");
             terminal.expect("C:2");
             terminal.type_keys("exit 5\n");
-            assert_eq!(terminal.wait(), 5);
+            let (code, screen) = terminal.wait();
+            assert_eq!(code, 5, "{screen}");
         }
 
         /// Ctrl-C without job control reaches the whole foreground group: the
@@ -82,7 +83,8 @@ macro_rules! every_chapter_checks {
             terminal.expect("READY");
             terminal.type_keys("\x03");
             terminal.expect("GOT-INT");
-            assert_eq!(terminal.wait(), 3);
+            let (code, screen) = terminal.wait();
+            assert_eq!(code, 3, "{screen}");
         }
 
         #[test]

@@ -10,6 +10,7 @@
 //! | `[HOST MOUNTS]`    | a run of mount-table lines the host has too (by mount ID) |
 //! | `[ROOTFS]`         | the test's rootfs path                                    |
 //! | `[ROOTFS FS]`      | the file system type and options of the rootfs's mount    |
+//! | `[STATE FS]`       | the same for the `/etc` files that chapter 6 mounts       |
 //! | `[HOST ROOT]`      | the list of names in the host's `/`                       |
 //! | `[HOST INTERFACES]`, `[HOST ADDRESSES]` | the host's network interfaces and IPv4 addresses |
 //! | `[HOST MQUEUES]`   | the POSIX queues, when the probe sees the host's `/`     |
@@ -72,6 +73,7 @@ pub fn normalise(report: &str, host: &HostView) -> String {
                 }
             }
             Some(c) if &c[2] == "/" => lines.push("  / [ROOTFS FS]".to_owned()),
+            Some(c) if c[2].starts_with("/etc/") => lines.push(format!("  {} [STATE FS]", &c[2])),
             Some(c) => lines.push(format!("  {} {}", &c[2], &c[3])),
             None => lines.push(line.to_owned()),
         }

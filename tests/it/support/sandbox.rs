@@ -90,10 +90,10 @@ impl Sandbox {
     }
 
     /// Give the sandbox a network namespace of its own (with `lo` up), for tests
-    /// that build bridges, veth pairs and addresses: they vanish with it.
+    /// that build bridges, veth pairs and addresses: they vanish with it. From
+    /// chapter 6 on, whose containers are bridged by default, every run gets one.
     pub fn own_network(mut self) -> Self {
         self.own_network = true;
-        self.before.insert(0, "ip link set lo up".to_owned());
         self
     }
 
@@ -124,25 +124,27 @@ impl Sandbox {
             self.rootfs().display().to_string(),
         ];
         command.extend(args.iter().map(|a| a.to_string()));
-        self.run_in_sandbox(&command)
+        // Chapter 6 on: bridged by default, so the bridge must live in the sandbox.
+        self.run_in_sandbox(&command, self.own_network || chapter >= "ch06")
     }
 
     /// Run a shell script in the sandbox (for tests that start several containers).
     pub fn script(&self, script: &str) -> Run {
-        self.run_in_sandbox(&["sh".into(), "-c".into(), script.into()])
+        self.run_in_sandbox(&["sh".into(), "-c".into(), script.into()], self.own_network)
     }
 
-    fn run_in_sandbox(&self, command: &[String]) -> Run {
+    fn run_in_sandbox(&self, command: &[String], own_network: bool) -> Run {
         let script = format!(
-            "set -eu\nexport TINCAN_STATE_DIR={state}\nhostname {SANDBOX_HOSTNAME}\n{before}\nset +e\n\"$@\"\ncode=$?\n{{\n{after}\n}} > {out}\nexit $code\n",
+            "set -eu\nexport TINCAN_STATE_DIR={state}\nhostname {SANDBOX_HOSTNAME}\n{lo_up}{before}\nset +e\n\"$@\"\ncode=$?\n{{\n{after}\n}} > {out}\nexit $code\n",
             state = self.dir().join("state").display(),
+            lo_up = if own_network { "ip link set lo up\n" } else { "" },
             before = self.before.join("\n"),
             after = if self.after.is_empty() { ":".to_owned() } else { self.after.join("\n") },
             out = self.dir().join("after").display(),
         );
         let mut unshare = Command::new("unshare");
         unshare.args(["--mount", "--uts", "--ipc", "--propagation", "private"]);
-        if self.own_network {
+        if own_network {
             unshare.arg("--net");
         }
         unshare.args(["--", "sh", "-c", &script, "sh"]).args(command);
@@ -155,7 +157,10 @@ impl Sandbox {
     /// Only for the tests that check the host is left exactly as it was.
     pub fn run_on_host(&self, chapter: &str, args: &[&str]) -> Run {
         let mut cmd = Command::new(chapter_bin(chapter));
-        cmd.arg("run").arg(self.rootfs()).args(args);
+        cmd.env("TINCAN_STATE_DIR", self.dir().join("state"))
+            .arg("run")
+            .arg(self.rootfs())
+            .args(args);
         self.spawn(cmd)
     }
 
@@ -164,6 +169,7 @@ impl Sandbox {
     pub fn start_on_host(&self, chapter: &str) -> Running {
         use std::io::{BufRead, BufReader};
         let mut runtime = Command::new(chapter_bin(chapter))
+            .env("TINCAN_STATE_DIR", self.dir().join("state"))
             .arg("run")
             .arg(self.rootfs())
             .args(["sh", "-c", "echo ready; read line"])

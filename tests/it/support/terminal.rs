@@ -26,7 +26,10 @@ impl Terminal {
     /// Start `chNN run ROOTFS ARGS...` with the terminal as its stdio.
     pub fn start(chapter: &str, rootfs: &Path, args: &[&str]) -> Self {
         let mut cmd = Command::new(super::chapter_bin(chapter));
-        cmd.arg("run").arg(rootfs).args(args);
+        // Keep what the runtime shares between runs (address leases) in the test's
+        // directory, beside the rootfs.
+        let state = rootfs.parent().expect("the rootfs is in the test's directory").join("state");
+        cmd.env("TINCAN_STATE_DIR", state).arg("run").arg(rootfs).args(args);
         let pty = openpty(None, None).expect("openpty");
         let slave = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup"));
         cmd.stdin(slave(&pty.slave)).stdout(slave(&pty.slave)).stderr(slave(&pty.slave));
@@ -78,11 +81,13 @@ impl Terminal {
         self.screen.lock().unwrap().clone()
     }
 
-    /// Wait for the runtime to exit and return its exit code.
-    pub fn wait(mut self) -> i32 {
+    /// Wait for the runtime to exit; return its exit code and what the terminal
+    /// showed (for the assertion's message).
+    pub fn wait(mut self) -> (i32, String) {
         let status = self.runtime.wait().expect("wait");
-        status
+        let code = status
             .code()
-            .unwrap_or_else(|| panic!("the runtime was killed: {status:?}\n{}", self.screen()))
+            .unwrap_or_else(|| panic!("the runtime was killed: {status:?}\n{}", self.screen()));
+        (code, self.screen())
     }
 }
