@@ -61,9 +61,19 @@ impl Lease {
     }
 }
 
-/// Does any lease remain in `dir`? (When none does, the bridge can go.)
+/// Does any live lease remain in `dir`? Leases whose runtime is gone are taken
+/// back on the way. (When none remains, the bridge can go.)
 pub fn any_left(dir: &Path) -> bool {
-    fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
+    let Ok(entries) = fs::read_dir(dir) else { return false };
+    let mut live = false;
+    for path in entries.flatten().map(|e| e.path()) {
+        if is_stale(&path) {
+            let _ = fs::remove_file(&path);
+        } else {
+            live = true;
+        }
+    }
+    live
 }
 
 #[cfg(test)]
