@@ -107,8 +107,9 @@ fn concurrent_starts_get_distinct_addresses() {
     assert_eq!(run.stdout.trim(), "8", "{run:?}");
 }
 
-/// On the real host (not in a sandbox): a bridged container leaves the host's
-/// interfaces and addresses exactly as it found them.
+/// On the real host (not in a sandbox): a bridged container with a published port
+/// leaves the host's interfaces, addresses, nftables tables and IP forwarding
+/// exactly as it found them.
 #[test]
 fn a_bridged_container_leaves_the_hosts_network_as_it_was() {
     if !root_or_skip(module_path!()) {
@@ -120,16 +121,19 @@ fn a_bridged_container_leaves_the_hosts_network_as_it_was() {
     let (bridge, subnet) = (format!("tincantest{n}"), format!("10.201.{n}.0/24"));
     let _host = crate::support::HOST.lock().unwrap_or_else(|e| e.into_inner());
     let network = || {
-        let out = std::process::Command::new("ip")
-            .args(["-o", "addr", "show"])
-            .output()
-            .expect("ip addr");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let run = |cmd: &[&str]| {
+            let out =
+                std::process::Command::new(cmd[0]).args(&cmd[1..]).output().expect("run ip/nft");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let forwarding =
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").expect("ip_forward");
+        [run(&["ip", "-o", "addr", "show"]), run(&["nft", "list", "tables"]), forwarding].join("\n")
     };
     let before = network();
     let mut cmd = std::process::Command::new(crate::support::chapter_bin("ch06"));
     cmd.env("TINCAN_STATE_DIR", sandbox.dir().join("state"));
-    cmd.args(["run", "--net", "bridge", "--bridge", &bridge, "--subnet", &subnet])
+    cmd.args(["run", "--bridge", &bridge, "--subnet", &subnet, "-p", "18080:80"])
         .arg(sandbox.rootfs());
     cmd.args(["sh", "-c", "ip -o -4 addr show eth0 | grep -c inet"]);
     let out = cmd.output().expect("run ch06");
@@ -212,4 +216,27 @@ fn outbound_traffic_leaves_with_the_hosts_address() {
     let run = sandbox.script(&script);
     // busybox httpd listens on IPv6 too, so it writes IPv4 clients as mapped addresses.
     assert_eq!(run.stdout, "[::ffff:198.51.100.1]\nclient 0\n", "{run:?}");
+}
+
+/// A bridged container killed from outside: the runtime still takes down its veth
+/// pair, its address, its port rules and (being the last) the bridge.
+#[test]
+fn a_killed_container_leaves_nothing_behind() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let sandbox = Sandbox::new().own_network();
+    let run_ch06 = format!(
+        "{} run -p 8080:80 {}",
+        crate::support::chapter_bin("ch06").display(),
+        sandbox.rootfs().display()
+    );
+    let script = format!(
+        "{run_ch06} sleep 60 & runtime=$!\n\
+         n=0; until nft list table ip tincan 2>/dev/null | grep -q dnat || [ $n -ge 200 ]; do sleep 0.05; n=$((n+1)); done\n\
+         kill -KILL $(cat /proc/$runtime/task/$runtime/children); wait $runtime; echo runtime $?\n\
+         nft list tables; ip -o link show | cut -d: -f2 | tr -d ' '; ls -A $TINCAN_STATE_DIR/net"
+    );
+    let run = sandbox.script(&script);
+    assert_eq!(run.stdout, "runtime 137\nlo\ntincan0.lock\n", "{run:?}");
 }
