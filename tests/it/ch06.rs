@@ -60,8 +60,7 @@ fn bridged_containers_reach_each_other_and_leave_nothing_behind() {
         return;
     }
     let sandbox = Sandbox::new().own_network();
-    let (ch06, rootfs) = (crate::support::chapter_bin("ch06"), sandbox.rootfs());
-    let run_ch06 = format!("{} run --net bridge {}", ch06.display(), rootfs.display());
+    let run_ch06 = ch06_in(&sandbox, "--net bridge");
     // The first container serves /etc over HTTP; it is the first on the bridge, so
     // it gets the first address after the gateway. PID 1 needs a TERM handler.
     let server = "sh -c 'trap \"exit 0\" TERM; httpd -f -p 80 -h /etc & wait'";
@@ -90,11 +89,7 @@ fn concurrent_starts_get_distinct_addresses() {
         return;
     }
     let sandbox = Sandbox::new().own_network();
-    let run_ch06 = format!(
-        "{} run --net bridge {}",
-        crate::support::chapter_bin("ch06").display(),
-        sandbox.rootfs().display()
-    );
+    let run_ch06 = ch06_in(&sandbox, "--net bridge");
     let dir = sandbox.dir().display().to_string();
     let script = format!(
         "mkfifo {dir}/gate; exec 3<>{dir}/gate\n\
@@ -156,11 +151,7 @@ fn a_published_port_answers_on_the_hosts_loopback() {
     }
     let sandbox = Sandbox::new().own_network();
     let hosts_on_disk = std::fs::read_to_string(sandbox.rootfs().join("etc/hosts")).unwrap();
-    let run_ch06 = format!(
-        "{} run --net bridge -p 8080:80 --hostname web {}",
-        crate::support::chapter_bin("ch06").display(),
-        sandbox.rootfs().display()
-    );
+    let run_ch06 = ch06_in(&sandbox, "--net bridge -p 8080:80 --hostname web");
     let server = "sh -c 'trap \"exit 0\" TERM; httpd -f -p 80 -h /etc & wait'";
     let script = format!(
         "echo forwarding $(cat /proc/sys/net/ipv4/ip_forward)\n\
@@ -198,11 +189,7 @@ fn outbound_traffic_leaves_with_the_hosts_address() {
     )
     .unwrap();
     std::fs::set_permissions(&cgi, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let run_ch06 = format!(
-        "{} run --net bridge {}",
-        crate::support::chapter_bin("ch06").display(),
-        sandbox.rootfs().display()
-    );
+    let run_ch06 = ch06_in(&sandbox, "--net bridge");
     let client = "sh -c 'for i in $(seq 50); do wget -qO- http://198.51.100.2:9000/cgi-bin/addr && exit 0; sleep 0.1; done; exit 1'";
     let script = format!(
         "unshare --net sh -c 'touch {dir}/up; exec busybox httpd -f -p 9000 -h {dir}/www' & upstream=$!\n\
@@ -226,11 +213,7 @@ fn a_killed_container_leaves_nothing_behind() {
         return;
     }
     let sandbox = Sandbox::new().own_network();
-    let run_ch06 = format!(
-        "{} run -p 8080:80 {}",
-        crate::support::chapter_bin("ch06").display(),
-        sandbox.rootfs().display()
-    );
+    let run_ch06 = ch06_in(&sandbox, "-p 8080:80");
     let script = format!(
         "{run_ch06} sleep 60 & runtime=$!\n\
          n=0; until nft list table ip tincan 2>/dev/null | grep -q dnat || [ $n -ge 200 ]; do sleep 0.05; n=$((n+1)); done\n\
@@ -239,4 +222,13 @@ fn a_killed_container_leaves_nothing_behind() {
     );
     let run = sandbox.script(&script);
     assert_eq!(run.stdout, "runtime 137\nlo\ntincan0.lock\n", "{run:?}");
+}
+
+/// The shell command line `ch06 run OPTIONS ROOTFS` for a sandbox's script.
+fn ch06_in(sandbox: &Sandbox, options: &str) -> String {
+    format!(
+        "{} run {options} {}",
+        crate::support::chapter_bin("ch06").display(),
+        sandbox.rootfs().display()
+    )
 }
