@@ -205,8 +205,8 @@ fn outbound_traffic_leaves_with_the_hosts_address() {
     assert_eq!(run.stdout, "[::ffff:198.51.100.1]\nclient 0\n", "{run:?}");
 }
 
-/// A bridged container killed from outside: the runtime still takes down its veth
-/// pair, its address, its port rules and (being the last) the bridge.
+/// A bridged container killed from outside while it runs: the runtime still takes
+/// down its veth pair, its address, its port rules and (being the last) the bridge.
 #[test]
 fn a_killed_container_leaves_nothing_behind() {
     if !root_or_skip(module_path!()) {
@@ -214,10 +214,17 @@ fn a_killed_container_leaves_nothing_behind() {
     }
     let sandbox = Sandbox::new().own_network();
     let run_ch06 = ch06_in(&sandbox, "-p 8080:80");
+    // The runtime's children include short-lived `nft` processes: find the one
+    // that runs `sleep`, which is the container once it has started.
     let script = format!(
         "{run_ch06} sleep 60 & runtime=$!\n\
-         n=0; until nft list table ip tincan 2>/dev/null | grep -q dnat || [ $n -ge 200 ]; do sleep 0.05; n=$((n+1)); done\n\
-         kill -KILL $(cat /proc/$runtime/task/$runtime/children); wait $runtime; echo runtime $?\n\
+         container=; n=0\n\
+         while [ -z \"$container\" ] && [ $n -lt 200 ]; do\n\
+           for pid in $(cat /proc/$runtime/task/$runtime/children); do\n\
+             [ \"$(cat /proc/$pid/comm 2>/dev/null)\" = sleep ] && container=$pid\n\
+           done; sleep 0.05; n=$((n+1))\n\
+         done\n\
+         kill -KILL $container; wait $runtime; echo runtime $?\n\
          nft list tables; ip -o link show | cut -d: -f2 | tr -d ' '; ls -A $TINCAN_STATE_DIR/net"
     );
     let run = sandbox.script(&script);

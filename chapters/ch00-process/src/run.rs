@@ -80,11 +80,18 @@ pub fn run(container: &Container, plan: &Plan) -> Result<Exit, Error> {
     // The parent's part of the set-up; the child waits for it.
     if let Err(e) = in_parent(&cx, plan, child) {
         drop(go); // the child sees end-of-file instead of "go", and exits
-        let _ = wait_for(child);
+        let exit = wait_for(child);
         let _ = after_exit(&cx, plan);
-        return Err(e);
+        // A child killed during the set-up makes the set-up fail (its namespaces
+        // vanish); then the kill, not the set-up, is what happened.
+        return match exit {
+            Ok(Exit::Signal(signal)) => Ok(Exit::Signal(signal)),
+            _ => Err(e),
+        };
     }
-    go.expect("still ours").go()?;
+    // Even if the child is already gone, what follows must run: the wait says
+    // how it ended, and the clean-up is needed either way.
+    go.expect("still ours").go();
 
     let failure = receiver.receive();
     let exit = wait_for(child);
