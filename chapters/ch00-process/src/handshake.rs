@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, StepError};
 
-/// Why the child did not reach the container's command.
+/// Why the child did not reach the container's command (also how a step's
+/// parent-side part failed: `run` reports both the same way).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChildFailure {
     /// A step of the plan failed.

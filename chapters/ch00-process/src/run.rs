@@ -18,7 +18,7 @@ use nix::unistd::Pid;
 use crate::handshake::{self, ChildFailure, Sender, WaitForGo};
 use crate::plan::Context;
 use crate::signals::Signals;
-use crate::{Container, Error, Plan, exec};
+use crate::{Container, Error, Plan, Step, StepError, exec};
 
 /// How the container's command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,16 +124,11 @@ fn child(cx: &Context, plan: &Plan, wait_for_go: WaitForGo, sender: Sender) -> i
     }
     for step in plan.steps() {
         // A panic must not unwind out of the child: it would cross clone(2)'s C
-        // callback, which aborts. Catch it and report it like any other failure.
-        let failure = match catch_unwind(AssertUnwindSafe(|| step.in_child(cx))) {
-            Ok(Ok(())) => continue,
-            Ok(Err(error)) => ChildFailure::Step { step: step.name().into(), error },
-            Err(panic) => {
-                ChildFailure::Panic { step: step.name().into(), message: panic_message(&*panic) }
-            }
-        };
-        sender.send(&failure);
-        return 125;
+        // callback, which aborts. `attempt` reports it like any other failure.
+        if let Err(failure) = attempt(step, || step.in_child(cx)) {
+            sender.send(&failure);
+            return 125;
+        }
     }
     let failure = exec::exec(cx.container);
     let code = match failure {
@@ -170,19 +165,24 @@ fn wait_for(child: Pid) -> Result<Exit, Error> {
 /// is reported like a failure, so that the clean-up still runs.
 fn in_parent(cx: &Context, plan: &Plan, child: Pid) -> Result<(), Error> {
     for step in plan.steps() {
-        let step_name = || step.name().to_owned();
-        match catch_unwind(AssertUnwindSafe(|| step.in_parent(cx, child))) {
-            Ok(Ok(())) => {}
-            Ok(Err(source)) => return Err(Error::Step { step: step_name(), source }),
-            Err(panic) => {
-                return Err(Error::StepPanicked {
-                    step: step_name(),
-                    message: panic_message(&*panic),
-                });
-            }
-        }
+        attempt(step, || step.in_parent(cx, child))?;
     }
     Ok(())
+}
+
+/// Run one part of a step, turning an error or a panic into the report that the
+/// handshake carries (and that converts into the runtime's [`Error`]).
+fn attempt(
+    step: &dyn Step,
+    part: impl FnOnce() -> Result<(), StepError>,
+) -> Result<(), ChildFailure> {
+    match catch_unwind(AssertUnwindSafe(part)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(ChildFailure::Step { step: step.name().into(), error }),
+        Err(panic) => {
+            Err(ChildFailure::Panic { step: step.name().into(), message: panic_message(&*panic) })
+        }
+    }
 }
 
 /// Undo, in reverse order, what the steps left on the host.
