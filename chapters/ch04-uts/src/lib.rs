@@ -42,6 +42,11 @@ pub fn plan(options: &UtsOptions) -> Plan {
 }
 // ANCHOR_END: plan
 
+/// The container's hostname: the one asked for, or the first 12 digits of its id.
+pub fn hostname<'a>(asked: Option<&'a str>, container: &'a ch00_process::Container) -> &'a str {
+    asked.unwrap_or(container.short_id())
+}
+
 /// Give the container its hostname.
 pub struct SetHostname {
     /// `None`: derive it from the container's id.
@@ -55,7 +60,7 @@ impl Step for SetHostname {
     }
 
     fn in_child(&self, cx: &Context) -> Result<(), StepError> {
-        let name = self.name.as_deref().unwrap_or(cx.container.short_id());
+        let name = hostname(self.name.as_deref(), cx.container);
         // EXERCISE(ch04-uts): set the container's hostname to `name`.
         // hint: nix::unistd::sethostname. It is safe now: CLONE_NEWUTS gave this
         // process a copy of the host's names, and this changes only the copy.

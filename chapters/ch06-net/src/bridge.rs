@@ -120,12 +120,9 @@ impl Step for Bridge {
             (format!("tc{}", cx.container.short_id()), format!("tn{}", cx.container.short_id()));
         *self.host_end.borrow_mut() = Some(host_end.clone());
 
-        let bridge = self.name.clone();
-        let created = std::cell::Cell::new(false);
-        let created_now = &created;
-        netlink::here("plug a veth pair into the bridge", |h| async move {
-            let (bridge, new) = ensure_bridge(&h, &bridge, gateway, prefix).await?;
-            created_now.set(new);
+        let (bridge, peer_inside) = (self.name.clone(), peer.clone());
+        let created = netlink::here("plug a veth pair into the bridge", |h| async move {
+            let (bridge, created) = ensure_bridge(&h, &bridge, gateway, prefix).await?;
             h.link().add(LinkVeth::new(&host_end, &peer).build()).execute().await?;
             let host_index =
                 index_of(&h, &host_end).await?.ok_or(rtnetlink::Error::RequestFailed)?;
@@ -136,16 +133,16 @@ impl Step for Bridge {
             let peer_index = index_of(&h, &peer).await?.ok_or(rtnetlink::Error::RequestFailed)?;
             let into_container =
                 LinkUnspec::new_with_index(peer_index).setns_by_pid(child.as_raw() as u32);
-            h.link().set(into_container.build()).execute().await
+            h.link().set(into_container.build()).execute().await?;
+            Ok(created)
         })?;
-        if created.get() {
+        if created {
             firewall::add_bridge(&self.name, self.subnet)?;
             forwarding::on(&self.name)?;
         }
 
-        let peer = format!("tn{}", cx.container.short_id());
         netlink::in_namespace_of(child, "configure eth0 in the container", |h| async move {
-            let eth0 = index_of(&h, &peer).await?.ok_or(rtnetlink::Error::RequestFailed)?;
+            let eth0 = index_of(&h, &peer_inside).await?.ok_or(rtnetlink::Error::RequestFailed)?;
             h.link()
                 .set(LinkUnspec::new_with_index(eth0).name("eth0".to_owned()).build())
                 .execute()
@@ -161,7 +158,7 @@ impl Step for Bridge {
         if !self.publish.is_empty() {
             firewall::add_ports(cx.container.short_id(), address, &self.publish)?;
         }
-        let hostname = self.hostname.as_deref().unwrap_or(cx.container.short_id());
+        let hostname = ch04_uts::hostname(self.hostname.as_deref(), cx.container);
         etc::write(&etc::dir(&cx.container.id), hostname, address)
     }
 

@@ -57,6 +57,11 @@ pub enum Network {
     Bridge,
 }
 
+/// The bridge and subnet a container joins unless `--bridge` and `--subnet` say
+/// otherwise.
+pub const DEFAULT_BRIDGE: &str = "tincan0";
+pub const DEFAULT_SUBNET: &str = "10.89.0.0/24";
+
 /// Chapter 6's command-line options: chapter 4's, and `--net`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct NetOptions {
@@ -68,12 +73,12 @@ pub struct NetOptions {
     pub net: Network,
 
     /// With `--net bridge`: the bridge to connect to (created on first use).
-    #[arg(long, value_name = "NAME", default_value = "tincan0")]
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_BRIDGE)]
     pub bridge: String,
 
     /// With `--net bridge`: the subnet to take the container's address from; the
     /// bridge gets its first address.
-    #[arg(long, value_name = "CIDR", default_value = "10.89.0.0/24")]
+    #[arg(long, value_name = "CIDR", default_value = DEFAULT_SUBNET)]
     pub subnet: ipnet::Ipv4Net,
 
     /// With `--net bridge`: publish the container's port on the host, reachable at
@@ -87,8 +92,8 @@ impl Default for NetOptions {
         NetOptions {
             uts: UtsOptions::default(),
             net: Network::default(),
-            bridge: "tincan0".to_owned(),
-            subnet: "10.89.0.0/24".parse().expect("a valid subnet"),
+            bridge: DEFAULT_BRIDGE.to_owned(),
+            subnet: DEFAULT_SUBNET.parse().expect("a valid subnet"),
             publish: Vec::new(),
         }
     }

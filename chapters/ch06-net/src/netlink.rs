@@ -19,10 +19,10 @@ use nix::unistd::Pid;
 use rtnetlink::Handle;
 
 /// Run `work` with a netlink handle bound to the network namespace of `pid`.
-pub fn in_namespace_of<F, Fut>(pid: Pid, what: &str, work: F) -> Result<(), StepError>
+pub fn in_namespace_of<T, F, Fut>(pid: Pid, what: &str, work: F) -> Result<T, StepError>
 where
     F: FnOnce(Handle) -> Fut,
-    Fut: Future<Output = Result<(), rtnetlink::Error>>,
+    Fut: Future<Output = Result<T, rtnetlink::Error>>,
 {
     let theirs = File::open(format!("/proc/{pid}/ns/net"))
         .doing(|| "open the container's network namespace".to_owned())?;
@@ -30,18 +30,18 @@ where
 }
 
 /// Run `work` with a netlink handle bound to the runtime's own network namespace.
-pub fn here<F, Fut>(what: &str, work: F) -> Result<(), StepError>
+pub fn here<T, F, Fut>(what: &str, work: F) -> Result<T, StepError>
 where
     F: FnOnce(Handle) -> Fut,
-    Fut: Future<Output = Result<(), rtnetlink::Error>>,
+    Fut: Future<Output = Result<T, rtnetlink::Error>>,
 {
     run(None, what, work)
 }
 
-fn run<F, Fut>(namespace: Option<&File>, what: &str, work: F) -> Result<(), StepError>
+fn run<T, F, Fut>(namespace: Option<&File>, what: &str, work: F) -> Result<T, StepError>
 where
     F: FnOnce(Handle) -> Fut,
-    Fut: Future<Output = Result<(), rtnetlink::Error>>,
+    Fut: Future<Output = Result<T, rtnetlink::Error>>,
 {
     let ours = File::open("/proc/self/ns/net").doing(|| "open our network namespace".to_owned())?;
     // One thread, no reactor threads: the runtime stays as simple as a process.
