@@ -13,7 +13,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, chdir, chroot};
 
 /// (name, arguments, what it tries).
-pub const ATTACKS: [(&str, &str, &str); 9] = [
+pub const ATTACKS: [(&str, &str, &str); 11] = [
     ("chroot-breakout", "HOST_FILE", "read a host file, breaking out of chroot if needed"),
     ("see-host-processes", "NAME", "find a host process whose argv[0] is NAME"),
     ("kill-host-process", "PID", "send SIGKILL to the host's process PID"),
@@ -23,6 +23,8 @@ pub const ATTACKS: [(&str, &str, &str); 9] = [
     ("attach-host-shm", "ID", "attach the host's shared memory segment ID"),
     ("leak-ipc", "KEY", "create SysV IPC objects with KEY, for the host to find"),
     ("reach-host-loopback", "PORT", "read from a service on the host's 127.0.0.1:PORT"),
+    ("exhaust-memory", "MIB", "take and touch MIB MiB of memory, for the host to pay for"),
+    ("fork-bomb", "N", "start N processes at once (and then end them)"),
 ];
 
 /// Run attack `name`; `None` if there is no such attack or its arguments are wrong.
@@ -37,6 +39,8 @@ pub fn run(name: &str, args: &[&str]) -> Option<String> {
         ("attach-host-shm", [id]) => attach_host_shm(id.parse().ok()?),
         ("leak-ipc", [key]) => leak_ipc(key.parse().ok()?),
         ("reach-host-loopback", [port]) => reach_host_loopback(port.parse().ok()?),
+        ("exhaust-memory", [mib]) => exhaust_memory(mib.parse().ok()?),
+        ("fork-bomb", [n]) => fork_bomb(n.parse().ok()?),
         _ => return None,
     };
     Some(line)
@@ -169,6 +173,55 @@ fn reach_host_loopback(port: u16) -> String {
     let mut said = String::new();
     let _ = stream.take(256).read_to_string(&mut said);
     format!("ESCAPED: {addr} said {:?}", said.trim())
+}
+
+/// Take memory and write to every page of it (untouched memory costs nothing).
+/// Bounded, so that where nothing stops it the host loses only `mib` MiB for a
+/// moment. A memory limit stops it the hard way: the kernel kills this process,
+/// and this line is never printed; the runtime says why.
+fn exhaust_memory(mib: usize) -> String {
+    let mut held: Vec<Vec<u8>> = Vec::with_capacity(mib);
+    for _ in 0..mib {
+        held.push(vec![0x5a; 1 << 20]);
+    }
+    let touched: usize = held.iter().map(|chunk| chunk[chunk.len() - 1] as usize).sum();
+    format!("ESCAPED: held {mib} MiB ({touched} chunks touched); nothing stopped it")
+}
+
+/// The fork bomb, bounded: start `n` processes that wait, count how many the
+/// kernel allowed, and end them all again. A real one (`:(){ :|:& };:`) never
+/// stops; on a host without a pids limit it fills the process table.
+fn fork_bomb(n: usize) -> String {
+    use nix::unistd::{ForkResult, fork};
+    let mut children = Vec::new();
+    let mut refused = None;
+    for _ in 0..n {
+        // SAFETY: the probe is single-threaded, and the child only calls
+        // async-signal-safe functions before it ends.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => {
+                // Die with the parent, whatever happens to it.
+                let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+                loop {
+                    nix::unistd::pause();
+                }
+            }
+            Ok(ForkResult::Parent { child }) => children.push(child),
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let started = children.len();
+    for child in children {
+        let _ = kill(child, Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(child, None);
+    }
+    match refused {
+        Some(e) => format!("BLOCKED: fork refused after {started} processes: {e}"),
+        None => format!("ESCAPED: started {started} processes; nothing stopped it"),
+    }
 }
 
 fn ensure_proc() -> nix::Result<()> {

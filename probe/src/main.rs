@@ -8,11 +8,16 @@
 //!   settings. Every line can be checked by hand with ordinary commands
 //!   (`echo $$`, `ps`, `hostname`, `ls /`, `cat /proc/self/mountinfo`, `id`).
 //!   The tests snapshot this report for every chapter.
+//! - `tincan-probe cgroup` prints the cgroup it is in and that cgroup's limits,
+//!   from `/proc/self/cgroup` and the files under `/sys/fs/cgroup`.
+//! - `tincan-probe spin SECONDS` keeps a CPU busy and says how much CPU time it got.
 //! - `tincan-probe attack NAME [ARGS]` tries one escape from the escape lab and
 //!   prints one line: `ESCAPED: evidence` or `BLOCKED: why`.
 
 mod attack;
+mod cgroup;
 mod report;
+mod spin;
 
 use std::process::ExitCode;
 
@@ -24,6 +29,17 @@ fn main() -> ExitCode {
             print!("{}", report::report());
             ExitCode::SUCCESS
         }
+        ["cgroup"] => {
+            print!("{}", cgroup::report());
+            ExitCode::SUCCESS
+        }
+        ["spin", seconds] => match seconds.parse() {
+            Ok(seconds) => {
+                println!("{}", spin::spin(seconds));
+                ExitCode::SUCCESS
+            }
+            Err(_) => usage(),
+        },
         ["attack", name, rest @ ..] => match attack::run(name, rest) {
             Some(line) => {
                 println!("{line}");
@@ -36,7 +52,9 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: tincan-probe [report]\n       tincan-probe attack NAME [ARGS...]");
+    eprintln!(
+        "usage: tincan-probe [report]\n       tincan-probe cgroup\n       tincan-probe spin SECONDS\n       tincan-probe attack NAME [ARGS...]"
+    );
     eprintln!("attacks:");
     for (name, args, about) in attack::ATTACKS {
         eprintln!("  {name} {args}\n      {about}");

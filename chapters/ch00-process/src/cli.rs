@@ -58,7 +58,12 @@ pub fn main<O: Args>(name: &'static str, about: &'static str, plan: fn(&O) -> Pl
     let Command::Run(args) = cli.command;
     let container = Container::new(args.rootfs, args.command);
     match run(&container, &plan(&args.options)) {
-        Ok(exit) => ExitCode::from(exit.code()),
+        Ok(ended) => {
+            if let Some(reason) = ended.reason {
+                eprintln!("{name}: {reason}");
+            }
+            ExitCode::from(ended.exit.code())
+        }
         Err(e) => {
             eprintln!("{name}: {e}");
             ExitCode::from(e.exit_code())

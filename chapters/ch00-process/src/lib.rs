@@ -41,7 +41,7 @@ mod signals;
 pub use container::Container;
 pub use error::{Doing, Error, StepError};
 pub use plan::{Context, Plan, Step};
-pub use run::{Exit, run};
+pub use run::{Ended, Exit, run};
 
 /// One line describing this chapter, for `--help` and `tincan chapters`.
 pub const ABOUT: &str = "a plain child process: no isolation, the baseline that sees everything";

@@ -32,6 +32,13 @@ pub trait Step {
         Ok(())
     }
 
+    /// Runs in the runtime once the container has ended, before any `after_exit`:
+    /// one line for the user if this step knows *why* it ended in a way the exit
+    /// status cannot say (chapter 7: the kernel killed it for using too much memory).
+    fn why_it_ended(&self, _cx: &Context) -> Option<String> {
+        None
+    }
+
     /// Runs in the runtime after the container has exited, to undo what the step
     /// left on the host. Most steps leave nothing: what they did dies with the
     /// container's namespaces.

@@ -29,6 +29,14 @@ pub enum Exit {
     Signal(Signal),
 }
 
+/// How the container ended: its exit status and, when a step knows more than the
+/// status can say, why (chapter 7: "killed by the kernel: out of memory").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub exit: Exit,
+    pub reason: Option<String>,
+}
+
 impl Exit {
     /// The status a shell reports: the exit code, or 128 + the signal number.
     pub fn code(self) -> u8 {
@@ -50,7 +58,7 @@ const STACK_SIZE: usize = 8 * 1024 * 1024;
 /// Call it from a single-threaded program (like the chapter binaries): the child
 /// starts as a copy of this process, and in a copy of a multi-threaded program a
 /// lock held by another thread stays locked forever.
-pub fn run(container: &Container, plan: &Plan) -> Result<Exit, Error> {
+pub fn run(container: &Container, plan: &Plan) -> Result<Ended, Error> {
     check_rootfs(container)?;
     let cx = Context { container, namespaces: plan.namespaces };
     let (sender, receiver) = handshake::channel()?;
@@ -81,11 +89,12 @@ pub fn run(container: &Container, plan: &Plan) -> Result<Exit, Error> {
     if let Err(e) = in_parent(&cx, plan, child) {
         drop(go); // the child sees end-of-file instead of "go", and exits
         let exit = wait_for(child);
+        let reason = why_it_ended(&cx, plan);
         let _ = after_exit(&cx, plan);
         // A child killed during the set-up makes the set-up fail (its namespaces
         // vanish); then the kill, not the set-up, is what happened.
         return match exit {
-            Ok(Exit::Signal(signal)) => Ok(Exit::Signal(signal)),
+            Ok(exit @ Exit::Signal(_)) => Ok(Ended { exit, reason }),
             _ => Err(e),
         };
     }
@@ -95,10 +104,11 @@ pub fn run(container: &Container, plan: &Plan) -> Result<Exit, Error> {
 
     let failure = receiver.receive();
     let exit = wait_for(child);
+    let reason = why_it_ended(&cx, plan);
     let cleanup = after_exit(&cx, plan);
     match failure? {
         Some(failure) => Err(failure.into()),
-        None => cleanup.and(exit),
+        None => cleanup.and(exit).map(|exit| Ended { exit, reason }),
     }
 }
 // ANCHOR_END: run
@@ -183,6 +193,12 @@ fn attempt(
             Err(ChildFailure::Panic { step: step.name().into(), message: panic_message(&*panic) })
         }
     }
+}
+
+/// The first thing a step can tell about why the container ended; asked before
+/// the clean-up, while what the steps made (a cgroup and its counters) still exists.
+fn why_it_ended(cx: &Context, plan: &Plan) -> Option<String> {
+    plan.steps().find_map(|step| step.why_it_ended(cx))
 }
 
 /// Undo, in reverse order, what the steps left on the host.

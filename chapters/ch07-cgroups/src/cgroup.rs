@@ -1,0 +1,320 @@
+//! The container's cgroup: made, limited, joined, read, removed.
+//!
+//! It is a directory `PARENT/ID` in each hierarchy that holds one of our
+//! controllers (one directory on v2; up to four on v1). PARENT (`tincan` unless
+//! `--cgroup-parent` says otherwise) belongs to tincan: we never write to, or
+//! move a process out of, a cgroup we did not make.
+//!
+//! With `mkdir`, `echo`, `cat` and `rmdir` on a v2 host:
+//!
+//! ```text
+//! mkdir /sys/fs/cgroup/tincan
+//! echo "+memory +cpu +io +pids" > /sys/fs/cgroup/tincan/cgroup.subtree_control
+//! mkdir /sys/fs/cgroup/tincan/ID
+//! echo 67108864 > /sys/fs/cgroup/tincan/ID/memory.max
+//! echo PID > /sys/fs/cgroup/tincan/ID/cgroup.procs
+//! ...                                         # the container runs, and ends
+//! grep oom_kill /sys/fs/cgroup/tincan/ID/memory.events
+//! rmdir /sys/fs/cgroup/tincan/ID /sys/fs/cgroup/tincan
+//! ```
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::hierarchy::{Hierarchy, Layout, Version};
+use crate::limits::{Controller, Limits};
+
+/// What went wrong with the container's cgroup, and what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error(
+        "this host has no cgroups mounted (look for cgroup or cgroup2 in /proc/self/mountinfo)"
+    )]
+    NoCgroups,
+    #[error(
+        "the host has no {controller} controller, which {option} needs (is it mounted? see /proc/cgroups)"
+    )]
+    NoController { controller: &'static str, option: &'static str },
+    #[error(
+        "cgroup v2: the {controller} controller is not enabled for {root}'s children; enable it with `echo +{controller} > {root}/cgroup.subtree_control` (systemd does this on most hosts)",
+        root = .root.display()
+    )]
+    NotDelegated { controller: &'static str, root: PathBuf },
+    #[error("{action} {path}: {source}", path = .path.display())]
+    Io { action: &'static str, path: PathBuf, source: io::Error },
+    #[error("{} still holds processes after they were killed", .0.display())]
+    StillBusy(PathBuf),
+}
+
+impl CgroupError {
+    fn io(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> CgroupError {
+        let path = path.to_owned();
+        move |source| CgroupError::Io { action, path, source }
+    }
+
+    /// The OS error behind this one, for the runtime's error report.
+    pub fn errno(&self) -> nix::errno::Errno {
+        use nix::errno::Errno;
+        match self {
+            CgroupError::Io { source, .. } => {
+                source.raw_os_error().map_or(Errno::EIO, Errno::from_raw)
+            }
+            CgroupError::StillBusy(_) => Errno::EBUSY,
+            _ => Errno::ENOTSUP,
+        }
+    }
+}
+
+/// One directory of the container's cgroup: its path in one hierarchy.
+#[derive(Debug)]
+struct Dir {
+    version: Version,
+    controllers: Vec<String>,
+    /// Where the hierarchy is mounted, to climb no higher when tidying up.
+    mount: PathBuf,
+    path: PathBuf,
+}
+
+impl Dir {
+    fn holds(&self, controller: Controller) -> bool {
+        self.controllers.iter().any(|c| c == controller.name(self.version))
+    }
+}
+
+/// The container's cgroup, in every hierarchy that holds one of our controllers.
+#[derive(Debug)]
+pub struct Cgroup {
+    dirs: Vec<Dir>,
+}
+
+impl Cgroup {
+    // ANCHOR: create
+    /// Make `parent/name` in each hierarchy we use. `needed` are the controllers
+    /// the limits need: a host without one of them is an error, a host without
+    /// one that nobody asked for is fine.
+    pub fn create(
+        layout: &Layout,
+        parent: &Path,
+        name: &str,
+        needed: &[(Controller, &'static str)],
+    ) -> Result<Cgroup, CgroupError> {
+        if layout.hierarchies.is_empty() {
+            return Err(CgroupError::NoCgroups);
+        }
+        for (controller, option) in needed {
+            if layout.find(*controller).is_none() {
+                let controller = controller.name(Version::V2);
+                return Err(CgroupError::NoController { controller, option });
+            }
+        }
+        let mut cgroup = Cgroup { dirs: Vec::new() };
+        for hierarchy in layout.used() {
+            // On failure, `cgroup` drops here and removes what was made so far.
+            cgroup.dirs.push(make_dir(hierarchy, parent, name)?);
+        }
+        Ok(cgroup)
+    }
+    // ANCHOR_END: create
+
+    /// Write the limits, each into the directory of its controller's hierarchy
+    /// and in that hierarchy's version's terms.
+    pub fn apply(&self, limits: &Limits) -> Result<(), CgroupError> {
+        for dir in &self.dirs {
+            for setting in limits.settings(dir.version).iter().filter(|s| dir.holds(s.controller)) {
+                let file = setting
+                    .files
+                    .iter()
+                    .map(|f| dir.path.join(f))
+                    .find(|p| p.exists())
+                    .unwrap_or_else(|| dir.path.join(setting.files[0]));
+                fs::write(&file, &setting.value)
+                    .map_err(CgroupError::io("write a limit into", &file))?;
+            }
+        }
+        Ok(())
+    }
+
+    // ANCHOR: add
+    /// Move `pid` (the container, still waiting to start) into the cgroup. Its
+    /// children will be born in it, and cannot leave it: a process may only move
+    /// to a cgroup it can write to, and the container cannot write to any.
+    pub fn add(&self, pid: Pid) -> Result<(), CgroupError> {
+        for dir in &self.dirs {
+            let procs = dir.path.join("cgroup.procs");
+            fs::write(&procs, pid.to_string())
+                .map_err(CgroupError::io("add the container to", &procs))?;
+        }
+        Ok(())
+    }
+    // ANCHOR_END: add
+
+    // ANCHOR: oom_kills
+    /// How many of the container's processes the kernel's OOM killer killed.
+    pub fn oom_kills(&self) -> Option<u64> {
+        let dir = self.dir_of(Controller::Memory)?;
+        // v2 counts events in memory.events; v1 in memory.oom_control (since 4.13).
+        let file = match dir.version {
+            Version::V2 => "memory.events",
+            Version::V1 => "memory.oom_control",
+        };
+        let text = fs::read_to_string(dir.path.join(file)).ok()?;
+        text.lines().find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
+    }
+    // ANCHOR_END: oom_kills
+
+    /// The directory in the hierarchy that holds `controller`.
+    fn dir_of(&self, controller: Controller) -> Option<&Dir> {
+        self.dirs.iter().find(|d| d.holds(controller))
+    }
+
+    /// The container's cgroup directories (one on v2, one per hierarchy on v1).
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.dirs.iter().map(|d| d.path.as_path())
+    }
+
+    // ANCHOR: remove
+    /// Remove the cgroup, and its parents if no other container uses them.
+    ///
+    /// A cgroup can be removed only when no process is in it. When the
+    /// container's PID 1 exits, the kernel kills the rest of its processes, but
+    /// they take a moment to die; we wait for that, then kill what is left (only
+    /// the container's processes can be in here).
+    pub fn remove(mut self) -> Result<(), CgroupError> {
+        let mut result = Ok(());
+        for dir in std::mem::take(&mut self.dirs) {
+            result = result.and(remove_dir(&dir));
+        }
+        result
+    }
+    // ANCHOR_END: remove
+}
+
+impl Drop for Cgroup {
+    /// A cgroup abandoned half-made (an error while creating it) goes too.
+    fn drop(&mut self) {
+        for dir in std::mem::take(&mut self.dirs) {
+            let _ = remove_dir(&dir);
+        }
+    }
+}
+
+/// Make `parent/name` in one hierarchy.
+fn make_dir(hierarchy: &Hierarchy, parent: &Path, name: &str) -> Result<Dir, CgroupError> {
+    let dir = Dir {
+        version: hierarchy.version,
+        controllers: hierarchy.controllers.clone(),
+        mount: hierarchy.mount.clone(),
+        path: hierarchy.mount.join(parent).join(name),
+    };
+    if hierarchy.version == Version::V2 {
+        check_delegated(hierarchy)?;
+    }
+    // Another container's clean-up may remove a parent between our `mkdir -p` and
+    // our `mkdir`: then simply make it again.
+    for _ in 0..10 {
+        let mut path = hierarchy.mount.clone();
+        for component in parent.components() {
+            path.push(component);
+            match fs::create_dir(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(CgroupError::io("create the cgroup", &path)(e)),
+            }
+            if hierarchy.version == Version::V2 {
+                enable_controllers(&path)?;
+            }
+        }
+        match fs::create_dir(&dir.path) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(CgroupError::io("create the cgroup", &dir.path)(e)),
+        }
+    }
+    Err(CgroupError::io("create the cgroup", &dir.path)(io::ErrorKind::NotFound.into()))
+}
+
+/// v2's "no internal processes" rule: a cgroup hands controllers to its children
+/// only through `cgroup.subtree_control`, and the root's is the host's to set.
+fn check_delegated(hierarchy: &Hierarchy) -> Result<(), CgroupError> {
+    let control = hierarchy.mount.join("cgroup.subtree_control");
+    let enabled = fs::read_to_string(&control).map_err(CgroupError::io("read", &control))?;
+    for controller in Controller::ALL {
+        let name = controller.name(Version::V2);
+        let available = hierarchy.controllers.iter().any(|c| c == name);
+        if available && !enabled.split_whitespace().any(|c| c == name) {
+            return Err(CgroupError::NotDelegated {
+                controller: name,
+                root: hierarchy.mount.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Hand our controllers down from one of tincan's own cgroups to its children.
+/// (It holds no processes, so v2 allows it.)
+fn enable_controllers(path: &Path) -> Result<(), CgroupError> {
+    let available = fs::read_to_string(path.join("cgroup.controllers"))
+        .map_err(CgroupError::io("read", &path.join("cgroup.controllers")))?;
+    let enable: Vec<String> = Controller::ALL
+        .iter()
+        .map(|c| c.name(Version::V2))
+        .filter(|name| available.split_whitespace().any(|c| c == *name))
+        .map(|name| format!("+{name}"))
+        .collect();
+    let control = path.join("cgroup.subtree_control");
+    fs::write(&control, enable.join(" "))
+        .map_err(CgroupError::io("enable controllers in", &control))
+}
+
+/// Remove one directory of the container's cgroup, then its empty parents up to
+/// (not including) the hierarchy's root.
+fn remove_dir(dir: &Dir) -> Result<(), CgroupError> {
+    let start = Instant::now();
+    let mut killed = false;
+    loop {
+        match fs::remove_dir(&dir.path) {
+            Ok(()) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+            // EBUSY: processes are still in it.
+            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EBUSY as i32) => {
+                let waited = start.elapsed();
+                if waited > Duration::from_secs(5) {
+                    return Err(CgroupError::StillBusy(dir.path.clone()));
+                }
+                if !killed && waited > Duration::from_secs(1) {
+                    kill_all(dir);
+                    killed = true;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(CgroupError::io("remove the cgroup", &dir.path)(e)),
+        }
+    }
+    // The parents go when they are empty; another container's cgroup keeps them.
+    let mut parent = dir.path.parent();
+    while let Some(path) = parent.filter(|p| p.starts_with(&dir.mount) && *p != dir.mount) {
+        if fs::remove_dir(path).is_err() {
+            break;
+        }
+        parent = path.parent();
+    }
+    Ok(())
+}
+
+/// Kill whatever is left in the cgroup: v2 has a file for that; on v1, each
+/// process by its PID.
+fn kill_all(dir: &Dir) {
+    if dir.version == Version::V2 && fs::write(dir.path.join("cgroup.kill"), "1").is_ok() {
+        return;
+    }
+    let procs = fs::read_to_string(dir.path.join("cgroup.procs")).unwrap_or_default();
+    for pid in procs.lines().filter_map(|l| l.trim().parse().ok()) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
