@@ -18,57 +18,86 @@ enum Outcome {
 }
 use Outcome::{Blocked, Escaped};
 
-/// (attack, what it tries, its outcome against ch00, ch01, ch02, ch03).
-const EXPECTED: [(&str, &str, [Outcome; 7]); 9] = [
+/// (attack, what it tries, its outcome against each stage, ch00 to ch07).
+const EXPECTED: [(&str, &str, [Outcome; 8]); 11] = [
     (
         "chroot-breakout",
         "read a file outside the root (chroot again, then `cd ..`)",
-        [Escaped, Escaped, Escaped, Blocked, Blocked, Blocked, Blocked],
+        [Escaped, Escaped, Escaped, Blocked, Blocked, Blocked, Blocked, Blocked],
     ),
     (
         "see-host-processes",
         "find a host process in `/proc` (mounting it if needed)",
-        [Escaped, Escaped, Blocked, Blocked, Blocked, Blocked, Blocked],
+        [Escaped, Escaped, Blocked, Blocked, Blocked, Blocked, Blocked, Blocked],
     ),
     (
         "kill-host-process",
         "`kill -9` a host process by its PID",
-        [Escaped, Escaped, Blocked, Blocked, Blocked, Blocked, Blocked],
+        [Escaped, Escaped, Blocked, Blocked, Blocked, Blocked, Blocked, Blocked],
     ),
     (
         "read-host-mounts",
         "find a host mount in the mount tables under `/proc`",
-        [Escaped, Escaped, Blocked, Blocked, Blocked, Blocked, Blocked],
+        [Escaped, Escaped, Blocked, Blocked, Blocked, Blocked, Blocked, Blocked],
     ),
     (
         "leak-mount",
         "mount a tmpfs that the host then sees",
-        [Escaped, Escaped, Escaped, Blocked, Blocked, Blocked, Blocked],
+        [Escaped, Escaped, Escaped, Blocked, Blocked, Blocked, Blocked, Blocked],
     ),
     (
         "rename-host",
         "change the host's hostname",
-        [Escaped, Escaped, Escaped, Escaped, Blocked, Blocked, Blocked],
+        [Escaped, Escaped, Escaped, Escaped, Blocked, Blocked, Blocked, Blocked],
     ),
     (
         "attach-host-shm",
         "attach the host's shared memory segment",
-        [Escaped, Escaped, Escaped, Escaped, Escaped, Blocked, Blocked],
+        [Escaped, Escaped, Escaped, Escaped, Escaped, Blocked, Blocked, Blocked],
     ),
     (
         "leak-ipc",
         "create IPC objects that the host then sees",
-        [Escaped, Escaped, Escaped, Escaped, Escaped, Blocked, Blocked],
+        [Escaped, Escaped, Escaped, Escaped, Escaped, Blocked, Blocked, Blocked],
     ),
     (
         "reach-host-loopback",
         "talk to a service on the host's `127.0.0.1`",
-        [Escaped, Escaped, Escaped, Escaped, Escaped, Escaped, Blocked],
+        [Escaped, Escaped, Escaped, Escaped, Escaped, Escaped, Blocked, Blocked],
+    ),
+    (
+        "exhaust-memory",
+        "take 256 MiB of the host's memory",
+        [Escaped, Escaped, Escaped, Escaped, Escaped, Escaped, Escaped, Blocked],
+    ),
+    (
+        "fork-bomb",
+        "start 256 processes",
+        [Escaped, Escaped, Escaped, Escaped, Escaped, Escaped, Escaped, Blocked],
     ),
 ];
 
-const STAGES: [&str; 6] =
-    ["ch00 process", "ch01 chroot", "ch02 pid", "ch03 mount", "ch04 uts", "ch05 ipc"];
+/// The table's column headings, one per chapter.
+const STAGES: [&str; 8] = [
+    "ch00 process",
+    "ch01 chroot",
+    "ch02 pid",
+    "ch03 mount",
+    "ch04 uts",
+    "ch05 ipc",
+    "ch06 net",
+    "ch07 cgroups",
+];
+
+/// The limits the ch07 stage runs with: Docker sets none by default, and without
+/// them chapter 7 stops nothing that chapter 6 did not.
+const STAGE_LIMITS: [&str; 4] = ["--memory", "64m", "--pids-limit", "64"];
+
+/// A sandbox for an attack on `chapter`, with the stage's options.
+fn stage(chapter: &str) -> Sandbox {
+    let sandbox = Sandbox::new();
+    if chapter == "ch07" { sandbox.options(&STAGE_LIMITS) } else { sandbox }
+}
 
 fn expected(attack: &str, chapter: &str) -> Outcome {
     let stage = crate::support::CHAPTERS.iter().position(|c| *c == chapter).expect("a chapter");
@@ -83,7 +112,7 @@ fn verdict_line(run: &Run) -> &str {
 
 /// Read a secret file that lies outside the rootfs.
 fn chroot_breakout(chapter: &str) -> Outcome {
-    let sandbox = Sandbox::new();
+    let sandbox = stage(chapter);
     let secret = marker("secret");
     let file = sandbox.dir().join("host-secret");
     std::fs::write(&file, &secret).unwrap();
@@ -95,7 +124,7 @@ fn chroot_breakout(chapter: &str) -> Outcome {
 fn see_host_processes(chapter: &str) -> Outcome {
     let sleeper = Sleeper::start();
     let run =
-        Sandbox::new().run(chapter, &[PROBE, "attack", "see-host-processes", &sleeper.marker]);
+        stage(chapter).run(chapter, &[PROBE, "attack", "see-host-processes", &sleeper.marker]);
     let line = verdict_line(&run);
     if line.starts_with("ESCAPED") && line.contains(&sleeper.marker) {
         Escaped
@@ -107,7 +136,7 @@ fn see_host_processes(chapter: &str) -> Outcome {
 /// Judged from outside: is the host's process still alive?
 fn kill_host_process(chapter: &str) -> Outcome {
     let mut sleeper = Sleeper::start();
-    let run = Sandbox::new()
+    let run = stage(chapter)
         .run(chapter, &[PROBE, "attack", "kill-host-process", &sleeper.pid().to_string()]);
     let line = verdict_line(&run);
     // A signal is delivered asynchronously: give a killed process time to die.
@@ -120,7 +149,7 @@ fn kill_host_process(chapter: &str) -> Outcome {
 
 fn read_host_mounts(chapter: &str) -> Outcome {
     let secret = marker("hostmount");
-    let sandbox = Sandbox::new();
+    let sandbox = stage(chapter);
     let at = sandbox.dir().join("host-mount");
     let sandbox =
         sandbox.before(format!("mkdir -p {at} && mount -t tmpfs {secret} {at}", at = at.display()));
@@ -133,7 +162,7 @@ fn read_host_mounts(chapter: &str) -> Outcome {
 /// table have the container's mount?
 fn leak_mount(chapter: &str) -> Outcome {
     let secret = marker("leak");
-    let sandbox = Sandbox::new().after(format!("grep -c {secret} /proc/self/mountinfo || true"));
+    let sandbox = stage(chapter).after(format!("grep -c {secret} /proc/self/mountinfo || true"));
     let run = sandbox.run(chapter, &[PROBE, "attack", "leak-mount", &secret]);
     let line = verdict_line(&run);
     assert!(line.starts_with("MOUNTED"), "the mount itself should work at every stage: {line:?}");
@@ -144,7 +173,7 @@ fn leak_mount(chapter: &str) -> Outcome {
 /// called by its name?
 fn rename_host(chapter: &str) -> Outcome {
     let name = marker("renamed");
-    let sandbox = Sandbox::new().after("hostname");
+    let sandbox = stage(chapter).after("hostname");
     let run = sandbox.run(chapter, &[PROBE, "attack", "rename-host", &name]);
     let line = verdict_line(&run);
     assert!(
@@ -157,7 +186,7 @@ fn rename_host(chapter: &str) -> Outcome {
 /// Judged from outside: the sandbox's segment records the last process that
 /// attached it (`lpid`, 0 until someone does).
 fn attach_host_shm(chapter: &str) -> Outcome {
-    let sandbox = Sandbox::new()
+    let sandbox = stage(chapter)
         .before(crate::support::MAKE_HOST_IPC)
         .after("awk 'NR == 2 { print $6 }' /proc/sysvipc/shm");
     let run = sandbox.run(chapter, &[PROBE, "attack", "attach-host-shm", "0"]);
@@ -180,7 +209,7 @@ fn leak_ipc(chapter: &str) -> Outcome {
         "cat /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg | awk '$1 == {key}' | wc -l"
     );
     let run =
-        Sandbox::new().after(count).run(chapter, &[PROBE, "attack", "leak-ipc", &key.to_string()]);
+        stage(chapter).after(count).run(chapter, &[PROBE, "attack", "leak-ipc", &key.to_string()]);
     let line = verdict_line(&run);
     assert!(line.starts_with("CREATED"), "creating IPC objects works at every stage: {line:?}");
     match run.after.trim() {
@@ -193,7 +222,7 @@ fn leak_ipc(chapter: &str) -> Outcome {
 /// A service on the host's loopback tells its clients a secret.
 fn reach_host_loopback(chapter: &str) -> Outcome {
     let service = crate::support::LoopbackService::start();
-    let run = Sandbox::new()
+    let run = stage(chapter)
         .run(chapter, &[PROBE, "attack", "reach-host-loopback", &service.port.to_string()]);
     let line = verdict_line(&run);
     if line.starts_with("ESCAPED") && line.contains(&service.secret) {
@@ -201,6 +230,25 @@ fn reach_host_loopback(chapter: &str) -> Outcome {
     } else {
         blocked(line)
     }
+}
+
+/// Judged from the exit: killed by the kernel for memory (and told so), or the
+/// probe printed that it held all of it.
+fn exhaust_memory(chapter: &str) -> Outcome {
+    let run = stage(chapter).run(chapter, &[PROBE, "attack", "exhaust-memory", "256"]);
+    if run.code == 137 && run.stderr.contains("out of memory") {
+        return Blocked;
+    }
+    let line = verdict_line(&run);
+    assert!(line.starts_with("ESCAPED: held 256 MiB"), "{run:?}");
+    Escaped
+}
+
+/// Bounded at 256: where nothing stops it, it ends its own processes again.
+fn fork_bomb(chapter: &str) -> Outcome {
+    let run = stage(chapter).run(chapter, &[PROBE, "attack", "fork-bomb", "256"]);
+    let line = verdict_line(&run);
+    if line.starts_with("ESCAPED: started 256 processes") { Escaped } else { blocked(line) }
 }
 
 fn blocked(line: &str) -> Outcome {
@@ -258,6 +306,14 @@ macro_rules! stage {
             fn reach_host_loopback() {
                 check(CHAPTER, "reach-host-loopback", super::reach_host_loopback);
             }
+            #[test]
+            fn exhaust_memory() {
+                check(CHAPTER, "exhaust-memory", super::exhaust_memory);
+            }
+            #[test]
+            fn fork_bomb() {
+                check(CHAPTER, "fork-bomb", super::fork_bomb);
+            }
         }
     };
 }
@@ -269,6 +325,7 @@ stage!(ch03);
 stage!(ch04);
 stage!(ch05);
 stage!(ch06);
+stage!(ch07);
 
 /// The table the book prints, rendered from `EXPECTED`, which the tests above prove.
 #[test]

@@ -20,6 +20,7 @@ mod ch03;
 mod ch04;
 mod ch05;
 mod ch06;
+mod ch07;
 mod escape_lab;
 mod snapshot;
 mod support;

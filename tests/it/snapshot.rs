@@ -66,3 +66,43 @@ fn ch05() {
 fn ch06() {
     snapshot("ch06");
 }
+
+#[test]
+fn ch07() {
+    snapshot("ch07");
+}
+
+/// The options of the limits snapshots, here and in the VM (`vm.rs`).
+pub const LIMITS: [&str; 12] = [
+    "--memory",
+    "64m",
+    "--memory-swap",
+    "96m",
+    "--cpus",
+    "0.5",
+    "--cpu-weight",
+    "300",
+    "--pids-limit",
+    "32",
+    "--io-weight",
+    "500",
+];
+
+/// Chapter 7's limits as the container sees them: its own cgroup as `/`, and the
+/// files under `/sys/fs/cgroup`, in the host's cgroup version's terms. On a v2
+/// host this is the same snapshot that the VM test (`vm.rs`) pins.
+#[test]
+fn ch07_limits() {
+    if !root_or_skip("ch07_limits") {
+        return;
+    }
+    let sandbox = Sandbox::new().options(&["--net", "none"]).options(&LIMITS);
+    let run = sandbox.run("ch07", &[PROBE, "cgroup"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let layout = ch07_cgroups::Layout::detect().expect("read the mount table");
+    let name = match layout.used().iter().all(|h| h.version == ch07_cgroups::Version::V2) {
+        true => "ch07_limits_v2",
+        false => "ch07_limits_v1",
+    };
+    insta::assert_snapshot!(name, run.stdout);
+}

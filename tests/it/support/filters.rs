@@ -11,6 +11,7 @@
 //! | `[ROOTFS]`         | the test's rootfs path                                    |
 //! | `[ROOTFS FS]`      | the file system type and options of the rootfs's mount    |
 //! | `[STATE FS]`       | the same for the `/etc` files that chapter 6 mounts       |
+//! | `[CGROUP FS]`      | chapter 7's cgroup mounts: one (v2) or one per hierarchy (v1) |
 //! | `[HOST ROOT]`      | the list of names in the host's `/`                       |
 //! | `[HOST INTERFACES]`, `[HOST ADDRESSES]` | the host's network interfaces and IPv4 addresses |
 //! | `[HOST MQUEUES]`   | the POSIX queues, when the probe sees the host's `/`     |
@@ -74,6 +75,14 @@ pub fn normalise(report: &str, host: &HostView) -> String {
             }
             Some(c) if &c[2] == "/" => lines.push("  / [ROOTFS FS]".to_owned()),
             Some(c) if c[2].starts_with("/etc/") => lines.push(format!("  {} [STATE FS]", &c[2])),
+            // One cgroup2 mount, or a tmpfs with a mount per v1 hierarchy: the host's
+            // cgroup version decides (the ch07_limits snapshots show both).
+            Some(c) if c[2].starts_with("/sys/fs/cgroup") => {
+                if lines.last().is_none_or(|l| !l.starts_with("  /sys/fs/cgroup ")) {
+                    let ro = if c[3].contains(" ro,") { "ro" } else { "rw" };
+                    lines.push(format!("  /sys/fs/cgroup [CGROUP FS] {ro}"));
+                }
+            }
             Some(c) => lines.push(format!("  {} {}", &c[2], &c[3])),
             None => lines.push(line.to_owned()),
         }

@@ -22,7 +22,7 @@ use std::time::SystemTime;
 pub static HOST: Mutex<()> = Mutex::new(());
 
 /// The chapters, in order.
-pub const CHAPTERS: [&str; 7] = ["ch00", "ch01", "ch02", "ch03", "ch04", "ch05", "ch06"];
+pub const CHAPTERS: [&str; 8] = ["ch00", "ch01", "ch02", "ch03", "ch04", "ch05", "ch06", "ch07"];
 
 /// The probe inside every test rootfs. The path is relative on purpose: chapter 0
 /// starts in ROOTFS without changing the root, later chapters start in `/`, and
@@ -187,6 +187,21 @@ pub const MAKE_HOST_IPC: &str = "ipcmk -M 4096 -S 1 -Q > /dev/null";
 /// The host's mount table, as `/proc/self/mountinfo` lists it.
 pub fn host_mounts() -> String {
     std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo")
+}
+
+/// The directories named `parent` (a path like `tincan-test/sandbox-x`) in any of
+/// the host's cgroup hierarchies, found through the mount table as ch07 finds them.
+pub fn cgroups_named(parent: &str) -> Vec<PathBuf> {
+    host_mounts()
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let dash = fields.iter().position(|f| *f == "-")?;
+            matches!(fields.get(dash + 1), Some(&"cgroup" | &"cgroup2"))
+                .then(|| Path::new(fields[4]).join(parent))
+        })
+        .filter(|path| path.exists())
+        .collect()
 }
 
 /// A name no one else uses, to recognise what a test made.

@@ -31,6 +31,7 @@ pub struct Sandbox {
     before: Vec<String>,
     after: Vec<String>,
     stdin: Vec<u8>,
+    options: Vec<String>,
 }
 
 /// What a sandboxed run produced.
@@ -77,7 +78,22 @@ impl Sandbox {
             before: Vec::new(),
             after: Vec::new(),
             stdin: Vec::new(),
+            options: Vec::new(),
         }
+    }
+
+    /// The cgroup (in every hierarchy) below which this sandbox's containers get
+    /// theirs: cgroups are not namespaced by the sandbox, so each test has its own
+    /// parent, and can check that nothing is left below it.
+    pub fn cgroup_parent(&self) -> String {
+        let name = self.dir.path().file_name().expect("a name").to_string_lossy();
+        format!("tincan-test/{name}")
+    }
+
+    /// Options for `chNN run`, given before ROOTFS (`--memory 64m`).
+    pub fn options(mut self, options: &[&str]) -> Self {
+        self.options.extend(options.iter().map(|o| o.to_string()));
+        self
     }
 
     /// The test's own directory, outside the rootfs: the sandbox's "host" files.
@@ -118,11 +134,9 @@ impl Sandbox {
 
     /// Run `chNN run ROOTFS ARGS...` in the sandbox.
     pub fn run(&self, chapter: &str, args: &[&str]) -> Run {
-        let mut command = vec![
-            chapter_bin(chapter).display().to_string(),
-            "run".into(),
-            self.rootfs().display().to_string(),
-        ];
+        let mut command = vec![chapter_bin(chapter).display().to_string(), "run".into()];
+        command.extend(self.options.iter().cloned());
+        command.push(self.rootfs().display().to_string());
         command.extend(args.iter().map(|a| a.to_string()));
         // Chapter 6 on: bridged by default, so the bridge must live in the sandbox.
         self.run_in_sandbox(&command, self.own_network || chapter >= "ch06")
@@ -135,8 +149,9 @@ impl Sandbox {
 
     fn run_in_sandbox(&self, command: &[String], own_network: bool) -> Run {
         let script = format!(
-            "set -eu\nexport TINCAN_STATE_DIR={state}\nhostname {SANDBOX_HOSTNAME}\n{lo_up}{before}\nset +e\n\"$@\"\ncode=$?\n{{\n{after}\n}} > {out}\nexit $code\n",
+            "set -eu\nexport TINCAN_STATE_DIR={state} TINCAN_CGROUP_PARENT={cgroups}\nhostname {SANDBOX_HOSTNAME}\n{lo_up}{before}\nset +e\n\"$@\"\ncode=$?\n{{\n{after}\n}} > {out}\nexit $code\n",
             state = self.dir().join("state").display(),
+            cgroups = self.cgroup_parent(),
             lo_up = if own_network { "ip link set lo up\n" } else { "" },
             before = self.before.join("\n"),
             after = if self.after.is_empty() { ":".to_owned() } else { self.after.join("\n") },
@@ -158,6 +173,7 @@ impl Sandbox {
     pub fn run_on_host(&self, chapter: &str, args: &[&str]) -> Run {
         let mut cmd = Command::new(chapter_bin(chapter));
         cmd.env("TINCAN_STATE_DIR", self.dir().join("state"))
+            .env("TINCAN_CGROUP_PARENT", self.cgroup_parent())
             .arg("run")
             .arg(self.rootfs())
             .args(args);
@@ -170,6 +186,7 @@ impl Sandbox {
         use std::io::{BufRead, BufReader};
         let mut runtime = Command::new(chapter_bin(chapter))
             .env("TINCAN_STATE_DIR", self.dir().join("state"))
+            .env("TINCAN_CGROUP_PARENT", self.cgroup_parent())
             .arg("run")
             .arg(self.rootfs())
             .args(["sh", "-c", "echo ready; read line"])
