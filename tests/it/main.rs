@@ -21,6 +21,7 @@ mod ch04;
 mod ch05;
 mod ch06;
 mod ch07;
+mod ch07_v2;
 mod escape_lab;
 mod snapshot;
 mod support;

@@ -10,6 +10,7 @@ mod probe;
 mod quickstart;
 mod rootfs;
 mod suite;
+mod vm;
 mod workshop;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +48,19 @@ enum Task {
     },
     /// Build the book into target/book and check its links and includes.
     Book,
+    /// Boot a small VM (qemu, Debian's kernel, busybox) with the chapter binaries,
+    /// the probe and a rootfs at /rootfs, and run SCRIPT in it with sh.
+    Vm {
+        /// kvm, tcg (software emulation), or auto: KVM if it works, else TCG.
+        #[arg(long, default_value = "auto", value_parser = parse_accel)]
+        accel: tincan_vm::AccelChoice,
+        /// Give up after this many seconds, boot included.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// The script, for example: ch07 run --net none /rootfs tincan-probe cgroup
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        script: Vec<String>,
+    },
     /// Write a learner workspace to DIR where the exercises are `todo!()`.
     Workshop {
         /// Where to write it (must not exist).
@@ -61,10 +75,23 @@ fn main() -> Result<()> {
         Task::Test => suite::run(),
         Task::Check { chapter } => check::run(&chapter),
         Task::Book => book::build().map(|_| ()),
+        Task::Vm { accel, timeout, script } => {
+            let code = vm::run(&script, accel, std::time::Duration::from_secs(timeout))?;
+            std::process::exit(code);
+        }
         Task::Workshop { dir } => workshop::generate(&workspace_root(), &dir).map(|exercises| {
             let n = exercises.len();
             eprintln!("wrote {} with {n} exercises (see its EXERCISES.md)", dir.display());
         }),
+    }
+}
+
+fn parse_accel(text: &str) -> Result<tincan_vm::AccelChoice, String> {
+    match text {
+        "auto" => Ok(tincan_vm::AccelChoice::Auto),
+        "kvm" => Ok(tincan_vm::AccelChoice::Kvm),
+        "tcg" => Ok(tincan_vm::AccelChoice::Tcg),
+        _ => Err("auto, kvm or tcg".to_owned()),
     }
 }
 

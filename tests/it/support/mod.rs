@@ -5,10 +5,12 @@ mod checks;
 mod filters;
 mod sandbox;
 mod terminal;
+mod vm;
 
 pub use filters::{HostView, normalise};
 pub use sandbox::{LoopbackService, Run, SANDBOX_HOSTNAME, Sandbox, Sleeper};
 pub use terminal::Terminal;
+pub use vm::{qemu_or_skip, run_in_vm};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

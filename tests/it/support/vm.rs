@@ -1,0 +1,44 @@
+//! The VM the cgroup v2 tests run in (the `tincan-vm` crate): Debian's kernel,
+//! with this build's `ch07`, the probe and the test rootfs at `/rootfs`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::{PROBE, chapter_bin, template_rootfs};
+
+/// One VM at a time: each keeps a CPU busy (software emulation), and the
+/// CPU-quota test must not compete with another VM for it.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// True if the VM tests can run here; says why not otherwise (and under
+/// `CI=true`, fails instead).
+#[must_use]
+pub fn qemu_or_skip(test: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("qemu-system-x86_64").exists()));
+    if found {
+        return true;
+    }
+    let why = format!("{test}: needs qemu-system-x86_64 (Debian: apt-get install qemu-system-x86)");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{why}; CI=true, so this is a failure, not a skip");
+    }
+    let _ =
+        std::io::Write::write_all(&mut std::io::stderr(), format!("SKIPPED {why}\n").as_bytes());
+    false
+}
+
+/// Run `script` in a fresh VM; return its output and exit code.
+pub fn run_in_vm(script: &str) -> tincan_vm::Outcome {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tincan-vm");
+    let kernel = tincan_vm::ensure_kernel(&cache).expect("the VM's kernel");
+    let rootfs: PathBuf = template_rootfs();
+    let mut vm =
+        tincan_vm::Vm::new(kernel, &rootfs.join("bin/busybox"), &cache.join("runs")).expect("a VM");
+    vm.timeout = std::time::Duration::from_secs(180);
+    vm.image.program(&chapter_bin("ch07"), "/usr/local/bin/ch07").expect("add ch07");
+    vm.image.host_file(&rootfs.join(PROBE), "/usr/local/bin/tincan-probe").expect("add the probe");
+    vm.image.tree(&rootfs, "/rootfs").expect("add the rootfs");
+    vm.run(script).expect("run the script in the VM")
+}
