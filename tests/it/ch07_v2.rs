@@ -3,7 +3,7 @@
 //! systemd does). The same checks as `ch07.rs`, and the v2 limits snapshot.
 
 use crate::ch07::cpu_share;
-use crate::support::{qemu_or_skip, root_or_skip, run_in_vm};
+use crate::support::{qemu_or_skip, root_or_skip, run_in_vm, try_in_vm};
 
 /// Prints whether anything of tincan's is left in the VM's cgroup tree.
 const LEFT: &str = "; echo \"exit $?\"; ls /sys/fs/cgroup | grep -c tincan";
@@ -69,4 +69,15 @@ fn limits_snapshot() {
     insta::with_settings!({ prepend_module_to_snapshot => false }, {
         insta::assert_snapshot!("ch07_limits_v2", vm.output);
     });
+}
+
+/// A VM that overruns its time is killed, and leaves nothing behind either
+/// (`try_in_vm` checks: no qemu process, no file of the run).
+#[test]
+fn a_vm_that_overruns_is_stopped_and_leaves_nothing() {
+    if !can_run(module_path!()) {
+        return;
+    }
+    let err = try_in_vm("sleep 600", std::time::Duration::from_secs(15)).unwrap_err();
+    assert!(err.to_string().contains("the VM took longer than 15s"), "{err:#}");
 }

@@ -6,6 +6,7 @@
 
 mod book;
 mod check;
+mod measure;
 mod probe;
 mod quickstart;
 mod rootfs;
@@ -61,6 +62,16 @@ enum Task {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         script: Vec<String>,
     },
+    /// Measure a small VM against a chapter 7 container on this machine (time to
+    /// first output and to exit, host memory, kernel) and write the book's table.
+    VmVsContainer {
+        /// Runs of each (the table shows medians).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Where to write the table.
+        #[arg(long, default_value = "book/src/measured/vm-vs-container.md")]
+        out: PathBuf,
+    },
     /// Write a learner workspace to DIR where the exercises are `todo!()`.
     Workshop {
         /// Where to write it (must not exist).
@@ -79,6 +90,7 @@ fn main() -> Result<()> {
             let code = vm::run(&script, accel, std::time::Duration::from_secs(timeout))?;
             std::process::exit(code);
         }
+        Task::VmVsContainer { runs, out } => measure::run(runs, &workspace_root().join(out)),
         Task::Workshop { dir } => workshop::generate(&workspace_root(), &dir).map(|exercises| {
             let n = exercises.len();
             eprintln!("wrote {} with {n} exercises (see its EXERCISES.md)", dir.display());

@@ -20,6 +20,9 @@ pub fn run() -> Result<()> {
     let mut tests = check::cargo_test_command(&workspace_root(), None);
     tests.args(["--workspace"]);
     step("tests", tests)?;
+    // The book's VM-vs-container table is measured on a dev machine and committed;
+    // here the measurement itself is exercised, into target/.
+    crate::measure::run(1, &workspace_root().join("target/vm-vs-container.md"))?;
     book::build()?;
     workshop::verify()?;
     eprintln!("\ncargo xtask test: everything passed");

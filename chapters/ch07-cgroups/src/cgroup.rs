@@ -145,9 +145,14 @@ impl Cgroup {
     /// to a cgroup it can write to, and the container cannot write to any.
     pub fn add(&self, pid: Pid) -> Result<(), CgroupError> {
         for dir in &self.dirs {
+            // EXERCISE(ch07-cgroups): move `pid` into this directory's cgroup.
+            // hint: a process joins a cgroup when its PID is written to the
+            // cgroup's `cgroup.procs` file; map an error with
+            // CgroupError::io("add the container to", &path).
             let procs = dir.path.join("cgroup.procs");
             fs::write(&procs, pid.to_string())
                 .map_err(CgroupError::io("add the container to", &procs))?;
+            // END EXERCISE
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ mod vm;
 pub use filters::{HostView, normalise};
 pub use sandbox::{LoopbackService, Run, SANDBOX_HOSTNAME, Sandbox, Sleeper};
 pub use terminal::Terminal;
-pub use vm::{qemu_or_skip, run_in_vm};
+pub use vm::{qemu_or_skip, run_in_vm, try_in_vm};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -28,17 +28,42 @@ pub fn qemu_or_skip(test: &str) -> bool {
     false
 }
 
-/// Run `script` in a fresh VM; return its output and exit code.
+/// Run `script` in a fresh VM; return its output and exit code. Checks that the
+/// VM left nothing: no qemu process, no file of the run.
 pub fn run_in_vm(script: &str) -> tincan_vm::Outcome {
+    try_in_vm(script, std::time::Duration::from_secs(180)).expect("run the script in the VM")
+}
+
+/// Run `script` in a fresh VM that may take `timeout`, boot included.
+pub fn try_in_vm(script: &str, timeout: std::time::Duration) -> anyhow::Result<tincan_vm::Outcome> {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tincan-vm");
     let kernel = tincan_vm::ensure_kernel(&cache).expect("the VM's kernel");
     let rootfs: PathBuf = template_rootfs();
     let mut vm =
         tincan_vm::Vm::new(kernel, &rootfs.join("bin/busybox"), &cache.join("runs")).expect("a VM");
-    vm.timeout = std::time::Duration::from_secs(180);
+    vm.timeout = timeout;
     vm.image.program(&chapter_bin("ch07"), "/usr/local/bin/ch07").expect("add ch07");
     vm.image.host_file(&rootfs.join(PROBE), "/usr/local/bin/tincan-probe").expect("add the probe");
     vm.image.tree(&rootfs, "/rootfs").expect("add the rootfs");
-    vm.run(script).expect("run the script in the VM")
+    let outcome = vm.run(script);
+    let runs: Vec<_> = std::fs::read_dir(cache.join("runs")).expect("runs/").flatten().collect();
+    assert!(runs.is_empty(), "the VM left files behind: {runs:?}");
+    assert_eq!(our_qemus(), 0, "a qemu process outlived its run");
+    outcome
+}
+
+/// How many of this test process's children are qemu.
+fn our_qemus() -> usize {
+    let me = std::process::id();
+    let tasks = std::fs::read_dir(format!("/proc/{me}/task")).expect("own tasks");
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| c.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.starts_with("qemu"))
+        })
+        .count()
 }
