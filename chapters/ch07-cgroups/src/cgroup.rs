@@ -115,7 +115,7 @@ impl Cgroup {
         let mut cgroup = Cgroup { dirs: Vec::new() };
         for hierarchy in layout.used() {
             // On failure, `cgroup` drops here and removes what was made so far.
-            cgroup.dirs.push(make_dir(hierarchy, parent, name)?);
+            cgroup.dirs.push(make_dir(hierarchy, parent, name, needed)?);
         }
         Ok(cgroup)
     }
@@ -209,7 +209,12 @@ impl Drop for Cgroup {
 }
 
 /// Make `parent/name` in one hierarchy.
-fn make_dir(hierarchy: &Hierarchy, parent: &Path, name: &str) -> Result<Dir, CgroupError> {
+fn make_dir(
+    hierarchy: &Hierarchy,
+    parent: &Path,
+    name: &str,
+    needed: &[(Controller, &'static str)],
+) -> Result<Dir, CgroupError> {
     let dir = Dir {
         version: hierarchy.version,
         controllers: hierarchy.controllers.clone(),
@@ -217,7 +222,7 @@ fn make_dir(hierarchy: &Hierarchy, parent: &Path, name: &str) -> Result<Dir, Cgr
         path: hierarchy.mount.join(parent).join(name),
     };
     if hierarchy.version == Version::V2 {
-        check_delegated(hierarchy)?;
+        check_delegated(hierarchy, needed)?;
     }
     // Another container's clean-up may remove a parent between our `mkdir -p` and
     // our `mkdir`: then simply make it again.
@@ -245,13 +250,16 @@ fn make_dir(hierarchy: &Hierarchy, parent: &Path, name: &str) -> Result<Dir, Cgr
 
 /// v2's "no internal processes" rule: a cgroup hands controllers to its children
 /// only through `cgroup.subtree_control`, and the root's is the host's to set.
-fn check_delegated(hierarchy: &Hierarchy) -> Result<(), CgroupError> {
+/// A controller the limits need must be handed down; the others are used if they are.
+fn check_delegated(
+    hierarchy: &Hierarchy,
+    needed: &[(Controller, &'static str)],
+) -> Result<(), CgroupError> {
     let control = hierarchy.mount.join("cgroup.subtree_control");
     let enabled = fs::read_to_string(&control).map_err(CgroupError::io("read", &control))?;
-    for controller in Controller::ALL {
+    for (controller, _) in needed {
         let name = controller.name(Version::V2);
-        let available = hierarchy.controllers.iter().any(|c| c == name);
-        if available && !enabled.split_whitespace().any(|c| c == name) {
+        if !enabled.split_whitespace().any(|c| c == name) {
             return Err(CgroupError::NotDelegated {
                 controller: name,
                 root: hierarchy.mount.clone(),
@@ -321,5 +329,38 @@ fn kill_all(dir: &Dir) {
     let procs = fs::read_to_string(dir.path.join("cgroup.procs")).unwrap_or_default();
     for pid in procs.lines().filter_map(|l| l.trim().parse().ok()) {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A v2 root whose subtree_control hands down only `cpu` and `pids`.
+    fn root(dir: &Path) -> Hierarchy {
+        fs::write(dir.join("cgroup.subtree_control"), "cpu pids\n").unwrap();
+        let controllers = ["cpu", "io", "memory", "pids"].map(String::from).to_vec();
+        Hierarchy { version: Version::V2, mount: dir.to_owned(), controllers }
+    }
+
+    #[test]
+    fn a_needed_controller_that_is_not_handed_down_is_named_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let err =
+            check_delegated(&root(dir.path()), &[(Controller::Memory, "--memory")]).unwrap_err();
+        let root = dir.path().display();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cgroup v2: the memory controller is not enabled for {root}'s children; enable it with `echo +memory > {root}/cgroup.subtree_control` (systemd does this on most hosts)"
+            )
+        );
+    }
+
+    #[test]
+    fn controllers_nobody_asked_for_need_not_be_handed_down() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_delegated(&root(dir.path()), &[(Controller::Pids, "--pids-limit")]).is_ok());
+        assert!(check_delegated(&root(dir.path()), &[]).is_ok());
     }
 }
