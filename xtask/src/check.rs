@@ -99,7 +99,7 @@ fn chapter_crate(root: &Path, chapter: &str) -> Result<String> {
 
 /// `cargo test` for the workspace at `root`, set up to run the tests as root:
 /// through `sudo -E` when we are not root ourselves (the build stays yours), with
-/// the test rootfs that `cargo xtask rootfs` made.
+/// the test rootfs that `cargo xtask rootfs` made and the VM's cached kernel.
 pub fn cargo_test_command(root: &Path, target_dir: Option<&Path>) -> Command {
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(root).arg("test");
@@ -110,6 +110,8 @@ pub fn cargo_test_command(root: &Path, target_dir: Option<&Path>) -> Command {
         cmd.env("CARGO_TARGET_DIR", dir);
     }
     cmd.env("TINCAN_TEST_ROOTFS", rootfs::test_rootfs());
+    // One copy of the VM's kernel, also for a workshop's workspace.
+    cmd.env("TINCAN_VM_CACHE", crate::vm::cache_dir());
     cmd
 }
 

@@ -24,13 +24,14 @@ use crate::{check, files_ending_in, workspace_root};
 
 /// Top-level entries of the workspace the learner gets. (Not `target`, `.git`,
 /// or a rootfs: they rebuild those.)
-const COPY: [&str; 10] = [
+const COPY: [&str; 11] = [
     "Cargo.toml",
     "Cargo.lock",
     ".cargo",
     "src",
     "chapters",
     "probe",
+    "vm",
     "tests",
     "xtask",
     "book",
