@@ -21,8 +21,14 @@ pub fn run() -> Result<()> {
     tests.args(["--workspace"]);
     step("tests", tests)?;
     // The book's VM-vs-container table is measured on a dev machine and committed;
-    // here the measurement itself is exercised, into target/.
-    crate::measure::run(1, &workspace_root().join("target/vm-vs-container.md"))?;
+    // here the measurement itself is exercised, into target/. Its container needs root.
+    if crate::is_root() {
+        crate::measure::run(1, &workspace_root().join("target/vm-vs-container.md"))?;
+    } else if std::env::var("CI").is_ok_and(|v| v == "true") {
+        bail!("vm-vs-container needs root; CI=true, so this is a failure, not a skip");
+    } else {
+        eprintln!("SKIPPED vm-vs-container: needs root (run `sudo cargo xtask vm-vs-container`)");
+    }
     book::build()?;
     workshop::verify()?;
     eprintln!("\ncargo xtask test: everything passed");
