@@ -93,12 +93,13 @@ fn the_cgroup_holds_the_container_while_it_runs_and_is_gone_after() {
     let parent = sandbox.cgroup_parent();
     let ch07 = crate::support::chapter_bin("ch07");
     // In the background, a container that waits for a file; meanwhile we count,
-    // from outside, the container cgroups that hold processes.
+    // from outside, the container cgroups that hold processes. (The wait ends if
+    // the container does: one that fails to start must fail the test, not hang it.)
     let procs =
         format!("/sys/fs/cgroup/*/{parent}/*/cgroup.procs /sys/fs/cgroup/{parent}/*/cgroup.procs");
     let script = format!(
         "{ch07} run --net none --memory 64m {rootfs} sh -c 'until [ -e /go ]; do sleep 0.05; done' &
-         until [ -n \"$(cat {procs} 2>/dev/null)\" ]; do sleep 0.05; done
+         until [ -n \"$(cat {procs} 2>/dev/null)\" ] || ! kill -0 $! 2>/dev/null; do sleep 0.05; done
          for f in {procs}; do [ -n \"$(cat $f 2>/dev/null)\" ] && echo $f; done | wc -l
          touch {rootfs}/go; wait $!",
         ch07 = ch07.display(),
