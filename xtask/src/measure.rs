@@ -37,7 +37,6 @@ pub fn run(runs: usize, out: &Path) -> Result<()> {
 
     // The VM: nothing but busybox, the smallest guest that can run the command.
     let kernel = tincan_vm::ensure_kernel(&vm::cache_dir())?;
-    let release = kernel.release.clone();
     let mut machine = Vm::new(kernel, &busybox, &vm::cache_dir().join("runs"))?;
     machine.accel = AccelChoice::Auto;
     let mut vms = Vec::new();
@@ -45,7 +44,7 @@ pub fn run(runs: usize, out: &Path) -> Result<()> {
         eprintln!("vm-vs-container: VM run {} of {runs}", i + 1);
         vms.push(machine.run("uname -r")?);
     }
-    let accel = vm::describe(&vms[0], &release);
+    let accel = vm::accelerator(&vms[0]);
 
     // The container: chapter 7, no network (its set-up is chapter 6's lesson).
     let ch07 = workspace_root().join("target/debug/ch07");
@@ -68,7 +67,7 @@ pub fn run(runs: usize, out: &Path) -> Result<()> {
     let host_kernel = nix::sys::utsname::uname()?.release().to_string_lossy().into_owned();
     let vm_uname = vms[0].output.trim().to_owned();
     let ct_uname = containers[0].uname.clone();
-    if ct_uname != host_kernel || vm_uname != release {
+    if ct_uname != host_kernel || vm_uname != machine.kernel.release {
         bail!("unexpected kernels: container {ct_uname:?} (host {host_kernel:?}), VM {vm_uname:?}");
     }
 
@@ -80,7 +79,7 @@ pub fn run(runs: usize, out: &Path) -> Result<()> {
          | host memory | {} MiB (qemu's resident memory, at its peak) | {:.1} MiB resident (runtime and container); {} KiB charged to its cgroup |\n\
          | `uname -r` inside | `{vm_uname}`: its own kernel | `{ct_uname}`: the host's |\n\n\
          Measured by `cargo xtask vm-vs-container` on {machine}; medians of {runs} VM runs and {} container runs. \
-         The VM: qemu `microvm` with {accel_short}, 512 MiB, Debian's kernel and a busybox initramfs. \
+         The VM: qemu `microvm` with {accel}, 512 MiB, Debian's kernel and a busybox initramfs. \
          The container: `ch07 run --net none ROOTFS uname -r`, busybox root filesystem.\n",
         seconds(vm_first),
         seconds(ct_first),
@@ -91,8 +90,6 @@ pub fn run(runs: usize, out: &Path) -> Result<()> {
         cgroup_bytes / 1024,
         containers.len(),
         machine = machine_description(&host_kernel),
-        accel_short =
-            accel.split(" on ").nth(1).and_then(|s| s.split("; script").next()).unwrap_or("?"),
     );
     std::fs::write(out, &table).with_context(|| format!("write {}", out.display()))?;
     eprint!("{table}");

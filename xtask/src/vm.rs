@@ -56,19 +56,22 @@ pub fn run(script: &[String], accel: AccelChoice, timeout: Duration) -> Result<i
 
 /// One line about a run: kernel, accelerator (and why not KVM), times.
 pub fn describe(outcome: &Outcome, release: &str) -> String {
-    let accel = match (&outcome.accel, &outcome.kvm_unusable) {
-        (tincan_vm::Accel::Kvm, _) => "KVM".to_owned(),
-        (tincan_vm::Accel::Tcg, None) => "TCG (software emulation)".to_owned(),
-        (tincan_vm::Accel::Tcg, Some(why)) => {
-            format!(
-                "TCG (software emulation; KVM did not work: {})",
-                why.lines().next().unwrap_or("")
-            )
-        }
-    };
     format!(
-        "Linux {release} on {accel}; script exited {} after {:.1} s",
+        "Linux {release} on {}; script exited {} after {:.1} s",
+        accelerator(outcome),
         outcome.code,
         outcome.total.as_secs_f64()
     )
+}
+
+/// Which accelerator ran the VM, and why not KVM if it was not.
+pub fn accelerator(outcome: &Outcome) -> String {
+    match (&outcome.accel, &outcome.kvm_unusable) {
+        (tincan_vm::Accel::Kvm, _) => "KVM".to_owned(),
+        (tincan_vm::Accel::Tcg, None) => "TCG (software emulation)".to_owned(),
+        (tincan_vm::Accel::Tcg, Some(why)) => {
+            let why = why.lines().next().unwrap_or("");
+            format!("TCG (software emulation; KVM did not work: {why})")
+        }
+    }
 }
