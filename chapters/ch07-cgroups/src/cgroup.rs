@@ -177,11 +177,6 @@ impl Cgroup {
         self.dirs.iter().find(|d| d.holds(controller))
     }
 
-    /// The container's cgroup directories (one on v2, one per hierarchy on v1).
-    pub fn paths(&self) -> impl Iterator<Item = &Path> {
-        self.dirs.iter().map(|d| d.path.as_path())
-    }
-
     // ANCHOR: remove
     /// Remove the cgroup, and its parents if no other container uses them.
     ///
