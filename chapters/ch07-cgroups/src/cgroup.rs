@@ -73,16 +73,15 @@ impl CgroupError {
 /// One directory of the container's cgroup: its path in one hierarchy.
 #[derive(Debug)]
 struct Dir {
-    version: Version,
-    controllers: Vec<String>,
-    /// Where the hierarchy is mounted, to climb no higher when tidying up.
-    mount: PathBuf,
+    /// The hierarchy: its version, its controllers, and where it is mounted
+    /// (to climb no higher when tidying up).
+    hierarchy: Hierarchy,
     path: PathBuf,
 }
 
 impl Dir {
     fn holds(&self, controller: Controller) -> bool {
-        self.controllers.iter().any(|c| c == controller.name(self.version))
+        self.hierarchy.has(controller)
     }
 }
 
@@ -125,7 +124,9 @@ impl Cgroup {
     /// and in that hierarchy's version's terms.
     pub fn apply(&self, limits: &Limits) -> Result<(), CgroupError> {
         for dir in &self.dirs {
-            for setting in limits.settings(dir.version).iter().filter(|s| dir.holds(s.controller)) {
+            for setting in
+                limits.settings(dir.hierarchy.version).iter().filter(|s| dir.holds(s.controller))
+            {
                 let file = setting
                     .files
                     .iter()
@@ -163,7 +164,7 @@ impl Cgroup {
     pub fn oom_kills(&self) -> Option<u64> {
         let dir = self.dir_of(Controller::Memory)?;
         // v2 counts events in memory.events; v1 in memory.oom_control (since 4.13).
-        let file = match dir.version {
+        let file = match dir.hierarchy.version {
             Version::V2 => "memory.events",
             Version::V1 => "memory.oom_control",
         };
@@ -210,12 +211,7 @@ fn make_dir(
     name: &str,
     needed: &[(Controller, &'static str)],
 ) -> Result<Dir, CgroupError> {
-    let dir = Dir {
-        version: hierarchy.version,
-        controllers: hierarchy.controllers.clone(),
-        mount: hierarchy.mount.clone(),
-        path: hierarchy.mount.join(parent).join(name),
-    };
+    let dir = Dir { hierarchy: hierarchy.clone(), path: hierarchy.mount.join(parent).join(name) };
     if hierarchy.version == Version::V2 {
         check_delegated(hierarchy, needed)?;
     }
@@ -306,7 +302,9 @@ fn remove_dir(dir: &Dir) -> Result<(), CgroupError> {
     }
     // The parents go when they are empty; another container's cgroup keeps them.
     let mut parent = dir.path.parent();
-    while let Some(path) = parent.filter(|p| p.starts_with(&dir.mount) && *p != dir.mount) {
+    while let Some(path) =
+        parent.filter(|p| p.starts_with(&dir.hierarchy.mount) && *p != dir.hierarchy.mount)
+    {
         if fs::remove_dir(path).is_err() {
             break;
         }
@@ -318,7 +316,8 @@ fn remove_dir(dir: &Dir) -> Result<(), CgroupError> {
 /// Kill whatever is left in the cgroup: v2 has a file for that; on v1, each
 /// process by its PID.
 fn kill_all(dir: &Dir) {
-    if dir.version == Version::V2 && fs::write(dir.path.join("cgroup.kill"), "1").is_ok() {
+    if dir.hierarchy.version == Version::V2 && fs::write(dir.path.join("cgroup.kill"), "1").is_ok()
+    {
         return;
     }
     let procs = fs::read_to_string(dir.path.join("cgroup.procs")).unwrap_or_default();

@@ -47,7 +47,8 @@ pub struct Hierarchy {
 }
 
 impl Hierarchy {
-    fn has(&self, controller: Controller) -> bool {
+    /// Does this hierarchy hold `controller`?
+    pub(crate) fn has(&self, controller: Controller) -> bool {
         self.controllers.iter().any(|c| c == controller.name(self.version))
     }
 }
