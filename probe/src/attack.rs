@@ -1,9 +1,10 @@
 //! The escape lab's attacks. Each one is a single technique, tried the way an
 //! attacker with root inside the container would, and prints one line:
-//! `ESCAPED: evidence` or `BLOCKED: why`. The evidence is a secret only the host
-//! side knows (a file's content, a process's name), so a line cannot claim an
-//! escape that did not happen. Where the effect can be seen from outside (a killed
-//! process, a leaked mount), the tests check it there.
+//! `ESCAPED: what it did` or `BLOCKED: why`. The line is for people; the tests
+//! never take an attack's word for it. They look from outside: did the host's
+//! file appear, did its process die, did its hostname change, did its service
+//! see a client — or they check what the attack reports against a fact only the
+//! host knows (a process's PID, a mount's path), which the attack was not told.
 
 use std::fs;
 use std::path::Path;
@@ -14,7 +15,11 @@ use nix::unistd::{Pid, chdir, chroot};
 
 /// (name, arguments, what it tries).
 pub const ATTACKS: [(&str, &str, &str); 11] = [
-    ("chroot-breakout", "HOST_FILE", "read a host file, breaking out of chroot if needed"),
+    (
+        "chroot-breakout",
+        "HOST_FILE",
+        "create HOST_FILE on the host, breaking out of chroot if needed",
+    ),
     ("see-host-processes", "NAME", "find a host process whose argv[0] is NAME"),
     ("kill-host-process", "PID", "send SIGKILL to the host's process PID"),
     ("read-host-mounts", "MARKER", "find a host mount whose source is MARKER"),
@@ -24,7 +29,7 @@ pub const ATTACKS: [(&str, &str, &str); 11] = [
     ("leak-ipc", "KEY", "create SysV IPC objects with KEY, for the host to find"),
     ("reach-host-loopback", "PORT", "read from a service on the host's 127.0.0.1:PORT"),
     ("exhaust-memory", "MIB", "take and touch MIB MiB of memory, for the host to pay for"),
-    ("fork-bomb", "N", "start N processes at once (and then end them)"),
+    ("fork-bomb", "N [MARKER]", "start N processes, hold them a moment, then end them"),
 ];
 
 /// Run attack `name`; `None` if there is no such attack or its arguments are wrong.
@@ -40,7 +45,8 @@ pub fn run(name: &str, args: &[&str]) -> Option<String> {
         ("leak-ipc", [key]) => leak_ipc(key.parse().ok()?),
         ("reach-host-loopback", [port]) => reach_host_loopback(port.parse().ok()?),
         ("exhaust-memory", [mib]) => exhaust_memory(mib.parse().ok()?),
-        ("fork-bomb", [n]) => fork_bomb(n.parse().ok()?),
+        // MARKER only names this bomb in the host's process table, for its observer.
+        ("fork-bomb", [n, ..]) => fork_bomb(n.parse().ok()?),
         _ => return None,
     };
     Some(line)
@@ -48,10 +54,11 @@ pub fn run(name: &str, args: &[&str]) -> Option<String> {
 
 /// The classic: a root process may call chroot(2) again. Doing so into a
 /// subdirectory leaves the working directory *outside* the new root, and from
-/// there `..` climbs without limit to the real root.
+/// there `..` climbs without limit to the real root. There it creates a file
+/// that the host then looks for.
 fn chroot_breakout(host_file: &Path) -> String {
-    if let Ok(secret) = fs::read_to_string(host_file) {
-        return format!("ESCAPED: no wall to climb, read {:?}", secret.trim());
+    if fs::write(host_file, "escaped\n").is_ok() {
+        return format!("ESCAPED: no wall to climb, created {}", host_file.display());
     }
     let result = (|| {
         let _ = fs::create_dir("/.breakout");
@@ -64,9 +71,11 @@ fn chroot_breakout(host_file: &Path) -> String {
     if let Err(e) = result {
         return format!("BLOCKED: chroot failed: {e}");
     }
-    match fs::read_to_string(host_file) {
-        Ok(secret) => format!("ESCAPED: broke out of chroot, read {:?}", secret.trim()),
-        Err(_) => "BLOCKED: climbed to the top of this root; no host file up there".into(),
+    match fs::write(host_file, "escaped\n") {
+        Ok(()) => format!("ESCAPED: broke out of chroot, created {}", host_file.display()),
+        Err(_) => {
+            "BLOCKED: climbed to the top of this root; the host's directory is not up there".into()
+        }
     }
 }
 
@@ -176,6 +185,7 @@ fn reach_host_loopback(port: u16) -> String {
 }
 
 /// Take memory and write to every page of it (untouched memory costs nothing).
+/// The host sees what it cost: the largest resident memory of the run.
 /// Bounded, so that where nothing stops it the host loses only `mib` MiB for a
 /// moment. A memory limit stops it the hard way: the kernel kills this process,
 /// and this line is never printed; the runtime says why.
@@ -188,9 +198,10 @@ fn exhaust_memory(mib: usize) -> String {
     format!("ESCAPED: held {mib} MiB ({touched} chunks touched); nothing stopped it")
 }
 
-/// The fork bomb, bounded: start `n` processes that wait, count how many the
-/// kernel allowed, and end them all again. A real one (`:(){ :|:& };:`) never
-/// stops; on a host without a pids limit it fills the process table.
+/// The fork bomb, bounded: start `n` processes that wait, hold them for a moment
+/// (while the host counts them in its process table), and end them all again.
+/// A real one (`:(){ :|:& };:`) never stops; on a host without a pids limit it
+/// fills the process table.
 fn fork_bomb(n: usize) -> String {
     use nix::unistd::{ForkResult, fork};
     let mut children = Vec::new();
@@ -214,6 +225,7 @@ fn fork_bomb(n: usize) -> String {
         }
     }
     let started = children.len();
+    std::thread::sleep(std::time::Duration::from_millis(300));
     for child in children {
         let _ = kill(child, Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(child, None);

@@ -11,11 +11,14 @@
 //! - `tincan-probe cgroup` prints the cgroup it is in and that cgroup's limits,
 //!   from `/proc/self/cgroup` and the files under `/sys/fs/cgroup`.
 //! - `tincan-probe spin SECONDS` keeps a CPU busy and says how much CPU time it got.
+//! - `tincan-probe fds` lists the file descriptors it inherited.
+//! - `tincan-probe zombies N` makes N orphans and counts those left unreaped.
 //! - `tincan-probe attack NAME [ARGS]` tries one escape from the escape lab and
 //!   prints one line: `ESCAPED: evidence` or `BLOCKED: why`.
 
 mod attack;
 mod cgroup;
+mod process;
 mod report;
 mod spin;
 
@@ -33,6 +36,17 @@ fn main() -> ExitCode {
             print!("{}", cgroup::report());
             ExitCode::SUCCESS
         }
+        ["fds"] => {
+            println!("{}", process::fds());
+            ExitCode::SUCCESS
+        }
+        ["zombies", n] => match n.parse() {
+            Ok(n) => {
+                println!("{}", process::zombies(n));
+                ExitCode::SUCCESS
+            }
+            Err(_) => usage(),
+        },
         ["spin", seconds] => match seconds.parse() {
             Ok(seconds) => {
                 println!("{}", spin::spin(seconds));
@@ -53,7 +67,7 @@ fn main() -> ExitCode {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: tincan-probe [report]\n       tincan-probe cgroup\n       tincan-probe spin SECONDS\n       tincan-probe attack NAME [ARGS...]"
+        "usage: tincan-probe [report]\n       tincan-probe cgroup\n       tincan-probe spin SECONDS\n       tincan-probe fds\n       tincan-probe zombies N\n       tincan-probe attack NAME [ARGS...]"
     );
     eprintln!("attacks:");
     for (name, args, about) in attack::ATTACKS {

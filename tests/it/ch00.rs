@@ -1,6 +1,7 @@
 //! Chapter 0: a plain child process. It sees the host as the host does.
 
 crate::every_chapter_checks!("ch00");
+crate::terminal_checks!("ch00", "/dev/pts/");
 
 #[test]
 fn the_command_runs_on_the_hosts_root_in_rootfs() {
@@ -12,17 +13,13 @@ fn the_command_runs_on_the_hosts_root_in_rootfs() {
     assert_eq!(run.stdout, format!("{}\nhost-proc\n", sandbox.rootfs().display()), "{run:?}");
 }
 
-/// `kill RUNTIME` must stop the container too: the runtime forwards SIGTERM.
-/// (In chapter 2 and later the command is a PID 1, which ignores a SIGTERM it
-/// has no handler for; see ch02.)
+/// Whatever the runtime blocks or ignores, the command starts with no signal
+/// blocked and none ignored (`man 5 proc`: SigBlk, SigIgn).
 #[test]
-fn sigterm_to_the_runtime_reaches_the_container() {
+fn the_command_starts_with_no_signal_blocked_or_ignored() {
     if !root_or_skip(module_path!()) {
         return;
     }
-    let sandbox = Sandbox::new();
-    let _host = crate::support::HOST.lock().unwrap_or_else(|e| e.into_inner());
-    let running = sandbox.start_on_host("ch00");
-    nix::sys::signal::kill(running.runtime_pid(), nix::sys::signal::Signal::SIGTERM).unwrap();
-    assert_eq!(running.wait(), 128 + 15);
+    let run = Sandbox::new().run("ch00", &["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]);
+    assert_eq!(run.stdout, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n", "{run:?}");
 }

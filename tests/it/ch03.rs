@@ -1,6 +1,7 @@
 //! Chapter 3: a mount namespace and pivot_root. Its own mounts, and only those.
 
 crate::every_chapter_checks!("ch03");
+crate::terminal_checks!("ch03", "/dev/pts/0");
 
 #[test]
 fn the_container_sees_only_its_own_mounts() {
@@ -58,7 +59,10 @@ fn a_failed_mount_is_one_clear_line_and_125() {
     std::fs::write(sandbox.rootfs().join("dev"), "not a directory").unwrap();
     let run = sandbox.run("ch03", &["true"]);
     assert_eq!(run.code, 125, "{run:?}");
-    assert_eq!(run.stderr, "ch03: mount /dev: create /dev: File exists\n");
+    assert_eq!(
+        run.stderr,
+        "ch03: mount /dev: use /dev as a mount point: Not a directory (it is a file)\n"
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Chapter 4: a UTS namespace. Its own hostname, which it may change.
 
 crate::every_chapter_checks!("ch04");
+crate::terminal_checks!("ch04", "/dev/pts/0");
 
 #[test]
 fn the_default_hostname_is_the_start_of_the_container_id() {
@@ -41,11 +42,24 @@ fn an_invalid_hostname_is_one_clear_line_and_125() {
     if !root_or_skip(module_path!()) {
         return;
     }
+    // Checked before anything is made: a usage error, like any bad option.
     let long = "x".repeat(65); // the kernel's limit is 64 bytes
-    let run = Sandbox::new().run("ch04", &["--hostname", &long, "true"]);
-    assert_eq!(run.code, 125, "{run:?}");
-    assert_eq!(
-        run.stderr,
-        format!("ch04: set hostname: set the hostname to {long:?}: Invalid argument\n")
-    );
+    for (name, why) in [
+        (long.as_str(), "65 characters; a host name has at most 64"),
+        (
+            "web_1",
+            "use letters, digits and '-' (not first or last), in labels separated by dots, such as web-1 or db.internal",
+        ),
+    ] {
+        let sandbox = Sandbox::new();
+        let run = sandbox.run("ch04", &["--hostname", name, "true"]);
+        assert_eq!(run.code, 125, "{run:?}");
+        assert!(
+            run.stderr.starts_with(&format!(
+                "error: invalid value '{name}' for '--hostname <NAME>': {why}\n"
+            )),
+            "{run:?}"
+        );
+        assert!(!sandbox.state_dir().exists(), "nothing was made");
+    }
 }

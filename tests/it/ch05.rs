@@ -1,6 +1,7 @@
 //! Chapter 5: an IPC namespace. Its own SysV IPC objects and message queues.
 
 crate::every_chapter_checks!("ch05");
+crate::terminal_checks!("ch05", "/dev/pts/0");
 
 use crate::support::MAKE_HOST_IPC;
 

@@ -36,7 +36,8 @@ fn a_fork_bomb_stops_at_pids_max() {
         "ch07 run --net none --pids-limit 16 /rootfs tincan-probe attack fork-bomb 200{LEFT}"
     ));
     assert_eq!(
-        vm.output, "BLOCKED: fork refused after 15 processes: EAGAIN: Try again\nexit 0\n0\n",
+        vm.output,
+        "BLOCKED: fork refused after 15 processes: EAGAIN: Try again\nch07: the container reached its limit of 16 processes (--pids-limit): the kernel refused a fork\nexit 0\n0\n",
         "{vm:?}"
     );
 }

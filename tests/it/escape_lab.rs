@@ -2,10 +2,13 @@
 //!
 //! Each attack is run by `tincan-probe attack ...` inside the container, inside an
 //! outer sandbox (see `support/sandbox.rs`), so an attack that succeeds harms only
-//! the sandbox. Where the effect can be seen from outside — a killed process, a
-//! leaked mount — the verdict is taken from outside; otherwise from a secret the
-//! attack could only have read by escaping. The expected outcomes are the table
-//! below; `table` renders it for the book.
+//! the sandbox. The verdict never comes from what the attack says about itself:
+//! an observer outside the container decides — did the host's file appear, did
+//! its process die, did its hostname change, did its service see a client, how
+//! much memory and how many processes did the run take — or checks what the
+//! attack reports against a fact it was not told (a process's PID, a mount's
+//! path). The attack's line must agree with the verdict. The expected outcomes
+//! are the table below; `table` renders it for the book.
 
 use std::time::Duration;
 
@@ -22,7 +25,7 @@ use Outcome::{Blocked, Escaped};
 const EXPECTED: [(&str, &str, [Outcome; 8]); 11] = [
     (
         "chroot-breakout",
-        "read a file outside the root (chroot again, then `cd ..`)",
+        "create a file outside the root (chroot again, then `cd ..`)",
         [Escaped, Escaped, Escaped, Blocked, Blocked, Blocked, Blocked, Blocked],
     ),
     (
@@ -110,27 +113,29 @@ fn verdict_line(run: &Run) -> &str {
     run.stdout.trim_end()
 }
 
-/// Read a secret file that lies outside the rootfs.
-fn chroot_breakout(chapter: &str) -> Outcome {
-    let sandbox = stage(chapter);
-    let secret = marker("secret");
-    let file = sandbox.dir().join("host-secret");
-    std::fs::write(&file, &secret).unwrap();
-    let run = sandbox.run(chapter, &[PROBE, "attack", "chroot-breakout", file.to_str().unwrap()]);
-    let line = verdict_line(&run);
-    if line.starts_with("ESCAPED") && line.contains(&secret) { Escaped } else { blocked(line) }
+/// The observer's verdict, after checking that the attack's own line agrees.
+fn observed(escaped: bool, line: &str) -> Outcome {
+    let (outcome, prefix) = if escaped { (Escaped, "ESCAPED") } else { (Blocked, "BLOCKED") };
+    assert!(line.starts_with(prefix), "the observer says {outcome:?}, the attack says {line:?}");
+    outcome
 }
 
+/// Judged from outside: did the file appear on the host?
+fn chroot_breakout(chapter: &str) -> Outcome {
+    let sandbox = stage(chapter);
+    let file = sandbox.dir().join(marker("breakout"));
+    let run = sandbox.run(chapter, &[PROBE, "attack", "chroot-breakout", file.to_str().unwrap()]);
+    observed(file.exists(), verdict_line(&run))
+}
+
+/// The attack reports the PID it found; only the host knows whether that is
+/// its process's.
 fn see_host_processes(chapter: &str) -> Outcome {
     let sleeper = Sleeper::start();
     let run =
         stage(chapter).run(chapter, &[PROBE, "attack", "see-host-processes", &sleeper.marker]);
     let line = verdict_line(&run);
-    if line.starts_with("ESCAPED") && line.contains(&sleeper.marker) {
-        Escaped
-    } else {
-        blocked(line)
-    }
+    observed(line.ends_with(&format!(" as pid {}", sleeper.pid())), line)
 }
 
 /// Judged from outside: is the host's process still alive?
@@ -142,11 +147,11 @@ fn kill_host_process(chapter: &str) -> Outcome {
     // A signal is delivered asynchronously: give a killed process time to die.
     let patience =
         if line.starts_with("ESCAPED") { Duration::from_secs(2) } else { Duration::ZERO };
-    let outcome = if sleeper.dies_within(patience) { Escaped } else { Blocked };
-    assert_eq!(line.starts_with("ESCAPED"), outcome == Escaped, "the probe says {line:?}");
-    outcome
+    observed(sleeper.dies_within(patience), line)
 }
 
+/// The attack reports where it found the host's mount; only the host knows
+/// where that is (the attack is told the mount's name, not its place).
 fn read_host_mounts(chapter: &str) -> Outcome {
     let secret = marker("hostmount");
     let sandbox = stage(chapter);
@@ -155,7 +160,7 @@ fn read_host_mounts(chapter: &str) -> Outcome {
         sandbox.before(format!("mkdir -p {at} && mount -t tmpfs {secret} {at}", at = at.display()));
     let run = sandbox.run(chapter, &[PROBE, "attack", "read-host-mounts", &secret]);
     let line = verdict_line(&run);
-    if line.starts_with("ESCAPED") && line.contains(&secret) { Escaped } else { blocked(line) }
+    observed(line.ends_with(&format!(" at {}", at.display())), line)
 }
 
 /// Judged from outside: after the container exits, does the sandbox's mount
@@ -190,15 +195,7 @@ fn attach_host_shm(chapter: &str) -> Outcome {
         .before(crate::support::MAKE_HOST_IPC)
         .after("awk 'NR == 2 { print $6 }' /proc/sysvipc/shm");
     let run = sandbox.run(chapter, &[PROBE, "attack", "attach-host-shm", "0"]);
-    let line = verdict_line(&run);
-    let outcome = if run.after.trim() == "0" { Blocked } else { Escaped };
-    assert_eq!(
-        line.starts_with("ESCAPED"),
-        outcome == Escaped,
-        "the probe says {line:?}; lpid {}",
-        run.after
-    );
-    outcome
+    observed(run.after.trim() != "0", verdict_line(&run))
 }
 
 /// Judged from outside: after the container exits, does the sandbox have objects
@@ -219,41 +216,56 @@ fn leak_ipc(chapter: &str) -> Outcome {
     }
 }
 
-/// A service on the host's loopback tells its clients a secret.
+/// Judged from outside: did the host's service see a client?
 fn reach_host_loopback(chapter: &str) -> Outcome {
     let service = crate::support::LoopbackService::start();
     let run = stage(chapter)
         .run(chapter, &[PROBE, "attack", "reach-host-loopback", &service.port.to_string()]);
-    let line = verdict_line(&run);
-    if line.starts_with("ESCAPED") && line.contains(&service.secret) {
-        Escaped
-    } else {
-        blocked(line)
-    }
+    observed(service.clients() > 0, verdict_line(&run))
 }
 
-/// Judged from the exit: killed by the kernel for memory (and told so), or the
-/// probe printed that it held all of it.
+/// Judged from outside: the largest resident memory of the run's processes, as
+/// the kernel reports it to the process that waits for them (`wait4(2)`).
 fn exhaust_memory(chapter: &str) -> Outcome {
     let run = stage(chapter).run(chapter, &[PROBE, "attack", "exhaust-memory", "256"]);
-    if run.code == 137 && run.stderr.contains("out of memory") {
+    let held_256_mib = run.peak_rss_kib >= 256 * 1024;
+    if !held_256_mib {
+        assert_eq!(run.code, 137, "stopped means killed: {run:?}");
+        assert!(run.stderr.contains("out of memory"), "and the runtime says why: {run:?}");
         return Blocked;
     }
-    let line = verdict_line(&run);
-    assert!(line.starts_with("ESCAPED: held 256 MiB"), "{run:?}");
-    Escaped
+    observed(held_256_mib, verdict_line(&run))
 }
 
-/// Bounded at 256: where nothing stops it, it ends its own processes again.
+/// Judged from outside: the most processes of this bomb the host's process table
+/// held at once (the bomb holds them a moment; its argv carries a marker).
 fn fork_bomb(chapter: &str) -> Outcome {
-    let run = stage(chapter).run(chapter, &[PROBE, "attack", "fork-bomb", "256"]);
-    let line = verdict_line(&run);
-    if line.starts_with("ESCAPED: started 256 processes") { Escaped } else { blocked(line) }
+    let bomb = marker("bomb");
+    let sandbox = stage(chapter);
+    let (run, most) = std::thread::scope(|s| {
+        let run = s.spawn(|| sandbox.run(chapter, &[PROBE, "attack", "fork-bomb", "256", &bomb]));
+        let mut most = 0;
+        while !run.is_finished() {
+            most = most.max(processes_with(&bomb));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (run.join().expect("the run"), most)
+    });
+    // The bomb and its 256 children.
+    observed(most > 256, verdict_line(&run))
 }
 
-fn blocked(line: &str) -> Outcome {
-    assert!(line.starts_with("BLOCKED: "), "neither escaped nor blocked: {line:?}");
-    Blocked
+/// How many processes on the host have `marker` in their command line.
+fn processes_with(marker: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            cmdline.windows(marker.len()).any(|w| w == marker.as_bytes())
+        })
+        .count()
 }
 
 fn check(chapter: &str, attack: &str, run: fn(&str) -> Outcome) {

@@ -1,6 +1,8 @@
 //! tincan's workspace tests: one binary, a module per topic (ripgrep's layout).
 //!
-//! - `ch00` … `ch06`: what each chapter's binary does, from the outside.
+//! - `ch00` … `ch07`: what each chapter's binary does, from the outside.
+//! - `errors`, `hostile_rootfs`, `crash`: clear errors, a rootfs the project did
+//!   not build, and a runtime killed at any moment.
 //! - `snapshot`: the stage probe's report, per chapter, pinned with insta.
 //! - `escape_lab`: attacks against every stage; which stage stops which attack.
 //! - `support`: privileges, root filesystems, the outer sandbox, filters.
@@ -20,8 +22,12 @@ mod ch03;
 mod ch04;
 mod ch05;
 mod ch06;
+mod ch06_ports;
 mod ch07;
 mod ch07_v2;
+mod crash;
+mod errors;
 mod escape_lab;
+mod hostile_rootfs;
 mod snapshot;
 mod support;

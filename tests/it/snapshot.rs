@@ -99,8 +99,8 @@ fn ch07_limits() {
     let sandbox = Sandbox::new().options(&["--net", "none"]).options(&LIMITS);
     let run = sandbox.run("ch07", &[PROBE, "cgroup"]);
     assert_eq!(run.code, 0, "{run:?}");
-    let layout = ch07_cgroups::Layout::detect().expect("read the mount table");
-    let name = match layout.used().iter().all(|h| h.version == ch07_cgroups::Version::V2) {
+    // A pure v2 host has cgroup.controllers at the top of /sys/fs/cgroup.
+    let name = match std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         true => "ch07_limits_v2",
         false => "ch07_limits_v1",
     };

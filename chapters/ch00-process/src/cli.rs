@@ -1,4 +1,5 @@
-//! The command line every chapter shares: `chNN run [OPTIONS] ROOTFS [CMD [ARGS...]]`.
+//! The command line every chapter shares:
+//! `chNN run [OPTIONS] ROOTFS [CMD [ARGS...]]` and `chNN cleanup`.
 //!
 //! A chapter that adds a flag (chapter 4's `--hostname`) defines a `clap::Args`
 //! struct that flattens the previous chapter's options and adds its own; the
@@ -6,10 +7,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::{Container, Plan, run};
+use crate::{Container, DEFAULT_STOP_TIMEOUT, Plan, run, sweep};
 
 #[derive(Parser)]
 struct Cli<O: Args> {
@@ -21,6 +23,10 @@ struct Cli<O: Args> {
 enum Command<O: Args> {
     /// Run CMD (default: /bin/sh) in a container whose root filesystem is ROOTFS.
     Run(RunArgs<O>),
+    /// Take down what containers whose runtime died (`kill -9`, a crash) left on
+    /// the host: mounts, addresses, network interfaces, firewall rules, cgroups.
+    /// Every run does this first, too.
+    Cleanup,
 }
 
 /// The arguments of `chNN run`.
@@ -28,6 +34,11 @@ enum Command<O: Args> {
 struct RunArgs<O: Args> {
     #[command(flatten)]
     options: O,
+
+    /// After forwarding SIGTERM or SIGINT to the container, how many seconds to
+    /// wait for it to end before killing it (as `docker stop --time`).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_STOP_TIMEOUT.as_secs_f64(), value_parser = parse_seconds)]
+    stop_timeout: f64,
 
     /// The directory that becomes the container's root filesystem
     /// (build one with `cargo xtask rootfs ./rootfs`).
@@ -45,7 +56,11 @@ pub struct NoOptions {}
 /// The `main` of a chapter binary: parse the command line, run the container with
 /// the chapter's plan, and exit with the container's status (or docker's codes 125,
 /// 126, 127 when it could not run, after one line saying why).
-pub fn main<O: Args>(name: &'static str, about: &'static str, plan: fn(&O) -> Plan) -> ExitCode {
+pub fn main<O: Args + Default>(
+    name: &'static str,
+    about: &'static str,
+    plan: fn(&O) -> Plan,
+) -> ExitCode {
     let matches = Cli::<O>::command().name(name).about(about).try_get_matches();
     let cli = match matches.and_then(|m| Cli::<O>::from_arg_matches(&m)) {
         Ok(cli) => cli,
@@ -55,8 +70,18 @@ pub fn main<O: Args>(name: &'static str, about: &'static str, plan: fn(&O) -> Pl
             return if e.use_stderr() { ExitCode::from(125) } else { ExitCode::SUCCESS };
         }
     };
-    let Command::Run(args) = cli.command;
-    let container = Container::new(args.rootfs, args.command);
+    // Dead runtimes' leftovers go first, with every step this chapter has: they
+    // may hold an address or a port this container is about to take.
+    let swept = sweep(&plan(&O::default()));
+    let args = match cli.command {
+        Command::Cleanup => return report_cleanup(name, swept),
+        Command::Run(args) => args,
+    };
+    for (id, e) in &swept.failed {
+        eprintln!("{name}: warning: could not clean up after container {id}: {e}");
+    }
+    let mut container = Container::new(args.rootfs, args.command);
+    container.stop_timeout = Duration::from_secs_f64(args.stop_timeout);
     match run(&container, &plan(&args.options)) {
         Ok(ended) => {
             if let Some(reason) = ended.reason {
@@ -68,5 +93,26 @@ pub fn main<O: Args>(name: &'static str, about: &'static str, plan: fn(&O) -> Pl
             eprintln!("{name}: {e}");
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// `chNN cleanup`: say what was taken down, and what could not be.
+fn report_cleanup(name: &str, swept: crate::Swept) -> ExitCode {
+    match swept.cleaned.len() {
+        0 if swept.failed.is_empty() => eprintln!("{name}: nothing to clean up"),
+        0 => {}
+        1 => eprintln!("{name}: cleaned up after 1 container whose runtime had died"),
+        n => eprintln!("{name}: cleaned up after {n} containers whose runtime had died"),
+    }
+    for (id, e) in &swept.failed {
+        eprintln!("{name}: could not clean up after container {id}: {e}");
+    }
+    if swept.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(125) }
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && (0.0..=86_400.0).contains(&seconds) => Ok(seconds),
+        _ => Err("give a number of seconds, such as 10 or 0.5".to_owned()),
     }
 }

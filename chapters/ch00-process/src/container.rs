@@ -1,13 +1,20 @@
 //! What to run: the root filesystem, the command and its environment.
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 /// The search path a container starts with. It is the same list Docker uses: the
 /// host's `PATH` may name directories that do not exist in the container's root.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// How long a container may take to end after `SIGTERM` before it is killed, as
+/// `docker stop` waits.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A container to run: the root filesystem, the command line and the environment.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Container {
     /// A random identifier, 64 hex digits, as Docker makes them. Later chapters
     /// derive names from it: the default hostname, network interface names.
@@ -19,6 +26,9 @@ pub struct Container {
     /// The environment as `KEY=value` strings. The container does not inherit the
     /// runtime's environment: what a program sees should not depend on who started it.
     pub env: Vec<String>,
+    /// After the runtime forwards `SIGTERM` or `SIGINT` to the container, how long
+    /// it waits before it kills the container with `SIGKILL`.
+    pub stop_timeout: Duration,
 }
 
 impl Container {
@@ -29,7 +39,8 @@ impl Container {
         if let Ok(term) = std::env::var("TERM") {
             env.push(format!("TERM={term}"));
         }
-        Container { id: random_id(), rootfs: rootfs.into(), argv, env }
+        let (id, rootfs) = (random_id(), rootfs.into());
+        Container { id, rootfs, argv, env, stop_timeout: DEFAULT_STOP_TIMEOUT }
     }
 
     /// The first 12 hex digits of the id: what `docker ps` shows.

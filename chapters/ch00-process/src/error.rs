@@ -96,6 +96,17 @@ pub enum Error {
     #[error("{command}: cannot execute: {}", .errno.desc())]
     CannotExecute { command: String, errno: Errno },
 
+    #[error(
+        "{command}: it needs {interpreter} to run, which is not in the container (a dynamic loader or a script's #! interpreter: add it to the root filesystem, or use a static program)"
+    )]
+    InterpreterMissing { command: String, interpreter: String },
+
+    #[error("the state directory {}: {source} (set TINCAN_STATE_DIR to use another)", .dir.display())]
+    State { dir: PathBuf, source: std::io::Error },
+
+    #[error("{0}")]
+    Signals(StepError),
+
     #[error("the container process vanished before reporting: {0}")]
     Handshake(String),
 
@@ -104,6 +115,12 @@ pub enum Error {
 
     #[error("cleaning up after the container: {0}")]
     Cleanup(StepError),
+
+    #[error(
+        "some of what the container made is still on the host ({}); run `cleanup` again, or see the state in {}",
+        .left.join(", "), .dir.display()
+    )]
+    LeftBehind { dir: PathBuf, left: Vec<String> },
 }
 
 impl Error {
@@ -111,7 +128,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::CannotExecute { .. } => 126,
-            Error::CommandNotFound(_) => 127,
+            Error::CommandNotFound(_) | Error::InterpreterMissing { .. } => 127,
             _ => 125,
         }
     }

@@ -1,6 +1,7 @@
 //! Finding the command and replacing the child with it: `execve(2)`.
 
 use std::ffi::CString;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -24,29 +25,83 @@ pub fn resolve(command: &str, path_var: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+// ANCHOR: exec
 /// Replace this process with the container's command. Returns only on failure.
 pub fn exec(container: &Container) -> ChildFailure {
     let command = container.argv.first().cloned().unwrap_or_default();
-    let not_found = || ChildFailure::NotFound { command: command.clone() };
     let Some(path) = resolve(&command, container.path_var()) else {
-        return not_found();
-    };
-    let cannot = |errno: Errno| ChildFailure::CannotExecute {
-        command: command.clone(),
-        errno: errno as i32,
+        return ChildFailure::NotFound { command };
     };
     // Strings with an interior NUL byte cannot be passed to the kernel.
-    let (Ok(path), Ok(argv), Ok(env)) = (
-        CString::new(path.into_os_string().into_encoded_bytes()),
+    let (Ok(c_path), Ok(argv), Ok(env)) = (
+        CString::new(path.as_os_str().as_encoded_bytes()),
         cstrings(&container.argv),
         cstrings(&container.env),
     ) else {
-        return cannot(Errno::EINVAL);
+        return ChildFailure::CannotExecute { command, errno: Errno::EINVAL as i32 };
     };
-    match nix::unistd::execve(&path, &argv, &env) {
-        Err(Errno::ENOENT) => not_found(),
-        Err(errno) => cannot(errno),
+    // Nothing but stdin, stdout and stderr may reach the command: whatever else
+    // the runtime had open (a state lock, a pipe, a directory of the host — runc's
+    // CVE-2024-21626 was such a leaked descriptor) closes at execve.
+    close_on_exec_from(3);
+    crate::signals::reset_to_defaults();
+    match nix::unistd::execve(&c_path, &argv, &env) {
+        Err(Errno::ENOENT) => match missing_interpreter(&path) {
+            Some(interpreter) => ChildFailure::InterpreterMissing { command, interpreter },
+            None => ChildFailure::NotFound { command },
+        },
+        Err(errno) => ChildFailure::CannotExecute { command, errno: errno as i32 },
     }
+}
+// ANCHOR_END: exec
+
+/// Mark every descriptor from `first` up close-on-exec (`close_range(2)`, 5.11).
+/// Not closed at once: the handshake's pipe must stay usable until `execve`, to
+/// report a failure.
+pub fn close_on_exec_from(first: u32) {
+    // SAFETY: a plain system call that only changes descriptor flags.
+    unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+}
+
+/// `execve` says `ENOENT` for a file that exists when the program it names to
+/// run it is missing: the dynamic loader of an ELF program (its `PT_INTERP`,
+/// such as `/lib64/ld-linux-x86-64.so.2`, which then loads the C library), or the
+/// interpreter on a script's `#!` line. Which one is missing, if that is it?
+fn missing_interpreter(path: &Path) -> Option<String> {
+    let mut head = Vec::new();
+    std::fs::File::open(path).ok()?.take(4096).read_to_end(&mut head).ok()?;
+    let interpreter = match head.strip_prefix(b"#!") {
+        Some(line) => {
+            let line = line.split(|b| *b == b'\n').next()?;
+            let line = String::from_utf8_lossy(line);
+            line.split_whitespace().next()?.to_owned()
+        }
+        None => elf_interpreter(path)?,
+    };
+    (!Path::new(&interpreter).exists()).then_some(interpreter)
+}
+
+/// The `PT_INTERP` of a 64-bit little-endian ELF file (`man 5 elf`): the program
+/// headers start at `e_phoff`, each `e_phentsize` bytes; an entry of type 3 points
+/// at the loader's path, NUL-terminated.
+fn elf_interpreter(path: &Path) -> Option<String> {
+    let elf = std::fs::read(path).ok()?;
+    let u16_at = |i: usize| Some(u16::from_le_bytes(elf.get(i..i + 2)?.try_into().ok()?) as usize);
+    let u32_at = |i: usize| Some(u32::from_le_bytes(elf.get(i..i + 4)?.try_into().ok()?));
+    let u64_at = |i: usize| Some(u64::from_le_bytes(elf.get(i..i + 8)?.try_into().ok()?) as usize);
+    if elf.get(..5)? != b"\x7fELF\x02" || elf.get(5) != Some(&1) {
+        return None;
+    }
+    let (phoff, phentsize, phnum) = (u64_at(0x20)?, u16_at(0x36)?, u16_at(0x38)?);
+    (0..phnum).find_map(|i| {
+        let header = phoff + i * phentsize;
+        const PT_INTERP: u32 = 3;
+        (u32_at(header)? == PT_INTERP).then_some(())?;
+        let (offset, size) = (u64_at(header + 8)?, u64_at(header + 32)?);
+        let bytes = elf.get(offset..offset + size)?;
+        let bytes = bytes.split(|b| *b == 0).next()?;
+        Some(String::from_utf8_lossy(bytes).into_owned())
+    })
 }
 
 fn cstrings(strings: &[String]) -> Result<Vec<CString>, std::ffi::NulError> {
@@ -73,5 +128,25 @@ mod tests {
         let path_var = format!("{}::{}", a.display(), b.display());
         assert_eq!(resolve("tool", &path_var), Some(b.join("tool")));
         assert_eq!(resolve("missing", &path_var), None);
+    }
+
+    #[test]
+    fn a_scripts_missing_interpreter_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("script");
+        fs::write(&script, "#!/nonexistent/bash -e\necho hi\n").unwrap();
+        assert_eq!(missing_interpreter(&script).as_deref(), Some("/nonexistent/bash"));
+        fs::write(&script, "#!/bin/sh\n").unwrap(); // this one exists
+        assert_eq!(missing_interpreter(&script), None);
+    }
+
+    /// This test binary is a dynamically linked program: its loader is the
+    /// host's, an absolute path that exists.
+    #[test]
+    fn an_elf_programs_loader_is_read_from_its_headers() {
+        let exe = std::env::current_exe().unwrap();
+        let loader = elf_interpreter(&exe).expect("a dynamically linked test binary");
+        assert!(loader.starts_with('/') && loader.contains("ld-"), "{loader}");
+        assert_eq!(missing_interpreter(&exe), None);
     }
 }

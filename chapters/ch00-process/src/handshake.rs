@@ -38,6 +38,9 @@ pub enum ChildFailure {
     NotFound { command: String },
     /// The command exists but `execve(2)` refused it (exit 126).
     CannotExecute { command: String, errno: i32 },
+    /// The command exists, but the program that must run it does not: its
+    /// dynamic loader, or its script's interpreter (exit 127).
+    InterpreterMissing { command: String, interpreter: String },
 }
 
 impl From<ChildFailure> for Error {
@@ -48,6 +51,9 @@ impl From<ChildFailure> for Error {
             ChildFailure::NotFound { command } => Error::CommandNotFound(command),
             ChildFailure::CannotExecute { command, errno } => {
                 Error::CannotExecute { command, errno: nix::errno::Errno::from_raw(errno) }
+            }
+            ChildFailure::InterpreterMissing { command, interpreter } => {
+                Error::InterpreterMissing { command, interpreter }
             }
         }
     }

@@ -12,36 +12,53 @@
 //!   `clone(2)` and `execve(2)`, plus the namespaces the child is created in.
 //!   Chapter 0's plan has one step (start in ROOTFS); chapter 1 replaces it with
 //!   `chroot`, chapter 2 adds a PID namespace and a `/proc` mount, and so on.
-//! - [`run()`] creates the child with `clone(2)`, runs the plan in it, and executes
+//! - [`run()`] creates the child with `clone3(2)`, runs the plan in it, and executes
 //!   the command. Failures inside the child travel back over a pipe ([`handshake`]),
 //!   so the user sees the real cause ("mount /proc: Permission denied"), not
-//!   "child exited 1".
+//!   "child exited 1". While the container runs, the runtime forwards the signals
+//!   sent to it and stops the container when asked ([`supervise`]).
+//! - Whatever a step makes on the host, it first writes down in the container's
+//!   state directory ([`State`]), so that `chNN cleanup` can take it down when a
+//!   runtime dies without doing so itself.
 //!
 //! # Layout
 //!
 //! - `container.rs`: what to run: the root filesystem, the command, its environment.
 //! - `plan.rs`: the ordered steps a chapter runs inside the child.
-//! - `run.rs`: `clone(2)`, wait, exit status: the lifecycle of one container.
+//! - `run.rs`: the lifecycle of one container, from `clone` to clean-up.
+//! - `clone.rs`: `clone3(2)` and the pidfd that holds on to the child.
 //! - `handshake.rs`: the child→parent error channel.
-//! - `signals.rs`: Ctrl-C and `kill` while the container runs.
-//! - `exec.rs`: finding the command and `execve(2)`.
+//! - `signals.rs`, `supervise.rs`: signals while the container runs; the wait.
+//! - `exec.rs`: finding the command, a clean start, and `execve(2)`.
+//! - `state.rs`, `leftovers.rs`: records of what is made on the host; clean-up
+//!   after a runtime that died.
+//! - `console.rs`: relaying a container's own terminal (chapter 3 makes it).
 //! - `cli.rs`: the `chNN run ROOTFS [CMD...]` command line every chapter shares.
 //!
-//! Man pages: `man 2 clone`, `man 2 execve`, `man 2 waitpid`, `man 7 signal`.
+//! Man pages: `man 2 clone3`, `man 2 execve`, `man 2 waitid`, `man 7 signal`,
+//! `man 2 pidfd_open`.
 
 pub mod cli;
+pub mod clone;
+pub mod console;
 mod container;
 mod error;
 mod exec;
 pub mod handshake;
+mod leftovers;
 pub mod plan;
 mod run;
 mod signals;
+mod state;
+pub mod supervise;
 
-pub use container::Container;
+pub use container::{Container, DEFAULT_STOP_TIMEOUT};
 pub use error::{Doing, Error, StepError};
-pub use plan::{Context, Plan, Step};
+pub use exec::close_on_exec_from;
+pub use leftovers::{Swept, sweep};
+pub use plan::{Context, Init, Plan, Step};
 pub use run::{Ended, Exit, run};
+pub use state::{State, state_root};
 
 /// One line describing this chapter, for `--help` and `tincan chapters`.
 pub const ABOUT: &str = "a plain child process: no isolation, the baseline that sees everything";

@@ -5,13 +5,21 @@
 //! feature is written once, in the chapter that teaches it.
 
 use nix::sched::CloneFlags;
+use nix::unistd::Pid;
 
-use crate::{Container, StepError};
+use crate::clone::CloneInto;
+use crate::console::ConsoleSocket;
+use crate::{Container, State, StepError};
 
-/// What a step may look at: the container and the namespaces the child was created in.
+/// What a step may look at: the container, the namespaces the child was created
+/// in, and the container's state directory, where a step records what it makes
+/// on the host *before* making it (`state.rs`).
 pub struct Context<'a> {
     pub container: &'a Container,
     pub namespaces: CloneFlags,
+    pub state: &'a State,
+    /// When the container gets a terminal of its own (chapter 3): where to send it.
+    pub console: Option<&'a ConsoleSocket>,
 }
 
 // ANCHOR: step
@@ -20,44 +28,63 @@ pub trait Step {
     /// A short name for errors and listings: "chroot", "mount /proc".
     fn name(&self) -> &'static str;
 
+    /// Runs in the runtime before `clone(2)`: for what the child must be *born*
+    /// into (chapter 7's cgroup, on cgroup v2), and for recording what a step will
+    /// make before the child exists.
+    fn before_clone(&self, _cx: &Context, _into: &mut CloneInto) -> Result<(), StepError> {
+        Ok(())
+    }
+
+    /// Runs in the runtime after `clone(2)`, while the child waits: for work that
+    /// must be done from outside the child's namespaces (giving it a network
+    /// interface, for example). The child runs its `in_child` steps only once
+    /// every step's `in_parent` has succeeded.
+    fn in_parent(&self, _cx: &Context, _child: Pid) -> Result<(), StepError> {
+        Ok(())
+    }
+
     /// Runs in the child after `clone(2)` and before `execve(2)`, with the
     /// privileges of the runtime. Errors reach the user through the handshake.
     fn in_child(&self, cx: &Context) -> Result<(), StepError>;
 
-    /// Runs in the runtime after `clone(2)`, while the child waits: for work that
-    /// must be done from outside the child's namespaces (moving a network
-    /// interface into them, for example). The child runs its `in_child` steps only
-    /// once every step's `in_parent` has succeeded.
-    fn in_parent(&self, _cx: &Context, _child: nix::unistd::Pid) -> Result<(), StepError> {
-        Ok(())
-    }
-
-    /// Runs in the runtime once the container has ended, before any `after_exit`:
+    /// Runs in the runtime once the container has ended, before any `cleanup`:
     /// one line for the user if this step knows *why* it ended in a way the exit
     /// status cannot say (chapter 7: the kernel killed it for using too much memory).
     fn why_it_ended(&self, _cx: &Context) -> Option<String> {
         None
     }
 
-    /// Runs in the runtime after the container has exited, to undo what the step
-    /// left on the host. Most steps leave nothing: what they did dies with the
-    /// container's namespaces.
-    fn after_exit(&self, _cx: &Context) -> Result<(), StepError> {
+    /// Runs in the runtime to take down what the step left on the host, from its
+    /// records in `cx.state` (forgetting each record once its object is gone):
+    /// after the container ended, after a failed start, and, for a runtime that
+    /// died, in `chNN cleanup` or the next run. So it must accept a record whose
+    /// object was never made, or is gone already. Most steps leave nothing: what
+    /// they did dies with the container's namespaces.
+    fn cleanup(&self, _cx: &Context) -> Result<(), StepError> {
         Ok(())
     }
 }
 // ANCHOR_END: step
+
+/// Chapter 2's `--init`: a function that stays the container's PID 1 while the
+/// command runs as its child (PID 2), and returns PID 1's exit code.
+pub type Init = fn(command: Pid) -> i32;
 
 /// The namespaces to create and the steps to run, in order.
 pub struct Plan {
     /// `CLONE_NEW*` flags for `clone(2)`: the child is born inside these namespaces.
     pub namespaces: CloneFlags,
     steps: Vec<Box<dyn Step>>,
+    /// Run the command under an init of ours (chapter 2's `--init`).
+    pub init: Option<Init>,
+    /// Give the container a terminal of its own when the runtime runs on one
+    /// (chapter 3, which gives it its own `/dev/pts`).
+    pub console: bool,
 }
 
 impl Default for Plan {
     fn default() -> Self {
-        Plan { namespaces: CloneFlags::empty(), steps: Vec::new() }
+        Plan { namespaces: CloneFlags::empty(), steps: Vec::new(), init: None, console: false }
     }
 }
 
@@ -76,6 +103,13 @@ impl Plan {
     /// Add a step after the existing ones.
     pub fn then(mut self, step: impl Step + 'static) -> Self {
         self.steps.push(Box::new(step));
+        self
+    }
+
+    /// Add a step before all the others: its parent-side part then runs first
+    /// (chapter 7 puts the container in its cgroup before anything else is done).
+    pub fn first(mut self, step: impl Step + 'static) -> Self {
+        self.steps.insert(0, Box::new(step));
         self
     }
 
@@ -143,6 +177,12 @@ mod tests {
             .then(Named("c"))
             .replace("b", vec![Box::new(Named("x")), Box::new(Named("y"))]);
         assert_eq!(plan.step_names(), ["a", "x", "y", "c"]);
+    }
+
+    #[test]
+    fn first_goes_before_everything() {
+        let plan = Plan::new().then(Named("b")).first(Named("a"));
+        assert_eq!(plan.step_names(), ["a", "b"]);
     }
 
     #[test]

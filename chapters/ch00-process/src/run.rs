@@ -1,24 +1,18 @@
-//! The lifecycle of one container: `clone(2)`, run the plan, `execve(2)`, wait.
-//!
-//! Why `clone(2)` and not `fork(2)`? `clone` takes the `CLONE_NEW*` flags, so the
-//! child is *born* inside its new namespaces. That matters for the PID namespace:
-//! `unshare(CLONE_NEWPID)` would only put the caller's future children in it, but a
-//! child cloned with `CLONE_NEWPID` is PID 1 of the new namespace from its first
-//! instruction. In this chapter the flags are empty, and `clone` behaves like `fork`.
+//! The lifecycle of one container: record, clone, set up, execute, supervise,
+//! clean up.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use nix::errno::Errno;
-use nix::sched::clone;
 use nix::sys::signal::Signal;
-use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::Pid;
 
+use crate::clone::{Child, CloneInto, Forked, clone3};
+use crate::console::{ConsoleSocket, Relay};
 use crate::handshake::{self, ChildFailure, Sender, WaitForGo};
-use crate::plan::Context;
+use crate::plan::{Context, Init};
 use crate::signals::Signals;
-use crate::{Container, Error, Plan, Step, StepError, exec};
+use crate::supervise::{killed_already, reap, supervise};
+use crate::{Container, Error, Plan, State, Step, StepError, exec, state_root};
 
 /// How the container's command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +23,8 @@ pub enum Exit {
     Signal(Signal),
 }
 
-/// How the container ended: its exit status and, when a step knows more than the
-/// status can say, why (chapter 7: "killed by the kernel: out of memory").
+/// How the container ended: its exit status and, when the runtime knows more
+/// than the status can say, why (chapter 7: "killed by the kernel: out of memory").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ended {
     pub exit: Exit,
@@ -47,71 +41,92 @@ impl Exit {
     }
 }
 
-/// The child's stack: `clone(2)` needs one because the child may run on memory of
-/// its own. 8 MiB, like a main thread's, because a step that panics prints a
-/// backtrace, which needs room. The memory is only touched as the child uses it.
-const STACK_SIZE: usize = 8 * 1024 * 1024;
-
 // ANCHOR: run
 /// Run `container` with `plan` and wait for it to end.
 ///
 /// Call it from a single-threaded program (like the chapter binaries): the child
 /// starts as a copy of this process, and in a copy of a multi-threaded program a
-/// lock held by another thread stays locked forever.
+/// lock held by another thread stays locked for ever.
 pub fn run(container: &Container, plan: &Plan) -> Result<Ended, Error> {
     check_rootfs(container)?;
-    let cx = Context { container, namespaces: plan.namespaces };
-    let (sender, receiver) = handshake::channel()?;
-    let (go, wait_for_go) = handshake::go_channel()?;
-
-    // Hold back termination signals until we know whom to forward them to.
-    let mut signals = Signals::hold();
-    let mut stack = vec![0u8; STACK_SIZE];
-    let (mut sender, mut go, mut wait_for_go) = (Some(sender), Some(go), Some(wait_for_go));
-    let child_main = Box::new(|| {
-        // This closure runs only in the child, on its own copy of our memory:
-        // taking `go` closes the child's copy of that pipe end, not ours.
-        drop(go.take());
-        signals.release_in_child();
-        let wait_for_go = wait_for_go.take().expect("runs once");
-        child(&cx, plan, wait_for_go, sender.take().expect("runs once"))
-    });
-    // SAFETY: the runtime is single-threaded (see above), so the child's copy of
-    // the address space holds no lock another thread could be holding.
-    let child = unsafe { clone(child_main, &mut stack, plan.namespaces, Some(libc::SIGCHLD)) }
-        .map_err(Error::Clone)?;
-    // Our copies of the child's pipe ends must go: a pipe reads end-of-file only
-    // when no process holds its write end open.
-    drop((sender, wait_for_go));
-    signals.forward_to(child);
-
-    // The parent's part of the set-up; the child waits for it.
-    if let Err(e) = in_parent(&cx, plan, child) {
-        drop(go); // the child sees end-of-file instead of "go", and exits
-        let exit = wait_for(child);
-        let reason = why_it_ended(&cx, plan);
-        let _ = after_exit(&cx, plan);
-        // A child killed during the set-up makes the set-up fail (its namespaces
-        // vanish); then the kill, not the set-up, is what happened.
-        return match exit {
-            Ok(exit @ Exit::Signal(_)) => Ok(Ended { exit, reason }),
-            _ => Err(e),
-        };
-    }
-    // Even if the child is already gone, what follows must run: the wait says
-    // how it ended, and the clean-up is needed either way.
-    go.expect("still ours").go();
-
-    let failure = receiver.receive();
-    let exit = wait_for(child);
-    let reason = why_it_ended(&cx, plan);
-    let cleanup = after_exit(&cx, plan);
-    match failure? {
-        Some(failure) => Err(failure.into()),
-        None => cleanup.and(exit).map(|exit| Ended { exit, reason }),
-    }
+    let root = state_root();
+    let state = State::create(&root, container)
+        .map_err(|source| Error::State { dir: root.join("containers"), source })?;
+    let console = if plan.console && crate::console::on_a_terminal() {
+        Some(ConsoleSocket::new().map_err(|e| Error::Handshake(format!("socketpair: {e}")))?)
+    } else {
+        None
+    };
+    let cx = Context {
+        container,
+        namespaces: plan.namespaces,
+        state: &state,
+        console: console.as_ref(),
+    };
+    // Whatever happened, take down what the steps made, from their records.
+    let ended = start_and_wait(&cx, plan);
+    let cleaned = cleanup(&cx, plan);
+    let removed = state.remove();
+    let ended = ended?;
+    cleaned?;
+    removed.map_err(|left| Error::LeftBehind { dir: root.join("containers"), left })?;
+    Ok(ended)
 }
 // ANCHOR_END: run
+
+fn start_and_wait(cx: &Context, plan: &Plan) -> Result<Ended, Error> {
+    let mut into = CloneInto::default();
+    for step in plan.steps() {
+        attempt(step, || step.before_clone(cx, &mut into))?;
+    }
+    pause_if_asked("clone");
+    let (sender, receiver) = handshake::channel()?;
+    let (go, wait_for_go) = handshake::go_channel()?;
+    // Hold back the signals we forward until the loop that forwards them runs.
+    let mut signals =
+        Signals::block().map_err(|e| Error::Signals(StepError::new("block signals", e)))?;
+    // SAFETY: the runtime is single-threaded (see `run`).
+    let child = match unsafe { clone3(plan.namespaces, &into) }.map_err(Error::Clone)? {
+        Forked::Child => {
+            drop(go); // the child's copy: "go" must come from the parent alone
+            cx.state.close_lock_in_child();
+            let code = child(cx, plan, wait_for_go, sender);
+            // Leave without running the runtime's destructors in this copy of it.
+            // SAFETY: _exit(2) ends the process at once.
+            unsafe { libc::_exit(code) }
+        }
+        Forked::Parent(child) => child,
+    };
+    // Our copies of the child's pipe ends must go: a pipe reads end-of-file only
+    // when no process holds its write end open.
+    drop((sender, wait_for_go, into));
+
+    // The parent's part of the set-up; the child waits for it.
+    if let Err(e) = in_parent(cx, plan, &child) {
+        // Killed from outside while we set it up? Then that is what happened.
+        if killed_already(&child) {
+            return Ok(Ended { exit: reap(&child)?, reason: None });
+        }
+        drop(go); // the child reads end-of-file instead of "go", and exits
+        reap(&child)?;
+        return Err(e);
+    }
+    // Even if the child is already gone, what follows must run: the wait says
+    // how it ended.
+    go.go();
+    if let Some(failure) = receiver.receive()? {
+        reap(&child)?;
+        return Err(failure.into());
+    }
+    pause_if_asked("start");
+    let relay = cx.console.and_then(ConsoleSocket::receive).map(Relay::start);
+    let relay = relay.transpose().map_err(|e| Error::Handshake(format!("the terminal: {e}")))?;
+    let (exit, killed) = supervise(&child, &mut signals, cx.container.stop_timeout, relay)?;
+    // Asked before the clean-up, while what the steps made (a cgroup and its
+    // counters) still exists.
+    let reason = killed.or_else(|| plan.steps().find_map(|step| step.why_it_ended(cx)));
+    Ok(Ended { exit, reason })
+}
 
 fn check_rootfs(container: &Container) -> Result<(), Error> {
     let rootfs = &container.rootfs;
@@ -125,30 +140,59 @@ fn check_rootfs(container: &Container) -> Result<(), Error> {
 // ANCHOR: child
 /// The child: run each step of the plan, then become the command.
 /// The return value is the child's exit code; it is only reached on failure.
-fn child(cx: &Context, plan: &Plan, wait_for_go: WaitForGo, sender: Sender) -> isize {
+fn child(cx: &Context, plan: &Plan, wait_for_go: WaitForGo, sender: Sender) -> i32 {
     // If the runtime dies (say, `kill -9`), take the container with it rather than
-    // leave an orphan behind. (`man 2 PR_SET_PDEATHSIG`)
+    // leave it running unsupervised. (`man 2 PR_SET_PDEATHSIG`: this reaches the
+    // container's first process only; chapter 2 says why that is enough there.)
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     if !wait_for_go.wait() {
-        return 125; // the parent's set-up failed, and the parent says why
+        return 125; // the parent's set-up failed (or it died), and the parent says why
     }
     for step in plan.steps() {
-        // A panic must not unwind out of the child: it would cross clone(2)'s C
-        // callback, which aborts. `attempt` reports it like any other failure.
+        // A panic must not unwind out of the child: `attempt` reports it like any
+        // other failure.
         if let Err(failure) = attempt(step, || step.in_child(cx)) {
             sender.send(&failure);
             return 125;
         }
     }
+    if let Some(init) = plan.init
+        && let Err(failure) = become_init(init)
+    {
+        sender.send(&failure);
+        return 125;
+    }
     let failure = exec::exec(cx.container);
     let code = match failure {
-        ChildFailure::NotFound { .. } => 127,
+        ChildFailure::NotFound { .. } | ChildFailure::InterpreterMissing { .. } => 127,
         _ => 126,
     };
     sender.send(&failure);
     code
 }
 // ANCHOR_END: child
+
+/// Chapter 2's `--init`: fork; this process stays PID 1 and runs `init` until the
+/// command ends; the new process (PID 2) returns, to execute the command.
+fn become_init(init: Init) -> Result<(), ChildFailure> {
+    // SAFETY: single-threaded (the runtime's child); PID 2 goes on to execve.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => Ok(()),
+        Ok(nix::unistd::ForkResult::Parent { child }) => {
+            // PID 1 needs none of the runtime's descriptors; in particular, the
+            // handshake pipe must close when PID 2 executes the command.
+            // SAFETY: closing descriptors this process no longer uses.
+            unsafe { libc::syscall(libc::SYS_close_range, 3, u32::MAX, 0) };
+            let code = init(child);
+            // SAFETY: _exit(2) ends PID 1, and with it the namespace.
+            unsafe { libc::_exit(code) }
+        }
+        Err(errno) => Err(ChildFailure::Step {
+            step: "init".into(),
+            error: StepError::new("fork the command", errno),
+        }),
+    }
+}
 
 fn panic_message(panic: &(dyn Any + Send)) -> String {
     match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
@@ -158,24 +202,12 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
     }
 }
 
-/// Wait for the child to end. `waitpid(2)` can be interrupted by a signal we
-/// forward; then we simply wait again.
-fn wait_for(child: Pid) -> Result<Exit, Error> {
-    loop {
-        match waitpid(child, None) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(Exit::Code(code as u8)),
-            Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(Exit::Signal(signal)),
-            Ok(_) | Err(Errno::EINTR) => continue,
-            Err(errno) => return Err(Error::Wait(errno)),
-        }
-    }
-}
-
 /// Run every step's parent-side part, in order. A panic (a workshop's `todo!()`)
 /// is reported like a failure, so that the clean-up still runs.
-fn in_parent(cx: &Context, plan: &Plan, child: Pid) -> Result<(), Error> {
+fn in_parent(cx: &Context, plan: &Plan, child: &Child) -> Result<(), Error> {
     for step in plan.steps() {
-        attempt(step, || step.in_parent(cx, child))?;
+        attempt(step, || step.in_parent(cx, child.pid))?;
+        pause_if_asked(step.name());
     }
     Ok(())
 }
@@ -195,23 +227,34 @@ fn attempt(
     }
 }
 
-/// The first thing a step can tell about why the container ended; asked before
-/// the clean-up, while what the steps made (a cgroup and its counters) still exists.
-fn why_it_ended(cx: &Context, plan: &Plan) -> Option<String> {
-    plan.steps().find_map(|step| step.why_it_ended(cx))
-}
-
-/// Undo, in reverse order, what the steps left on the host.
-fn after_exit(cx: &Context, plan: &Plan) -> Result<(), Error> {
+/// Take down, in reverse order, what the steps left on the host.
+pub(crate) fn cleanup(cx: &Context, plan: &Plan) -> Result<(), Error> {
     let steps: Vec<_> = plan.steps().collect();
     let mut result = Ok(());
     for step in steps.into_iter().rev() {
-        if let Err(e) = step.after_exit(cx) {
+        if let Err(failure) = attempt(step, || step.cleanup(cx)) {
             // Keep going: one failed clean-up must not stop the others.
-            result = result.and(Err(Error::Cleanup(e)));
+            let failure = match Error::from(failure) {
+                Error::Step { source, .. } => Error::Cleanup(source),
+                other => other,
+            };
+            result = result.and(Err(failure));
         }
     }
     result
+}
+
+/// For the crash tests: with `TINCAN_TEST_PAUSE_AFTER=POINT`, the runtime stops
+/// at POINT — "clone" (everything recorded, nothing cloned yet), a step's name
+/// (after its parent-side part) or "start" (the command runs) — and waits to be
+/// killed, so that a test can `kill -9` it exactly there.
+fn pause_if_asked(point: &str) {
+    if std::env::var_os("TINCAN_TEST_PAUSE_AFTER").is_some_and(|p| p == point) {
+        eprintln!("paused after {point}");
+        loop {
+            nix::unistd::pause();
+        }
+    }
 }
 
 #[cfg(test)]

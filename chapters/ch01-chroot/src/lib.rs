@@ -13,10 +13,19 @@
 //! often as it likes. The escape lab's *chroot breakout* shows how; chapter 3's
 //! `pivot_root` closes the hole.
 //!
+//! The runtime itself must learn the same lesson: when it touches a path in the
+//! rootfs from outside, it must resolve it as the container would, inside the
+//! root (`in_root.rs`), or a symbolic link in a hostile rootfs leads it onto the
+//! host's files.
+//!
 //! Builds on chapter 0 ([`ch00_process::plan()`]): it replaces "start in ROOTFS" with
 //! "make ROOTFS the root".
 //!
-//! Man pages: `man 2 chroot`, `man 2 chdir`.
+//! Man pages: `man 2 chroot`, `man 2 chdir`, `man 2 openat2`.
+
+mod in_root;
+
+pub use in_root::{RootDir, fd_path, mount_point};
 
 use ch00_process::{Context, Doing, Plan, Step, StepError};
 use nix::unistd::{chdir, chroot};

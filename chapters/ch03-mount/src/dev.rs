@@ -43,7 +43,7 @@ impl Step for MountDev {
     }
 
     fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
-        std::fs::create_dir_all("/dev").doing(|| "create /dev".to_owned())?;
+        ch01_chroot::mount_point("/dev")?;
         // No MS_NODEV here: device nodes on this tmpfs must work.
         tmpfs("/dev", MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME, "mode=755,size=65536k")?;
         for (name, major, minor) in DEVICES {

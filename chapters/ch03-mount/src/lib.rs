@@ -17,20 +17,26 @@
 //! 4. **A minimal `/dev` and a read-only `/sys`** ([`MountDev`], [`MountSys`]):
 //!    programs expect `/dev/null` and friends, but the container must not get the
 //!    host's disks.
+//! 5. **A terminal of its own** ([`Console`]) when the runtime runs on one: your
+//!    terminal is a host device, `/dev/pts/N` of the host's devpts, which the
+//!    container's `/dev` no longer has.
 //!
 //! Builds on chapter 2 ([`ch02_pid::plan`]): one more namespace; `chroot` replaced.
 //!
 //! Man pages: `man 7 mount_namespaces`, `man 2 pivot_root`, `man 2 mount`.
 
+mod console;
 mod dev;
 mod root;
 mod sys;
 
+pub use console::Console;
 pub use dev::MountDev;
 pub use root::{PivotRoot, PrivateMounts};
 pub use sys::MountSys;
 
 use ch00_process::Plan;
+use ch02_pid::PidOptions;
 use nix::sched::CloneFlags;
 
 /// One line describing this chapter, for `--help` and `tincan chapters`.
@@ -38,13 +44,17 @@ pub const ABOUT: &str = "mount namespace: its own mount table; pivot_root, /proc
 
 // ANCHOR: plan
 /// Chapter 3's plan: chapter 2's in a new mount namespace, with `chroot` replaced by
-/// private propagation and `pivot_root`, and a minimal `/dev` and `/sys` added.
-pub fn plan() -> Plan {
-    ch02_pid::plan()
+/// private propagation and `pivot_root`, a minimal `/dev` and `/sys` added, and a
+/// terminal of its own. (No options of its own: it takes chapter 2's.)
+pub fn plan(options: &PidOptions) -> Plan {
+    let mut plan = ch02_pid::plan(options)
         .with_namespace(CloneFlags::CLONE_NEWNS)
         .replace("chroot", vec![Box::new(PrivateMounts), Box::new(PivotRoot)])
         .then(MountDev)
         .then(MountSys)
+        .then(Console);
+    plan.console = true;
+    plan
 }
 // ANCHOR_END: plan
 
@@ -52,9 +62,18 @@ pub fn plan() -> Plan {
 mod tests {
     #[test]
     fn mounts_are_private_before_anything_is_mounted() {
+        let plan = super::plan(&Default::default());
         assert_eq!(
-            super::plan().step_names(),
-            ["make mounts private", "pivot_root", "mount /proc", "mount /dev", "mount /sys"]
+            plan.step_names(),
+            [
+                "make mounts private",
+                "pivot_root",
+                "mount /proc",
+                "mount /dev",
+                "mount /sys",
+                "console"
+            ]
         );
+        assert!(plan.console);
     }
 }

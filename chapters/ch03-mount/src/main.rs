@@ -1,7 +1,6 @@
-//! `ch03 run ROOTFS [CMD...]`: its own mount table: pivot_root, /proc, /dev and /sys.
+//! `ch03 run [--init] ROOTFS [CMD...]`: its own mount table: pivot_root, /proc, /dev
+//! and /sys, and a terminal of its own.
 
 fn main() -> std::process::ExitCode {
-    ch00_process::cli::main("ch03", ch03_mount::ABOUT, |_: &ch00_process::cli::NoOptions| {
-        ch03_mount::plan()
-    })
+    ch00_process::cli::main("ch03", ch03_mount::ABOUT, ch03_mount::plan)
 }

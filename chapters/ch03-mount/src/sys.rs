@@ -13,7 +13,7 @@ impl Step for MountSys {
     }
 
     fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
-        std::fs::create_dir_all("/sys").doing(|| "create /sys".to_owned())?;
+        ch01_chroot::mount_point("/sys")?;
         let flags =
             MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         mount(Some("sysfs"), "/sys", Some("sysfs"), flags, None::<&str>)

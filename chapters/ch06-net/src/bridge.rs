@@ -9,22 +9,28 @@
 //!
 //! A **veth pair** is a cable with a network interface at each end: what goes in
 //! one comes out of the other. One end stays on the host, plugged into the
-//! **bridge** (a software switch); the other is moved into the container's network
-//! namespace and renamed `eth0`. The bridge also gets the subnet's first address,
-//! which the containers use as their default gateway. Containers on one bridge
-//! reach each other by address; the host reaches them through the bridge.
+//! **bridge** (a software switch); the other is created directly *in* the
+//! container's network namespace, as its `eth0`. The bridge also gets the
+//! subnet's first address, which the containers use as their default gateway.
+//! Containers on one bridge reach each other by address; the host reaches them
+//! through the bridge. When the container ends, its namespace goes, and the
+//! kernel removes the pair with it: nothing to delete.
 //!
-//! The same with `ip`, for the first container:
+//! The same with `ip`, for the first container (PID is the container's):
 //!
 //! ```text
 //! ip link add tincan0 type bridge && ip addr add 10.89.0.1/24 dev tincan0 && ip link set tincan0 up
-//! ip link add tcXXXX type veth peer name tnXXXX
-//! ip link set tcXXXX master tincan0 up
-//! ip link set tnXXXX netns PID
-//! ip -n CONTAINER link set tnXXXX name eth0
-//! ip -n CONTAINER addr add 10.89.0.2/24 dev eth0 && ip -n CONTAINER link set eth0 up
-//! ip -n CONTAINER route add default via 10.89.0.1
+//! ip link add tcXXXX master tincan0 up type veth peer name eth0 address 02:42:0a:59:00:02 netns PID
+//! nsenter -t PID -n ip addr add 10.89.0.2/24 dev eth0
+//! nsenter -t PID -n ip link set eth0 up
+//! nsenter -t PID -n ip route add default via 10.89.0.1
 //! ```
+//!
+//! The MAC address is made from the IP address, as Docker makes it: a container
+//! that gets an address a previous one had also gets its MAC address, so the
+//! host's neighbour cache, which still maps the address to that MAC, is right at
+//! once (with a random MAC, the first packets would go to a MAC that no longer
+//! exists, for up to ~20 s).
 //!
 //! The bridge also gets its NAT rules (`firewall.rs`), the container its published
 //! ports and its `/etc` files (`etc.rs`). When the last container on a bridge
@@ -32,19 +38,25 @@
 //! if we were the ones who switched it on.
 
 use std::cell::RefCell;
-use std::fs::File;
+use std::fs::{self, File};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
+use ch00_process::clone::CloneInto;
 use ch00_process::{Context, Doing, Step, StepError};
 use ipnet::Ipv4Net;
 use nix::fcntl::{Flock, FlockArg};
 use nix::unistd::Pid;
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
+use serde::{Deserialize, Serialize};
 
+use crate::claim::{self, Claim};
 use crate::lease::{self, Lease};
 use crate::netlink::{self, index_of};
-use crate::ports::PortMapping;
+use crate::ports::{self, PortMapping};
 use crate::{etc, firewall, forwarding};
 
 /// Connect the container to a bridge on the host.
@@ -54,9 +66,23 @@ pub struct Bridge {
     pub publish: Vec<PortMapping>,
     /// For `/etc/hosts` and `/etc/hostname` (`None`: the container's short id).
     pub hostname: Option<String>,
+    /// What this runtime holds while the container lives; the kernel lets go of
+    /// both if the runtime dies.
     lease: RefCell<Option<Lease>>,
-    host_end: RefCell<Option<String>>,
+    ports: RefCell<Vec<Claim>>,
 }
+
+/// What the step records before making anything: enough for a clean-up by a
+/// runtime that never saw this container.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    bridge: String,
+    /// The host's end of the veth pair.
+    host_end: String,
+    publish: Vec<PortMapping>,
+}
+
+const RECORD: &str = "bridge";
 
 impl Bridge {
     pub fn new(
@@ -65,35 +91,8 @@ impl Bridge {
         publish: Vec<PortMapping>,
         hostname: Option<String>,
     ) -> Self {
-        Bridge {
-            name,
-            subnet,
-            publish,
-            hostname,
-            lease: RefCell::new(None),
-            host_end: RefCell::new(None),
-        }
-    }
-
-    /// The bridge's own address: the subnet's first host.
-    fn gateway(&self) -> Ipv4Addr {
-        self.subnet.hosts().next().unwrap_or(self.subnet.network())
-    }
-
-    /// Where this bridge's leases live.
-    fn leases(&self) -> PathBuf {
-        crate::state_dir().join("net").join(&self.name)
-    }
-
-    /// Serialise set-up and tear-down between runtimes: creating and removing the
-    /// bridge must not race. (The lock is released when the returned value drops.)
-    fn lock(&self) -> Result<Flock<File>, StepError> {
-        let path = self.leases().with_extension("lock");
-        std::fs::create_dir_all(path.parent().expect("in the state directory"))
-            .doing(|| format!("create {}", path.display()))?;
-        let file = File::create(&path).doing(|| format!("create {}", path.display()))?;
-        Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, e)| StepError::new("lock the bridge", e))
+        let (lease, ports) = (RefCell::new(None), RefCell::new(Vec::new()));
+        Bridge { name, subnet, publish, hostname, lease, ports }
     }
 }
 
@@ -103,37 +102,48 @@ impl Step for Bridge {
         "connect to the bridge"
     }
 
-    /// Runs before `pivot_root`, while the host's paths are in reach: put the
-    /// files that `in_parent` wrote over the rootfs's own.
-    fn in_child(&self, cx: &Context) -> Result<(), StepError> {
-        etc::bind(&etc::dir(&cx.container.id), &cx.container.rootfs)
+    /// Before anything else: write down what we are going to make.
+    fn before_clone(&self, cx: &Context, _into: &mut CloneInto) -> Result<(), StepError> {
+        let record = Record {
+            bridge: self.name.clone(),
+            host_end: host_end(&cx.container.id),
+            publish: self.publish.clone(),
+        };
+        cx.state.record(RECORD, &record).doing(|| "record the network".to_owned())
+    }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        Ok(()) // all done from outside, in `in_parent`
     }
 
     fn in_parent(&self, cx: &Context, child: Pid) -> Result<(), StepError> {
-        let _lock = self.lock()?;
-        let lease = lease::take(&self.leases(), self.subnet)
+        // The host ports first: one that another container publishes stops us
+        // here. (Claimed now, after `clone`, so that the child, a copy of us
+        // until it executes the command, holds none of the claims' locks.)
+        *self.ports.borrow_mut() = ports::claim(&self.publish, &cx.container.id)?;
+        let _lock = lock(&self.name)?;
+        let lease = lease::take(&leases(&self.name), self.subnet, &cx.container.id)
             .doing(|| format!("take an address in {}", self.subnet))?;
-        let (address, gateway, prefix) = (lease.address, self.gateway(), self.subnet.prefix_len());
+        let (address, gateway, prefix) =
+            (lease.address, gateway(self.subnet), self.subnet.prefix_len());
         *self.lease.borrow_mut() = Some(lease);
-        // Interface names are at most 15 bytes: "tc" and 12 digits of the id.
-        let (host_end, peer) =
-            (format!("tc{}", cx.container.short_id()), format!("tn{}", cx.container.short_id()));
-        *self.host_end.borrow_mut() = Some(host_end.clone());
 
-        let (bridge, peer_inside) = (self.name.clone(), peer.clone());
+        let (bridge, host_end) = (self.name.clone(), host_end(&cx.container.id));
         let created = netlink::here("plug a veth pair into the bridge", |h| async move {
             let (bridge, created) = ensure_bridge(&h, &bridge, gateway, prefix).await?;
-            h.link().add(LinkVeth::new(&host_end, &peer).build()).execute().await?;
-            let host_index =
-                index_of(&h, &host_end).await?.ok_or(rtnetlink::Error::RequestFailed)?;
-            h.link()
-                .set(LinkUnspec::new_with_index(host_index).controller(bridge).up().build())
-                .execute()
-                .await?;
-            let peer_index = index_of(&h, &peer).await?.ok_or(rtnetlink::Error::RequestFailed)?;
-            let into_container =
-                LinkUnspec::new_with_index(peer_index).setns_by_pid(child.as_raw() as u32);
-            h.link().set(into_container.build()).execute().await?;
+            // The container's end is born in its namespace, named eth0: moving
+            // an interface between namespaces costs far more than making it there.
+            let eth0 = LinkMessageBuilder::<LinkUnspec>::new()
+                .name("eth0".to_owned())
+                .address(mac_for(address).to_vec())
+                .setns_by_pid(child.as_raw() as u32)
+                .build();
+            let veth = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+                .name(host_end)
+                .controller(bridge)
+                .up()
+                .set_info_data(InfoData::Veth(InfoVeth::Peer(eth0)));
+            h.link().add(veth.build()).execute().await?;
             Ok(created)
         })?;
         if created {
@@ -142,11 +152,7 @@ impl Step for Bridge {
         }
 
         netlink::in_namespace_of(child, "configure eth0 in the container", |h| async move {
-            let eth0 = index_of(&h, &peer_inside).await?.ok_or(rtnetlink::Error::RequestFailed)?;
-            h.link()
-                .set(LinkUnspec::new_with_index(eth0).name("eth0".to_owned()).build())
-                .execute()
-                .await?;
+            let eth0 = index_of(&h, "eth0").await?.ok_or(rtnetlink::Error::RequestFailed)?;
             h.address().add(eth0, IpAddr::V4(address), prefix).execute().await?;
             h.link().set(LinkUnspec::new_with_index(eth0).up().build()).execute().await?;
             h.route()
@@ -156,45 +162,88 @@ impl Step for Bridge {
         })?;
 
         if !self.publish.is_empty() {
-            firewall::add_ports(cx.container.short_id(), address, &self.publish)?;
+            firewall::add_ports(&cx.container.id, address, &self.publish)?;
         }
         let hostname = ch04_uts::hostname(self.hostname.as_deref(), cx.container);
-        etc::write(&etc::dir(&cx.container.id), hostname, address)
+        etc::write(cx.state, hostname, address)
     }
 
-    /// Unplug the container and give its address back; the last one out removes
-    /// the bridge. Runs also after a failed set-up: it undoes what was done.
-    fn after_exit(&self, cx: &Context) -> Result<(), StepError> {
-        let _lock = self.lock()?;
+    /// Give back the container's address and ports, remove its port rules; the
+    /// last one out removes the bridge. (Its veth pair went with its namespace.)
+    fn cleanup(&self, cx: &Context) -> Result<(), StepError> {
+        let Some(record) = cx.state.recorded::<Record>(RECORD).doing(|| "read a record".into())?
+        else {
+            return Ok(());
+        };
+        let id = &cx.container.id;
+        let _lock = lock(&record.bridge)?;
         // Undo everything we can, even when one part fails; report the first failure.
         let mut undo: Vec<Result<(), StepError>> = Vec::new();
-        let _ = std::fs::remove_dir_all(etc::dir(&cx.container.id));
-        if !self.publish.is_empty() {
-            undo.push(firewall::remove(&format!("container {}", cx.container.short_id())));
+        if !record.publish.is_empty() {
+            undo.push(crate::nft::remove_tagged(&firewall::container_tag(id)));
         }
-        if let Some(host_end) = self.host_end.borrow_mut().take() {
-            // Deleting one end of a veth pair deletes both.
-            undo.push(netlink::here("remove the container's veth pair", |h| async move {
-                delete(&h, &host_end).await
-            }));
-        }
-        if let Some(lease) = self.lease.borrow_mut().take() {
-            undo.push(lease.release().doing(|| "release the container's address".to_owned()));
-        }
-        if !lease::any_left(&self.leases()) {
-            let bridge = self.name.clone();
+        undo.push(ports::release(&record.publish, id));
+        self.ports.borrow_mut().clear();
+        self.lease.borrow_mut().take();
+        undo.push(release_leases(&record.bridge, id));
+        if !claim::any_in(&leases(&record.bridge)) {
+            let bridge = record.bridge.clone();
             undo.push(netlink::here(
                 "remove the bridge",
                 |h| async move { delete(&h, &bridge).await },
             ));
-            let _ = std::fs::remove_dir(self.leases());
-            undo.push(firewall::remove(&format!("bridge {}", self.name)));
+            let _ = fs::remove_dir(leases(&record.bridge));
+            undo.push(crate::nft::remove_tagged(&firewall::bridge_tag(&record.bridge)));
             undo.push(forwarding::restore());
         }
-        undo.into_iter().collect()
+        undo.into_iter().collect::<Result<(), StepError>>()?;
+        cx.state.forget(RECORD).doing(|| "forget the network".to_owned())
     }
 }
 // ANCHOR_END: bridge
+
+/// The host's end of a container's veth pair: "tc" and 12 digits of its id
+/// (interface names are at most 15 bytes).
+fn host_end(id: &str) -> String {
+    format!("tc{}", &id[..12])
+}
+
+/// The bridge's own address: the subnet's first host.
+fn gateway(subnet: Ipv4Net) -> Ipv4Addr {
+    subnet.hosts().next().unwrap_or(subnet.network())
+}
+
+/// Docker's scheme: `02:42` (a locally administered address), then the four
+/// bytes of the IPv4 address.
+fn mac_for(address: Ipv4Addr) -> [u8; 6] {
+    let [a, b, c, d] = address.octets();
+    [0x02, 0x42, a, b, c, d]
+}
+
+/// Where a bridge's leases live.
+fn leases(bridge: &str) -> PathBuf {
+    crate::net_dir().join(bridge)
+}
+
+/// Remove `owner`'s leases on `bridge` (one, unless a runtime died twice over).
+fn release_leases(bridge: &str, owner: &str) -> Result<(), StepError> {
+    let Ok(entries) = fs::read_dir(leases(bridge)) else { return Ok(()) };
+    for path in entries.flatten().map(|e| e.path()) {
+        claim::release_if_owned(&path, owner).doing(|| format!("remove {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Serialise set-up and tear-down between runtimes: creating and removing the
+/// bridge must not race. (The lock is released when the returned value drops.)
+fn lock(bridge: &str) -> Result<Flock<File>, StepError> {
+    let path = leases(bridge).with_extension("lock");
+    fs::create_dir_all(path.parent().expect("in the state directory"))
+        .doing(|| format!("create {}", path.display()))?;
+    let file = File::create(&path).doing(|| format!("create {}", path.display()))?;
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, e)| StepError::new("lock the bridge", e))
+}
 
 /// The bridge's index, creating and configuring the bridge if needed (and whether
 /// it was created now).
@@ -215,14 +264,20 @@ async fn ensure_bridge(
 }
 
 /// Delete the link called `name`, if it (still) exists.
-///
-/// When a container exits, the kernel destroys its network namespace, and with it
-/// the veth pair, *asynchronously*: the host end can vanish between our lookup
-/// and our delete. Gone is what we wanted, so ENODEV counts as done.
 async fn delete(h: &Handle, name: &str) -> Result<(), rtnetlink::Error> {
     let Some(index) = index_of(h, name).await? else { return Ok(()) };
     match h.link().del(index).execute().await {
-        Err(e) if netlink::is_no_such_device(&e) => Ok(()),
+        Err(e) if netlink::errno_of(&e) == nix::errno::Errno::ENODEV => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mac_address_is_made_from_the_ip_address() {
+        assert_eq!(mac_for("10.89.0.2".parse().unwrap()), [0x02, 0x42, 10, 89, 0, 2]);
     }
 }

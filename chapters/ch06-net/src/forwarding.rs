@@ -17,7 +17,7 @@ const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 
 /// Remembers that forwarding was off before tincan switched it on.
 fn marker() -> PathBuf {
-    crate::state_dir().join("net").join("ip_forward-was-off")
+    crate::net_dir().join("ip_forward-was-off")
 }
 
 /// For a bridge just created: forwarding on, and loopback-sourced packets allowed
@@ -36,10 +36,9 @@ pub fn on(bridge: &str) -> Result<(), StepError> {
 /// When a bridge is removed: switch forwarding back off if we switched it on and
 /// no other bridge of ours is in use.
 pub fn restore() -> Result<(), StepError> {
-    let net = crate::state_dir().join("net");
-    let in_use = fs::read_dir(&net)
+    let in_use = fs::read_dir(crate::net_dir())
         .map(|entries| {
-            entries.flatten().any(|e| e.path().is_dir() && crate::lease::any_left(&e.path()))
+            entries.flatten().any(|e| e.path().is_dir() && crate::claim::any_in(&e.path()))
         })
         .unwrap_or(false);
     if in_use || !marker().exists() {

@@ -25,14 +25,17 @@
 //! Man pages: `man 7 network_namespaces`, `man 7 netlink`.
 
 mod bridge;
+mod claim;
 mod etc;
 mod firewall;
 mod forwarding;
 mod lease;
 mod netlink;
+mod nft;
 mod ports;
 
 pub use bridge::Bridge;
+pub use etc::EtcFiles;
 pub use ports::{PortMapping, Protocol};
 
 use ch00_process::{Context, Plan, Step, StepError};
@@ -73,12 +76,12 @@ pub struct NetOptions {
     pub net: Network,
 
     /// With `--net bridge`: the bridge to connect to (created on first use).
-    #[arg(long, value_name = "NAME", default_value = DEFAULT_BRIDGE)]
+    #[arg(long, value_name = "NAME", env = "TINCAN_BRIDGE", default_value = DEFAULT_BRIDGE, value_parser = parse_bridge)]
     pub bridge: String,
 
     /// With `--net bridge`: the subnet to take the container's address from; the
     /// bridge gets its first address.
-    #[arg(long, value_name = "CIDR", default_value = DEFAULT_SUBNET)]
+    #[arg(long, value_name = "CIDR", env = "TINCAN_SUBNET", default_value = DEFAULT_SUBNET)]
     pub subnet: ipnet::Ipv4Net,
 
     /// With `--net bridge`: publish the container's port on the host, reachable at
@@ -99,10 +102,20 @@ impl Default for NetOptions {
     }
 }
 
-/// Where tincan keeps what it must share between runtimes (address leases):
-/// `$TINCAN_STATE_DIR`, or `/run/tincan`.
-pub fn state_dir() -> std::path::PathBuf {
-    std::env::var_os("TINCAN_STATE_DIR").map_or_else(|| "/run/tincan".into(), Into::into)
+/// Where the bridges' address leases and locks live: `STATE/net`.
+fn net_dir() -> std::path::PathBuf {
+    ch00_process::state_root().join("net")
+}
+
+/// A bridge is a network interface: a name of 1 to 15 bytes (`IFNAMSIZ`), without
+/// `/`, `:` or white space. Checked before anything is made.
+fn parse_bridge(name: &str) -> Result<String, String> {
+    let allowed = |c: char| c.is_ascii_graphic() && !matches!(c, '/' | ':');
+    if (1..=15).contains(&name.len()) && name.chars().all(allowed) && name != "." && name != ".." {
+        Ok(name.to_owned())
+    } else {
+        Err("an interface name: 1 to 15 letters, digits, '-' or '_'".to_owned())
+    }
 }
 
 // ANCHOR: plan
@@ -114,17 +127,17 @@ pub fn plan(options: &NetOptions) -> Plan {
     match options.net {
         Network::Host => plan,
         Network::None => plan.with_namespace(CloneFlags::CLONE_NEWNET).then(LoopbackUp),
-        Network::Bridge => {
-            plan.with_namespace(CloneFlags::CLONE_NEWNET).then(LoopbackUp).insert_before(
-                "pivot_root",
-                Bridge::new(
-                    options.bridge.clone(),
-                    options.subnet,
-                    options.publish.clone(),
-                    options.uts.hostname.clone(),
-                ),
-            )
-        }
+        Network::Bridge => plan
+            .with_namespace(CloneFlags::CLONE_NEWNET)
+            .then(LoopbackUp)
+            .then(Bridge::new(
+                options.bridge.clone(),
+                options.subnet,
+                options.publish.clone(),
+                options.uts.hostname.clone(),
+            ))
+            // Bound over the rootfs's files while our files on the host are in reach.
+            .insert_before("pivot_root", EtcFiles),
     }
 }
 // ANCHOR_END: plan
@@ -177,6 +190,15 @@ mod tests {
         let bridge = plan(&NetOptions::default());
         let names = bridge.step_names();
         let at = |name| names.iter().position(|n| *n == name);
-        assert_eq!(at("connect to the bridge").map(|i| i + 1), at("pivot_root"));
+        assert_eq!(at("bind /etc files").map(|i| i + 1), at("pivot_root"));
+        assert_eq!(names.last(), Some(&"connect to the bridge"));
+    }
+
+    #[test]
+    fn a_bridge_name_is_an_interface_name() {
+        assert_eq!(parse_bridge("tincan-test_1").as_deref(), Ok("tincan-test_1"));
+        for bad in ["", "a/b", "eth0:1", "sixteen-letters!", "with space", ".."] {
+            assert!(parse_bridge(bad).is_err(), "{bad:?}");
+        }
     }
 }

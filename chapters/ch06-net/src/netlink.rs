@@ -3,10 +3,13 @@
 //!
 //! `ip link set lo up` is a message over a netlink socket, and a netlink socket
 //! speaks to the network namespace it was *created* in. So to configure the
-//! container's interfaces from outside, the runtime briefly enters the container's
-//! namespace with `setns(2)`, opens a socket there, and returns at once; the socket
-//! stays bound to the container's namespace. (`man 7 netlink`, `man 7 rtnetlink`,
-//! `man 2 setns`.) We use the `rtnetlink` crate rather than running `ip`.
+//! container's interfaces from outside, the runtime opens a socket in the
+//! container's namespace. `setns(2)` moves only the *calling thread* into a
+//! network namespace, so we do it on a short-lived thread that opens the socket
+//! there and ends: the runtime's own thread never leaves its namespace, whatever
+//! fails. The socket stays bound to the container's namespace. (`man 7 netlink`,
+//! `man 7 rtnetlink`, `man 2 setns`.) We use the `rtnetlink` crate rather than
+//! running `ip`.
 
 use std::fs::File;
 use std::future::Future;
@@ -26,7 +29,7 @@ where
 {
     let theirs = File::open(format!("/proc/{pid}/ns/net"))
         .doing(|| "open the container's network namespace".to_owned())?;
-    run(Some(&theirs), what, work)
+    run(Some(theirs), what, work)
 }
 
 /// Run `work` with a netlink handle bound to the runtime's own network namespace.
@@ -38,26 +41,28 @@ where
     run(None, what, work)
 }
 
-fn run<T, F, Fut>(namespace: Option<&File>, what: &str, work: F) -> Result<T, StepError>
+fn run<T, F, Fut>(namespace: Option<File>, what: &str, work: F) -> Result<T, StepError>
 where
     F: FnOnce(Handle) -> Fut,
     Fut: Future<Output = Result<T, rtnetlink::Error>>,
 {
-    let ours = File::open("/proc/self/ns/net").doing(|| "open our network namespace".to_owned())?;
     // One thread, no reactor threads: the runtime stays as simple as a process.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
         .doing(|| "start the netlink event loop".to_owned())?;
-    runtime.block_on(async {
-        if let Some(theirs) = namespace {
+    let reactor = runtime.handle().clone();
+    let open = move || {
+        let _reactor = reactor.enter(); // the socket registers with our event loop
+        if let Some(theirs) = &namespace {
             setns(theirs, CloneFlags::CLONE_NEWNET)
                 .doing(|| "enter the container's network namespace".to_owned())?;
         }
-        let connection = rtnetlink::new_connection();
-        setns(&ours, CloneFlags::CLONE_NEWNET)
-            .doing(|| "return to our network namespace".to_owned())?;
-        let (connection, handle, _) = connection.doing(|| "open a netlink socket".to_owned())?;
+        rtnetlink::new_connection().doing(|| "open a netlink socket".to_owned())
+    };
+    let (connection, handle, _) = std::thread::scope(|s| s.spawn(open).join())
+        .unwrap_or_else(|_| Err(StepError::new("open a netlink socket", Errno::EIO)))?;
+    runtime.block_on(async {
         tokio::spawn(connection);
         work(handle).await.map_err(|e| StepError::new(what, errno_of(&e)))
     })
@@ -67,19 +72,14 @@ where
 pub async fn index_of(handle: &Handle, name: &str) -> Result<Option<u32>, rtnetlink::Error> {
     match handle.link().get().match_name(name.to_owned()).execute().try_next().await {
         Ok(link) => Ok(link.map(|l| l.header.index)),
-        Err(e) if is_no_such_device(&e) => Ok(None),
+        Err(e) if errno_of(&e) == Errno::ENODEV => Ok(None),
         Err(e) => Err(e),
     }
 }
 
-/// Did the kernel answer "no such device" (ENODEV)?
-pub fn is_no_such_device(error: &rtnetlink::Error) -> bool {
-    errno_of(error) == Errno::ENODEV
-}
-
 /// The errno a netlink request failed with (EIO when the failure was not the
 /// kernel's answer but, say, a malformed reply).
-fn errno_of(error: &rtnetlink::Error) -> Errno {
+pub fn errno_of(error: &rtnetlink::Error) -> Errno {
     match error {
         rtnetlink::Error::NetlinkError(message) => Errno::from_raw(-message.raw_code()),
         _ => Errno::EIO,

@@ -1,10 +1,23 @@
-//! `-p HOSTPORT:CONTAINERPORT[/tcp|/udp]`, as `docker run -p` writes it.
+//! `-p HOSTPORT:CONTAINERPORT[/tcp|/udp]`, as `docker run -p` writes it, and who
+//! holds a host port.
+//!
+//! Two containers cannot both receive the host's port 8080: the second one's
+//! forwarding rule would never match. So a published port is a claim
+//! (`claim.rs`), `STATE/ports/tcp/8080`, and a port that a running container
+//! publishes already is refused, as Docker refuses it.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
+use ch00_process::{Doing, StepError};
+use nix::errno::Errno;
+
+use crate::claim::{self, Claim, Holder};
+
 /// A port published on the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct PortMapping {
     pub host: u16,
     pub container: u16,
@@ -38,11 +51,75 @@ impl FromStr for PortMapping {
     }
 }
 
+impl From<PortMapping> for String {
+    fn from(mapping: PortMapping) -> String {
+        mapping.to_string()
+    }
+}
+
+impl TryFrom<String> for PortMapping {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
 impl fmt::Display for PortMapping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let protocol = if self.protocol == Protocol::Tcp { "tcp" } else { "udp" };
         write!(f, "{}:{}/{protocol}", self.host, self.container)
     }
+}
+
+impl PortMapping {
+    /// Where the claim on this host port lives.
+    fn claim_path(&self) -> PathBuf {
+        let protocol = if self.protocol == Protocol::Tcp { "tcp" } else { "udp" };
+        ch00_process::state_root().join("ports").join(protocol).join(self.host.to_string())
+    }
+}
+
+/// Claim the host ports of `mappings` for container `owner`.
+pub fn claim(mappings: &[PortMapping], owner: &str) -> Result<Vec<Claim>, StepError> {
+    let mut claims = Vec::new();
+    for mapping in mappings {
+        let port = format!(
+            "{}/{}",
+            mapping.host,
+            if mapping.protocol == Protocol::Tcp { "tcp" } else { "udp" }
+        );
+        let taken = match Claim::take(&mapping.claim_path(), owner)
+            .doing(|| format!("claim port {port}"))?
+        {
+            Ok(claim) => {
+                claims.push(claim);
+                continue;
+            }
+            Err(Holder::Alive(id)) if id == owner => format!("-p gives port {port} twice"),
+            Err(Holder::Alive(id)) => {
+                format!("port {port} is already published by container {}", short(&id))
+            }
+            Err(Holder::Dead(id)) => format!(
+                "port {port} is still held by container {}, whose runtime died: `cleanup` frees it",
+                short(&id)
+            ),
+        };
+        return Err(StepError::new("publish the ports", Errno::EADDRINUSE).hint(taken));
+    }
+    Ok(claims)
+}
+
+/// Give back what `owner` claimed (a clean-up: also after its runtime died).
+pub fn release(mappings: &[PortMapping], owner: &str) -> Result<(), StepError> {
+    for mapping in mappings {
+        let path = mapping.claim_path();
+        claim::release_if_owned(&path, owner).doing(|| format!("remove {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
 }
 
 #[cfg(test)]

@@ -20,11 +20,13 @@
 
 use std::fs;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
 
 use crate::hierarchy::{Hierarchy, Layout, Version};
 use crate::limits::{Controller, Limits};
@@ -71,7 +73,7 @@ impl CgroupError {
 }
 
 /// One directory of the container's cgroup: its path in one hierarchy.
-#[derive(Debug)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Dir {
     /// The hierarchy: its version, its controllers, and where it is mounted
     /// (to climb no higher when tidying up).
@@ -86,17 +88,19 @@ impl Dir {
 }
 
 /// The container's cgroup, in every hierarchy that holds one of our controllers.
-#[derive(Debug)]
+/// It can be written down (a record in the container's state) and rebuilt from
+/// that, for a clean-up by a runtime that never saw it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cgroup {
     dirs: Vec<Dir>,
 }
 
 impl Cgroup {
     // ANCHOR: create
-    /// Make `parent/name` in each hierarchy we use. `needed` are the controllers
-    /// the limits need: a host without one of them is an error, a host without
-    /// one that nobody asked for is fine.
-    pub fn create(
+    /// The cgroup `parent/name` in each hierarchy we use, not made yet. `needed`
+    /// are the controllers the limits need: a host without one of them is an
+    /// error, a host without one that nobody asked for is fine.
+    pub fn new(
         layout: &Layout,
         parent: &Path,
         name: &str,
@@ -111,12 +115,25 @@ impl Cgroup {
                 return Err(CgroupError::NoController { controller, option });
             }
         }
-        let mut cgroup = Cgroup { dirs: Vec::new() };
-        for hierarchy in layout.used() {
-            // On failure, `cgroup` drops here and removes what was made so far.
-            cgroup.dirs.push(make_dir(hierarchy, parent, name, needed)?);
+        let dirs = layout
+            .used()
+            .into_iter()
+            .map(|h| Dir { hierarchy: h.clone(), path: h.mount.join(parent).join(name) })
+            .collect();
+        Ok(Cgroup { dirs })
+    }
+
+    /// Make the directories (and the parents, on v2 with our controllers handed
+    /// down to their children).
+    pub fn make(
+        &self,
+        parent: &Path,
+        needed: &[(Controller, &'static str)],
+    ) -> Result<(), CgroupError> {
+        for dir in &self.dirs {
+            make_dir(dir, parent, needed)?;
         }
-        Ok(cgroup)
+        Ok(())
     }
     // ANCHOR_END: create
 
@@ -140,12 +157,30 @@ impl Cgroup {
         Ok(())
     }
 
+    // ANCHOR: clone_into
+    /// On cgroup v2, the cgroup's directory, opened for `clone3(2)`'s
+    /// `CLONE_INTO_CGROUP`: the container is then *born* in its cgroup.
+    pub fn v2_dir(&self) -> Result<Option<OwnedFd>, CgroupError> {
+        let Some(dir) = self.dirs.iter().find(|d| d.hierarchy.version == Version::V2) else {
+            return Ok(None);
+        };
+        // EXERCISE(ch07-cgroups-v2): open the v2 cgroup's directory for clone3.
+        // hint: std::fs::File::open on a directory gives a descriptor for it;
+        // `.into()` makes it an OwnedFd; map an error with
+        // CgroupError::io("open", &dir.path).
+        let file = fs::File::open(&dir.path).map_err(CgroupError::io("open", &dir.path))?;
+        Ok(Some(file.into()))
+        // END EXERCISE
+    }
+    // ANCHOR_END: clone_into
+
     // ANCHOR: add
-    /// Move `pid` (the container, still waiting to start) into the cgroup. Its
-    /// children will be born in it, and cannot leave it: a process may only move
-    /// to a cgroup it can write to, and the container cannot write to any.
+    /// On cgroup v1, where a process cannot be born in a cgroup: move `pid` (the
+    /// container, still waiting to start) into the cgroup of each v1 hierarchy.
+    /// Its children will be born in it, and cannot leave it: a process may only
+    /// move to a cgroup it can write to, and the container cannot write to any.
     pub fn add(&self, pid: Pid) -> Result<(), CgroupError> {
-        for dir in &self.dirs {
+        for dir in self.dirs.iter().filter(|d| d.hierarchy.version == Version::V1) {
             // EXERCISE(ch07-cgroups): move `pid` into this directory's cgroup.
             // hint: a process joins a cgroup when its PID is written to the
             // cgroup's `cgroup.procs` file; map an error with
@@ -168,10 +203,15 @@ impl Cgroup {
             Version::V2 => "memory.events",
             Version::V1 => "memory.oom_control",
         };
-        let text = fs::read_to_string(dir.path.join(file)).ok()?;
-        text.lines().find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
+        count(&dir.path.join(file), "oom_kill")
     }
     // ANCHOR_END: oom_kills
+
+    /// How many times the kernel refused a fork at the pids limit (`pids.events`,
+    /// in both versions).
+    pub fn forks_refused(&self) -> Option<u64> {
+        count(&self.dir_of(Controller::Pids)?.path.join("pids.events"), "max")
+    }
 
     /// The directory in the hierarchy that holds `controller`.
     fn dir_of(&self, controller: Controller) -> Option<&Dir> {
@@ -185,33 +225,27 @@ impl Cgroup {
     /// container's PID 1 exits, the kernel kills the rest of its processes, but
     /// they take a moment to die; we wait for that, then kill what is left (only
     /// the container's processes can be in here).
-    pub fn remove(mut self) -> Result<(), CgroupError> {
-        let mut result = Ok(());
-        for dir in std::mem::take(&mut self.dirs) {
-            result = result.and(remove_dir(&dir));
-        }
-        result
+    pub fn remove(&self) -> Result<(), CgroupError> {
+        // Every directory, even when one of them fails; the first failure is reported.
+        let removed: Vec<Result<(), CgroupError>> = self.dirs.iter().map(remove_dir).collect();
+        removed.into_iter().collect()
     }
     // ANCHOR_END: remove
 }
 
-impl Drop for Cgroup {
-    /// A cgroup abandoned half-made (an error while creating it) goes too.
-    fn drop(&mut self) {
-        for dir in std::mem::take(&mut self.dirs) {
-            let _ = remove_dir(&dir);
-        }
-    }
+/// The number after `key ` in a flat-keyed cgroup file (`oom_kill 1`).
+fn count(file: &Path, key: &str) -> Option<u64> {
+    let text = fs::read_to_string(file).ok()?;
+    text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// Make `parent/name` in one hierarchy.
 fn make_dir(
-    hierarchy: &Hierarchy,
+    dir: &Dir,
     parent: &Path,
-    name: &str,
     needed: &[(Controller, &'static str)],
-) -> Result<Dir, CgroupError> {
-    let dir = Dir { hierarchy: hierarchy.clone(), path: hierarchy.mount.join(parent).join(name) };
+) -> Result<(), CgroupError> {
+    let hierarchy = &dir.hierarchy;
     if hierarchy.version == Version::V2 {
         check_delegated(hierarchy, needed)?;
     }
@@ -231,7 +265,7 @@ fn make_dir(
             }
         }
         match fs::create_dir(&dir.path) {
-            Ok(()) => return Ok(dir),
+            Ok(()) => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(CgroupError::io("create the cgroup", &dir.path)(e)),
         }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::limits::Controller;
 
 /// A cgroup version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Version {
     V1,
     V2,
@@ -37,7 +37,7 @@ pub enum Mode {
 }
 
 /// One mounted hierarchy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Hierarchy {
     pub version: Version,
     /// Where it is mounted on the host.

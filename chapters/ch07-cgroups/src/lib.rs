@@ -24,11 +24,13 @@
 //! (as our CI machines do). This chapter reads which the host has
 //! (`hierarchy.rs`) and speaks both (`limits.rs`).
 //!
-//! The runtime makes the container's cgroup and moves the container in while it
-//! still waits to start (`cgroup.rs`); a **cgroup namespace** then makes that
-//! cgroup the container's `/`, so `/proc/self/cgroup` and `/sys/fs/cgroup`
-//! inside show its own limits, not the host's tree (`step.rs`). When the
-//! container ends, the runtime reads whether the kernel killed it for memory,
+//! The runtime makes the container's cgroup before the container exists, and
+//! puts the container in before it runs anything: on v2 it is *born* there
+//! (`clone3(2)` with `CLONE_INTO_CGROUP`), on v1 it is moved in while it still
+//! waits to start (`cgroup.rs`). A **cgroup namespace** then makes that cgroup the
+//! container's `/`, so `/proc/self/cgroup` and `/sys/fs/cgroup` inside show its
+//! own limits, not the host's tree (`step.rs`). When the container ends, the
+//! runtime reads whether the kernel killed it for memory or refused it a process,
 //! says so, and removes the cgroup.
 //!
 //! Builds on chapter 6 ([`ch06_net::plan()`]): one more step, partly outside.
@@ -44,12 +46,13 @@ mod step;
 pub use cgroup::{Cgroup, CgroupError};
 pub use hierarchy::{Hierarchy, Layout, Mode, Version};
 pub use limits::{Bytes, Controller, Limits, MemorySwap};
-pub use step::Cgroups;
+pub use step::{CgroupNamespace, JoinCgroup};
 
 use std::path::{Component, Path, PathBuf};
 
 use ch00_process::Plan;
 use ch06_net::NetOptions;
+use nix::errno::Errno;
 
 /// One line describing this chapter, for `--help` and `tincan chapters`.
 pub const ABOUT: &str = "cgroups: limits on memory, CPU, processes and IO (v2 and v1)";
@@ -133,9 +136,12 @@ fn parse_parent(text: &str) -> Result<PathBuf, String> {
 }
 
 // ANCHOR: plan
-/// Chapter 7's plan: chapter 6's, and a cgroup with the limits.
+/// Chapter 7's plan: chapter 6's, in a cgroup with the limits — joined first,
+/// before any other step runs outside or inside — and, last, a cgroup namespace.
 pub fn plan(options: &CgroupOptions) -> Plan {
-    ch06_net::plan(&options.net).then(Cgroups::new(options.limits(), options.cgroup_parent.clone()))
+    let layout = Layout::detect().map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw));
+    let join = JoinCgroup::new(options.limits(), options.cgroup_parent.clone(), layout.clone());
+    ch06_net::plan(&options.net).first(join).then(CgroupNamespace::new(layout))
 }
 // ANCHOR_END: plan
 
@@ -143,10 +149,13 @@ pub fn plan(options: &CgroupOptions) -> Plan {
 mod tests {
     use super::*;
 
+    /// Joined before the network is set up (or anything else), and its
+    /// namespace made after everything else.
     #[test]
-    fn the_cgroup_comes_last_after_the_network() {
+    fn the_cgroup_is_joined_first_and_its_namespace_made_last() {
         let plan = plan(&CgroupOptions::default());
-        assert_eq!(plan.step_names().last(), Some(&"cgroup"));
+        assert_eq!(plan.step_names().first(), Some(&"cgroup"));
+        assert_eq!(plan.step_names().last(), Some(&"cgroup namespace"));
     }
 
     #[test]

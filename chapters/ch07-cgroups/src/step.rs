@@ -1,9 +1,11 @@
-//! The chapter's step: put the container in a cgroup of its own, with its limits,
-//! before it starts; show it only that cgroup; remove the cgroup when it ends.
+//! The chapter's two steps: put the container in a cgroup of its own, with its
+//! limits, before it runs anything ([`JoinCgroup`], first in the plan); and, at
+//! the end of its set-up, show it only that cgroup ([`CgroupNamespace`]).
 
 use std::cell::RefCell;
 use std::path::PathBuf;
 
+use ch00_process::clone::CloneInto;
 use ch00_process::{Context, Doing, Step, StepError};
 use nix::errno::Errno;
 use nix::mount::{MsFlags, mount};
@@ -14,86 +16,133 @@ use crate::cgroup::{Cgroup, CgroupError};
 use crate::hierarchy::{Layout, Version};
 use crate::limits::{Bytes, Limits};
 
-/// A cgroup of the container's own, with its limits.
-pub struct Cgroups {
+/// Read when the plan is made, before `clone(2)`: the child needs it after
+/// `pivot_root`, when the host's mount table is out of its sight.
+pub type DetectedLayout = Result<Layout, Errno>;
+
+/// Where the container's cgroup is recorded in its state.
+const RECORD: &str = "cgroup";
+
+/// A cgroup of the container's own, with its limits, joined before the
+/// container runs a single instruction of its command.
+pub struct JoinCgroup {
     pub limits: Limits,
     /// Relative to each hierarchy's root: tincan's part of the tree.
     pub parent: PathBuf,
-    /// Read when the plan is made, before `clone(2)`: the child needs it after
-    /// `pivot_root`, when the host's mount table is out of its sight.
-    layout: Result<Layout, Errno>,
+    layout: DetectedLayout,
     cgroup: RefCell<Option<Cgroup>>,
 }
 
-impl Cgroups {
-    pub fn new(limits: Limits, parent: PathBuf) -> Self {
-        let layout =
-            Layout::detect().map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw));
-        Cgroups { limits, parent, layout, cgroup: RefCell::new(None) }
-    }
-
-    fn layout(&self) -> Result<&Layout, StepError> {
-        self.layout.as_ref().map_err(|errno| StepError::new("read /proc/self/mountinfo", *errno))
+impl JoinCgroup {
+    pub fn new(limits: Limits, parent: PathBuf, layout: DetectedLayout) -> Self {
+        JoinCgroup { limits, parent, layout, cgroup: RefCell::new(None) }
     }
 }
 
 // ANCHOR: step
-impl Step for Cgroups {
+impl Step for JoinCgroup {
     fn name(&self) -> &'static str {
         "cgroup"
     }
 
-    /// From outside, while the container waits: make its cgroup, write the
-    /// limits, and move it in. Everything it runs from now on is born inside.
-    fn in_parent(&self, cx: &Context, child: Pid) -> Result<(), StepError> {
+    /// Before the container exists: write down its cgroup, make it, write the
+    /// limits. On cgroup v2 the child is then *born* in it (`CLONE_INTO_CGROUP`).
+    fn before_clone(&self, cx: &Context, into: &mut CloneInto) -> Result<(), StepError> {
         self.limits
             .check()
             .map_err(|e| StepError::new("check the limits", Errno::EINVAL).hint(e.to_string()))?;
-        let layout = self.layout()?;
+        let layout = layout(&self.layout)?;
+        let needed = self.limits.controllers();
         let cgroup =
-            Cgroup::create(layout, &self.parent, &cx.container.id, &self.limits.controllers())
-                .map_err(step_error)?;
+            Cgroup::new(layout, &self.parent, &cx.container.id, &needed).map_err(step_error)?;
+        cx.state.record(RECORD, &cgroup).doing(|| "record the cgroup".to_owned())?;
+        cgroup.make(&self.parent, &needed).map_err(step_error)?;
         cgroup.apply(&self.limits).map_err(step_error)?;
-        cgroup.add(child).map_err(step_error)?;
+        into.cgroup = cgroup.v2_dir().map_err(step_error)?;
         *self.cgroup.borrow_mut() = Some(cgroup);
         Ok(())
     }
 
-    /// Inside: a cgroup namespace, so that the container's own cgroup is its
-    /// `/`, and the cgroup file system at `/sys/fs/cgroup`, read-only.
-    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
-        // Now, not at clone(2): a cgroup namespace is rooted at the cgroup its
-        // creator is in, and only now are we in ours.
-        unshare(CloneFlags::CLONE_NEWCGROUP).doing(|| "unshare the cgroup namespace".to_owned())?;
-        mount_cgroup_fs(self.layout()?)
-    }
-
-    fn why_it_ended(&self, _cx: &Context) -> Option<String> {
-        let kills = self.cgroup.borrow().as_ref()?.oom_kills()?;
-        if kills == 0 {
-            return None;
-        }
-        let processes =
-            if kills == 1 { "a process".to_owned() } else { format!("{kills} processes") };
-        Some(match self.limits.memory {
-            Some(limit) => format!(
-                "out of memory: the kernel killed {processes} of the container at its memory limit of {} (--memory)",
-                Bytes(limit)
-            ),
-            None => format!(
-                "out of memory: the kernel killed {processes} of the container (the host ran out; there was no --memory limit)"
-            ),
-        })
-    }
-
-    fn after_exit(&self, _cx: &Context) -> Result<(), StepError> {
-        match self.cgroup.borrow_mut().take() {
-            Some(cgroup) => cgroup.remove().map_err(step_error),
+    /// On cgroup v1, from outside, while the container waits: move it in.
+    /// Everything it runs from now on is born inside.
+    fn in_parent(&self, _cx: &Context, child: Pid) -> Result<(), StepError> {
+        match self.cgroup.borrow().as_ref() {
+            Some(cgroup) => cgroup.add(child).map_err(step_error),
             None => Ok(()),
         }
     }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        Ok(()) // the runtime does it all, from outside
+    }
+
+    fn why_it_ended(&self, _cx: &Context) -> Option<String> {
+        let cgroup = self.cgroup.borrow();
+        let cgroup = cgroup.as_ref()?;
+        if let Some(kills @ 1..) = cgroup.oom_kills() {
+            let processes =
+                if kills == 1 { "a process".to_owned() } else { format!("{kills} processes") };
+            return Some(match self.limits.memory {
+                Some(limit) => format!(
+                    "out of memory: the kernel killed {processes} of the container at its memory limit of {} (--memory)",
+                    Bytes(limit)
+                ),
+                None => format!(
+                    "out of memory: the kernel killed {processes} of the container (the host ran out; there was no --memory limit)"
+                ),
+            });
+        }
+        let (Some(refused @ 1..), Some(limit)) = (cgroup.forks_refused(), self.limits.pids) else {
+            return None;
+        };
+        let forks = if refused == 1 { "a fork".to_owned() } else { format!("{refused} forks") };
+        Some(format!(
+            "the container reached its limit of {limit} processes (--pids-limit): the kernel refused {forks}"
+        ))
+    }
+
+    /// Remove the cgroup, from its record (so also after a runtime that died).
+    fn cleanup(&self, cx: &Context) -> Result<(), StepError> {
+        let recorded = cx.state.recorded::<Cgroup>(RECORD).doing(|| "read a record".to_owned())?;
+        if let Some(cgroup) = recorded {
+            cgroup.remove().map_err(step_error)?;
+        }
+        self.cgroup.borrow_mut().take();
+        cx.state.forget(RECORD).doing(|| "forget the cgroup".to_owned())
+    }
 }
 // ANCHOR_END: step
+
+/// Show the container only its own cgroup: a cgroup namespace, and the cgroup
+/// file system at `/sys/fs/cgroup`, read-only.
+pub struct CgroupNamespace {
+    layout: DetectedLayout,
+}
+
+impl CgroupNamespace {
+    pub fn new(layout: DetectedLayout) -> Self {
+        CgroupNamespace { layout }
+    }
+}
+
+// ANCHOR: namespace
+impl Step for CgroupNamespace {
+    fn name(&self) -> &'static str {
+        "cgroup namespace"
+    }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        // Now, not at clone(2): a cgroup namespace is rooted at the cgroup its
+        // creator is in, and on cgroup v1 we are in ours only since `in_parent`.
+        unshare(CloneFlags::CLONE_NEWCGROUP).doing(|| "unshare the cgroup namespace".to_owned())?;
+        mount_cgroup_fs(layout(&self.layout)?)
+    }
+}
+// ANCHOR_END: namespace
+
+fn layout(detected: &DetectedLayout) -> Result<&Layout, StepError> {
+    detected.as_ref().map_err(|errno| StepError::new("read /proc/self/mountinfo", *errno))
+}
 
 /// Our errors, in the shape the runtime reports.
 fn step_error(error: CgroupError) -> StepError {

@@ -1,5 +1,5 @@
 //! The checks every chapter must pass, whatever it isolates: the command line,
-//! exit statuses, errors, and leaving the host as it was.
+//! exit statuses, errors, signals, a clean start, and leaving the host as it was.
 
 /// Generate the shared checks inside a chapter's test module.
 #[macro_export]
@@ -42,6 +42,65 @@ macro_rules! every_chapter_checks {
             assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (0, "out\n", "err\n"));
         }
 
+        /// The runtime (a Rust program) ignores SIGPIPE; the command must not
+        /// inherit that, or `yes` never dies of its closed pipe (busybox's says
+        /// "Broken pipe" instead; others loop for ever).
+        #[test]
+        fn sigpipe_is_not_inherited_as_ignored() {
+            if !root_or_skip(module_path!()) {
+                return;
+            }
+            let run = Sandbox::new().run($chapter, &["sh", "-c", "yes | head -1"]);
+            assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (0, "y\n", ""), "{run:?}");
+        }
+
+        /// Descriptors the runtime had open — here 5, 7 and 9, opened by the
+        /// shell that starts it, without close-on-exec — never reach the command
+        /// (the class of runc's CVE-2024-21626).
+        #[test]
+        fn no_descriptor_but_stdio_reaches_the_command() {
+            if !root_or_skip(module_path!()) {
+                return;
+            }
+            let sandbox = Sandbox::new().before("exec 5</etc/hostname 7<>/dev/null 9>&2");
+            let run = sandbox.run($chapter, &[PROBE, "fds"]);
+            assert_eq!((run.code, run.stdout.as_str()), (0, "open descriptors: 0 1 2\n"), "{run:?}");
+        }
+
+        /// `kill RUNTIME` (or `timeout`) is meant for the container: forwarded.
+        #[test]
+        fn sigterm_to_the_runtime_is_forwarded() {
+            if !root_or_skip(module_path!()) {
+                return;
+            }
+            let script = "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.05; done";
+            let stopped = Sandbox::new().signal_when_ready($chapter, &["sh", "-c", script], "TERM");
+            assert_eq!(stopped.code, 3, "{stopped:?}");
+            assert!(stopped.run.stdout.ends_with("ready\ngot TERM\n"), "{stopped:?}");
+            assert!(stopped.took < std::time::Duration::from_secs(2), "{stopped:?}");
+        }
+
+        /// A container that ignores SIGTERM is killed once `--stop-timeout` has
+        /// passed, as `docker stop` does, and the runtime says so.
+        #[test]
+        fn a_container_that_ignores_sigterm_is_killed_after_the_stop_timeout() {
+            if !root_or_skip(module_path!()) {
+                return;
+            }
+            let sandbox = Sandbox::new().options(&["--stop-timeout", "1"]);
+            // An ignored signal stays ignored across exec: sleep ignores TERM too.
+            let script = "trap '' TERM; echo ready; exec sleep 30";
+            let stopped = sandbox.signal_when_ready($chapter, &["sh", "-c", script], "TERM");
+            assert_eq!(stopped.code, 137, "{stopped:?}");
+            let took = stopped.took.as_secs_f64();
+            assert!((1.0..3.0).contains(&took), "killed after {took:.2} s: {stopped:?}");
+            let line = format!(
+                "{}: the container did not stop within 1 s of SIGTERM: killed it (see --stop-timeout)\n",
+                $chapter
+            );
+            assert_eq!(stopped.run.stderr, line, "{stopped:?}");
+        }
+
         /// `sudo chNN run ./rootfs` on a terminal: an interactive shell that knows
         /// it is on a terminal and whose exit status is the runtime's.
         #[test]
@@ -51,7 +110,7 @@ macro_rules! every_chapter_checks {
             }
             let sandbox = Sandbox::new();
             let _host = $crate::support::HOST.lock().unwrap_or_else(|e| e.into_inner());
-            let mut terminal = $crate::support::Terminal::start($chapter, &sandbox.rootfs(), &[]);
+            let mut terminal = $crate::support::Terminal::start($chapter, &sandbox, &[], &[]);
             // What the shell prints differs from what the terminal echoes of our typing.
             terminal.type_keys("[ -t 0 ] && echo \"T:$((40+2))\"\n");
             terminal.expect("T:42");
@@ -65,8 +124,8 @@ macro_rules! every_chapter_checks {
             assert_eq!(code, 5, "{screen}");
         }
 
-        /// Ctrl-C without job control reaches the whole foreground group: the
-        /// container decides what it means, and the runtime lives on to report it.
+        /// Ctrl-C reaches the container's foreground programs: the container
+        /// decides what it means, and the runtime lives on to report it.
         #[test]
         fn ctrl_c_is_the_containers_to_handle() {
             if !root_or_skip(module_path!()) {
@@ -75,11 +134,8 @@ macro_rules! every_chapter_checks {
             let sandbox = Sandbox::new();
             let _host = $crate::support::HOST.lock().unwrap_or_else(|e| e.into_inner());
             let script = "trap 'echo GOT-INT; exit 3' INT; echo READY; sleep 30; echo MISSED";
-            let mut terminal = $crate::support::Terminal::start(
-                $chapter,
-                &sandbox.rootfs(),
-                &["sh", "-c", script],
-            );
+            let mut terminal =
+                $crate::support::Terminal::start($chapter, &sandbox, &[], &["sh", "-c", script]);
             terminal.expect("READY");
             terminal.type_keys("\x03");
             terminal.expect("GOT-INT");
@@ -139,6 +195,42 @@ macro_rules! every_chapter_checks {
             let run = sandbox.run_on_host($chapter, &[PROBE]);
             assert_eq!(run.code, 0, "{run:?}");
             assert_eq!(host_mounts(), before, "{} changed the host's mount table", $chapter);
+        }
+
+        /// Whatever the runtime records while a container runs is gone after it.
+        #[test]
+        fn leaves_no_state_behind() {
+            if !root_or_skip(module_path!()) {
+                return;
+            }
+            let sandbox = Sandbox::new();
+            let run = sandbox.run($chapter, &["true"]);
+            assert_eq!(run.code, 0, "{run:?}");
+            let left = std::fs::read_dir(sandbox.state_dir().join("containers")).unwrap().count();
+            assert_eq!(left, 0, "a container's state directory was left behind");
+        }
+    };
+}
+
+/// For the chapters whose container can name its terminal: on a terminal, `tty`
+/// inside names a device that exists in the container.
+#[macro_export]
+macro_rules! terminal_checks {
+    ($chapter:literal, $device:literal) => {
+        #[test]
+        fn tty_names_a_device_that_exists_in_the_container() {
+            if !$crate::support::root_or_skip(module_path!()) {
+                return;
+            }
+            let sandbox = $crate::support::Sandbox::new();
+            let _host = $crate::support::HOST.lock().unwrap_or_else(|e| e.into_inner());
+            let script = "t=$(tty) && [ -c \"$t\" ] && echo \"TTY:$t:$(stty size)\"";
+            let terminal =
+                $crate::support::Terminal::start($chapter, &sandbox, &[], &["sh", "-c", script]);
+            terminal.expect(concat!("TTY:", $device));
+            terminal.expect(":24 80");
+            let (code, screen) = terminal.wait();
+            assert_eq!(code, 0, "{screen}");
         }
     };
 }

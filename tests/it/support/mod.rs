@@ -3,12 +3,15 @@
 
 mod checks;
 mod filters;
+mod host;
 mod sandbox;
+mod services;
 mod terminal;
 mod vm;
 
 pub use filters::{HostView, normalise};
-pub use sandbox::{LoopbackService, Run, SANDBOX_HOSTNAME, Sandbox, Sleeper};
+pub use sandbox::{Run, SANDBOX_HOSTNAME, Sandbox};
+pub use services::{LoopbackService, Sleeper};
 pub use terminal::Terminal;
 pub use vm::{qemu_or_skip, run_in_vm, try_in_vm};
 

@@ -2,20 +2,25 @@
 //!
 //! Each test gets its own directory (under `target/tincan-test/work`) with a
 //! fresh copy of the rootfs, and runs the chapter binary inside an *outer* mount,
-//! UTS and IPC namespace made with `unshare(1)`:
+//! UTS and IPC namespace made with `unshare(1)` (and a network namespace of its
+//! own from chapter 6 on):
 //!
 //! ```text
-//! host ── unshare --mount --uts --ipc ── sandbox "host" (hostname tincan-host) ── chNN run ROOTFS ...
+//! host ── unshare --mount --uts --ipc [--net] ── sandbox "host" (hostname tincan-host) ── chNN run ROOTFS ...
 //! ```
 //!
 //! To the chapter, the sandbox is the host. An attack that "succeeds" (a leaked
-//! mount, a changed hostname, IPC objects left behind) changes only the sandbox, and the kernel tears the
-//! sandbox down when its last process exits, even if the test is killed. The real
-//! host's mount table and hostname never see it.
+//! mount, a changed hostname, IPC objects left behind) changes only the sandbox,
+//! and the kernel tears the sandbox down when its last process exits, even if
+//! the test is killed. The real host's mount table and hostname never see it.
+//!
+//! Whatever tincan keeps between runs is the test's own as well: its state
+//! directory, its cgroup parent, its bridge and subnet (`Sandbox::env`). So a
+//! test never touches the default bridge `tincan0`, its subnet or `/run/tincan`,
+//! and a learner's running containers survive `cargo xtask test`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
@@ -24,9 +29,16 @@ use super::{chapter_bin, template_rootfs};
 /// The hostname inside every sandbox, so that snapshots do not depend on the machine.
 pub const SANDBOX_HOSTNAME: &str = "tincan-host";
 
+/// The bridge and subnet of containers run inside a sandbox's own network
+/// namespace (the same in every sandbox: they cannot meet).
+const SANDBOX_BRIDGE: &str = "tincan-test";
+const SANDBOX_SUBNET: &str = "10.123.0.0/24";
+
 /// A work directory with a rootfs, and shell lines to run around the container.
 pub struct Sandbox {
     dir: TempDir,
+    /// A number no other sandbox of this test process has.
+    pub(super) n: u32,
     own_network: bool,
     before: Vec<String>,
     after: Vec<String>,
@@ -42,6 +54,10 @@ pub struct Run {
     pub stderr: String,
     /// What the `after` lines printed, run in the sandbox once the chapter exited.
     pub after: String,
+    /// The largest resident memory any process of the run had, in KiB, as the
+    /// kernel reports it to the waiting parent (`wait4(2)`): an observer outside
+    /// the container.
+    pub peak_rss_kib: u64,
 }
 
 /// Shown when an assertion about a run fails: the exit code and the output as
@@ -62,6 +78,8 @@ impl std::fmt::Debug for Run {
 
 impl Sandbox {
     pub fn new() -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
         let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tincan-test/work");
         std::fs::create_dir_all(&base).expect("create the work directory");
         let dir = tempfile::Builder::new().prefix("sandbox-").tempdir_in(base).expect("tempdir");
@@ -74,6 +92,7 @@ impl Sandbox {
         assert!(status.success(), "copying the template rootfs failed");
         Sandbox {
             dir,
+            n: COUNTER.fetch_add(1, Ordering::Relaxed),
             own_network: false,
             before: Vec::new(),
             after: Vec::new(),
@@ -88,6 +107,31 @@ impl Sandbox {
     pub fn cgroup_parent(&self) -> String {
         let name = self.dir.path().file_name().expect("a name").to_string_lossy();
         format!("tincan-test/{name}")
+    }
+
+    /// What tincan shares between runs, for this sandbox's runs: its state
+    /// directory, cgroup parent, bridge and subnet.
+    pub fn env(&self, on_host: bool) -> Vec<(&'static str, String)> {
+        let (bridge, subnet) = if on_host {
+            // On the real host: a bridge and subnet of this sandbox alone.
+            let pid = std::process::id();
+            (
+                format!("tt{}-{}", pid % 100_000, self.n % 1000),
+                format!("10.{}.{}.0/24", 124 + pid % 100, self.n % 256),
+            )
+        } else {
+            (SANDBOX_BRIDGE.to_owned(), SANDBOX_SUBNET.to_owned())
+        };
+        vec![
+            ("TINCAN_STATE_DIR", self.state_dir().display().to_string()),
+            ("TINCAN_CGROUP_PARENT", self.cgroup_parent()),
+            ("TINCAN_BRIDGE", bridge),
+            ("TINCAN_SUBNET", subnet),
+        ]
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir().join("state")
     }
 
     /// Options for `chNN run`, given before ROOTFS (`--memory 64m`).
@@ -132,6 +176,14 @@ impl Sandbox {
         self
     }
 
+    /// The shell words `chNN run OPTIONS ROOTFS`, for scripts.
+    pub fn command_line(&self, chapter: &str) -> String {
+        let mut words = vec![chapter_bin(chapter).display().to_string(), "run".into()];
+        words.extend(self.options.iter().cloned());
+        words.push(self.rootfs().display().to_string());
+        words.join(" ")
+    }
+
     /// Run `chNN run ROOTFS ARGS...` in the sandbox.
     pub fn run(&self, chapter: &str, args: &[&str]) -> Run {
         let mut command = vec![chapter_bin(chapter).display().to_string(), "run".into()];
@@ -147,11 +199,12 @@ impl Sandbox {
         self.run_in_sandbox(&["sh".into(), "-c".into(), script.into()], self.own_network)
     }
 
-    fn run_in_sandbox(&self, command: &[String], own_network: bool) -> Run {
+    pub(super) fn run_in_sandbox(&self, command: &[String], own_network: bool) -> Run {
+        let exports: Vec<String> =
+            self.env(false).into_iter().map(|(k, v)| format!("{k}={v}")).collect();
         let script = format!(
-            "set -eu\nexport TINCAN_STATE_DIR={state} TINCAN_CGROUP_PARENT={cgroups}\nhostname {SANDBOX_HOSTNAME}\n{lo_up}{before}\nset +e\n\"$@\"\ncode=$?\n{{\n{after}\n}} > {out}\nexit $code\n",
-            state = self.dir().join("state").display(),
-            cgroups = self.cgroup_parent(),
+            "set -eu\nexport {exports}\nhostname {SANDBOX_HOSTNAME}\n{lo_up}{before}\nset +e\n\"$@\"\ncode=$?\n{{\n{after}\n}} > {out}\nexit $code\n",
+            exports = exports.join(" "),
             lo_up = if own_network { "ip link set lo up\n" } else { "" },
             before = self.before.join("\n"),
             after = if self.after.is_empty() { ":".to_owned() } else { self.after.join("\n") },
@@ -168,50 +221,12 @@ impl Sandbox {
         run
     }
 
-    /// Run `chNN run ROOTFS ARGS...` directly on the host, with no outer sandbox.
-    /// Only for the tests that check the host is left exactly as it was.
-    pub fn run_on_host(&self, chapter: &str, args: &[&str]) -> Run {
-        let mut cmd = Command::new(chapter_bin(chapter));
-        cmd.env("TINCAN_STATE_DIR", self.dir().join("state"))
-            .env("TINCAN_CGROUP_PARENT", self.cgroup_parent())
-            .arg("run")
-            .arg(self.rootfs())
-            .args(args);
-        self.spawn(cmd)
-    }
-
-    /// Start `chNN run ROOTFS` on the host with a shell that waits for one line
-    /// of input, and return once the shell is running.
-    pub fn start_on_host(&self, chapter: &str) -> Running {
-        use std::io::{BufRead, BufReader};
-        let mut runtime = Command::new(chapter_bin(chapter))
-            .env("TINCAN_STATE_DIR", self.dir().join("state"))
-            .env("TINCAN_CGROUP_PARENT", self.cgroup_parent())
-            .arg("run")
-            .arg(self.rootfs())
-            .args(["sh", "-c", "echo ready; read line"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the chapter");
-        let mut ready = String::new();
-        BufReader::new(runtime.stdout.as_mut().expect("piped"))
-            .read_line(&mut ready)
-            .expect("read");
-        if ready != "ready\n" {
-            let output = runtime.wait_with_output().expect("wait");
-            panic!(
-                "the container did not start: {} exited with {:?}:\n{}",
-                chapter,
-                output.status.code(),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        Running { runtime }
-    }
-
-    fn spawn(&self, mut cmd: Command) -> Run {
+    /// Run `cmd` with this sandbox's stdin; collect its output, exit code and the
+    /// peak memory of its process tree.
+    // Reaped by wait4 below, which also reports the tree's memory.
+    #[expect(clippy::zombie_processes)]
+    pub(super) fn spawn(&self, mut cmd: Command) -> Run {
+        use std::io::Read;
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -221,50 +236,43 @@ impl Sandbox {
         let mut stdin = child.stdin.take().expect("piped");
         std::io::Write::write_all(&mut stdin, &self.stdin).expect("write stdin");
         drop(stdin);
-        let output = child.wait_with_output().expect("wait for the container");
+        let read_all = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
+        };
+        let stdout = read_all(Box::new(child.stdout.take().expect("piped")));
+        let stderr = read_all(Box::new(child.stderr.take().expect("piped")));
+        // wait4(2) rather than Child::wait: it also reports the peak memory of the
+        // process and of every descendant it waited for.
+        let (code, peak_rss_kib) = wait4(child.id());
         Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            code,
+            stdout: stdout.join().expect("stdout"),
+            stderr: stderr.join().expect("stderr"),
             after: String::new(),
+            peak_rss_kib,
         }
     }
 }
 
-/// A container running on the host (see [`Sandbox::start_on_host`]).
-pub struct Running {
-    runtime: std::process::Child,
-}
-
-impl Running {
-    /// The runtime's process (the chapter binary).
-    pub fn runtime_pid(&self) -> nix::unistd::Pid {
-        nix::unistd::Pid::from_raw(self.runtime.id() as i32)
-    }
-
-    /// The container's process, as the host numbers it: the runtime's only child.
-    pub fn container_pid(&self) -> nix::unistd::Pid {
-        let children = format!("/proc/{pid}/task/{pid}/children", pid = self.runtime.id());
-        let pid = std::fs::read_to_string(children).expect("read children");
-        nix::unistd::Pid::from_raw(pid.trim().parse().expect("exactly one child"))
-    }
-
-    /// Let the shell finish and return the runtime's exit code.
-    pub fn finish(mut self) -> i32 {
-        if let Some(stdin) = self.runtime.stdin.as_mut() {
-            let _ = std::io::Write::write_all(stdin, b"go\n");
+/// Wait for `pid`: its exit code (-1 if a signal killed it) and peak RSS in KiB.
+fn wait4(pid: u32) -> (i32, u64) {
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; the kernel fills it in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: wait4 writes only to the status and usage we pass.
+        let ret = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+        if ret == pid as libc::pid_t {
+            break;
         }
-        self.wait()
+        assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EINTR), "wait4");
     }
-
-    /// Wait for the runtime to exit (after a signal, say) and return its exit code.
-    /// The shell's stdin stays open meanwhile: at end-of-file it would exit by
-    /// itself, before the signal arrives.
-    pub fn wait(mut self) -> i32 {
-        let _stdin = self.runtime.stdin.take();
-        let status = self.runtime.wait().expect("wait");
-        status.code().unwrap_or_else(|| panic!("the runtime itself was killed: {status:?}"))
-    }
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    (code, usage.ru_maxrss as u64)
 }
 
 /// Before the directory is deleted: detach anything still mounted below it. Only a
@@ -286,88 +294,7 @@ fn detach_mounts_below(dir: &Path) {
         .collect();
     below.sort_by_key(|m| std::cmp::Reverse(m.len()));
     for mount_point in below {
-        let _ = nix::mount::umount2(mount_point, nix::mount::MntFlags::MNT_DETACH);
-    }
-}
-
-/// A process on the host for attacks to find and kill. Its command line carries a
-/// random marker; it is killed when dropped.
-pub struct Sleeper {
-    child: std::process::Child,
-    pub marker: String,
-}
-
-impl Sleeper {
-    pub fn start() -> Self {
-        use std::os::unix::process::CommandExt;
-        let marker = super::marker("sleeper");
-        let child = Command::new("sleep").arg0(&marker).arg("600").spawn().expect("start sleep");
-        Sleeper { child, marker }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Has it died (and been reaped) within `patience`? Checked at least once.
-    pub fn dies_within(&mut self, patience: Duration) -> bool {
-        let deadline = Instant::now() + patience;
-        loop {
-            if !matches!(self.child.try_wait(), Ok(None)) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Sleeper {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A service on the host's 127.0.0.1 that tells every client `secret`, for the
-/// escape lab to reach. It stops when dropped.
-pub struct LoopbackService {
-    pub port: u16,
-    pub secret: String,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    server: Option<std::thread::JoinHandle<()>>,
-}
-
-impl LoopbackService {
-    pub fn start() -> Self {
-        use std::sync::atomic::Ordering;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().expect("address").port();
-        let secret = super::marker("loopback");
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (said, stopped) = (secret.clone(), stop.clone());
-        let server = std::thread::spawn(move || {
-            while !stopped.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((mut client, _)) => {
-                        let _ = std::io::Write::write_all(&mut client, said.as_bytes());
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        });
-        LoopbackService { port, secret, stop, server: Some(server) }
-    }
-}
-
-impl Drop for LoopbackService {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(server) = self.server.take() {
-            let _ = server.join();
-        }
+        let flags = nix::mount::MntFlags::MNT_DETACH | nix::mount::MntFlags::UMOUNT_NOFOLLOW;
+        let _ = nix::mount::umount2(mount_point, flags);
     }
 }

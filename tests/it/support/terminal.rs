@@ -8,12 +8,13 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::pty::openpty;
+
+use super::Sandbox;
 
 /// A chapter running on a terminal.
 pub struct Terminal {
@@ -23,14 +24,15 @@ pub struct Terminal {
 }
 
 impl Terminal {
-    /// Start `chNN run ROOTFS ARGS...` with the terminal as its stdio.
-    pub fn start(chapter: &str, rootfs: &Path, args: &[&str]) -> Self {
-        let mut cmd = Command::new(super::chapter_bin(chapter));
-        // Keep what the runtime shares between runs (address leases) in the test's
-        // directory, beside the rootfs.
-        let state = rootfs.parent().expect("the rootfs is in the test's directory").join("state");
-        cmd.env("TINCAN_STATE_DIR", state).arg("run").arg(rootfs).args(args);
-        let pty = openpty(None, None).expect("openpty");
+    /// Start `chNN run OPTIONS ROOTFS ARGS...` with the terminal as its stdio
+    /// (OPTIONS: before the rootfs, such as `--init`), with what tincan shares
+    /// between runs kept in the sandbox's own places.
+    pub fn start(chapter: &str, sandbox: &Sandbox, options: &[&str], args: &[&str]) -> Self {
+        let mut cmd = sandbox.command_on_host(chapter);
+        cmd.arg("run").args(options).arg(sandbox.rootfs()).args(args);
+        // A terminal of 24 lines of 80 columns, as a person's would have.
+        let size = libc::winsize { ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
+        let pty = openpty(Some(&size), None).expect("openpty");
         let slave = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup"));
         cmd.stdin(slave(&pty.slave)).stdout(slave(&pty.slave)).stderr(slave(&pty.slave));
         // SAFETY: setsid(2) and ioctl(2) are async-signal-safe.
@@ -77,6 +79,18 @@ impl Terminal {
         }
     }
 
+    /// Is the runtime still running after `patience`?
+    pub fn runs_after(&mut self, patience: Duration) -> bool {
+        std::thread::sleep(patience);
+        matches!(self.runtime.try_wait(), Ok(None))
+    }
+
+    /// Send `signal` to the runtime, as `kill` from another terminal would.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.runtime.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("signal the runtime");
+    }
+
     pub fn screen(&self) -> String {
         self.screen.lock().unwrap().clone()
     }
@@ -89,5 +103,15 @@ impl Terminal {
             .code()
             .unwrap_or_else(|| panic!("the runtime was killed: {status:?}\n{}", self.screen()));
         (code, self.screen())
+    }
+}
+
+/// A test that fails half-way must not leave its container running.
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        if let Ok(None) = self.runtime.try_wait() {
+            let _ = self.runtime.kill();
+            let _ = self.runtime.wait();
+        }
     }
 }

@@ -1,0 +1,135 @@
+//! Creating the container's process with `clone3(2)`, and holding on to it with a
+//! *pidfd*.
+//!
+//! `clone3` is `fork` with options. Three of them matter to a runtime:
+//!
+//! - the `CLONE_NEW*` flags: the child is *born* in new namespaces. A process cannot
+//!   move itself into a new PID namespace (`unshare(CLONE_NEWPID)` only affects its
+//!   future children), but a child cloned with `CLONE_NEWPID` is PID 1 of the new
+//!   namespace from its first instruction;
+//! - `CLONE_PIDFD`: the kernel also hands us a file descriptor that refers to *this*
+//!   process. A PID is only a number; once the process has ended and been reaped,
+//!   the kernel may give the number to a new, unrelated process, and a `kill(pid)`
+//!   sent "to the container" would hit that one. A signal sent through the pidfd
+//!   (`pidfd_send_signal(2)`) reaches our child or fails with `ESRCH`;
+//! - `CLONE_INTO_CGROUP` (chapter 7, cgroup v2): the child is born in its cgroup,
+//!   so not a single instruction of it runs unlimited.
+//!
+//! Like `fork`, `clone3` without a stack of its own returns twice: in the parent
+//! with the child's PID, in the child with 0. `man 2 clone3`, `man 2 pidfd_open`.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+/// What `clone3` puts the child into besides its namespaces. Steps fill it in
+/// before the clone (`Step::before_clone`).
+#[derive(Debug, Default)]
+pub struct CloneInto {
+    /// A cgroup v2 directory to be born in (chapter 7).
+    pub cgroup: Option<OwnedFd>,
+}
+
+/// The container's process, as its parent holds it.
+#[derive(Debug)]
+pub struct Child {
+    pub pid: Pid,
+    /// Refers to this very process, even after its PID is someone else's.
+    pub pidfd: OwnedFd,
+}
+
+/// Which side of the clone we are on.
+pub enum Forked {
+    Parent(Child),
+    Child,
+}
+
+/// `clone3(2)` with `namespaces`, `CLONE_PIDFD` and whatever `into` asks for.
+///
+/// # Safety
+/// As with `fork(2)`: in a multi-threaded program the child starts as a copy with
+/// only the calling thread, and a lock held by another thread stays locked for
+/// ever. Call it from a single-threaded process, and in the child call nothing
+/// that may take such a lock before `execve(2)` (our runtime is single-threaded).
+pub unsafe fn clone3(namespaces: CloneFlags, into: &CloneInto) -> Result<Forked, Errno> {
+    let mut pidfd: libc::c_int = -1;
+    let mut flags = namespaces.bits() as u64 | libc::CLONE_PIDFD as u64;
+    let mut cgroup = 0;
+    if let Some(fd) = &into.cgroup {
+        flags |= CLONE_INTO_CGROUP;
+        cgroup = fd.as_raw_fd() as u64;
+    }
+    // SAFETY: all-zero is a valid `clone_args`: no stack (fork-like), no TLS.
+    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+    args.flags = flags;
+    args.pidfd = &mut pidfd as *mut libc::c_int as u64;
+    args.exit_signal = Signal::SIGCHLD as u64;
+    args.cgroup = cgroup;
+    // SAFETY: `args` is a valid clone_args of the size we pass; the caller upholds
+    // the fork-like contract above.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_clone3, &mut args as *mut libc::clone_args, size_of_val(&args))
+    };
+    match Errno::result(ret)? {
+        0 => Ok(Forked::Child),
+        pid => {
+            // SAFETY: with CLONE_PIDFD the kernel stored a new descriptor in `pidfd`.
+            let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+            Ok(Forked::Parent(Child { pid: Pid::from_raw(pid as libc::pid_t), pidfd }))
+        }
+    }
+}
+
+/// `CLONE_INTO_CGROUP` (Linux 5.7). The `libc` crate's constant is an `int` that
+/// cannot hold it, so it is spelled out here, from `linux/sched.h`.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Send `signal` to the process `pidfd` refers to. `ESRCH` once it has ended.
+pub fn send_signal(pidfd: &OwnedFd, signal: Signal) -> Result<(), Errno> {
+    // SAFETY: a plain system call on a descriptor we own, with no siginfo.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal as libc::c_int,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// A pidfd for `pid`, which must be our own child that we have not reaped yet (so
+/// that the number still names it): chapter 2's init uses it for the command.
+pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
+    // SAFETY: a plain system call; on success it returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    // SAFETY: the kernel returned a descriptor that nobody else owns.
+    Errno::result(fd).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+    use std::os::fd::AsFd;
+
+    /// A child cloned here exits at once; its pidfd still says so, and a signal
+    /// sent through it after the child is reaped fails instead of hitting a
+    /// process that took its number since.
+    #[test]
+    fn a_pidfd_outlives_its_process_but_reaches_no_other() {
+        // SAFETY: the child only calls _exit, which is async-signal-safe.
+        let forked = unsafe { clone3(CloneFlags::empty(), &CloneInto::default()) }.unwrap();
+        let Forked::Parent(Child { pid, pidfd }) = forked else {
+            // SAFETY: ending the child at once, without running Rust's exit path.
+            unsafe { libc::_exit(7) }
+        };
+        let status = waitid(Id::PIDFd(pidfd.as_fd()), WaitPidFlag::WEXITED).unwrap();
+        assert_eq!(status, WaitStatus::Exited(pid, 7));
+        assert_eq!(send_signal(&pidfd, Signal::SIGTERM), Err(Errno::ESRCH));
+    }
+}

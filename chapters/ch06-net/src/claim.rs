@@ -1,0 +1,143 @@
+//! Claims: an address on a bridge, a port on the host, held by one container.
+//!
+//! A claim is a file named after what it claims (`STATE/net/tincan0/10.89.0.2`,
+//! `STATE/ports/tcp/8080`), created with `O_CREAT | O_EXCL`: of several runtimes
+//! starting at once, the kernel lets exactly one create it. It holds the
+//! container's id, and the runtime keeps it locked (`flock(2)`) while the
+//! container lives. The kernel drops the lock when the runtime dies, however it
+//! dies; so an unlocked claim belongs to a dead runtime. It is not free yet,
+//! though: what that container made with it (a port's forwarding rules) may still
+//! be on the host. Its clean-up removes the claim; only a claim whose container
+//! has no state left at all is taken back here.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use nix::fcntl::{Flock, FlockArg};
+
+/// A claim held by this runtime. Dropping it (or the runtime's death) only
+/// unlocks the file; the clean-up removes it ([`release_if_owned`]), after what
+/// the claim was for is gone.
+#[derive(Debug)]
+pub struct Claim {
+    _lock: Flock<File>,
+}
+
+/// Who holds a claim we could not take.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Holder {
+    /// A running container.
+    Alive(String),
+    /// A container whose runtime died and whose leftovers are not cleaned up.
+    Dead(String),
+}
+
+impl Claim {
+    /// Claim `path` for container `owner`, unless someone holds it.
+    pub fn take(path: &Path, owner: &str) -> io::Result<Result<Claim, Holder>> {
+        fs::create_dir_all(path.parent().expect("a claim is in a directory"))?;
+        // Twice: once more after taking back an abandoned claim.
+        for _ in 0..2 {
+            match open(path, true) {
+                Ok(file) => {
+                    let mut lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+                        .map_err(|(_, e)| io::Error::from(e))?;
+                    writeln!(lock, "{owner}")?;
+                    return Ok(Ok(Claim { _lock: lock }));
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match holder(path)? {
+                    Some(holder) => return Ok(Err(holder)),
+                    None => {
+                        let _ = fs::remove_file(path); // abandoned: take it back
+                    }
+                },
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} keeps coming back", path.display()),
+        ))
+    }
+}
+
+/// Remove the claim at `path` if it is `owner`'s (a clean-up after its runtime).
+pub fn release_if_owned(path: &Path, owner: &str) -> io::Result<()> {
+    match owner_of(path) {
+        Ok(Some(id)) if id == owner => fs::remove_file(path),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Does any claim remain in `dir`, live or left by a runtime that died?
+pub fn any_in(dir: &Path) -> bool {
+    fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
+}
+
+/// Who holds the claim at `path`: `None` if it is abandoned (unlocked, and its
+/// container has no state directory any more).
+fn holder(path: &Path) -> io::Result<Option<Holder>> {
+    let owner = owner_of(path)?.unwrap_or_default();
+    let file = match open(path, false) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None), // just released
+        Err(e) => return Err(e),
+    };
+    if Flock::lock(file, FlockArg::LockSharedNonblock).is_err() {
+        return Ok(Some(Holder::Alive(owner)));
+    }
+    let state = ch00_process::state_root().join("containers").join(&owner);
+    Ok((!owner.is_empty() && state.exists()).then_some(Holder::Dead(owner)))
+}
+
+/// The container id written in a claim.
+fn owner_of(path: &Path) -> io::Result<Option<String>> {
+    let mut text = String::new();
+    File::open(path)?.read_to_string(&mut text)?;
+    Ok(Some(text.trim().to_owned()).filter(|id| !id.is_empty()))
+}
+
+fn open(path: &Path, create: bool) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).custom_flags(libc::O_CLOEXEC);
+    if create {
+        options.create_new(true);
+    }
+    options.open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_is_held_until_released_and_names_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tcp/8080");
+        let claim = Claim::take(&path, "aaa").unwrap().unwrap();
+        assert_eq!(Claim::take(&path, "bbb").unwrap().unwrap_err(), Holder::Alive("aaa".into()));
+        drop(claim);
+        release_if_owned(&path, "aaa").unwrap();
+        assert!(Claim::take(&path, "bbb").unwrap().is_ok());
+    }
+
+    /// A runtime that died leaves its claim unlocked: with the container's state
+    /// still there, it waits for the clean-up; without it, it is taken back.
+    #[test]
+    fn a_dead_runtimes_claim_waits_for_its_cleanup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("10.9.0.2");
+        fs::write(&path, "no-such-container\n").unwrap(); // unlocked: its runtime is gone
+        let claim = Claim::take(&path, "new").unwrap().unwrap();
+        assert!(any_in(dir.path()));
+        release_if_owned(&path, "someone-else").unwrap();
+        assert!(path.exists(), "not theirs to release");
+        drop(claim);
+        release_if_owned(&path, "new").unwrap();
+        assert!(!any_in(dir.path()));
+    }
+}

@@ -1,0 +1,53 @@
+//! `tincan-probe fds` and `tincan-probe zombies N`: what a process inherited,
+//! and who reaps orphans.
+
+use std::fs;
+use std::time::Duration;
+
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, fork};
+
+/// The file descriptors open in this process, found without `/proc` (chapter 1
+/// has none): a descriptor is open if `fcntl(F_GETFD)` succeeds on it.
+pub fn fds() -> String {
+    // SAFETY: F_GETFD only reads a descriptor's flags; on a number that is not
+    // open it fails with EBADF.
+    let open: Vec<String> = (0..4096)
+        .filter(|fd| unsafe { libc::fcntl(*fd, libc::F_GETFD) } != -1)
+        .map(|fd| fd.to_string())
+        .collect();
+    format!("open descriptors: {}", open.join(" "))
+}
+
+/// Make `n` orphans that end soon after: each of `n` children starts a grandchild
+/// and exits at once, so the grandchild is re-parented to PID 1. Wait until they
+/// have ended, then count the zombies in `/proc`: the orphans PID 1 did not reap.
+pub fn zombies(n: usize) -> String {
+    for _ in 0..n {
+        // SAFETY: the probe is single-threaded; the children only sleep and exit.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => {
+                // SAFETY: as above.
+                if let Ok(ForkResult::Child) = unsafe { fork() } {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                // SAFETY: leave at once, without running the parent's exit handlers.
+                unsafe { libc::_exit(0) }
+            }
+            Ok(ForkResult::Parent { child }) => {
+                let _ = waitpid(child, None);
+            }
+            Err(e) => return format!("fork failed: {e}"),
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let zombies = crate::report::pids()
+        .into_iter()
+        .filter(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // "PID (COMM) STATE ...": the state follows the last ')'.
+            stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z'))
+        })
+        .count();
+    format!("zombies: {zombies}")
+}
