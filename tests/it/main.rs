@@ -4,6 +4,7 @@
 //! - `errors`, `hostile_rootfs`, `crash`: clear errors, a rootfs the project did
 //!   not build, and a runtime killed at any moment.
 //! - `snapshot`: the stage probe's report, per chapter, pinned with insta.
+//! - `run_it`: each chapter's "Run it" session for the book, pinned likewise.
 //! - `escape_lab`: attacks against every stage; which stage stops which attack.
 //! - `support`: privileges, root filesystems, the outer sandbox, filters.
 //!
@@ -29,5 +30,6 @@ mod crash;
 mod errors;
 mod escape_lab;
 mod hostile_rootfs;
+mod run_it;
 mod snapshot;
 mod support;

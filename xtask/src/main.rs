@@ -4,6 +4,7 @@
 //! `cargo xtask quickstart` (from clone to a shell in a container) and
 //! `cargo xtask test` (everything CI runs).
 
+mod bench;
 mod book;
 mod check;
 mod measure;
@@ -72,6 +73,16 @@ enum Task {
         #[arg(long, default_value = "book/src/measured/vm-vs-container.md")]
         out: PathBuf,
     },
+    /// Measure how long a container takes to start and end, against runc and crun
+    /// on the same bundle (needs hyperfine, runc, crun), and write the book's table.
+    Bench {
+        /// Runs of each (the table shows medians).
+        #[arg(long, default_value_t = 30)]
+        runs: usize,
+        /// Where to write the table.
+        #[arg(long, default_value = "book/src/measured/startup.md")]
+        out: PathBuf,
+    },
     /// Write a learner workspace to DIR where the exercises are `todo!()`.
     Workshop {
         /// Where to write it (must not exist).
@@ -91,6 +102,7 @@ fn main() -> Result<()> {
             std::process::exit(code);
         }
         Task::VmVsContainer { runs, out } => measure::run(runs, &workspace_root().join(out)),
+        Task::Bench { runs, out } => bench::run(runs, &workspace_root().join(out)),
         Task::Workshop { dir } => workshop::generate(&workspace_root(), &dir).map(|exercises| {
             let n = exercises.len();
             eprintln!("wrote {} with {n} exercises (see its EXERCISES.md)", dir.display());

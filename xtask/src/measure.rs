@@ -176,7 +176,7 @@ fn seconds(d: Duration) -> String {
 }
 
 /// "a 2-core Intel(R) Xeon(R) ... running Linux 6.18.44 (2026-11-22)".
-fn machine_description(kernel: &str) -> String {
+pub fn machine_description(kernel: &str) -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()

@@ -32,6 +32,8 @@ use nix::unistd::Pid;
 /// PID 1's life: forward signals to `command`, reap every child, and return the
 /// command's exit status once it has ended.
 pub fn init(command: Pid) -> i32 {
+    // So that `ps` inside shows what PID 1 is (it is still our runtime's code).
+    let _ = nix::sys::prctl::set_name(c"tincan-init");
     let every = SigSet::all();
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&every), None);
     // The command is our child and not reaped yet, so its PID still names it.

@@ -1,0 +1,165 @@
+//! `cargo xtask bench`: how long a container takes to start and end, against runc
+//! and crun (Debian's packages) on the same bundle, in one hyperfine run, as ratios.
+//!
+//! Measured: `/bin/true` in a busybox root file system, from the runtime's start
+//! to its exit, with
+//!
+//! - runc and crun: `run` of an OCI bundle made by `runc spec` (every namespace
+//!   but the user and cgroup ones; cgroups below our own parent);
+//! - `ch07 run --net none`: chapter 7, every namespace, a cgroup;
+//! - `ch07 run` (bridge) onto a bridge that another container already uses,
+//!   as on a host where containers run: the veth pair, an address, routes;
+//! - `ch07 run` (first on its bridge): it also makes the bridge, its NAT rules,
+//!   and takes them down again.
+//!
+//! Everything runs in a mount and network namespace of the bench's own, so the
+//! bridges and rules it makes never reach the host's network. Profile before you
+//! guess: `strace -f -tt` on one run shows where the time goes.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::{rootfs, workspace_root};
+
+/// tincan's cgroup parent for everything the bench starts.
+const CGROUP_PARENT: &str = "tincan-bench";
+
+pub fn run(runs: usize, out: &Path) -> Result<()> {
+    for tool in ["hyperfine", "runc", "crun"] {
+        if !on_path(tool) {
+            bail!("the bench needs {tool}: sudo apt-get install {tool}");
+        }
+    }
+    let status = Command::new(env!("CARGO"))
+        .current_dir(workspace_root())
+        .args(["build", "--quiet", "--release", "--bin", "ch07"])
+        .status()?;
+    if !status.success() {
+        bail!("building ch07 failed");
+    }
+    let dir = workspace_root().join("target/bench");
+    let _ = std::fs::remove_dir_all(&dir);
+    let bundle = dir.join("bundle");
+    std::fs::create_dir_all(&bundle)?;
+    rootfs::build(&bundle.join("rootfs"), true)?;
+    write_config(&bundle)?;
+    let json = dir.join("results.json");
+    let measured = Command::new("unshare")
+        .args(["--mount", "--net", "--propagation", "private", "--", "sh", "-c"])
+        .arg(script(&dir, &bundle, runs, &json))
+        .env("TINCAN_STATE_DIR", dir.join("state"))
+        .env("TINCAN_CGROUP_PARENT", format!("{CGROUP_PARENT}/ch07"))
+        .status();
+    let removed = remove_cgroups();
+    if !measured?.success() {
+        bail!("the bench failed (see above)");
+    }
+    removed?;
+    let table = table(&std::fs::read_to_string(&json)?, runs)?;
+    std::fs::write(out, &table).with_context(|| format!("write {}", out.display()))?;
+    eprint!("{table}");
+    eprintln!("bench: wrote {}", out.display());
+    Ok(())
+}
+
+/// `runc spec`'s bundle, running `/bin/true`, with its cgroups below ours.
+fn write_config(bundle: &Path) -> Result<()> {
+    let status = Command::new("runc").arg("spec").current_dir(bundle).status()?;
+    if !status.success() {
+        bail!("runc spec failed");
+    }
+    let path = bundle.join("config.json");
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    config["process"]["args"] = serde_json::json!(["/bin/true"]);
+    config["process"]["terminal"] = Value::Bool(false);
+    config["linux"]["cgroupsPath"] = Value::String(format!("/{CGROUP_PARENT}/reference"));
+    std::fs::write(&path, serde_json::to_vec_pretty(&config)?)?;
+    Ok(())
+}
+
+/// The shell script the bench runs in its own namespaces.
+fn script(dir: &Path, bundle: &Path, runs: usize, json: &Path) -> String {
+    let ch07 = workspace_root().join("target/release/ch07").display().to_string();
+    let (dir, bundle, json) = (dir.display(), bundle.display(), json.display());
+    let rootfs = format!("{bundle}/rootfs");
+    format!(
+        "set -e\nip link set lo up\n\
+         # crun 1.8 refuses a hybrid host (v1 controllers and a v2 mount beside them);\n\
+         # in our own mount namespace, the v2 mount can go: nothing here uses it.\n\
+         if [ -d /sys/fs/cgroup/memory ] && mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi\n\
+         {ch07} run {rootfs} sh -c 'trap \"exit 0\" TERM; while :; do sleep 1; done' & keeper=$!\n\
+         n=0; until [ -n \"$(ls $TINCAN_STATE_DIR/net/tincan0 2>/dev/null)\" ] || [ $n -ge 200 ]; do sleep 0.05; n=$((n+1)); done\n\
+         set +e\n\
+         hyperfine --shell=none --warmup 5 --runs {runs} --export-json {json} \\\n\
+           -n runc 'runc --root {dir}/runc run --bundle {bundle} bench' \\\n\
+           -n crun 'crun --root {dir}/crun run --bundle {bundle} bench' \\\n\
+           -n 'ch07 --net none' '{ch07} run --net none {rootfs} /bin/true' \\\n\
+           -n 'ch07, bridge' '{ch07} run {rootfs} /bin/true' \\\n\
+           -n 'ch07, first on its bridge' '{ch07} run --bridge tincan-first --subnet 10.90.0.0/24 {rootfs} /bin/true'\n\
+         code=$?\nkill $keeper; wait $keeper\nexit $code"
+    )
+}
+
+/// The runtimes' cgroups below our parent, which runc and crun leave behind.
+fn remove_cgroups() -> Result<()> {
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup")?.flatten() {
+        let parent = hierarchy.path().join(CGROUP_PARENT);
+        if parent.is_dir() {
+            remove_tree(&parent).with_context(|| format!("remove {}", parent.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// `rmdir` a cgroup and its children, deepest first (a cgroup is removed with
+/// `rmdir`, never by deleting its files).
+fn remove_tree(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        if entry.file_type()?.is_dir() {
+            remove_tree(&entry.path())?;
+        }
+    }
+    std::fs::remove_dir(dir)
+}
+
+/// The book's table: median times and ratios to crun.
+fn table(json: &str, runs: usize) -> Result<String> {
+    let results: Value = serde_json::from_str(json)?;
+    let results = results["results"].as_array().context("hyperfine's results")?;
+    let median = |name: &str| {
+        results.iter().find(|r| r["command"] == name).and_then(|r| r["median"].as_f64())
+    };
+    let crun = median("crun").context("crun's median")?;
+    let mut md = String::from("| runtime | median | × crun |\n|---|---|---|\n");
+    for result in results {
+        let name = result["command"].as_str().unwrap_or("?");
+        let seconds = result["median"].as_f64().unwrap_or(f64::NAN);
+        md.push_str(&format!("| {name} | {:.1} ms | {:.2} |\n", seconds * 1e3, seconds / crun));
+    }
+    md.push_str(&format!(
+        "\nMeasured by `cargo xtask bench` on {}: `/bin/true` in a busybox root file system, from the runtime's start to its exit, medians of {runs} runs after 5 warm-up runs, all in one hyperfine run (release build; runc {} and crun {} from Debian). \"bridge\": onto a bridge another container already uses; \"first on its bridge\": it also makes the bridge and its NAT rules, and removes them.\n",
+        crate::measure::machine_description(&kernel()),
+        version("runc"),
+        version("crun"),
+    ));
+    Ok(md)
+}
+
+fn kernel() -> String {
+    nix::sys::utsname::uname().map_or("?".into(), |u| u.release().to_string_lossy().into_owned())
+}
+
+/// "1.1.5" from `runc --version`'s first line.
+fn version(tool: &str) -> String {
+    let out = Command::new(tool).arg("--version").output();
+    let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+    text.lines().next().and_then(|l| l.split_whitespace().nth(2)).unwrap_or("?").to_owned()
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists()))
+}
