@@ -362,3 +362,23 @@ fn table() {
     }
     insta::assert_snapshot!("table", md);
 }
+
+/// Each chapter's own row of the table, for its page: what this stage stops
+/// first, what an earlier stage stopped, and what still escapes.
+#[test]
+fn rows() {
+    for (stage, heading) in STAGES.iter().enumerate() {
+        let mut md = format!("| attack | what it tries | {heading} |\n|---|---|---|\n");
+        for (attack, what, outcomes) in EXPECTED {
+            let first_block = outcomes.iter().position(|o| *o == Blocked);
+            let cell = match (outcomes[stage], first_block) {
+                (Escaped, _) => "escapes",
+                (Blocked, Some(first)) if first == stage => "**stopped here**",
+                (Blocked, _) => "stopped by an earlier chapter",
+            };
+            md.push_str(&format!("| `{attack}` | {what} | {cell} |\n"));
+        }
+        let chapter = &heading[..4];
+        insta::assert_snapshot!(format!("row_{chapter}"), md);
+    }
+}
