@@ -80,7 +80,7 @@ fn bridged_containers_reach_each_other_and_leave_nothing_behind() {
     let run = sandbox.script(&script);
     assert_eq!(
         run.stdout,
-        "inet 10.123.0.3/24\nroot:x:0:\nnogroup:x:65534:\nclient 0 server 0\nlo\ntincan-test.lock\n",
+        "inet 10.123.0.3/24\nroot:x:0:\nnogroup:x:65534:\nclient 0 server 0\nlo\nlock\n",
         "{run:?}"
     );
 }
@@ -229,7 +229,7 @@ fn a_killed_container_leaves_nothing_behind() {
     assert_eq!(
         run.stdout,
         format!(
-            "runtime 137\nlo\n{state}/containers:\n\n{state}/net:\ntincan-test.lock\n",
+            "runtime 137\nlo\n{state}/containers:\n\n{state}/net:\nlock\n",
             state = sandbox.state_dir().display()
         ),
         "{run:?}"

@@ -102,6 +102,7 @@ fn container_run(ch07: &Path, rootfs: &Path) -> Result<Measured> {
     let start = Instant::now();
     let mut child = Command::new(ch07)
         .env("TINCAN_CGROUP_PARENT", PARENT)
+        .env("TINCAN_STATE_DIR", state_dir())
         .args(["run", "--net", "none"])
         .arg(rootfs)
         .args(["uname", "-r"])
@@ -124,6 +125,7 @@ fn container_run(ch07: &Path, rootfs: &Path) -> Result<Measured> {
 fn container_memory(ch07: &Path, rootfs: &Path) -> Result<(u64, u64)> {
     let mut child = Command::new(ch07)
         .env("TINCAN_CGROUP_PARENT", PARENT)
+        .env("TINCAN_STATE_DIR", state_dir())
         .args(["run", "--net", "none"])
         .arg(rootfs)
         .args(["sh", "-c", "uname -r; sleep 1"])
@@ -152,6 +154,11 @@ fn family(pid: u32) -> Vec<u32> {
         i += 1;
     }
     all
+}
+
+/// The measurement's own state directory: it never touches a learner's containers'.
+fn state_dir() -> PathBuf {
+    vm::cache_dir().join("state")
 }
 
 /// The memory charged to the (one) container cgroup below our parent.

@@ -159,8 +159,8 @@ fn detach_mounts_below(dir: &Path) -> Result<()> {
     below.sort_by_key(|m| std::cmp::Reverse(m.len()));
     for mount_point in below {
         eprintln!("rootfs: detaching {mount_point}, left mounted by an interrupted test run");
-        nix::mount::umount2(mount_point, nix::mount::MntFlags::MNT_DETACH)
-            .with_context(|| format!("unmounting {mount_point}"))?;
+        let flags = nix::mount::MntFlags::MNT_DETACH | nix::mount::MntFlags::UMOUNT_NOFOLLOW;
+        nix::mount::umount2(mount_point, flags).with_context(|| format!("unmounting {mount_point}"))?;
     }
     Ok(())
 }

@@ -47,6 +47,7 @@ pub enum Forked {
     Child,
 }
 
+// ANCHOR: clone3
 /// `clone3(2)` with `namespaces`, `CLONE_PIDFD` and whatever `into` asks for.
 ///
 /// # Safety
@@ -82,6 +83,7 @@ pub unsafe fn clone3(namespaces: CloneFlags, into: &CloneInto) -> Result<Forked,
         }
     }
 }
+// ANCHOR_END: clone3
 
 /// `CLONE_INTO_CGROUP` (Linux 5.7). The `libc` crate's constant is an `int` that
 /// cannot hold it, so it is spelled out here, from `linux/sched.h`.

@@ -75,6 +75,10 @@ pub fn run(container: &Container, plan: &Plan) -> Result<Ended, Error> {
 // ANCHOR_END: run
 
 fn start_and_wait(cx: &Context, plan: &Plan) -> Result<Ended, Error> {
+    // Hold back the signals we forward until the loop that forwards them runs: a
+    // SIGTERM during the set-up must not kill the runtime half-way.
+    let mut signals =
+        Signals::block().map_err(|e| Error::Signals(StepError::new("block signals", e)))?;
     let mut into = CloneInto::default();
     for step in plan.steps() {
         attempt(step, || step.before_clone(cx, &mut into))?;
@@ -82,9 +86,6 @@ fn start_and_wait(cx: &Context, plan: &Plan) -> Result<Ended, Error> {
     pause_if_asked("clone");
     let (sender, receiver) = handshake::channel()?;
     let (go, wait_for_go) = handshake::go_channel()?;
-    // Hold back the signals we forward until the loop that forwards them runs.
-    let mut signals =
-        Signals::block().map_err(|e| Error::Signals(StepError::new("block signals", e)))?;
     // SAFETY: the runtime is single-threaded (see `run`).
     let child = match unsafe { clone3(plan.namespaces, &into) }.map_err(Error::Clone)? {
         Forked::Child => {

@@ -30,10 +30,17 @@ use serde::de::DeserializeOwned;
 
 use crate::Container;
 
-/// Where tincan keeps what runtimes must share or leave behind: `$TINCAN_STATE_DIR`,
-/// or `/run/tincan` (a tmpfs: a reboot, which also ends every container, empties it).
+/// Where tincan keeps what runtimes must share or leave behind: `$TINCAN_STATE_DIR`;
+/// else `/run/tincan` for root, `$XDG_RUNTIME_DIR/tincan` for a user (both are
+/// tmpfs: a reboot, which also ends every container, empties them).
 pub fn state_root() -> PathBuf {
-    std::env::var_os("TINCAN_STATE_DIR").map_or_else(|| "/run/tincan".into(), Into::into)
+    if let Some(dir) = std::env::var_os("TINCAN_STATE_DIR") {
+        return dir.into();
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !nix::unistd::geteuid().is_root() => PathBuf::from(dir).join("tincan"),
+        _ => "/run/tincan".into(),
+    }
 }
 
 /// One container's state directory, locked by this process.

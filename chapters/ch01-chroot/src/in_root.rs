@@ -42,6 +42,7 @@ impl RootDir {
         Ok(RootDir { fd, path: path.to_owned() })
     }
 
+    // ANCHOR: open_in
     /// Open `path` (relative to the root, like `etc/hosts`) with `flags`, every
     /// component resolved inside the root. Magic links (`/proc/self/...`) are
     /// refused: inside a rootfs they could only lead out of it.
@@ -54,6 +55,7 @@ impl RootDir {
         }
         openat2(&self.fd, path, how)
     }
+    // ANCHOR_END: open_in
 
     /// The directory `path`, made (as a plain `mkdir`, mode 755) if it is missing.
     /// A symbolic link that leads nowhere in the root is an error that says so.

@@ -22,6 +22,7 @@ impl Step for MountProc {
         "mount /proc"
     }
 
+    // ANCHOR: proc_record
     /// Without a mount namespace, the mount will be in the host's table: write
     /// down where, as the container will resolve `/proc` once it is chrooted.
     fn before_clone(&self, cx: &Context, _into: &mut CloneInto) -> Result<(), StepError> {
@@ -32,7 +33,9 @@ impl Step for MountProc {
         let at = rootfs.resolved("proc").unwrap_or_else(|| "proc".into());
         cx.state.record(RECORD, &at).doing(|| "record the /proc mount".to_owned())
     }
+    // ANCHOR_END: proc_record
 
+    // ANCHOR: proc_mount
     fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
         // After the chroot, "/proc" is resolved inside the root by the kernel.
         // A runtime creates the mount point if the image lacks it, as runc does.
@@ -45,7 +48,9 @@ impl Step for MountProc {
             .doing(|| "mount proc on /proc".to_owned())
         // END EXERCISE
     }
+    // ANCHOR_END: proc_mount
 
+    // ANCHOR: proc_cleanup
     /// Take the container's procfs off the host's mount table. The path is
     /// resolved inside the rootfs again, and only the root of a procfs there is
     /// unmounted: whatever the container did to its files meanwhile (it may have
@@ -65,6 +70,7 @@ impl Step for MountProc {
         }
         cx.state.forget(RECORD).doing(|| "forget the /proc mount".to_owned())
     }
+    // ANCHOR_END: proc_cleanup
 }
 // ANCHOR_END: mount_proc
 

@@ -121,7 +121,7 @@ impl Step for Bridge {
         // here. (Claimed now, after `clone`, so that the child, a copy of us
         // until it executes the command, holds none of the claims' locks.)
         *self.ports.borrow_mut() = ports::claim(&self.publish, &cx.container.id)?;
-        let _lock = lock(&self.name)?;
+        let _lock = lock()?;
         let lease = lease::take(&leases(&self.name), self.subnet, &cx.container.id)
             .doing(|| format!("take an address in {}", self.subnet))?;
         let (address, gateway, prefix) =
@@ -176,7 +176,7 @@ impl Step for Bridge {
             return Ok(());
         };
         let id = &cx.container.id;
-        let _lock = lock(&record.bridge)?;
+        let _lock = lock()?;
         // Undo everything we can, even when one part fails; report the first failure.
         let mut undo: Vec<Result<(), StepError>> = Vec::new();
         if !record.publish.is_empty() {
@@ -234,10 +234,13 @@ fn release_leases(bridge: &str, owner: &str) -> Result<(), StepError> {
     Ok(())
 }
 
-/// Serialise set-up and tear-down between runtimes: creating and removing the
-/// bridge must not race. (The lock is released when the returned value drops.)
-fn lock(bridge: &str) -> Result<Flock<File>, StepError> {
-    let path = leases(bridge).with_extension("lock");
+/// Serialise the network's set-up and tear-down between runtimes: creating and
+/// removing a bridge, its rules in tincan's one nftables table, and switching
+/// forwarding on and off must not race. (One lock for every bridge: the
+/// forwarding switch and the table are shared by all of them. It is released
+/// when the returned value drops.)
+fn lock() -> Result<Flock<File>, StepError> {
+    let path = crate::net_dir().join("lock");
     fs::create_dir_all(path.parent().expect("in the state directory"))
         .doing(|| format!("create {}", path.display()))?;
     let file = File::create(&path).doing(|| format!("create {}", path.display()))?;

@@ -52,6 +52,7 @@ where
         .build()
         .doing(|| "start the netlink event loop".to_owned())?;
     let reactor = runtime.handle().clone();
+    let entering = namespace.is_some();
     let open = move || {
         let _reactor = reactor.enter(); // the socket registers with our event loop
         if let Some(theirs) = &namespace {
@@ -60,8 +61,12 @@ where
         }
         rtnetlink::new_connection().doing(|| "open a netlink socket".to_owned())
     };
-    let (connection, handle, _) = std::thread::scope(|s| s.spawn(open).join())
-        .unwrap_or_else(|_| Err(StepError::new("open a netlink socket", Errno::EIO)))?;
+    let opened = match entering {
+        true => std::thread::scope(|s| s.spawn(open).join()),
+        false => Ok(open()), // our own namespace: no thread needed
+    };
+    let (connection, handle, _) =
+        opened.unwrap_or_else(|_| Err(StepError::new("open a netlink socket", Errno::EIO)))?;
     runtime.block_on(async {
         tokio::spawn(connection);
         work(handle).await.map_err(|e| StepError::new(what, errno_of(&e)))

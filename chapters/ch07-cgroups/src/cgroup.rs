@@ -207,11 +207,13 @@ impl Cgroup {
     }
     // ANCHOR_END: oom_kills
 
+    // ANCHOR: forks_refused
     /// How many times the kernel refused a fork at the pids limit (`pids.events`,
     /// in both versions).
     pub fn forks_refused(&self) -> Option<u64> {
         count(&self.dir_of(Controller::Pids)?.path.join("pids.events"), "max")
     }
+    // ANCHOR_END: forks_refused
 
     /// The directory in the hierarchy that holds `controller`.
     fn dir_of(&self, controller: Controller) -> Option<&Dir> {
