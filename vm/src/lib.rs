@@ -1,6 +1,7 @@
 //! A small virtual machine for tincan's tests and measurements.
 //!
-//! It boots Debian's kernel ([`kernel`]) in qemu's `microvm` machine with a busybox
+//! It boots Debian's kernel ([`kernel`]) in qemu's `microvm` machine (the
+//! system's qemu, or Debian's fetched into a cache: [`qemu`]) with a busybox
 //! initramfs ([`initramfs`]) that carries whatever the caller adds (chapter
 //! binaries, the probe, a root filesystem), runs one shell script inside, and
 //! reports its output, its exit code, and how long and how much memory it took.
@@ -19,10 +20,11 @@
 
 pub mod initramfs;
 pub mod kernel;
+pub mod qemu;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +32,7 @@ use anyhow::{Context, Result, bail};
 
 pub use initramfs::Initramfs;
 pub use kernel::{Kernel, ensure_kernel};
+pub use qemu::{Qemu, QemuError, ensure_qemu};
 
 /// How qemu runs the guest's instructions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +112,7 @@ reboot -f
 #[derive(Debug, Clone)]
 pub struct Vm {
     pub kernel: Kernel,
+    pub qemu: Qemu,
     /// What the guest's file system holds besides busybox and the init scripts.
     pub image: Initramfs,
     pub accel: AccelChoice,
@@ -122,15 +126,16 @@ pub struct Vm {
 }
 
 impl Vm {
-    /// A VM with `kernel`, busybox from `busybox` (a static one), and its
-    /// temporary files under `scratch`.
-    pub fn new(kernel: Kernel, busybox: &Path, scratch: &Path) -> Result<Vm> {
+    /// A VM with `kernel`, run by `qemu`, busybox from `busybox` (a static
+    /// one), and its temporary files under `scratch`.
+    pub fn new(kernel: Kernel, qemu: Qemu, busybox: &Path, scratch: &Path) -> Result<Vm> {
         let mut image = Initramfs::new();
         image.host_file(busybox, "/bin/busybox")?;
         image.file("/init", STAGE1, 0o755);
         image.file("/tincan/stage2", STAGE2, 0o755);
         Ok(Vm {
             kernel,
+            qemu,
             image,
             accel: AccelChoice::Auto,
             memory_mib: 512,
@@ -168,7 +173,7 @@ impl Vm {
     }
 
     fn boot(&self, accel: Accel, initramfs: &Path) -> Result<Outcome> {
-        let mut qemu = Command::new("qemu-system-x86_64");
+        let mut qemu = self.qemu.command();
         qemu.args(["-M", "microvm,pit=on,pic=on,rtc=on", "-m", &self.memory_mib.to_string()])
             .args(["-smp", "1", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot"])
             .args(["-serial", "stdio"])
@@ -194,8 +199,9 @@ impl Vm {
         qemu.arg("-append").arg(cmdline);
         qemu.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let start = Instant::now();
-        let child = qemu.spawn().context("start qemu-system-x86_64 (Debian: qemu-system-x86)")?;
-        let mut qemu = Qemu(child);
+        let child =
+            qemu.spawn().with_context(|| format!("start {}", self.qemu.program.display()))?;
+        let mut qemu = Running(child);
         let lines = read_lines(qemu.0.stdout.take().expect("piped"));
         // KVM that cannot run a guest fails at once or never boots: give it less time.
         let boot_deadline = match accel {
@@ -265,10 +271,10 @@ impl Vm {
     }
 }
 
-/// qemu, killed (by its PID) and reaped if we leave early.
-struct Qemu(Child);
+/// A running qemu, killed (by its PID) and reaped if we leave early.
+struct Running(Child);
 
-impl Drop for Qemu {
+impl Drop for Running {
     fn drop(&mut self) {
         if let Ok(None) = self.0.try_wait() {
             let _ = self.0.kill();

@@ -14,7 +14,8 @@ use tincan_vm::{AccelChoice, Outcome, Vm};
 
 use crate::{probe, rootfs, workspace_root};
 
-/// Where the VM's kernel, root filesystem and per-run files live.
+/// Where the VM's kernel, qemu (if the system has none), root filesystem and
+/// per-run files live.
 pub fn cache_dir() -> PathBuf {
     workspace_root().join("target/tincan-vm")
 }
@@ -33,7 +34,8 @@ pub fn standard_vm(accel: AccelChoice) -> Result<Vm> {
     let rootfs = cache_dir().join("rootfs");
     rootfs::build(&rootfs, true)?;
     let kernel = tincan_vm::ensure_kernel(&cache_dir())?;
-    let mut vm = Vm::new(kernel, &rootfs::static_busybox()?, &cache_dir().join("runs"))?;
+    let qemu = tincan_vm::ensure_qemu(&cache_dir())?;
+    let mut vm = Vm::new(kernel, qemu, &rootfs::static_busybox()?, &cache_dir().join("runs"))?;
     vm.accel = accel;
     for chapter in crate::check::chapters(&workspace_root())? {
         let bin = workspace_root().join("target/debug").join(&chapter);
