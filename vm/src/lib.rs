@@ -24,11 +24,11 @@ pub mod qemu;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 
 pub use initramfs::Initramfs;
 pub use kernel::{Kernel, ensure_kernel};
@@ -51,6 +51,55 @@ pub enum AccelChoice {
     Auto,
     Kvm,
     Tcg,
+}
+
+/// Why a boot did not run the script to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error("run {program}: {source}")]
+    Run { program: String, source: std::io::Error },
+    #[error("the VM took longer than {limit:?}; its console ended:\n{console}{}", said(stderr))]
+    Timeout { limit: Duration, console: String, stderr: String },
+    #[error(
+        "qemu ({accel:?}) ended ({status}) before the script did: {stderr}{}",
+        on_console(console)
+    )]
+    Ended { accel: Accel, status: ExitStatus, stderr: String, console: String },
+}
+
+impl BootError {
+    /// The failure in one sentence, for a table or a log line: qemu's own first
+    /// error line if it gave one.
+    pub fn summary(&self) -> String {
+        match self {
+            BootError::Run { .. } => self.to_string(),
+            BootError::Timeout { limit, console, stderr } => {
+                match (first_line(stderr), console.lines().last()) {
+                    (Some(said), _) => format!("the guest did not boot within {limit:?}; {said}"),
+                    (None, Some(last)) => format!(
+                        "the guest did not boot within {limit:?} (its console's last line: {last:?})"
+                    ),
+                    (None, None) => format!("the guest printed nothing within {limit:?}"),
+                }
+            }
+            BootError::Ended { status, stderr, .. } => match first_line(stderr) {
+                Some(said) => said.to_owned(),
+                None => format!("qemu ended ({status}) before the guest booted"),
+            },
+        }
+    }
+}
+
+fn first_line(text: &str) -> Option<&str> {
+    text.lines().map(str::trim).find(|l| !l.is_empty())
+}
+
+fn on_console(console: &str) -> String {
+    if console.is_empty() { String::new() } else { format!("\nconsole:\n{console}") }
+}
+
+fn said(stderr: &str) -> String {
+    if stderr.is_empty() { String::new() } else { format!("\nqemu said:\n{stderr}") }
 }
 
 /// What a run inside the VM produced.
@@ -153,16 +202,17 @@ impl Vm {
         image.file("/tincan/script", script, 0o644);
         let initramfs = dir.path().join("initramfs.cpio");
         image.write(&initramfs)?;
-        let kvm_works = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm");
         match self.accel {
-            AccelChoice::Tcg => self.boot(Accel::Tcg, &initramfs),
-            AccelChoice::Kvm => self.boot(Accel::Kvm, &initramfs),
+            AccelChoice::Tcg => Ok(self.boot(Accel::Tcg, &initramfs)?),
+            AccelChoice::Kvm => Ok(self.boot(Accel::Kvm, &initramfs)?),
             AccelChoice::Auto => {
-                let why = match kvm_works {
-                    Err(e) => format!("/dev/kvm: {e}"),
-                    Ok(_) => match self.boot(Accel::Kvm, &initramfs) {
+                let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+                let dev_kvm = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm");
+                let why = match kvm_unusable(&cpuinfo, dev_kvm.map(drop)) {
+                    Some(why) => why,
+                    None => match self.boot(Accel::Kvm, &initramfs) {
                         Ok(outcome) => return Ok(outcome),
-                        Err(e) => format!("{e:#}"),
+                        Err(e) => e.summary(),
                     },
                 };
                 let mut outcome = self.boot(Accel::Tcg, &initramfs)?;
@@ -172,7 +222,7 @@ impl Vm {
         }
     }
 
-    fn boot(&self, accel: Accel, initramfs: &Path) -> Result<Outcome> {
+    fn boot(&self, accel: Accel, initramfs: &Path) -> Result<Outcome, BootError> {
         let mut qemu = self.qemu.command();
         qemu.args(["-M", "microvm,pit=on,pic=on,rtc=on", "-m", &self.memory_mib.to_string()])
             .args(["-smp", "1", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot"])
@@ -199,8 +249,9 @@ impl Vm {
         qemu.arg("-append").arg(cmdline);
         qemu.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let start = Instant::now();
-        let child =
-            qemu.spawn().with_context(|| format!("start {}", self.qemu.program.display()))?;
+        let failed =
+            |source| BootError::Run { program: self.qemu.program.display().to_string(), source };
+        let child = qemu.spawn().map_err(failed)?;
         let mut qemu = Running(child);
         let lines = read_lines(qemu.0.stdout.take().expect("piped"));
         // KVM that cannot run a guest fails at once or never boots: give it less time.
@@ -242,37 +293,57 @@ impl Vm {
             outcome.peak_rss_kib = outcome.peak_rss_kib.max(rss_kib(qemu.0.id()));
             let deadline = if booted { self.timeout } else { boot_deadline };
             if start.elapsed() > deadline {
-                let tail = console.iter().rev().take(5).rev().cloned().collect::<Vec<_>>();
-                bail!(
-                    "the VM took longer than {deadline:?}; its console ended:\n{}",
-                    tail.join("\n")
-                );
+                // Stopped, qemu's error output ends, and tells what it knows.
+                let _ = qemu.0.kill();
+                let _ = qemu.0.wait();
+                let (console, stderr) = (tail(&console), qemu.stderr());
+                return Err(BootError::Timeout { limit: deadline, console, stderr });
             }
         }
-        let status = qemu.0.wait()?;
+        let status = qemu.0.wait().map_err(failed)?;
         outcome.total = start.elapsed();
         if !exited {
-            let mut stderr = String::new();
-            if let Some(mut err) = qemu.0.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut err, &mut stderr);
-            }
-            let tail = console.iter().rev().take(5).rev().cloned().collect::<Vec<_>>();
-            bail!(
-                "qemu ({accel:?}) ended ({status}) before the script did: {}{}",
-                stderr.trim(),
-                if tail.is_empty() {
-                    String::new()
-                } else {
-                    format!("\nconsole:\n{}", tail.join("\n"))
-                }
-            );
+            let (console, stderr) = (tail(&console), qemu.stderr());
+            return Err(BootError::Ended { accel, status, stderr, console });
         }
         Ok(outcome)
     }
 }
 
+/// The last lines of the console, to show where a boot stopped.
+fn tail(console: &[String]) -> String {
+    console[console.len().saturating_sub(5)..].join("\n")
+}
+
+/// Why KVM cannot work here, if that shows without trying it (an attempt that
+/// fails may take long: a guest that never boots is only noticed on a timeout).
+/// KVM runs the guest on the CPU itself, so the CPU must offer hardware
+/// virtualisation, which `/proc/cpuinfo` lists as the `vmx` (Intel VT-x) or `svm`
+/// (AMD-V) flag; and `/dev/kvm` must open. (A `/dev/kvm` without those flags is
+/// not the KVM qemu expects: on some cloud machines it is a paravirtualised one
+/// that only special guest kernels can use.)
+fn kvm_unusable(cpuinfo: &str, dev_kvm: std::io::Result<()>) -> Option<String> {
+    let flags = cpuinfo.lines().filter_map(|l| Some(l.strip_prefix("flags")?.split_once(':')?.1));
+    let virtualisation = flags.flat_map(str::split_whitespace).any(|f| f == "vmx" || f == "svm");
+    if !virtualisation {
+        return Some("the CPU has no vmx or svm flag (no hardware virtualisation)".to_owned());
+    }
+    dev_kvm.err().map(|e| format!("/dev/kvm cannot be opened: {e}"))
+}
+
 /// A running qemu, killed (by its PID) and reaped if we leave early.
 struct Running(Child);
+
+impl Running {
+    /// What qemu wrote on its standard error, once it has ended.
+    fn stderr(&mut self) -> String {
+        let mut stderr = String::new();
+        if let Some(mut err) = self.0.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut err, &mut stderr);
+        }
+        stderr.trim().to_owned()
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -316,4 +387,68 @@ fn host_tsc_khz() -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("cpu MHz")?.split(':').nth(1)?.trim().parse().ok())?;
     Some((mhz * 1000.0).round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AMD: &str =
+        "processor\t: 0\nflags\t\t: fpu vme svm lm\n\nprocessor\t: 1\nflags\t\t: fpu vme svm lm\n";
+
+    #[test]
+    fn without_vmx_or_svm_kvm_is_not_tried() {
+        let cloud = "processor\t: 0\nflags\t\t: fpu vme hypervisor lm\n";
+        assert_eq!(
+            kvm_unusable(cloud, Ok(())).as_deref(),
+            Some("the CPU has no vmx or svm flag (no hardware virtualisation)")
+        );
+    }
+
+    #[test]
+    fn with_the_flag_kvm_needs_dev_kvm() {
+        assert_eq!(kvm_unusable(AMD, Ok(())), None);
+        let missing = std::io::Error::from_raw_os_error(nix::libc::ENOENT);
+        assert_eq!(
+            kvm_unusable(AMD, Err(missing)).as_deref(),
+            Some("/dev/kvm cannot be opened: No such file or directory (os error 2)")
+        );
+    }
+
+    #[test]
+    fn a_failed_boot_is_summed_up_in_one_line() {
+        use std::os::unix::process::ExitStatusExt;
+        let ended = BootError::Ended {
+            accel: Accel::Kvm,
+            status: ExitStatus::from_raw(6),
+            stderr: "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\nmore".to_owned(),
+            console: "a\nb".to_owned(),
+        };
+        assert_eq!(ended.summary(), "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69");
+        let hung = BootError::Timeout {
+            limit: Duration::from_secs(20),
+            console: "x\nUnable to calibrate".to_owned(),
+            stderr: String::new(),
+        };
+        assert_eq!(
+            hung.summary(),
+            "the guest did not boot within 20s (its console's last line: \"Unable to calibrate\")"
+        );
+        let silent = BootError::Timeout {
+            limit: Duration::from_secs(20),
+            console: String::new(),
+            stderr: String::new(),
+        };
+        assert_eq!(silent.summary(), "the guest printed nothing within 20s");
+        // What qemu 7.2 says when this machine's /dev/kvm cannot run the guest.
+        let stuck = BootError::Timeout {
+            limit: Duration::from_secs(20),
+            console: String::new(),
+            stderr: "KVM internal error. Suberror: 1\nextra data[0]: 0x1".to_owned(),
+        };
+        assert_eq!(
+            stuck.summary(),
+            "the guest did not boot within 20s; KVM internal error. Suberror: 1"
+        );
+    }
 }

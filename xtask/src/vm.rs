@@ -72,7 +72,6 @@ pub fn accelerator(outcome: &Outcome) -> String {
         (tincan_vm::Accel::Kvm, _) => "KVM".to_owned(),
         (tincan_vm::Accel::Tcg, None) => "TCG (software emulation)".to_owned(),
         (tincan_vm::Accel::Tcg, Some(why)) => {
-            let why = why.lines().next().unwrap_or("");
             format!("TCG (software emulation; KVM did not work: {why})")
         }
     }
