@@ -4,6 +4,7 @@
 //! - `snapshot`: the stage probe's report, per chapter, pinned with insta.
 //! - `escape_lab`: attacks against every stage; which stage stops which attack.
 //! - `support`: privileges, root filesystems, the outer sandbox, filters.
+//! - `workspace`: the README keeps up with the chapters (needs no root).
 //!
 //! Test names carry their chapter (`ch02::...`, `escape_lab::ch02::...`) so that
 //! `cargo xtask check ch02` can select a chapter's checks.
@@ -25,3 +26,4 @@ mod ch07_v2;
 mod escape_lab;
 mod snapshot;
 mod support;
+mod workspace;
