@@ -7,6 +7,7 @@
 mod book;
 mod check;
 mod measure;
+mod prerequisites;
 mod probe;
 mod quickstart;
 mod rootfs;
