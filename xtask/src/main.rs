@@ -10,6 +10,7 @@ mod measure;
 mod prerequisites;
 mod probe;
 mod quickstart;
+mod report;
 mod rootfs;
 mod suite;
 mod vm;

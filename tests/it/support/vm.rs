@@ -20,24 +20,6 @@ pub fn cache_dir() -> PathBuf {
     )
 }
 
-/// True if the VM tests can run here: there is a qemu, the system's or one the
-/// VM harness fetches into its cache (this fetches it, once). Otherwise says
-/// what is missing, such as a usable apt-get (and under `CI=true`, fails
-/// instead).
-#[must_use]
-pub fn qemu_or_skip(test: &str) -> bool {
-    let Err(e) = tincan_vm::ensure_qemu(&cache_dir()) else {
-        return true;
-    };
-    let why = format!("{test}: {e}");
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}; CI=true, so this is a failure, not a skip");
-    }
-    let _ =
-        std::io::Write::write_all(&mut std::io::stderr(), format!("SKIPPED {why}\n").as_bytes());
-    false
-}
-
 /// Run `script` in a fresh VM; return its output and exit code. Checks that the
 /// VM left nothing: no qemu process, no file of the run.
 pub fn run_in_vm(script: &str) -> tincan_vm::Outcome {
