@@ -13,7 +13,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::report::{self, Outcome, Verdict};
-use crate::{is_root, rootfs, workspace_root};
+use crate::{exercise, is_root, rootfs, workspace_root};
 
 pub fn run(chapter: &str) -> Result<()> {
     let root = workspace_root();
@@ -52,12 +52,46 @@ pub fn run(chapter: &str) -> Result<()> {
     let skipped_note = if skipped > 0 { format!(", {skipped} skipped") } else { String::new() };
     println!("\n{passed} of {} checks pass{skipped_note}.", outcomes.len());
     if failed > 0 {
+        print_exercises(&root, chapter)?;
         bail!("{failed} {chapter} checks fail: read the first one above, fix it, run again");
     }
     if skipped > 0 {
         println!("The skipped checks did not run here: each says what it needs.");
     } else {
         println!("{chapter} is done. Read the next chapter of the book!");
+    }
+    Ok(())
+}
+
+/// What the learner writes in `chapter`: each exercise's task, place and hint;
+/// and the exercises of earlier chapters that are still `todo!()`, since this
+/// one builds on them.
+fn print_exercises(root: &Path, chapter: &str) -> Result<()> {
+    let exercises = exercise::in_workspace(root)?;
+    let mine: Vec<_> = exercises.iter().filter(|e| e.chapter() == chapter).collect();
+    if !mine.is_empty() {
+        println!("\nThe exercises of {chapter} (the book's chapter explains them):");
+    }
+    for e in mine {
+        println!("  {}: {}\n    {}:{}", e.id, e.task, e.file.display(), e.line);
+        for line in &e.hint {
+            println!("    {line}");
+        }
+    }
+    let earlier: Vec<_> = exercises.iter().filter(|e| e.todo && e.chapter() < chapter).collect();
+    if !earlier.is_empty() {
+        println!();
+    }
+    for e in earlier {
+        println!(
+            "{chapter} builds on {}, whose exercise {} ({}:{}) is still todo!(): \
+             `cargo xtask check {}` first",
+            e.chapter(),
+            e.id,
+            e.file.display(),
+            e.line,
+            e.chapter()
+        );
     }
     Ok(())
 }

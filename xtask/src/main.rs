@@ -6,6 +6,7 @@
 
 mod book;
 mod check;
+mod exercise;
 mod measure;
 mod prerequisites;
 mod probe;

@@ -1,14 +1,6 @@
 //! `cargo xtask workshop DIR`: a learner workspace cut from the real solution.
 //!
-//! Chapter sources mark the code a learner writes:
-//!
-//! ```text
-//! // EXERCISE(ch01-chroot): make ROOTFS the root directory, then stand in it.
-//! // hint: nix::unistd::chroot, then chdir("/") ...
-//! <the solution>
-//! // END EXERCISE
-//! ```
-//!
+//! Chapter sources mark the code a learner writes (see [`crate::exercise`]).
 //! The generated copy keeps the comments and replaces the solution with
 //! `todo!("...")`. A region is always the tail of a function body, so `todo!()`
 //! type-checks and the workspace compiles; the chapter's checks then fail until
@@ -16,10 +8,11 @@
 //! in sync: they are cut from the code the tests prove.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail, ensure};
 
+use crate::exercise::{self, END, Exercise};
 use crate::report::Verdict;
 use crate::{check, files_ending_in, workspace_root};
 
@@ -38,18 +31,6 @@ const COPY: [&str; 11] = [
     "book",
     "README.md",
 ];
-
-const BEGIN: &str = "// EXERCISE(";
-const END: &str = "// END EXERCISE";
-
-/// One exercise found in the sources.
-#[derive(Debug)]
-pub struct Exercise {
-    pub id: String,
-    pub task: String,
-    pub file: PathBuf,
-    pub line: usize,
-}
 
 /// Write the learner workspace; returns its exercises.
 pub fn generate(src: &Path, out: &Path) -> Result<Vec<Exercise>> {
@@ -73,48 +54,26 @@ pub fn generate(src: &Path, out: &Path) -> Result<Vec<Exercise>> {
     Ok(exercises)
 }
 
-impl Exercise {
-    /// `ch01-chroot` → `ch01`.
-    pub fn chapter(&self) -> &str {
-        self.id.split('-').next().unwrap_or(&self.id)
-    }
-}
-
 /// Replace each marked region's code in `text` (the content of `file`) with
-/// `todo!()`. Returns the new text and the exercises.
+/// `todo!()`, keeping the marker and the hint. Returns the new text and the
+/// exercises.
 pub fn cut_exercises(text: &str, file: &Path) -> Result<(String, Vec<Exercise>)> {
+    let found = exercise::scan(text, file)?;
+    let lines: Vec<&str> = text.lines().collect();
     let mut out = String::new();
-    let mut found = Vec::new();
-    let mut lines = text.lines().enumerate();
-    while let Some((n, line)) = lines.next() {
-        out.push_str(line);
-        out.push('\n');
-        let Some(rest) = line.trim_start().strip_prefix(BEGIN) else {
-            continue;
-        };
-        let Some((id, task)) = rest.split_once("):") else {
-            bail!("line {}: expected `// EXERCISE(id): task`", n + 1)
-        };
-        let indent = &line[..line.len() - line.trim_start().len()];
-        // Keep the comment lines that follow (the hint); drop the code up to END.
-        let mut closed = false;
-        let mut in_hint = true;
-        for (_, body) in lines.by_ref() {
-            if body.trim_start() == END {
-                closed = true;
-                break;
-            }
-            in_hint &= body.trim_start().starts_with("//");
-            if in_hint {
-                out.push_str(body);
-                out.push('\n');
-            }
-        }
-        ensure!(closed, "line {}: exercise {id} has no `{END}`", n + 1);
-        let task = task.trim().to_owned();
-        out.push_str(&format!("{indent}todo!({:?})\n", format!("exercise {id}: {task}")));
-        found.push(Exercise { id: id.to_owned(), task, file: file.to_path_buf(), line: n + 1 });
+    let mut copy = |lines: &[&str]| lines.iter().for_each(|l| out.extend([*l, "\n"]));
+    let mut next = 0; // the first line (from 0) not yet copied or dropped
+    for e in &found {
+        let Some(end) = e.end else { bail!("line {}: exercise {} has no `{END}`", e.line, e.id) };
+        ensure!(e.line > next, "line {}: exercise {} starts inside the one before", e.line, e.id);
+        let marker = lines[e.line - 1];
+        copy(&lines[next..e.line + e.hint.len()]);
+        let indent = &marker[..marker.len() - marker.trim_start().len()];
+        let todo = format!("{indent}todo!({:?})", format!("exercise {}: {}", e.id, e.task));
+        copy(&[&todo]);
+        next = end; // past the END line
     }
+    copy(&lines[next..]);
     Ok((out, found))
 }
 
