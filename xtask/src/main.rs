@@ -13,6 +13,7 @@ mod probe;
 mod quickstart;
 mod report;
 mod rootfs;
+mod seed;
 mod suite;
 mod vm;
 mod workshop;
