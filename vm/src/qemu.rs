@@ -15,6 +15,7 @@
 //!   as the TCG accelerator's helpers, as modules).
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -119,7 +120,10 @@ fn fetch(dir: &Path) -> Result<(), QemuError> {
         move |source| QemuError::Io { path, source }
     };
     let packages = packages_to_fetch()?;
-    eprintln!(
+    // To the real stderr, past a test harness's capture: a test that fetches
+    // says so too.
+    let _ = writeln!(
+        std::io::stderr(),
         "vm: no {PROGRAM} on PATH; fetching Debian's {PACKAGE} and the {} packages it needs \
          that are not installed, unpacked without installing them (once; cached in {})",
         packages.len() - 1,
