@@ -110,20 +110,8 @@ pub fn run_checks(
     if chapters.is_empty() {
         return Ok(BTreeMap::new()); // (no --package would test them all)
     }
-    let crates = chapters
-        .iter()
-        .map(|chapter| Ok((chapter.clone(), chapter_crate(root, chapter)?)))
-        .collect::<Result<Vec<_>>>()?;
-    // The workspace tests run the chapter binaries: build them all first.
-    let mut build = Command::new(env!("CARGO"));
-    build.current_dir(root).args(["build", "--quiet"]);
-    if let Some(dir) = target_dir {
-        build.env("CARGO_TARGET_DIR", dir);
-    }
-    let built = build.output().context("running cargo build")?;
-    if !built.status.success() {
-        bail!("the workspace does not build:\n{}", String::from_utf8_lossy(&built.stderr));
-    }
+    let crates = chapter_crates_of(root, chapters)?;
+    build(root, chapters, target_dir)?;
     // Two runs: a filter would also apply to the unit tests, whose names do not
     // carry their chapter. `--no-fail-fast`: a failing binary must not hide the
     // outcomes of the next.
@@ -158,6 +146,36 @@ pub fn run_checks(
         }
     }
     Ok(by_chapter)
+}
+
+/// Build what the checks of `chapters` run: the chapter binaries (the workspace
+/// tests run them), then every test binary in one cargo run, so that cargo
+/// compiles them side by side. A no-op when all is fresh.
+pub fn build(root: &Path, chapters: &[String], target_dir: Option<&Path>) -> Result<()> {
+    let mut bins = Command::new(env!("CARGO"));
+    bins.current_dir(root).args(["build", "--quiet"]);
+    if let Some(dir) = target_dir {
+        bins.env("CARGO_TARGET_DIR", dir);
+    }
+    let mut tests = cargo_test_command(root, target_dir);
+    tests.args(["--no-run", "--quiet"]);
+    for (_, krate) in chapter_crates_of(root, chapters)? {
+        tests.args(["--package", &krate]);
+    }
+    tests.args(["--lib", "--package", "tincan", "--test", "it"]);
+    for mut cargo in [bins, tests] {
+        let output = cargo.output().with_context(|| format!("running {cargo:?}"))?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            bail!("the workspace does not build ({cargo:?}):\n{stderr}");
+        }
+    }
+    Ok(())
+}
+
+/// `(chapter, its crate)` for each of `chapters`: `("ch02", "ch02-pid")`.
+fn chapter_crates_of(root: &Path, chapters: &[String]) -> Result<Vec<(String, String)>> {
+    chapters.iter().map(|chapter| Ok((chapter.clone(), chapter_crate(root, chapter)?))).collect()
 }
 
 /// The chapter crates' directory names, in order: `ch00-process`, `ch01-chroot`, ...
