@@ -18,89 +18,26 @@
 //! qemu's standard output. Nothing is left behind: qemu is our child and is
 //! killed by PID on a timeout, and the run's files live in a temporary directory.
 
+mod accel;
+mod error;
 pub mod initramfs;
 pub mod kernel;
 pub mod qemu;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use accel::kvm_unusable;
+pub use accel::{Accel, AccelChoice};
+pub use error::BootError;
 pub use initramfs::Initramfs;
 pub use kernel::{Kernel, ensure_kernel};
 pub use qemu::{Qemu, QemuError, ensure_qemu};
-
-/// How qemu runs the guest's instructions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Accel {
-    /// Hardware virtualisation: the guest runs on the CPU, at nearly native speed.
-    Kvm,
-    /// qemu's software emulation (the Tiny Code Generator): every guest
-    /// instruction translated; slower, but works everywhere.
-    Tcg,
-}
-
-/// Which accelerator to use: KVM when it works, TCG otherwise, or one of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AccelChoice {
-    #[default]
-    Auto,
-    Kvm,
-    Tcg,
-}
-
-/// Why a boot did not run the script to its end.
-#[derive(Debug, thiserror::Error)]
-pub enum BootError {
-    #[error("run {program}: {source}")]
-    Run { program: String, source: std::io::Error },
-    #[error("the VM took longer than {limit:?}; its console ended:\n{console}{}", said(stderr))]
-    Timeout { limit: Duration, console: String, stderr: String },
-    #[error(
-        "qemu ({accel:?}) ended ({status}) before the script did: {stderr}{}",
-        on_console(console)
-    )]
-    Ended { accel: Accel, status: ExitStatus, stderr: String, console: String },
-}
-
-impl BootError {
-    /// The failure in one sentence, for a table or a log line: qemu's own first
-    /// error line if it gave one.
-    pub fn summary(&self) -> String {
-        match self {
-            BootError::Run { .. } => self.to_string(),
-            BootError::Timeout { limit, console, stderr } => {
-                match (first_line(stderr), console.lines().last()) {
-                    (Some(said), _) => format!("the guest did not boot within {limit:?}; {said}"),
-                    (None, Some(last)) => format!(
-                        "the guest did not boot within {limit:?} (its console's last line: {last:?})"
-                    ),
-                    (None, None) => format!("the guest printed nothing within {limit:?}"),
-                }
-            }
-            BootError::Ended { status, stderr, .. } => match first_line(stderr) {
-                Some(said) => said.to_owned(),
-                None => format!("qemu ended ({status}) before the guest booted"),
-            },
-        }
-    }
-}
-
-fn first_line(text: &str) -> Option<&str> {
-    text.lines().map(str::trim).find(|l| !l.is_empty())
-}
-
-fn on_console(console: &str) -> String {
-    if console.is_empty() { String::new() } else { format!("\nconsole:\n{console}") }
-}
-
-fn said(stderr: &str) -> String {
-    if stderr.is_empty() { String::new() } else { format!("\nqemu said:\n{stderr}") }
-}
 
 /// What a run inside the VM produced.
 #[derive(Debug, Clone)]
@@ -315,22 +252,6 @@ fn tail(console: &[String]) -> String {
     console[console.len().saturating_sub(5)..].join("\n")
 }
 
-/// Why KVM cannot work here, if that shows without trying it (an attempt that
-/// fails may take long: a guest that never boots is only noticed on a timeout).
-/// KVM runs the guest on the CPU itself, so the CPU must offer hardware
-/// virtualisation, which `/proc/cpuinfo` lists as the `vmx` (Intel VT-x) or `svm`
-/// (AMD-V) flag; and `/dev/kvm` must open. (A `/dev/kvm` without those flags is
-/// not the KVM qemu expects: on some cloud machines it is a paravirtualised one
-/// that only special guest kernels can use.)
-fn kvm_unusable(cpuinfo: &str, dev_kvm: std::io::Result<()>) -> Option<String> {
-    let flags = cpuinfo.lines().filter_map(|l| Some(l.strip_prefix("flags")?.split_once(':')?.1));
-    let virtualisation = flags.flat_map(str::split_whitespace).any(|f| f == "vmx" || f == "svm");
-    if !virtualisation {
-        return Some("the CPU has no vmx or svm flag (no hardware virtualisation)".to_owned());
-    }
-    dev_kvm.err().map(|e| format!("/dev/kvm cannot be opened: {e}"))
-}
-
 /// A running qemu, killed (by its PID) and reaped if we leave early.
 struct Running(Child);
 
@@ -387,68 +308,4 @@ fn host_tsc_khz() -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("cpu MHz")?.split(':').nth(1)?.trim().parse().ok())?;
     Some((mhz * 1000.0).round() as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const AMD: &str =
-        "processor\t: 0\nflags\t\t: fpu vme svm lm\n\nprocessor\t: 1\nflags\t\t: fpu vme svm lm\n";
-
-    #[test]
-    fn without_vmx_or_svm_kvm_is_not_tried() {
-        let cloud = "processor\t: 0\nflags\t\t: fpu vme hypervisor lm\n";
-        assert_eq!(
-            kvm_unusable(cloud, Ok(())).as_deref(),
-            Some("the CPU has no vmx or svm flag (no hardware virtualisation)")
-        );
-    }
-
-    #[test]
-    fn with_the_flag_kvm_needs_dev_kvm() {
-        assert_eq!(kvm_unusable(AMD, Ok(())), None);
-        let missing = std::io::Error::from_raw_os_error(nix::libc::ENOENT);
-        assert_eq!(
-            kvm_unusable(AMD, Err(missing)).as_deref(),
-            Some("/dev/kvm cannot be opened: No such file or directory (os error 2)")
-        );
-    }
-
-    #[test]
-    fn a_failed_boot_is_summed_up_in_one_line() {
-        use std::os::unix::process::ExitStatusExt;
-        let ended = BootError::Ended {
-            accel: Accel::Kvm,
-            status: ExitStatus::from_raw(6),
-            stderr: "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\nmore".to_owned(),
-            console: "a\nb".to_owned(),
-        };
-        assert_eq!(ended.summary(), "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69");
-        let hung = BootError::Timeout {
-            limit: Duration::from_secs(20),
-            console: "x\nUnable to calibrate".to_owned(),
-            stderr: String::new(),
-        };
-        assert_eq!(
-            hung.summary(),
-            "the guest did not boot within 20s (its console's last line: \"Unable to calibrate\")"
-        );
-        let silent = BootError::Timeout {
-            limit: Duration::from_secs(20),
-            console: String::new(),
-            stderr: String::new(),
-        };
-        assert_eq!(silent.summary(), "the guest printed nothing within 20s");
-        // What qemu 7.2 says when this machine's /dev/kvm cannot run the guest.
-        let stuck = BootError::Timeout {
-            limit: Duration::from_secs(20),
-            console: String::new(),
-            stderr: "KVM internal error. Suberror: 1\nextra data[0]: 0x1".to_owned(),
-        };
-        assert_eq!(
-            stuck.summary(),
-            "the guest did not boot within 20s; KVM internal error. Suberror: 1"
-        );
-    }
 }
