@@ -7,6 +7,7 @@
 //! - `run_it`: each chapter's "Run it" session for the book, pinned likewise.
 //! - `escape_lab`: attacks against every stage; which stage stops which attack.
 //! - `support`: privileges, root filesystems, the outer sandbox, filters.
+//! - `workspace`: the README keeps up with the chapters (needs no root).
 //!
 //! Test names carry their chapter (`ch02::...`, `escape_lab::ch02::...`) so that
 //! `cargo xtask check ch02` can select a chapter's checks.
@@ -33,3 +34,4 @@ mod hostile_rootfs;
 mod run_it;
 mod snapshot;
 mod support;
+mod workspace;

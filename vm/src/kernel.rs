@@ -9,7 +9,7 @@
 //! protocol, `Documentation/arch/x86/boot.rst`: `payload_offset`, `payload_length`).
 
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -37,7 +37,10 @@ pub fn ensure_kernel(cache: &Path) -> Result<Kernel> {
         Ok(package) => package,
         Err(_) => current_kernel_package()?,
     };
-    eprintln!("vm: fetching {package} (once; cached in {})", dir.display());
+    // To the real stderr, past a test harness's capture: a test that fetches
+    // says so too.
+    let _ =
+        writeln!(std::io::stderr(), "vm: fetching {package} (once; cached in {})", dir.display());
     let work = tempfile::tempdir_in(&dir)?;
     run(Command::new("apt-get").args(["download", "-q", &package]).current_dir(work.path()))?;
     let deb = fs::read_dir(work.path())?

@@ -1,6 +1,7 @@
 //! A small virtual machine for tincan's tests and measurements.
 //!
-//! It boots Debian's kernel ([`kernel`]) in qemu's `microvm` machine with a busybox
+//! It boots Debian's kernel ([`kernel`]) in qemu's `microvm` machine (the
+//! system's qemu, or Debian's fetched into a cache: [`qemu`]) with a busybox
 //! initramfs ([`initramfs`]) that carries whatever the caller adds (chapter
 //! binaries, the probe, a root filesystem), runs one shell script inside, and
 //! reports its output, its exit code, and how long and how much memory it took.
@@ -17,38 +18,26 @@
 //! qemu's standard output. Nothing is left behind: qemu is our child and is
 //! killed by PID on a timeout, and the run's files live in a temporary directory.
 
+mod accel;
+mod error;
 pub mod initramfs;
 pub mod kernel;
+pub mod qemu;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 
+use accel::kvm_unusable;
+pub use accel::{Accel, AccelChoice};
+pub use error::BootError;
 pub use initramfs::Initramfs;
 pub use kernel::{Kernel, ensure_kernel};
-
-/// How qemu runs the guest's instructions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Accel {
-    /// Hardware virtualisation: the guest runs on the CPU, at nearly native speed.
-    Kvm,
-    /// qemu's software emulation (the Tiny Code Generator): every guest
-    /// instruction translated; slower, but works everywhere.
-    Tcg,
-}
-
-/// Which accelerator to use: KVM when it works, TCG otherwise, or one of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AccelChoice {
-    #[default]
-    Auto,
-    Kvm,
-    Tcg,
-}
+pub use qemu::{Qemu, QemuError, ensure_qemu};
 
 /// What a run inside the VM produced.
 #[derive(Debug, Clone)]
@@ -109,6 +98,7 @@ reboot -f
 #[derive(Debug, Clone)]
 pub struct Vm {
     pub kernel: Kernel,
+    pub qemu: Qemu,
     /// What the guest's file system holds besides busybox and the init scripts.
     pub image: Initramfs,
     pub accel: AccelChoice,
@@ -122,15 +112,16 @@ pub struct Vm {
 }
 
 impl Vm {
-    /// A VM with `kernel`, busybox from `busybox` (a static one), and its
-    /// temporary files under `scratch`.
-    pub fn new(kernel: Kernel, busybox: &Path, scratch: &Path) -> Result<Vm> {
+    /// A VM with `kernel`, run by `qemu`, busybox from `busybox` (a static
+    /// one), and its temporary files under `scratch`.
+    pub fn new(kernel: Kernel, qemu: Qemu, busybox: &Path, scratch: &Path) -> Result<Vm> {
         let mut image = Initramfs::new();
         image.host_file(busybox, "/bin/busybox")?;
         image.file("/init", STAGE1, 0o755);
         image.file("/tincan/stage2", STAGE2, 0o755);
         Ok(Vm {
             kernel,
+            qemu,
             image,
             accel: AccelChoice::Auto,
             memory_mib: 512,
@@ -148,16 +139,17 @@ impl Vm {
         image.file("/tincan/script", script, 0o644);
         let initramfs = dir.path().join("initramfs.cpio");
         image.write(&initramfs)?;
-        let kvm_works = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm");
         match self.accel {
-            AccelChoice::Tcg => self.boot(Accel::Tcg, &initramfs),
-            AccelChoice::Kvm => self.boot(Accel::Kvm, &initramfs),
+            AccelChoice::Tcg => Ok(self.boot(Accel::Tcg, &initramfs)?),
+            AccelChoice::Kvm => Ok(self.boot(Accel::Kvm, &initramfs)?),
             AccelChoice::Auto => {
-                let why = match kvm_works {
-                    Err(e) => format!("/dev/kvm: {e}"),
-                    Ok(_) => match self.boot(Accel::Kvm, &initramfs) {
+                let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+                let dev_kvm = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm");
+                let why = match kvm_unusable(&cpuinfo, dev_kvm.map(drop)) {
+                    Some(why) => why,
+                    None => match self.boot(Accel::Kvm, &initramfs) {
                         Ok(outcome) => return Ok(outcome),
-                        Err(e) => format!("{e:#}"),
+                        Err(e) => e.summary(),
                     },
                 };
                 let mut outcome = self.boot(Accel::Tcg, &initramfs)?;
@@ -167,8 +159,8 @@ impl Vm {
         }
     }
 
-    fn boot(&self, accel: Accel, initramfs: &Path) -> Result<Outcome> {
-        let mut qemu = Command::new("qemu-system-x86_64");
+    fn boot(&self, accel: Accel, initramfs: &Path) -> Result<Outcome, BootError> {
+        let mut qemu = self.qemu.command();
         qemu.args(["-M", "microvm,pit=on,pic=on,rtc=on", "-m", &self.memory_mib.to_string()])
             .args(["-smp", "1", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot"])
             .args(["-serial", "stdio"])
@@ -194,8 +186,10 @@ impl Vm {
         qemu.arg("-append").arg(cmdline);
         qemu.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let start = Instant::now();
-        let child = qemu.spawn().context("start qemu-system-x86_64 (Debian: qemu-system-x86)")?;
-        let mut qemu = Qemu(child);
+        let failed =
+            |source| BootError::Run { program: self.qemu.program.display().to_string(), source };
+        let child = qemu.spawn().map_err(failed)?;
+        let mut qemu = Running(child);
         let lines = read_lines(qemu.0.stdout.take().expect("piped"));
         // KVM that cannot run a guest fails at once or never boots: give it less time.
         let boot_deadline = match accel {
@@ -236,39 +230,43 @@ impl Vm {
             outcome.peak_rss_kib = outcome.peak_rss_kib.max(rss_kib(qemu.0.id()));
             let deadline = if booted { self.timeout } else { boot_deadline };
             if start.elapsed() > deadline {
-                let tail = console.iter().rev().take(5).rev().cloned().collect::<Vec<_>>();
-                bail!(
-                    "the VM took longer than {deadline:?}; its console ended:\n{}",
-                    tail.join("\n")
-                );
+                // Stopped, qemu's error output ends, and tells what it knows.
+                let _ = qemu.0.kill();
+                let _ = qemu.0.wait();
+                let (console, stderr) = (tail(&console), qemu.stderr());
+                return Err(BootError::Timeout { limit: deadline, console, stderr });
             }
         }
-        let status = qemu.0.wait()?;
+        let status = qemu.0.wait().map_err(failed)?;
         outcome.total = start.elapsed();
         if !exited {
-            let mut stderr = String::new();
-            if let Some(mut err) = qemu.0.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut err, &mut stderr);
-            }
-            let tail = console.iter().rev().take(5).rev().cloned().collect::<Vec<_>>();
-            bail!(
-                "qemu ({accel:?}) ended ({status}) before the script did: {}{}",
-                stderr.trim(),
-                if tail.is_empty() {
-                    String::new()
-                } else {
-                    format!("\nconsole:\n{}", tail.join("\n"))
-                }
-            );
+            let (console, stderr) = (tail(&console), qemu.stderr());
+            return Err(BootError::Ended { accel, status, stderr, console });
         }
         Ok(outcome)
     }
 }
 
-/// qemu, killed (by its PID) and reaped if we leave early.
-struct Qemu(Child);
+/// The last lines of the console, to show where a boot stopped.
+fn tail(console: &[String]) -> String {
+    console[console.len().saturating_sub(5)..].join("\n")
+}
 
-impl Drop for Qemu {
+/// A running qemu, killed (by its PID) and reaped if we leave early.
+struct Running(Child);
+
+impl Running {
+    /// What qemu wrote on its standard error, once it has ended.
+    fn stderr(&mut self) -> String {
+        let mut stderr = String::new();
+        if let Some(mut err) = self.0.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut err, &mut stderr);
+        }
+        stderr.trim().to_owned()
+    }
+}
+
+impl Drop for Running {
     fn drop(&mut self) {
         if let Ok(None) = self.0.try_wait() {
             let _ = self.0.kill();

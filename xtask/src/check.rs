@@ -2,76 +2,180 @@
 //!
 //! A chapter's checks are its crate's unit tests plus every workspace test whose
 //! name holds the chapter (`ch02::...`, `escape_lab::ch02::...`, `snapshot::ch02`).
-//! We run them with cargo and turn libtest's output into a checklist.
+//! We run them with cargo and turn libtest's output into a checklist. A test
+//! that could not run here (no root, no qemu) says so on stderr
+//! (`tests/it/support/skip.rs`), and shows as skipped, never as passed.
 
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{is_root, rootfs, workspace_root};
-
-/// The outcome of one test.
-pub struct Outcome {
-    pub name: String,
-    pub passed: bool,
-    /// What the test printed when it failed (its panic message).
-    pub details: String,
-}
+use crate::report::{self, Outcome, Verdict};
+use crate::{exercise, is_root, rootfs, workspace_root};
 
 pub fn run(chapter: &str) -> Result<()> {
+    let root = workspace_root();
     rootfs::prepare_tests()?;
-    let mut outcomes = run_checks(&workspace_root(), chapter, None)?;
+    eprintln!("check: building, then running {chapter}'s checks");
+    let mut by_chapter = run_checks(&root, &[chapter.to_owned()], &[], None)?;
+    let mut outcomes = by_chapter.remove(chapter).unwrap_or_default();
     outcomes.sort_by(|a, b| a.name.cmp(&b.name));
-    let failed = outcomes.iter().filter(|o| !o.passed).count();
+    let count = |f: fn(&Verdict) -> bool| outcomes.iter().filter(|o| f(&o.verdict)).count();
+    let failed = count(|v| matches!(v, Verdict::Failed));
+    let skipped = count(|v| matches!(v, Verdict::Skipped(_)));
+    let passed = outcomes.len() - failed - skipped;
     println!("\n{chapter}: what works");
     let mut first_failure = true;
     for o in &outcomes {
-        println!("  {} {}", if o.passed { "✓" } else { "✗" }, o.name);
-        if o.passed {
-            continue;
+        match &o.verdict {
+            Verdict::Passed => println!("  ✓ {}", o.name),
+            Verdict::Skipped(why) => println!("  - {} (skipped: {why})", o.name),
+            Verdict::Failed => {
+                println!("  ✗ {}", o.name);
+                // The first failure in full; for the others, the line that says what failed.
+                let lines =
+                    o.details.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("note: "));
+                let shown: Vec<&str> = if first_failure {
+                    lines.take(20).collect()
+                } else {
+                    lines.skip(1).take(1).collect()
+                };
+                for line in shown {
+                    println!("        {line}");
+                }
+                first_failure = false;
+            }
         }
-        // The first failure in full; for the others, the line that says what failed.
-        let lines = o.details.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("note: "));
-        let shown: Vec<&str> =
-            if first_failure { lines.take(20).collect() } else { lines.skip(1).take(1).collect() };
-        for line in shown {
-            println!("        {line}");
-        }
-        first_failure = false;
     }
-    println!("\n{} of {} checks pass.", outcomes.len() - failed, outcomes.len());
+    let skipped_note = if skipped > 0 { format!(", {skipped} skipped") } else { String::new() };
+    println!("\n{passed} of {} checks pass{skipped_note}.", outcomes.len());
     if failed > 0 {
+        print_exercises(&root, chapter)?;
         bail!("{failed} {chapter} checks fail: read the first one above, fix it, run again");
     }
-    println!("{chapter} is done. Read the next chapter of the book!");
+    if skipped > 0 {
+        println!("The skipped checks did not run here: each says what it needs.");
+    } else {
+        println!("{chapter} is done. Read the next chapter of the book!");
+    }
     Ok(())
 }
 
-/// Run `chapter`'s checks in the workspace at `root`. `target_dir` lets the
-/// workshop verification build the learner's workspace apart from ours.
-pub fn run_checks(root: &Path, chapter: &str, target_dir: Option<&Path>) -> Result<Vec<Outcome>> {
-    let krate = chapter_crate(root, chapter)?;
-    // The workspace tests run the chapter binaries: build them all first.
-    let mut build = Command::new(env!("CARGO"));
-    build.current_dir(root).arg("build");
+/// What the learner writes in `chapter`: each exercise's task, place and hint;
+/// and the exercises of earlier chapters that are still `todo!()`, since this
+/// one builds on them.
+fn print_exercises(root: &Path, chapter: &str) -> Result<()> {
+    let exercises = exercise::in_workspace(root)?;
+    let mine: Vec<_> = exercises.iter().filter(|e| e.chapter() == chapter).collect();
+    if !mine.is_empty() {
+        println!("\nThe exercises of {chapter} (the book's chapter explains them):");
+    }
+    for e in mine {
+        println!("  {}: {}\n    {}:{}", e.id, e.task, e.file.display(), e.line);
+        for line in &e.hint {
+            println!("    {line}");
+        }
+    }
+    let earlier: Vec<_> = exercises.iter().filter(|e| e.todo && e.chapter() < chapter).collect();
+    if !earlier.is_empty() {
+        println!();
+    }
+    for e in earlier {
+        println!(
+            "{chapter} builds on {}, whose exercise {} ({}:{}) is still todo!(): \
+             `cargo xtask check {}` first",
+            e.chapter(),
+            e.id,
+            e.file.display(),
+            e.line,
+            e.chapter()
+        );
+    }
+    Ok(())
+}
+
+/// Run the checks of `chapters` in the workspace at `root`, each test once, and
+/// sort the outcomes by chapter. Cargo's own output is shown only if it fails
+/// before the tests report (the workspace does not build). Workspace tests whose
+/// names contain one of `skip` are left out. `target_dir` lets the workshop
+/// verification build the learner's workspace apart from ours.
+pub fn run_checks(
+    root: &Path,
+    chapters: &[String],
+    skip: &[&str],
+    target_dir: Option<&Path>,
+) -> Result<BTreeMap<String, Vec<Outcome>>> {
+    if chapters.is_empty() {
+        return Ok(BTreeMap::new()); // (no --package would test them all)
+    }
+    let crates = chapter_crates_of(root, chapters)?;
+    build(root, chapters, target_dir)?;
+    // Two runs: a filter would also apply to the unit tests, whose names do not
+    // carry their chapter. `--no-fail-fast`: a failing binary must not hide the
+    // outcomes of the next.
+    let mut units = cargo_test_command(root, target_dir);
+    units.arg("--no-fail-fast");
+    for (_, krate) in &crates {
+        units.args(["--package", krate]);
+    }
+    units.args(["--lib", "--", "--color", "never"]);
+    let mut workspace = cargo_test_command(root, target_dir);
+    workspace.args(["--no-fail-fast", "--package", "tincan", "--test", "it"]);
+    workspace.args(["--", "--color", "never"]).args(chapters);
+    for name in skip {
+        workspace.args(["--skip", name]);
+    }
+
+    let mut by_chapter: BTreeMap<String, Vec<Outcome>> = BTreeMap::new();
+    for binary in report::run(units)?.into_iter().chain(report::run(workspace)?) {
+        for (chapter, krate) in &crates {
+            let checks = by_chapter.entry(chapter.clone()).or_default();
+            if binary.name == krate.replace('-', "_") {
+                checks.extend(binary.outcomes.iter().cloned());
+            } else if binary.name == "it" {
+                let named = binary.outcomes.iter().filter(|o| o.name.contains(chapter.as_str()));
+                checks.extend(named.cloned());
+            }
+        }
+    }
+    for (chapter, checks) in &by_chapter {
+        if checks.is_empty() {
+            bail!("no checks found for {chapter}");
+        }
+    }
+    Ok(by_chapter)
+}
+
+/// Build what the checks of `chapters` run: the chapter binaries (the workspace
+/// tests run them), then every test binary in one cargo run, so that cargo
+/// compiles them side by side. A no-op when all is fresh.
+pub fn build(root: &Path, chapters: &[String], target_dir: Option<&Path>) -> Result<()> {
+    let mut bins = Command::new(env!("CARGO"));
+    bins.current_dir(root).args(["build", "--quiet"]);
     if let Some(dir) = target_dir {
-        build.env("CARGO_TARGET_DIR", dir);
+        bins.env("CARGO_TARGET_DIR", dir);
     }
-    if !build.status().context("running cargo build")?.success() {
-        bail!("the workspace does not build (see above)");
+    let mut tests = cargo_test_command(root, target_dir);
+    tests.args(["--no-run", "--quiet"]);
+    for (_, krate) in chapter_crates_of(root, chapters)? {
+        tests.args(["--package", &krate]);
     }
-    let mut outcomes = cargo_test(root, &["--package", &krate, "--lib"], None, target_dir)?;
-    outcomes.extend(cargo_test(
-        root,
-        &["--package", "tincan", "--test", "it"],
-        Some(chapter),
-        target_dir,
-    )?);
-    if outcomes.is_empty() {
-        bail!("no checks found for {chapter}");
+    tests.args(["--lib", "--package", "tincan", "--test", "it"]);
+    for mut cargo in [bins, tests] {
+        let output = cargo.output().with_context(|| format!("running {cargo:?}"))?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            bail!("the workspace does not build ({cargo:?}):\n{stderr}");
+        }
     }
-    Ok(outcomes)
+    Ok(())
+}
+
+/// `(chapter, its crate)` for each of `chapters`: `("ch02", "ch02-pid")`.
+fn chapter_crates_of(root: &Path, chapters: &[String]) -> Result<Vec<(String, String)>> {
+    chapters.iter().map(|chapter| Ok((chapter.clone(), chapter_crate(root, chapter)?))).collect()
 }
 
 /// The chapter crates' directory names, in order: `ch00-process`, `ch01-chroot`, ...
@@ -110,74 +214,7 @@ pub fn cargo_test_command(root: &Path, target_dir: Option<&Path>) -> Command {
         cmd.env("CARGO_TARGET_DIR", dir);
     }
     cmd.env("TINCAN_TEST_ROOTFS", rootfs::test_rootfs());
-    // One copy of the VM's kernel, also for a workshop's workspace.
+    // One copy of the VM's kernel (and qemu), also for a workshop's workspace.
     cmd.env("TINCAN_VM_CACHE", crate::vm::cache_dir());
     cmd
-}
-
-/// Run `cargo test ARGS [-- FILTER]` and parse libtest's report.
-fn cargo_test(
-    root: &Path,
-    args: &[&str],
-    filter: Option<&str>,
-    target_dir: Option<&Path>,
-) -> Result<Vec<Outcome>> {
-    let mut cmd = cargo_test_command(root, target_dir);
-    cmd.args(args).args(["--", "--color", "never"]).args(filter);
-    // Compiler errors go straight to the terminal; the test report is parsed.
-    let output = cmd.stderr(Stdio::inherit()).output().context("running cargo test")?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let outcomes = parse(&stdout);
-    if !output.status.success() && outcomes.iter().all(|o| o.passed) {
-        bail!("cargo test {} failed before running the checks (see above)", args.join(" "));
-    }
-    Ok(outcomes)
-}
-
-/// Parse libtest's human output: `test NAME ... ok|FAILED` lines, then the
-/// `---- NAME stdout ----` blocks of the failures.
-fn parse(stdout: &str) -> Vec<Outcome> {
-    let mut outcomes: Vec<Outcome> = stdout
-        .lines()
-        .filter_map(|line| {
-            let rest = line.strip_prefix("test ")?;
-            let (name, result) = rest.rsplit_once(" ... ")?;
-            let passed = match result {
-                "ok" => true,
-                "FAILED" => false,
-                _ => return None, // ignored, or a line that only looks like ours
-            };
-            Some(Outcome { name: name.to_owned(), passed, details: String::new() })
-        })
-        .collect();
-    let mut current: Option<usize> = None;
-    for line in stdout.lines() {
-        if let Some(name) = line.strip_prefix("---- ").and_then(|l| l.strip_suffix(" stdout ----"))
-        {
-            current = outcomes.iter().position(|o| o.name == name);
-        } else if line == "failures:" || line.starts_with("test result:") {
-            current = None;
-        } else if let Some(i) = current {
-            outcomes[i].details.push_str(line);
-            outcomes[i].details.push('\n');
-        }
-    }
-    outcomes
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_passes_failures_and_their_messages() {
-        let out = "running 3 tests\ntest a::ch01 ... ok\ntest b::ch01 ... FAILED\ntest c ... ignored\n\n\
-                   failures:\n\n---- b::ch01 stdout ----\nthread panicked at x.rs:1:\nboom\n\n\
-                   failures:\n    b::ch01\n\ntest result: FAILED. 1 passed; 1 failed\n";
-        let outcomes = parse(out);
-        assert_eq!(outcomes.len(), 2);
-        assert!(outcomes[0].passed);
-        assert!(!outcomes[1].passed);
-        assert!(outcomes[1].details.contains("boom"));
-    }
 }

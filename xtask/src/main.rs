@@ -7,10 +7,14 @@
 mod bench;
 mod book;
 mod check;
+mod exercise;
 mod measure;
+mod prerequisites;
 mod probe;
 mod quickstart;
+mod report;
 mod rootfs;
+mod seed;
 mod suite;
 mod vm;
 mod workshop;
@@ -86,7 +90,13 @@ enum Task {
     /// Write a learner workspace to DIR where the exercises are `todo!()`.
     Workshop {
         /// Where to write it (must not exist).
-        dir: PathBuf,
+        #[arg(required_unless_present = "verify")]
+        dir: Option<PathBuf>,
+        /// Instead, check both sides as CI does (part of `cargo xtask test`): a
+        /// generated workspace compiles, and each chapter's checks fail exactly
+        /// where an exercise is missing.
+        #[arg(long, conflicts_with = "dir")]
+        verify: bool,
     },
 }
 
@@ -103,10 +113,16 @@ fn main() -> Result<()> {
         }
         Task::VmVsContainer { runs, out } => measure::run(runs, &workspace_root().join(out)),
         Task::Bench { runs, out } => bench::run(runs, &workspace_root().join(out)),
-        Task::Workshop { dir } => workshop::generate(&workspace_root(), &dir).map(|exercises| {
-            let n = exercises.len();
+        Task::Workshop { verify: true, .. } => {
+            rootfs::prepare_tests()?;
+            workshop::verify()
+        }
+        Task::Workshop { dir: Some(dir), .. } => {
+            let n = workshop::generate(&workspace_root(), &dir)?.len();
             eprintln!("wrote {} with {n} exercises (see its EXERCISES.md)", dir.display());
-        }),
+            Ok(())
+        }
+        Task::Workshop { dir: None, .. } => unreachable!("clap requires DIR unless --verify"),
     }
 }
 

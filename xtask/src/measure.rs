@@ -37,7 +37,8 @@ pub fn run(runs: usize, out: &Path) -> Result<()> {
 
     // The VM: nothing but busybox, the smallest guest that can run the command.
     let kernel = tincan_vm::ensure_kernel(&vm::cache_dir())?;
-    let mut machine = Vm::new(kernel, &busybox, &vm::cache_dir().join("runs"))?;
+    let qemu = tincan_vm::ensure_qemu(&vm::cache_dir())?;
+    let mut machine = Vm::new(kernel, qemu, &busybox, &vm::cache_dir().join("runs"))?;
     machine.accel = AccelChoice::Auto;
     let mut vms = Vec::new();
     for i in 0..runs {

@@ -4,9 +4,10 @@ use std::process::Command;
 
 use anyhow::{Result, bail};
 
-use crate::{book, check, rootfs, workshop, workspace_root};
+use crate::{book, check, prerequisites, rootfs, workshop, workspace_root};
 
 pub fn run() -> Result<()> {
+    prerequisites::check()?;
     cargo("formatting", &["fmt", "--all", "--", "--check"])?;
     cargo("lints", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     // The chapters' module docs are part of what a learner reads (`cargo doc --open`).

@@ -14,7 +14,8 @@ use tincan_vm::{AccelChoice, Outcome, Vm};
 
 use crate::{probe, rootfs, workspace_root};
 
-/// Where the VM's kernel, root filesystem and per-run files live.
+/// Where the VM's kernel, qemu (if the system has none), root filesystem and
+/// per-run files live.
 pub fn cache_dir() -> PathBuf {
     workspace_root().join("target/tincan-vm")
 }
@@ -33,7 +34,8 @@ pub fn standard_vm(accel: AccelChoice) -> Result<Vm> {
     let rootfs = cache_dir().join("rootfs");
     rootfs::build(&rootfs, true)?;
     let kernel = tincan_vm::ensure_kernel(&cache_dir())?;
-    let mut vm = Vm::new(kernel, &rootfs::static_busybox()?, &cache_dir().join("runs"))?;
+    let qemu = tincan_vm::ensure_qemu(&cache_dir())?;
+    let mut vm = Vm::new(kernel, qemu, &rootfs::static_busybox()?, &cache_dir().join("runs"))?;
     vm.accel = accel;
     for chapter in crate::check::chapters(&workspace_root())? {
         let bin = workspace_root().join("target/debug").join(&chapter);
@@ -70,7 +72,6 @@ pub fn accelerator(outcome: &Outcome) -> String {
         (tincan_vm::Accel::Kvm, _) => "KVM".to_owned(),
         (tincan_vm::Accel::Tcg, None) => "TCG (software emulation)".to_owned(),
         (tincan_vm::Accel::Tcg, Some(why)) => {
-            let why = why.lines().next().unwrap_or("");
             format!("TCG (software emulation; KVM did not work: {why})")
         }
     }

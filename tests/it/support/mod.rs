@@ -6,16 +6,17 @@ mod filters;
 mod host;
 mod sandbox;
 mod services;
+mod skip;
 mod terminal;
 mod vm;
 
 pub use filters::{HostView, normalise};
 pub use sandbox::{Run, SANDBOX_HOSTNAME, Sandbox};
 pub use services::{LoopbackService, Sleeper};
+pub use skip::{qemu_or_skip, root_or_skip};
 pub use terminal::Terminal;
-pub use vm::{qemu_or_skip, run_in_vm, try_in_vm};
+pub use vm::{run_in_vm, try_in_vm};
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
@@ -33,23 +34,6 @@ pub const CHAPTERS: [&str; 8] = ["ch00", "ch01", "ch02", "ch03", "ch04", "ch05",
 /// starts in ROOTFS without changing the root, later chapters start in `/`, and
 /// this path names the probe in both.
 pub const PROBE: &str = "usr/local/bin/tincan-probe";
-
-/// True if the test can run. A test that needs root says so when it cannot run:
-/// it skips with a message, or, under `CI=true`, fails, so that a green CI always
-/// means the test ran.
-#[must_use]
-pub fn root_or_skip(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    let why = format!("{test}: needs root (run `cargo xtask test`, which uses sudo)");
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}; CI=true, so this is a failure, not a skip");
-    }
-    // Written to the real stderr, past libtest's output capture, so it is seen.
-    let _ = writeln!(std::io::stderr(), "SKIPPED {why}");
-    false
-}
 
 /// The chapter binary `chNN`, next to this test binary, built from the current
 /// sources.

@@ -10,22 +10,14 @@ use super::{PROBE, chapter_bin, template_rootfs};
 /// CPU-quota test must not compete with another VM for it.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// True if the VM tests can run here; says why not otherwise (and under
-/// `CI=true`, fails instead).
-#[must_use]
-pub fn qemu_or_skip(test: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("qemu-system-x86_64").exists()));
-    if found {
-        return true;
-    }
-    let why = format!("{test}: needs qemu-system-x86_64 (Debian: apt-get install qemu-system-x86)");
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}; CI=true, so this is a failure, not a skip");
-    }
-    let _ =
-        std::io::Write::write_all(&mut std::io::stderr(), format!("SKIPPED {why}\n").as_bytes());
-    false
+/// Where the VM's kernel (and qemu, if the system has none) is cached:
+/// `cargo xtask test` and `check` say (a workshop's workspace shares it); run
+/// directly, this workspace's target/.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("TINCAN_VM_CACHE").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tincan-vm"),
+        PathBuf::from,
+    )
 }
 
 /// Run `script` in a fresh VM; return its output and exit code. Checks that the
@@ -37,16 +29,12 @@ pub fn run_in_vm(script: &str) -> tincan_vm::Outcome {
 /// Run `script` in a fresh VM that may take `timeout`, boot included.
 pub fn try_in_vm(script: &str, timeout: std::time::Duration) -> anyhow::Result<tincan_vm::Outcome> {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    // `cargo xtask test` and `check` say where the kernel is cached (a workshop's
-    // workspace shares it); run directly, this workspace's target/.
-    let cache = std::env::var_os("TINCAN_VM_CACHE").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tincan-vm"),
-        PathBuf::from,
-    );
+    let cache = cache_dir();
     let kernel = tincan_vm::ensure_kernel(&cache).expect("the VM's kernel");
+    let qemu = tincan_vm::ensure_qemu(&cache).expect("qemu");
     let rootfs: PathBuf = template_rootfs();
-    let mut vm =
-        tincan_vm::Vm::new(kernel, &rootfs.join("bin/busybox"), &cache.join("runs")).expect("a VM");
+    let busybox = rootfs.join("bin/busybox");
+    let mut vm = tincan_vm::Vm::new(kernel, qemu, &busybox, &cache.join("runs")).expect("a VM");
     vm.timeout = timeout;
     vm.image.program(&chapter_bin("ch07"), "/usr/local/bin/ch07").expect("add ch07");
     vm.image.host_file(&rootfs.join(PROBE), "/usr/local/bin/tincan-probe").expect("add the probe");

@@ -1,0 +1,198 @@
+//! What `cargo test` reported, test binary by test binary.
+//!
+//! cargo runs the test binaries one after the other. For each it prints
+//! `Running unittests src/lib.rs (target/debug/deps/ch02_pid-HASH)` on stderr;
+//! the binary then prints libtest's report on stdout (`running 3 tests`,
+//! `test NAME ... ok`, the failures' output) and, on stderr, what its tests write
+//! past libtest's capture, such as a skipped test's
+//! `SKIPPED NAME: reason` (`tests/it/support/skip.rs`).
+//!
+//! The two streams stay apart (with one test thread, libtest prints `test NAME
+//! ... ` before the test runs, so a line on stderr would land in its middle), and
+//! the k-th `Running` section of stderr is paired with the k-th `running N
+//! tests` section of stdout: each binary prints one of each.
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// How a test ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    Failed,
+    /// It could not run here, for this reason.
+    Skipped(String),
+}
+
+/// The outcome of one test.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub name: String,
+    pub verdict: Verdict,
+    /// What the test printed when it failed (its panic message).
+    pub details: String,
+}
+
+/// One test binary's outcomes.
+#[derive(Debug)]
+pub struct Binary {
+    /// The target's name: `ch02_pid` for a crate's unit tests, `it`.
+    pub name: String,
+    pub outcomes: Vec<Outcome>,
+}
+
+/// Run `cargo test ...` and read its report. Its output is shown only if
+/// something unexpected happened: it failed, but no test did (a compile error).
+pub fn run(mut cargo_test: Command) -> Result<Vec<Binary>> {
+    let output = cargo_test.output().with_context(|| format!("running {cargo_test:?}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let unexpected = |what: String| format!("{what}; its output:\n{stdout}\n{stderr}");
+    let binaries = parse(&stdout, &stderr).map_err(|e| anyhow::anyhow!(unexpected(e)))?;
+    let failures = binaries.iter().flat_map(|b| &b.outcomes).any(|o| o.verdict == Verdict::Failed);
+    if !output.status.success() && !failures {
+        bail!(unexpected(format!("{cargo_test:?} failed ({}) before any test did", output.status)));
+    }
+    Ok(binaries)
+}
+
+/// Pair the sections of cargo's stderr and stdout, and read each.
+fn parse(stdout: &str, stderr: &str) -> Result<Vec<Binary>, String> {
+    let running = sections(stderr, |l| l.trim_start().starts_with("Running "));
+    let reports = sections(stdout, |l| {
+        l.strip_prefix("running ").is_some_and(|n| n.ends_with(" test") || n.ends_with(" tests"))
+    });
+    if running.len() != reports.len() {
+        return Err(format!(
+            "cargo ran {} test binaries but {} reported",
+            running.len(),
+            reports.len()
+        ));
+    }
+    let mut binaries = Vec::new();
+    for (errors, report) in running.iter().zip(&reports) {
+        let name =
+            binary_name(errors[0]).ok_or_else(|| format!("unexpected line {:?}", errors[0]))?;
+        if !report.iter().any(|l| l.starts_with("test result: ")) {
+            return Err(format!("the test binary {name} stopped before its summary"));
+        }
+        let mut outcomes = outcomes(report);
+        for (skipped, why) in
+            errors.iter().filter_map(|l| l.strip_prefix("SKIPPED ")?.split_once(": "))
+        {
+            for o in
+                outcomes.iter_mut().filter(|o| o.name == skipped && o.verdict == Verdict::Passed)
+            {
+                o.verdict = Verdict::Skipped(why.to_owned());
+            }
+        }
+        binaries.push(Binary { name, outcomes });
+    }
+    Ok(binaries)
+}
+
+/// The lines of `text` from each line that `starts` a section to the next.
+fn sections(text: &str, starts: impl Fn(&str) -> bool) -> Vec<Vec<&str>> {
+    let mut all: Vec<Vec<&str>> = Vec::new();
+    for line in text.lines() {
+        if starts(line) {
+            all.push(Vec::new());
+        }
+        if let Some(current) = all.last_mut() {
+            current.push(line);
+        }
+    }
+    all
+}
+
+/// `     Running tests/it/main.rs (target/debug/deps/it-0123abcd)` → `it`.
+fn binary_name(running: &str) -> Option<String> {
+    let path = running.rsplit_once('(')?.1.strip_suffix(')')?;
+    let file = std::path::Path::new(path).file_name()?.to_str()?;
+    Some(file.rsplit_once('-')?.0.to_owned())
+}
+
+/// libtest's human report: `test NAME ... ok|FAILED` lines, then the
+/// `---- NAME stdout ----` blocks of the failures.
+fn outcomes(report: &[&str]) -> Vec<Outcome> {
+    let mut outcomes: Vec<Outcome> = report
+        .iter()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("test ")?;
+            let (name, result) = rest.rsplit_once(" ... ")?;
+            let verdict = match result {
+                "ok" => Verdict::Passed,
+                "FAILED" => Verdict::Failed,
+                _ => return None, // ignored, or a line that only looks like ours
+            };
+            Some(Outcome { name: name.to_owned(), verdict, details: String::new() })
+        })
+        .collect();
+    let mut current: Option<usize> = None;
+    for line in report {
+        if let Some(name) = line.strip_prefix("---- ").and_then(|l| l.strip_suffix(" stdout ----"))
+        {
+            current = outcomes.iter().position(|o| o.name == name);
+        } else if *line == "failures:" || line.starts_with("test result:") {
+            current = None;
+        } else if let Some(i) = current {
+            outcomes[i].details.push_str(line);
+            outcomes[i].details.push('\n');
+        }
+    }
+    outcomes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STDERR: &str = "   Compiling ch01-chroot v0.1.0\n    Finished `test` profile\n     \
+        Running unittests src/lib.rs (target/debug/deps/ch01_chroot-0123abcd)\n     \
+        Running tests/it/main.rs (target/debug/deps/it-4567ef01)\n\
+        SKIPPED ch01::escapes: needs root (run `cargo xtask test`, which uses sudo)\n\
+        error: test failed, to rerun pass `--test it`\n";
+    const STDOUT: &str = "\nrunning 1 test\ntest tests::parses ... ok\n\n\
+        test result: ok. 1 passed; 0 failed\n\n\
+        \nrunning 3 tests\ntest ch01::escapes ... ok\ntest ch01::b ... FAILED\ntest c ... ignored\n\n\
+        failures:\n\n---- ch01::b stdout ----\nthread panicked at x.rs:1:\nboom\n\n\
+        failures:\n    ch01::b\n\ntest result: FAILED. 1 passed; 1 failed\n";
+
+    #[test]
+    fn each_binary_gets_its_outcomes_and_skips() {
+        let binaries = parse(STDOUT, STDERR).unwrap();
+        let names: Vec<&str> = binaries.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["ch01_chroot", "it"]);
+        assert_eq!(binaries[0].outcomes[0].name, "tests::parses");
+        let it: Vec<(&str, &Verdict)> =
+            binaries[1].outcomes.iter().map(|o| (o.name.as_str(), &o.verdict)).collect();
+        let needs_root = "needs root (run `cargo xtask test`, which uses sudo)".to_owned();
+        assert_eq!(
+            it,
+            [("ch01::escapes", &Verdict::Skipped(needs_root)), ("ch01::b", &Verdict::Failed)]
+        );
+        assert!(binaries[1].outcomes[1].details.contains("boom"));
+    }
+
+    #[test]
+    fn a_binary_without_its_report_is_unexpected() {
+        let crashed =
+            "\nrunning 1 test\ntest tests::parses ... ok\n\ntest result: ok.\n\nrunning 3 tests\n";
+        assert_eq!(
+            parse(crashed, STDERR).unwrap_err(),
+            "the test binary it stopped before its summary"
+        );
+        let missing = "\nrunning 1 test\ntest tests::parses ... ok\n\ntest result: ok.\n";
+        assert_eq!(parse(missing, STDERR).unwrap_err(), "cargo ran 2 test binaries but 1 reported");
+    }
+
+    #[test]
+    fn a_failing_cargo_without_failing_tests_shows_its_output() {
+        let mut cargo = Command::new("sh");
+        cargo.args(["-c", "echo 'error[E0425]: cannot find value' >&2; exit 101"]);
+        let err = run(cargo).unwrap_err().to_string();
+        assert!(err.contains("before any test did"), "{err}");
+        assert!(err.contains("error[E0425]: cannot find value"), "{err}");
+    }
+}
