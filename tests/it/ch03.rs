@@ -79,3 +79,22 @@ fn a_mount_made_inside_never_reaches_the_host() {
     assert_eq!(run.stdout, "1\n", "the container sees its own mount: {run:?}");
     assert_eq!(host_mounts(), before, "a mount made in ch03 reached the host");
 }
+
+/// With a terminal of its own, the container is in a session of its own: when
+/// *your* terminal hangs up (its window is closed), the runtime passes the
+/// hang-up on, or the container would never know.
+#[test]
+fn a_hang_up_of_your_terminal_reaches_the_container() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let _host = crate::support::HOST.lock().unwrap_or_else(|e| e.into_inner());
+    let script = "trap 'exit 4' HUP; echo READY; while :; do sleep 0.05; done";
+    let mut terminal =
+        crate::support::Terminal::start("ch03", &sandbox, &[], &["sh", "-c", script]);
+    terminal.expect("READY");
+    terminal.hang_up();
+    let (code, screen) = terminal.wait();
+    assert_eq!(code, 4, "{screen}");
+}

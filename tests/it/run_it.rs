@@ -45,12 +45,13 @@ fn placeholders(output: &str) -> String {
     short_id.replace_all(&output, "[SHORT ID]").into_owned()
 }
 
-/// A word as a person would type it in a shell.
+/// A word as a person would type it in a shell: quoted with `'` when it must be
+/// (a `'` inside becomes `'\''`).
 fn shell_word(word: &str) -> String {
     if word.chars().all(|c| c.is_ascii_alphanumeric() || "/-_.=:".contains(c)) {
         word.to_owned()
     } else {
-        format!("'{word}'")
+        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 
@@ -78,7 +79,7 @@ fn ch02() {
 
 #[test]
 fn ch03() {
-    session("ch03", &[(&[], &["sh", "-c", "cut -d' ' -f5 /proc/self/mountinfo; ls /dev"])]);
+    session("ch03", &[(&[], &["sh", "-c", "cut -d\" \" -f5 /proc/self/mountinfo; ls /dev"])]);
 }
 
 #[test]

@@ -160,7 +160,8 @@ fn detach_mounts_below(dir: &Path) -> Result<()> {
     for mount_point in below {
         eprintln!("rootfs: detaching {mount_point}, left mounted by an interrupted test run");
         let flags = nix::mount::MntFlags::MNT_DETACH | nix::mount::MntFlags::UMOUNT_NOFOLLOW;
-        nix::mount::umount2(mount_point, flags).with_context(|| format!("unmounting {mount_point}"))?;
+        nix::mount::umount2(mount_point, flags)
+            .with_context(|| format!("unmounting {mount_point}"))?;
     }
     Ok(())
 }

@@ -21,14 +21,17 @@ pub fn run() -> Result<()> {
     let mut tests = check::cargo_test_command(&workspace_root(), None);
     tests.args(["--workspace"]);
     step("tests", tests)?;
-    // The book's VM-vs-container table is measured on a dev machine and committed;
-    // here the measurement itself is exercised, into target/. Its container needs root.
+    // The book's measured tables (VM vs container, start-up against runc and crun)
+    // are measured on a dev machine and committed; here the measurements
+    // themselves are exercised, into target/: timings are never a test's verdict.
+    // Their containers need root.
     if crate::is_root() {
         crate::measure::run(1, &workspace_root().join("target/vm-vs-container.md"))?;
+        crate::bench::run(3, &workspace_root().join("target/startup.md"))?;
     } else if std::env::var("CI").is_ok_and(|v| v == "true") {
-        bail!("vm-vs-container needs root; CI=true, so this is a failure, not a skip");
+        bail!("the measurements need root; CI=true, so this is a failure, not a skip");
     } else {
-        eprintln!("SKIPPED vm-vs-container: needs root (run `sudo cargo xtask vm-vs-container`)");
+        eprintln!("SKIPPED vm-vs-container and bench: need root (run them with sudo)");
     }
     book::build()?;
     workshop::verify()?;

@@ -59,7 +59,13 @@ pub fn supervise(
                             stop = Some(Stop { signal, deadline, killed: false });
                         }
                     }
-                    // It reached the whole foreground group, the container too.
+                    // On our terminal, it reached the whole foreground group, the
+                    // container too. With a terminal of its own (chapter 3), the
+                    // container is in a session of its own: a hang-up of ours must
+                    // be passed on, or it would never know.
+                    Received::FromTerminal(signal) if relay.is_some() => {
+                        let _ = send_signal(&child.pidfd, signal);
+                    }
                     Received::FromTerminal(_) => {}
                     Received::WindowChanged => relay.iter().for_each(Relay::resize),
                 }

@@ -177,8 +177,10 @@ impl Cgroup {
     // ANCHOR: add
     /// On cgroup v1, where a process cannot be born in a cgroup: move `pid` (the
     /// container, still waiting to start) into the cgroup of each v1 hierarchy.
-    /// Its children will be born in it, and cannot leave it: a process may only
-    /// move to a cgroup it can write to, and the container cannot write to any.
+    /// Its children will be born in it. Can it leave? A process moves by writing
+    /// to a cgroup's `cgroup.procs`, and the container's cgroup file system is
+    /// mounted read-only — but it is root with every capability, so it could mount
+    /// another one; taking that power away is chapter 10's work (capabilities).
     pub fn add(&self, pid: Pid) -> Result<(), CgroupError> {
         for dir in self.dirs.iter().filter(|d| d.hierarchy.version == Version::V1) {
             // EXERCISE(ch07-cgroups): move `pid` into this directory's cgroup.

@@ -12,8 +12,11 @@
 //! | `--pids-limit`  | `pids.max`                | `pids.max`                                  |
 //! | `--io-weight`   | `io.weight` (1–10000)     | `blkio.bfq.weight` or `blkio.weight` (1–1000) |
 //!
-//! The weights are given on v2's scale and converted for v1 the way runc and crun
-//! convert them.
+//! The weights are given on v2's scale. For v1, the CPU weight is converted with
+//! the inverse of the formula runc and crun use to turn `cpu.shares` into
+//! `cpu.weight`, and the IO weight is scaled onto v1's 10–1000. Both keep the
+//! ends of the ranges, not the defaults: v2's default weight, 100, is not v1's
+//! default `cpu.shares` of 1024.
 
 use std::fmt;
 
@@ -208,9 +211,11 @@ fn cpu_shares(weight: u16) -> u64 {
     2 + (u64::from(weight) - 1) * 262_142 / 9_999
 }
 
-/// v2's `io.weight` (1–10000) as v1's blkio weight (1–1000 with BFQ).
+/// v2's `io.weight` (1–10000) as v1's blkio weight: scaled onto 1–1000 (BFQ's
+/// range), and at least 10, the lowest the older CFQ scheduler's `blkio.weight`
+/// accepts.
 fn blkio_weight(weight: u16) -> u64 {
-    1 + (u64::from(weight) - 1) * 999 / 9_999
+    (1 + (u64::from(weight) - 1) * 999 / 9_999).max(10)
 }
 
 /// A byte count for people: "64 MiB", "1.5 GiB", "512 B".
@@ -321,7 +326,7 @@ mod tests {
     #[test]
     fn weights_keep_their_ends_when_converted_for_v1() {
         assert_eq!((cpu_shares(1), cpu_shares(10_000)), (2, 262_144));
-        assert_eq!((blkio_weight(1), blkio_weight(10_000)), (1, 1_000));
+        assert_eq!((blkio_weight(1), blkio_weight(500), blkio_weight(10_000)), (10, 50, 1_000));
     }
 
     #[test]

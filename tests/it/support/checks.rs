@@ -225,7 +225,7 @@ macro_rules! terminal_checks {
             let sandbox = $crate::support::Sandbox::new();
             let _host = $crate::support::HOST.lock().unwrap_or_else(|e| e.into_inner());
             let script = "t=$(tty) && [ -c \"$t\" ] && echo \"TTY:$t:$(stty size)\"";
-            let terminal =
+            let mut terminal =
                 $crate::support::Terminal::start($chapter, &sandbox, &[], &["sh", "-c", script]);
             terminal.expect(concat!("TTY:", $device));
             terminal.expect(":24 80");

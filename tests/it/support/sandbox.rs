@@ -227,7 +227,9 @@ impl Sandbox {
     #[expect(clippy::zombie_processes)]
     pub(super) fn spawn(&self, mut cmd: Command) -> Run {
         use std::io::Read;
+        use std::os::unix::process::CommandExt;
         let mut child = cmd
+            .process_group(0) // its own group, for the watchdog below
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -245,18 +247,38 @@ impl Sandbox {
         };
         let stdout = read_all(Box::new(child.stdout.take().expect("piped")));
         let stderr = read_all(Box::new(child.stderr.take().expect("piped")));
+        // A run that hangs must fail its test, not the whole suite: after
+        // RUN_TIMEOUT, everything in its process group is killed.
+        let (done, watched) = std::sync::mpsc::channel::<()>();
+        let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
+        let watchdog = std::thread::spawn(move || {
+            let timed_out = watched.recv_timeout(RUN_TIMEOUT).is_err();
+            if timed_out {
+                let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
+            }
+            timed_out
+        });
         // wait4(2) rather than Child::wait: it also reports the peak memory of the
         // process and of every descendant it waited for.
         let (code, peak_rss_kib) = wait4(child.id());
+        let _ = done.send(());
+        let timed_out = watchdog.join().expect("the watchdog");
+        let mut stderr = stderr.join().expect("stderr");
+        if timed_out {
+            stderr.push_str(&format!("[the test killed this run after {RUN_TIMEOUT:?}]\n"));
+        }
         Run {
             code,
             stdout: stdout.join().expect("stdout"),
-            stderr: stderr.join().expect("stderr"),
+            stderr,
             after: String::new(),
             peak_rss_kib,
         }
     }
 }
+
+/// The longest a sandboxed run may take (a run that hangs is a bug to see).
+const RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Wait for `pid`: its exit code (-1 if a signal killed it) and peak RSS in KiB.
 fn wait4(pid: u32) -> (i32, u64) {

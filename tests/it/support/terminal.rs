@@ -12,6 +12,7 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::pty::openpty;
 
 use super::Sandbox;
@@ -19,8 +20,12 @@ use super::Sandbox;
 /// A chapter running on a terminal.
 pub struct Terminal {
     runtime: Child,
-    keyboard: File,
+    /// The terminal's master side, for typing; `None` once hung up.
+    keyboard: Option<File>,
     screen: Arc<Mutex<String>>,
+    /// Tells the thread that reads the screen to stop (and close its side).
+    closing: Arc<std::sync::atomic::AtomicBool>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Terminal {
@@ -33,6 +38,13 @@ impl Terminal {
         // A terminal of 24 lines of 80 columns, as a person's would have.
         let size = libc::winsize { ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
         let pty = openpty(Some(&size), None).expect("openpty");
+        // openpty(3) does not set close-on-exec: without it, a process another
+        // test starts meanwhile would inherit our master side and keep it open,
+        // and closing ours would not hang the terminal up.
+        for fd in [&pty.master, &pty.slave] {
+            nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))
+                .expect("close-on-exec");
+        }
         let slave = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup"));
         cmd.stdin(slave(&pty.slave)).stdout(slave(&pty.slave)).stderr(slave(&pty.slave));
         // SAFETY: setsid(2) and ioctl(2) are async-signal-safe.
@@ -50,26 +62,61 @@ impl Terminal {
         let master = File::from(pty.master);
         let keyboard = master.try_clone().expect("dup master");
         let screen = Arc::new(Mutex::new(String::new()));
-        let shown = Arc::clone(&screen);
-        std::thread::spawn(move || {
+        let closing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (shown, stop) = (Arc::clone(&screen), Arc::clone(&closing));
+        let reader = std::thread::spawn(move || {
+            use std::os::fd::AsFd;
             let mut master = master;
             let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = master.read(&mut buf) {
-                shown.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            // Poll, so that a hang-up can stop this thread and close its side.
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+                if poll(&mut fds, PollTimeout::from(20u8)).unwrap_or(0) == 0 {
+                    continue;
+                }
+                match master.read(&mut buf) {
+                    Ok(n @ 1..) => {
+                        shown.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]))
+                    }
+                    _ => break, // EIO: the runtime's side is closed
+                }
             }
         });
-        Terminal { runtime, keyboard, screen }
+        let keyboard = Some(keyboard);
+        Terminal { runtime, keyboard, screen, closing, reader: Some(reader) }
     }
 
     /// Type `keys` (use `\x03` for Ctrl-C).
     pub fn type_keys(&mut self, keys: &str) {
-        self.keyboard.write_all(keys.as_bytes()).expect("type");
+        let keyboard = self.keyboard.as_mut().expect("the terminal is hung up");
+        keyboard.write_all(keys.as_bytes()).expect("type");
     }
 
-    /// Wait until the screen shows `text`; panic with the screen after 10 s.
-    pub fn expect(&self, text: &str) {
+    /// Hang up the terminal, as closing a terminal window does: its master side
+    /// is closed, and the kernel sends `SIGHUP` to the session on the other side.
+    pub fn hang_up(&mut self) {
+        self.keyboard.take();
+        self.closing.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+
+    /// Wait until the screen shows `text`; panic with the screen after 10 s, or
+    /// as soon as the runtime has exited without showing it.
+    pub fn expect(&mut self, text: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.screen.lock().unwrap().contains(text) {
+            if !matches!(self.runtime.try_wait(), Ok(None)) {
+                // It exited: a moment for its last output to reach the screen.
+                std::thread::sleep(Duration::from_millis(100));
+                let shown = self.screen();
+                assert!(
+                    shown.contains(text),
+                    "the runtime exited, never showing {text:?}:\n{shown}"
+                );
+                return;
+            }
             assert!(
                 Instant::now() < deadline,
                 "the terminal never showed {text:?}; it shows:\n{}",
