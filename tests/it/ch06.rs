@@ -236,6 +236,42 @@ fn a_killed_container_leaves_nothing_behind() {
     );
 }
 
+/// A bridge tincan did not make (`docker0`, `virbr0`, a host's `br0`) is never
+/// used, and never removed.
+#[test]
+fn a_bridge_tincan_did_not_make_is_left_alone() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let sandbox = Sandbox::new()
+        .own_network()
+        .before("ip link add br0 type bridge")
+        .after("ip -o link show br0 | wc -l");
+    let run = sandbox.run("ch06", &["--bridge", "br0", "true"]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "ch06: connect to the bridge: use the bridge br0: File exists (br0 is an interface tincan did not make: choose another --bridge)\n"
+    );
+    assert_eq!(run.after, "1\n", "br0 is still there");
+}
+
+/// The bridge has a MAC address of its own, made from its address (10.123.0.1):
+/// the containers' gateway keeps it whichever containers come and go.
+#[test]
+fn the_bridge_has_a_mac_address_made_from_its_own() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let sandbox = Sandbox::new().own_network();
+    let script = format!(
+        "{} sh -c 'ip neigh show 10.123.0.1; ping -c1 -W1 10.123.0.1 >/dev/null; ip neigh show 10.123.0.1 | cut -d\" \" -f5'",
+        ch06_in(&sandbox, "")
+    );
+    let run = sandbox.script(&script);
+    assert_eq!(run.stdout, "02:42:0a:7b:00:01\n", "{run:?}");
+}
+
 /// A shell line that waits (up to 2 s) for the kernel to remove the veth pairs
 /// of containers that ended: it does so with their network namespaces, just after.
 pub const VETHS_GONE: &str = "n=0; while [ -n \"$(ip -o link show type veth)\" ] && [ $n -lt 100 ]; do sleep 0.02; n=$((n+1)); done";

@@ -117,11 +117,11 @@ impl Step for Bridge {
     }
 
     fn in_parent(&self, cx: &Context, child: Pid) -> Result<(), StepError> {
+        let _lock = lock()?;
         // The host ports first: one that another container publishes stops us
         // here. (Claimed now, after `clone`, so that the child, a copy of us
         // until it executes the command, holds none of the claims' locks.)
         *self.ports.borrow_mut() = ports::claim(&self.publish, &cx.container.id)?;
-        let _lock = lock()?;
         let lease = lease::take(&leases(&self.name), self.subnet, &cx.container.id)
             .doing(|| format!("take an address in {}", self.subnet))?;
         let (address, gateway, prefix) =
@@ -130,7 +130,9 @@ impl Step for Bridge {
 
         let (bridge, host_end) = (self.name.clone(), host_end(&cx.container.id));
         let created = netlink::here("plug a veth pair into the bridge", |h| async move {
-            let (bridge, created) = ensure_bridge(&h, &bridge, gateway, prefix).await?;
+            let Some((bridge, created)) = ensure_bridge(&h, &bridge, gateway, prefix).await? else {
+                return Ok(None);
+            };
             // The container's end is born in its namespace, named eth0: moving
             // an interface between namespaces costs far more than making it there.
             let eth0 = LinkMessageBuilder::<LinkUnspec>::new()
@@ -144,7 +146,15 @@ impl Step for Bridge {
                 .up()
                 .set_info_data(InfoData::Veth(InfoVeth::Peer(eth0)));
             h.link().add(veth.build()).execute().await?;
-            Ok(created)
+            Ok(Some(created))
+        })?;
+        let created = created.ok_or_else(|| {
+            StepError::new(format!("use the bridge {}", self.name), nix::errno::Errno::EEXIST).hint(
+                format!(
+                    "{} is an interface tincan did not make: choose another --bridge",
+                    self.name
+                ),
+            )
         })?;
         if created {
             firewall::add_bridge(&self.name, self.subnet)?;
@@ -177,21 +187,23 @@ impl Step for Bridge {
         };
         let id = &cx.container.id;
         let _lock = lock()?;
-        // Undo everything we can, even when one part fails; report the first failure.
-        let mut undo: Vec<Result<(), StepError>> = Vec::new();
+        // The container's port rules first: while they stay, its address and
+        // ports must stay claimed, or the next container to take them would get
+        // this one's traffic. (The record stays too, for `cleanup` to retry.)
         if !record.publish.is_empty() {
-            undo.push(crate::nft::remove_tagged(&firewall::container_tag(id)));
+            crate::nft::remove_tagged(&firewall::container_tag(id))?;
         }
+        // Then everything else we can, even when one part fails; report the first failure.
+        let mut undo: Vec<Result<(), StepError>> = Vec::new();
         undo.push(ports::release(&record.publish, id));
         self.ports.borrow_mut().clear();
         self.lease.borrow_mut().take();
         undo.push(release_leases(&record.bridge, id));
         if !claim::any_in(&leases(&record.bridge)) {
             let bridge = record.bridge.clone();
-            undo.push(netlink::here(
-                "remove the bridge",
-                |h| async move { delete(&h, &bridge).await },
-            ));
+            undo.push(netlink::here("remove the bridge", |h| async move {
+                delete_bridge(&h, &bridge).await
+            }));
             let _ = fs::remove_dir(leases(&record.bridge));
             undo.push(crate::nft::remove_tagged(&firewall::bridge_tag(&record.bridge)));
             undo.push(forwarding::restore());
@@ -248,31 +260,65 @@ fn lock() -> Result<Flock<File>, StepError> {
         .map_err(|(_, e)| StepError::new("lock the bridge", e))
 }
 
+/// What tincan writes in the alias of the bridges it makes (`ip link` shows it):
+/// an interface of that name without it — `docker0`, `virbr0`, a host's `br0` —
+/// is someone else's, never used or removed.
+const OURS: &str = "tincan";
+
 /// The bridge's index, creating and configuring the bridge if needed (and whether
-/// it was created now).
+/// it was created now); `None` if an interface of that name exists and is not a
+/// bridge tincan made.
 async fn ensure_bridge(
     h: &Handle,
     name: &str,
     gateway: Ipv4Addr,
     prefix: u8,
-) -> Result<(u32, bool), rtnetlink::Error> {
-    if let Some(index) = index_of(h, name).await? {
-        return Ok((index, false));
+) -> Result<Option<(u32, bool)>, rtnetlink::Error> {
+    if let Some((index, alias)) = find(h, name).await? {
+        return Ok((alias.as_deref() == Some(OURS)).then_some((index, false)));
     }
-    h.link().add(LinkBridge::new(name).build()).execute().await?;
+    // Its own MAC address, made from its address like the containers': without
+    // one, a bridge takes the lowest of its ports', and the containers' gateway
+    // would change its MAC whenever that container leaves.
+    let bridge = LinkBridge::new(name).address(mac_for(gateway).to_vec());
+    h.link().add(bridge.build()).execute().await?;
     let index = index_of(h, name).await?.ok_or(rtnetlink::Error::RequestFailed)?;
     h.address().add(index, IpAddr::V4(gateway), prefix).execute().await?;
-    h.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await?;
-    Ok((index, true))
+    // The kernel takes an alias only from a change to a link, not at its creation.
+    let up = LinkUnspec::new_with_index(index).alias(OURS).up();
+    h.link().set(up.build()).execute().await?;
+    Ok(Some((index, true)))
 }
 
-/// Delete the link called `name`, if it (still) exists.
-async fn delete(h: &Handle, name: &str) -> Result<(), rtnetlink::Error> {
-    let Some(index) = index_of(h, name).await? else { return Ok(()) };
+/// Delete the bridge called `name`, if it (still) exists and is tincan's.
+async fn delete_bridge(h: &Handle, name: &str) -> Result<(), rtnetlink::Error> {
+    let Some((index, alias)) = find(h, name).await? else { return Ok(()) };
+    if alias.as_deref() != Some(OURS) {
+        return Ok(());
+    }
     match h.link().del(index).execute().await {
         Err(e) if netlink::errno_of(&e) == nix::errno::Errno::ENODEV => Ok(()),
         other => other,
     }
+}
+
+/// The index and alias of the link called `name`, if there is one.
+async fn find(h: &Handle, name: &str) -> Result<Option<(u32, Option<String>)>, rtnetlink::Error> {
+    use futures_util::TryStreamExt;
+    use rtnetlink::packet_route::link::LinkAttribute;
+    let found = h.link().get().match_name(name.to_owned()).execute().try_next().await;
+    let link = match found {
+        Ok(link) => link,
+        Err(e) if netlink::errno_of(&e) == nix::errno::Errno::ENODEV => None,
+        Err(e) => return Err(e),
+    };
+    Ok(link.map(|link| {
+        let alias = link.attributes.iter().find_map(|a| match a {
+            LinkAttribute::IfAlias(alias) => Some(alias.clone()),
+            _ => None,
+        });
+        (link.header.index, alias)
+    }))
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! Claims: an address on a bridge, a port on the host, held by one container.
 //!
 //! A claim is a file named after what it claims (`STATE/net/tincan0/10.89.0.2`,
-//! `STATE/ports/tcp/8080`), created with `O_CREAT | O_EXCL`: of several runtimes
-//! starting at once, the kernel lets exactly one create it. It holds the
-//! container's id, and the runtime keeps it locked (`flock(2)`) while the
-//! container lives. The kernel drops the lock when the runtime dies, however it
+//! `STATE/ports/tcp/8080`) that holds the container's id, and that the runtime
+//! keeps locked (`flock(2)`) while the container lives. It is made complete —
+//! written and locked — under a name of its own, then given its real name with
+//! `link(2)`, which fails if that name exists: of several runtimes claiming at
+//! once, the kernel lets exactly one succeed, and no one ever sees a claim
+//! half-made. The kernel drops the lock when the runtime dies, however it
 //! dies; so an unlocked claim belongs to a dead runtime. It is not free yet,
 //! though: what that container made with it (a port's forwarding rules) may still
 //! be on the host. Its clean-up removes the claim; only a claim whose container
@@ -37,29 +39,40 @@ pub enum Holder {
 impl Claim {
     /// Claim `path` for container `owner`, unless someone holds it.
     pub fn take(path: &Path, owner: &str) -> io::Result<Result<Claim, Holder>> {
-        fs::create_dir_all(path.parent().expect("a claim is in a directory"))?;
+        let dir = path.parent().expect("a claim is in a directory");
+        fs::create_dir_all(dir)?;
+        let name = path.file_name().expect("a claim has a name").to_string_lossy();
+        let partial = dir.join(format!(".{name}.{}", std::process::id()));
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&partial)?;
+        let mut lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| io::Error::from(e))?;
+        writeln!(lock, "{owner}")?;
         // Twice: once more after taking back an abandoned claim.
+        let mut outcome = Err(io::Error::from(io::ErrorKind::AlreadyExists));
         for _ in 0..2 {
-            match open(path, true) {
-                Ok(file) => {
-                    let mut lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
-                        .map_err(|(_, e)| io::Error::from(e))?;
-                    writeln!(lock, "{owner}")?;
-                    return Ok(Ok(Claim { _lock: lock }));
-                }
+            outcome = match fs::hard_link(&partial, path) {
+                Ok(()) => Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match holder(path)? {
-                    Some(holder) => return Ok(Err(holder)),
+                    Some(holder) => Ok(Some(holder)),
                     None => {
                         let _ = fs::remove_file(path); // abandoned: take it back
+                        continue;
                     }
                 },
-                Err(e) => return Err(e),
-            }
+                Err(e) => Err(e),
+            };
+            break;
         }
-        Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("{} keeps coming back", path.display()),
-        ))
+        fs::remove_file(&partial)?;
+        match outcome? {
+            None => Ok(Ok(Claim { _lock: lock })),
+            Some(holder) => Ok(Err(holder)),
+        }
     }
 }
 
@@ -82,7 +95,7 @@ pub fn any_in(dir: &Path) -> bool {
 /// container has no state directory any more).
 fn holder(path: &Path) -> io::Result<Option<Holder>> {
     let owner = owner_of(path)?.unwrap_or_default();
-    let file = match open(path, false) {
+    let file = match open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None), // just released
         Err(e) => return Err(e),
@@ -101,13 +114,8 @@ fn owner_of(path: &Path) -> io::Result<Option<String>> {
     Ok(Some(text.trim().to_owned()).filter(|id| !id.is_empty()))
 }
 
-fn open(path: &Path, create: bool) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).custom_flags(libc::O_CLOEXEC);
-    if create {
-        options.create_new(true);
-    }
-    options.open(path)
+fn open(path: &Path) -> io::Result<File> {
+    OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(path)
 }
 
 #[cfg(test)]

@@ -32,6 +32,22 @@
 //! nft add rule ip tincan prerouting fib daddr type local tcp dport 8080 dnat to 10.89.0.2:80
 //! ```
 //!
+//! `route_localnet` has a price: the host would now also accept packets that
+//! arrive *from* the bridge addressed to 127.0.0.1 — a container that routes
+//! 127.0.0.1 through its gateway would reach the host's loopback services, the
+//! very thing its network namespace hides (Kubernetes' CVE-2020-8558). So those
+//! are dropped as they enter, before anything else looks at them:
+//!
+//! ```text
+//! nft add chain ip tincan raw '{ type filter hook prerouting priority raw; }'
+//! nft add rule ip tincan raw iifname tincan0 ip daddr 127.0.0.0/8 drop
+//! ```
+//!
+//! And a container reaching a port another container on its bridge publishes,
+//! at the host's address, gets its source translated too: otherwise the answer
+//! would come straight from the other container, which the first one never
+//! asked (`ct status dnat ... masquerade` below).
+//!
 //! One more thing: a host whose *forwarding* policy is "drop" (Docker's and ufw's
 //! hosts set it) drops the containers' packets, whatever our table says, because
 //! a packet must pass every table's chain on a hook. There the bridge's traffic
@@ -67,20 +83,34 @@ pub fn container_tag(id: &str) -> String {
     format!("tincan container {id}")
 }
 
-/// The rules a bridge needs: masquerade its subnet and loopback-sourced packets
-/// entering it, and let its traffic through forward chains that drop.
+/// The rules a bridge needs: masquerade its subnet, loopback-sourced packets
+/// entering it and its containers' own published-port traffic; drop what comes
+/// from it for the host's loopback; let its traffic through forward chains that
+/// drop.
 pub fn add_bridge(bridge: &str, subnet: Ipv4Net) -> Result<(), StepError> {
     let tag = bridge_tag(bridge);
     let mut batch = base();
     let postrouting = our_chain("postrouting");
-    for (source, out) in [(subnet, Operator::NEQ), (loopback(), Operator::EQ)] {
-        let expr = vec![
+    let rules = [
+        (subnet, Operator::NEQ, None),
+        (loopback(), Operator::EQ, None),
+        (subnet, Operator::EQ, Some(matches(ct("status"), Operator::IN, text("dnat")))),
+    ];
+    for (source, out, also) in rules {
+        let mut expr = vec![
             matches(field("ip", "saddr"), Operator::EQ, prefix(source)),
             matches(meta(MetaKey::Oifname), out, text(bridge)),
-            Statement::Masquerade(None),
         ];
+        expr.extend(also);
+        expr.push(Statement::Masquerade(None));
         batch.add(NfListObject::Rule(rule(&postrouting, expr, &tag)));
     }
+    let to_loopback = vec![
+        matches(meta(MetaKey::Iifname), Operator::EQ, text(bridge)),
+        matches(field("ip", "daddr"), Operator::EQ, prefix(loopback())),
+        Statement::Drop(None),
+    ];
+    batch.add(NfListObject::Rule(rule(&our_chain("raw"), to_loopback, &tag)));
     for chain in dropping_forward_chains()? {
         for expr in forward_accepts(bridge) {
             batch.add_cmd(NfCmd::Insert(NfListObject::Rule(rule(&chain, expr, &tag))));
@@ -117,17 +147,19 @@ pub fn add_ports(id: &str, address: Ipv4Addr, ports: &[PortMapping]) -> Result<(
     nft::apply(batch, "add the container's published ports")
 }
 
-/// The table and its three NAT chains; `add` does nothing to ones that exist.
+/// The table, its three NAT chains and its early filter; `add` does nothing to
+/// ones that exist.
 fn base() -> Batch<'static> {
     let mut batch = Batch::new();
     batch.add(NfListObject::Table(nft::our_table()));
-    for (name, hook, prio) in [
-        ("postrouting", NfHook::Postrouting, 100),
-        ("output", NfHook::Output, -100),
-        ("prerouting", NfHook::Prerouting, -100),
+    for (name, kind, hook, prio) in [
+        ("raw", NfChainType::Filter, NfHook::Prerouting, -300),
+        ("postrouting", NfChainType::NAT, NfHook::Postrouting, 100),
+        ("output", NfChainType::NAT, NfHook::Output, -100),
+        ("prerouting", NfChainType::NAT, NfHook::Prerouting, -100),
     ] {
         batch.add(NfListObject::Chain(Chain {
-            _type: Some(NfChainType::NAT),
+            _type: Some(kind),
             hook: Some(hook),
             prio: Some(prio),
             ..our_chain(name)
@@ -164,11 +196,13 @@ fn dropping_forward_chains() -> Result<Vec<Chain<'static>>, StepError> {
         .collect())
 }
 
+/// A conntrack key: `ct state`, `ct status`.
+fn ct(key: &'static str) -> Expression<'static> {
+    Expression::Named(NamedExpression::CT(CT { key: key.into(), family: None, dir: None }))
+}
+
 /// Out of the bridge: anything. Into it: replies, and published ports (DNAT).
 fn forward_accepts(bridge: &str) -> [Vec<Statement<'static>>; 3] {
-    let ct = |key: &'static str| {
-        Expression::Named(NamedExpression::CT(CT { key: key.into(), family: None, dir: None }))
-    };
     let replies = Expression::List(vec![text("established"), text("related")]);
     let accept = Statement::Accept(None);
     [

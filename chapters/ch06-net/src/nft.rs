@@ -66,7 +66,12 @@ pub fn apply(batch: Batch, what: &str) -> Result<(), StepError> {
 /// Remove every rule tagged `tag`, in any table; remove tincan's own table when
 /// no rule is left in it.
 pub fn remove_tagged(tag: &str) -> Result<(), StepError> {
-    let ruleset = ruleset()?;
+    let ruleset = match helper::get_current_ruleset() {
+        Ok(ruleset) => ruleset,
+        // Without `nft`, no rule of ours can have been added.
+        Err(NftablesError::NftExecution { .. }) => return Ok(()),
+        Err(e) => return Err(failed("list nftables rules", &e)),
+    };
     let rules: Vec<&Rule> = ruleset
         .objects
         .iter()
