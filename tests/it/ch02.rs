@@ -147,3 +147,17 @@ fn ctrl_c_ends_a_sleep_only_under_init() {
     let (code, screen) = under_init.wait();
     assert_eq!(code, 128 + 2, "{screen}");
 }
+
+/// Our init is a copy of the runtime: it must not show the container the
+/// runtime's environment (here TINCAN_STATE_DIR and the rest of the test's) or
+/// its command line.
+#[test]
+fn under_init_pid_1_shows_nothing_of_the_runtime() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let script =
+        "tr -d '\\0' < /proc/1/environ | wc -c; tr '\\0' '\\n' < /proc/1/cmdline | head -1";
+    let run = Sandbox::new().options(&["--init"]).run("ch02", &["sh", "-c", script]);
+    assert_eq!(run.stdout, "0\ntincan-init\n", "{run:?}");
+}

@@ -128,3 +128,25 @@ fn ch06_a_dangling_etc_is_named() {
         )
     );
 }
+
+/// A FIFO where `/etc/hosts` should be would block the runtime's `open` for
+/// ever (a device's `open` could do worse): only a regular file is used.
+#[test]
+fn ch06_an_etc_file_that_is_not_a_regular_file_is_refused() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let hosts = sandbox.rootfs().join("etc/hosts");
+    std::fs::remove_file(&hosts).unwrap();
+    nix::unistd::mkfifo(&hosts, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    let run = sandbox.run("ch06", &["true"]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "ch06: bind /etc files: use {}: Invalid argument (it is not a regular file)\n",
+            hosts.display()
+        )
+    );
+}

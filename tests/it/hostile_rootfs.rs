@@ -80,6 +80,10 @@ fn run_hostile(chapter: &str, part: &str, links: &[&str], target: Target, works:
             _ => format!("/tmp/{}-{name}", marker("hostile")),
         };
         if !is_dir {
+            // The file exists in the rootfs, at the path the link names: inside,
+            // that is the one it leads to. On the host, it must not appear.
+            let in_rootfs = sandbox.rootfs().join(inside.trim_start_matches('/'));
+            std::fs::write(&in_rootfs, "the rootfs's own\n").unwrap();
             must_not_exist.push(inside.clone().into());
         }
         let points_to = match target {

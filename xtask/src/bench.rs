@@ -4,8 +4,9 @@
 //! Measured: `/bin/true` in a busybox root file system, from the runtime's start
 //! to its exit, with
 //!
-//! - runc and crun: `run` of an OCI bundle made by `runc spec` (every namespace
-//!   but the user and cgroup ones; cgroups below our own parent);
+//! - runc and crun: `run` of an OCI bundle made by `runc spec` (PID, network,
+//!   IPC, UTS and mount namespaces, and a cgroup namespace on a pure cgroup v2
+//!   host; cgroups below our own parent);
 //! - `ch07 run --net none`: chapter 7, every namespace, a cgroup;
 //! - `ch07 run` (bridge) onto a bridge that another container already uses,
 //!   as on a host where containers run: the veth pair, an address, routes;

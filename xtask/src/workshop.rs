@@ -2,8 +2,9 @@
 //!
 //! Chapter sources mark the code a learner writes (see [`crate::exercise`]).
 //! The generated copy keeps the comments and replaces the solution with
-//! `todo!("...")`. A region is always the tail of a function body, so `todo!()`
-//! type-checks and the workspace compiles; the chapter's checks then fail until
+//! `todo!("...")`. A region is always the tail of a block (a function's body, a
+//! loop's), where `todo!()` type-checks, so the workspace compiles; the
+//! chapter's checks then fail until
 //! the learner writes the code. There is no second copy of the exercises to keep
 //! in sync: they are cut from the code the tests prove.
 

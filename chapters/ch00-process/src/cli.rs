@@ -61,6 +61,7 @@ pub fn main<O: Args + Default>(
     about: &'static str,
     plan: fn(&O) -> Plan,
 ) -> ExitCode {
+    crate::quiet_panics_in_steps();
     let matches = Cli::<O>::command().name(name).about(about).try_get_matches();
     let cli = match matches.and_then(|m| Cli::<O>::from_arg_matches(&m)) {
         Ok(cli) => cli,
@@ -86,6 +87,9 @@ pub fn main<O: Args + Default>(
         Ok(ended) => {
             if let Some(reason) = ended.reason {
                 eprintln!("{name}: {reason}");
+            }
+            if let Some(failure) = ended.cleanup_failed {
+                eprintln!("{name}: warning: cleaning up after the container: {failure}");
             }
             ExitCode::from(ended.exit.code())
         }

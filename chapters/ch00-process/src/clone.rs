@@ -53,8 +53,12 @@ pub enum Forked {
 /// # Safety
 /// As with `fork(2)`: in a multi-threaded program the child starts as a copy with
 /// only the calling thread, and a lock held by another thread stays locked for
-/// ever. Call it from a single-threaded process, and in the child call nothing
-/// that may take such a lock before `execve(2)` (our runtime is single-threaded).
+/// ever. Call it from a single-threaded process (our runtime is, until after the
+/// clone). And unlike `fork(3)`, a raw `clone3` runs none of the C library's
+/// bookkeeping: in the child, glibc's cached thread id is the parent's, its
+/// robust-mutex list is not registered again, and `pthread_atfork` handlers do
+/// not run. The child must not rely on those (Rust's locks and our steps don't;
+/// `--init`'s fork is glibc's own `fork`).
 pub unsafe fn clone3(namespaces: CloneFlags, into: &CloneInto) -> Result<Forked, Errno> {
     let mut pidfd: libc::c_int = -1;
     let mut flags = namespaces.bits() as u64 | libc::CLONE_PIDFD as u64;

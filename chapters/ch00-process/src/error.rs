@@ -107,7 +107,7 @@ pub enum Error {
     #[error("{0}")]
     Signals(StepError),
 
-    #[error("the container process vanished before reporting: {0}")]
+    #[error("talking to the container's process: {0}")]
     Handshake(String),
 
     #[error("waiting for the container: {0}")]
@@ -115,6 +115,9 @@ pub enum Error {
 
     #[error("cleaning up after the container: {0}")]
     Cleanup(StepError),
+
+    #[error("{0}; and cleaning up after it: {1}")]
+    ThenCleanup(Box<Error>, Box<Error>),
 
     #[error(
         "some of what the container made is still on the host ({}); run `cleanup` again, or see the state in {}",

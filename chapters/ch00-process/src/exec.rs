@@ -10,7 +10,9 @@ use crate::Container;
 use crate::handshake::ChildFailure;
 
 /// Find `command` the way a shell does: a name with a `/` is a path; any other
-/// name is looked up in each directory of `path_var`, in order.
+/// name is looked up in each directory of `path_var`, in order, and the first
+/// executable file of that name wins (a file without `x` is passed over, as
+/// `execvp(3)` passes it over).
 ///
 /// We search ourselves, after the chapter's steps have run, instead of calling
 /// `execvp(3)`: that would search the *runtime's* `PATH`, not the container's.
@@ -22,7 +24,12 @@ pub fn resolve(command: &str, path_var: &str) -> Option<PathBuf> {
         .split(':')
         .filter(|dir| !dir.is_empty())
         .map(|dir| Path::new(dir).join(command))
-        .find(|candidate| candidate.is_file())
+        .find(|candidate| is_executable_file(candidate))
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 // ANCHOR: exec
@@ -55,12 +62,23 @@ pub fn exec(container: &Container) -> ChildFailure {
 }
 // ANCHOR_END: exec
 
-/// Mark every descriptor from `first` up close-on-exec (`close_range(2)`, 5.11).
-/// Not closed at once: the handshake's pipe must stay usable until `execve`, to
-/// report a failure.
+/// Mark every descriptor from `first` up close-on-exec. Not closed at once: the
+/// handshake's pipe must stay usable until `execve`, to report a failure.
 pub fn close_on_exec_from(first: u32) {
     // SAFETY: a plain system call that only changes descriptor flags.
-    unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let marked =
+        unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if marked == 0 {
+        return;
+    }
+    // A kernel older than 5.11 has no CLOSE_RANGE_CLOEXEC: mark them one by one,
+    // up to the highest number a descriptor may have.
+    let (limit, _) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .unwrap_or((1 << 20, 1 << 20));
+    for fd in first..limit.min(1 << 20) as u32 {
+        // SAFETY: F_SETFD on a number that is not open fails with EBADF, harmlessly.
+        unsafe { libc::fcntl(fd as libc::c_int, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
 }
 
 /// `execve` says `ENOENT` for a file that exists when the program it names to
@@ -119,14 +137,18 @@ mod tests {
     }
 
     #[test]
-    fn the_first_match_in_path_wins_and_directories_do_not_count() {
+    fn the_first_executable_match_in_path_wins() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
         fs::create_dir_all(a.join("tool")).unwrap(); // a directory, not a command
         fs::create_dir_all(&b).unwrap();
-        fs::write(b.join("tool"), "").unwrap();
-        let path_var = format!("{}::{}", a.display(), b.display());
-        assert_eq!(resolve("tool", &path_var), Some(b.join("tool")));
+        fs::write(b.join("tool"), "").unwrap(); // a file, but not executable
+        fs::create_dir_all(&c).unwrap();
+        fs::write(c.join("tool"), "").unwrap();
+        fs::set_permissions(c.join("tool"), fs::Permissions::from_mode(0o755)).unwrap();
+        let path_var = format!("{}::{}:{}", a.display(), b.display(), c.display());
+        assert_eq!(resolve("tool", &path_var), Some(c.join("tool")));
         assert_eq!(resolve("missing", &path_var), None);
     }
 

@@ -80,11 +80,19 @@ fn cloexec_pipe() -> Result<(File, File), Error> {
 
 impl Sender {
     /// Report a failure. Runs in the child just before it exits, so errors here
-    /// have nowhere to go; the parent then reports that the child vanished.
+    /// have nowhere to go: the parent then reads nothing, and takes the child's
+    /// exit status (125) for what happened.
     pub fn send(mut self, failure: &ChildFailure) {
         if let Ok(bytes) = serde_json::to_vec(failure) {
             let _ = self.0.write_all(&bytes);
         }
+    }
+}
+
+/// To wait for the report together with other things (`poll(2)`).
+impl std::os::fd::AsFd for Receiver {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
     }
 }
 

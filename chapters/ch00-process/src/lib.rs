@@ -57,7 +57,7 @@ pub use error::{Doing, Error, StepError};
 pub use exec::close_on_exec_from;
 pub use leftovers::{Swept, sweep};
 pub use plan::{Context, Init, Plan, Step};
-pub use run::{Ended, Exit, run};
+pub use run::{Ended, Exit, quiet_panics_in_steps, run};
 pub use state::{State, state_root};
 
 /// One line describing this chapter, for `--help` and `tincan chapters`.

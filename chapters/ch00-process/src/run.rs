@@ -6,9 +6,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use nix::sys::signal::Signal;
 
-use crate::clone::{Child, CloneInto, Forked, clone3};
+use crate::clone::{Child, CloneInto, Forked, clone3, send_signal};
 use crate::console::{ConsoleSocket, Relay};
-use crate::handshake::{self, ChildFailure, Sender, WaitForGo};
+use crate::handshake::{self, ChildFailure, Go, Receiver, Sender, WaitForGo};
 use crate::plan::{Context, Init};
 use crate::signals::Signals;
 use crate::supervise::{killed_already, reap, supervise};
@@ -24,11 +24,13 @@ pub enum Exit {
 }
 
 /// How the container ended: its exit status and, when the runtime knows more
-/// than the status can say, why (chapter 7: "killed by the kernel: out of memory").
+/// than the status can say, why (chapter 7: "killed by the kernel: out of memory");
+/// and what of the clean-up after it failed (the status stays the container's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ended {
     pub exit: Exit,
     pub reason: Option<String>,
+    pub cleanup_failed: Option<String>,
 }
 
 impl Exit {
@@ -63,22 +65,26 @@ pub fn run(container: &Container, plan: &Plan) -> Result<Ended, Error> {
         state: &state,
         console: console.as_ref(),
     };
+    // Hold back the signals we forward from now on, through the clean-up: a
+    // SIGTERM or a second Ctrl-C must not kill the runtime half-way, leaving
+    // what it made on the host. Until the loop that forwards them runs, they wait.
+    let mut signals =
+        Signals::block().map_err(|e| Error::Signals(StepError::new("block signals", e)))?;
+    let ended = start_and_wait(&cx, plan, &mut signals);
     // Whatever happened, take down what the steps made, from their records.
-    let ended = start_and_wait(&cx, plan);
-    let cleaned = cleanup(&cx, plan);
-    let removed = state.remove();
-    let ended = ended?;
-    cleaned?;
-    removed.map_err(|left| Error::LeftBehind { dir: root.join("containers"), left })?;
-    Ok(ended)
+    let cleaned = cleanup(&cx, plan).and_then(|()| {
+        state.remove().map_err(|left| Error::LeftBehind { dir: root.join("containers"), left })
+    });
+    match (ended, cleaned) {
+        (Ok(ended), Ok(())) => Ok(ended),
+        (Ok(ended), Err(e)) => Ok(Ended { cleanup_failed: Some(e.to_string()), ..ended }),
+        (Err(e), Ok(())) => Err(e),
+        (Err(e), Err(cleanup)) => Err(Error::ThenCleanup(Box::new(e), Box::new(cleanup))),
+    }
 }
 // ANCHOR_END: run
 
-fn start_and_wait(cx: &Context, plan: &Plan) -> Result<Ended, Error> {
-    // Hold back the signals we forward until the loop that forwards them runs: a
-    // SIGTERM during the set-up must not kill the runtime half-way.
-    let mut signals =
-        Signals::block().map_err(|e| Error::Signals(StepError::new("block signals", e)))?;
+fn start_and_wait(cx: &Context, plan: &Plan, signals: &mut Signals) -> Result<Ended, Error> {
     let mut into = CloneInto::default();
     for step in plan.steps() {
         attempt(step, || step.before_clone(cx, &mut into))?;
@@ -101,32 +107,103 @@ fn start_and_wait(cx: &Context, plan: &Plan) -> Result<Ended, Error> {
     // Our copies of the child's pipe ends must go: a pipe reads end-of-file only
     // when no process holds its write end open.
     drop((sender, wait_for_go, into));
+    let ended = after_clone(cx, plan, &child, go, receiver, signals);
+    if ended.is_err() {
+        // Whatever went wrong, the child must not outlive the error (the clean-up
+        // is about to take down its network and cgroup): kill and collect it.
+        // Both fail harmlessly if it is gone already.
+        let _ = send_signal(&child.pidfd, Signal::SIGKILL);
+        let _ = reap(&child);
+    }
+    ended
+}
 
-    // The parent's part of the set-up; the child waits for it.
-    if let Err(e) = in_parent(cx, plan, &child) {
+/// The parent's side, once the child exists: its part of the set-up, "go", the
+/// wait for the command to start, and the wait for it to end.
+fn after_clone(
+    cx: &Context,
+    plan: &Plan,
+    child: &Child,
+    go: Go,
+    receiver: Receiver,
+    signals: &mut Signals,
+) -> Result<Ended, Error> {
+    if let Err(e) = in_parent(cx, plan, child) {
         // Killed from outside while we set it up? Then that is what happened.
-        if killed_already(&child) {
-            return Ok(Ended { exit: reap(&child)?, reason: None });
+        if killed_already(child) {
+            let reason = why_it_ended(cx, plan);
+            return Ok(Ended { exit: reap(child)?, reason, cleanup_failed: None });
         }
         drop(go); // the child reads end-of-file instead of "go", and exits
-        reap(&child)?;
+        reap(child)?;
         return Err(e);
     }
     // Even if the child is already gone, what follows must run: the wait says
     // how it ended.
     go.go();
-    if let Some(failure) = receiver.receive()? {
-        reap(&child)?;
-        return Err(failure.into());
-    }
+    let stopped = match wait_for_exec(receiver, child, signals)? {
+        Started::Failed(failure) => {
+            reap(child)?;
+            return Err(failure.into());
+        }
+        Started::Stopped(signal) => Some(signal),
+        Started::Running => None,
+    };
     pause_if_asked("start");
     let relay = cx.console.and_then(ConsoleSocket::receive).map(Relay::start);
     let relay = relay.transpose().map_err(|e| Error::Handshake(format!("the terminal: {e}")))?;
-    let (exit, killed) = supervise(&child, &mut signals, cx.container.stop_timeout, relay)?;
-    // Asked before the clean-up, while what the steps made (a cgroup and its
-    // counters) still exists.
-    let reason = killed.or_else(|| plan.steps().find_map(|step| step.why_it_ended(cx)));
-    Ok(Ended { exit, reason })
+    let (exit, killed) = supervise(child, signals, cx.container.stop_timeout, relay)?;
+    let stopped = stopped.map(|s| format!("stopped by {s} before its command started"));
+    let reason = stopped.or(killed).or_else(|| why_it_ended(cx, plan));
+    Ok(Ended { exit, reason, cleanup_failed: None })
+}
+
+/// What became of the child after "go".
+enum Started {
+    /// It is running the command.
+    Running,
+    /// It could not, and said why.
+    Failed(ChildFailure),
+    /// We were asked to stop it before it got there, and killed it.
+    Stopped(Signal),
+}
+
+/// Wait for the child to execute the command (or to report why it could not),
+/// minding the signals meanwhile: a request to stop a container whose command
+/// has not started yet (its set-up may hang on a hostile rootfs, a slow disk)
+/// is answered by killing it. Signals meant for the command wait for it.
+fn wait_for_exec(
+    receiver: Receiver,
+    child: &Child,
+    signals: &mut Signals,
+) -> Result<Started, Error> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let mut stopped = None;
+    loop {
+        let mut fds = [
+            PollFd::new(receiver.as_fd(), PollFlags::POLLIN),
+            PollFd::new(signals.fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(errno) => return Err(Error::Wait(errno)),
+        }
+        let handshake_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            while let Some(received) = signals.next_stop() {
+                stopped.get_or_insert(received);
+                let _ = send_signal(&child.pidfd, Signal::SIGKILL);
+            }
+        }
+        if handshake_ready {
+            return Ok(match (receiver.receive()?, stopped) {
+                (Some(failure), None) => Started::Failed(failure),
+                (_, Some(signal)) => Started::Stopped(signal),
+                (None, None) => Started::Running,
+            });
+        }
+    }
 }
 
 fn check_rootfs(container: &Container) -> Result<(), Error> {
@@ -203,6 +280,12 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
     }
 }
 
+/// The first thing a step can tell about why the container ended; asked before
+/// the clean-up, while what the steps made (a cgroup and its counters) still exists.
+fn why_it_ended(cx: &Context, plan: &Plan) -> Option<String> {
+    plan.steps().find_map(|step| step.why_it_ended(cx))
+}
+
 /// Run every step's parent-side part, in order. A panic (a workshop's `todo!()`)
 /// is reported like a failure, so that the clean-up still runs.
 fn in_parent(cx: &Context, plan: &Plan, child: &Child) -> Result<(), Error> {
@@ -213,13 +296,33 @@ fn in_parent(cx: &Context, plan: &Plan, child: &Child) -> Result<(), Error> {
     Ok(())
 }
 
+thread_local! {
+    /// Is a step's part running (see [`attempt`])?
+    static IN_STEP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A panic in a step (a workshop's `todo!()`) becomes one line of the runtime's
+/// (`attempt`): Rust's own report of it would only repeat it, at length. Any
+/// other panic — a bug in the runtime — is reported as usual.
+pub fn quiet_panics_in_steps() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !IN_STEP.get() {
+            report(info);
+        }
+    }));
+}
+
 /// Run one part of a step, turning an error or a panic into the report that the
 /// handshake carries (and that converts into the runtime's [`Error`]).
 fn attempt(
     step: &dyn Step,
     part: impl FnOnce() -> Result<(), StepError>,
 ) -> Result<(), ChildFailure> {
-    match catch_unwind(AssertUnwindSafe(part)) {
+    IN_STEP.set(true);
+    let outcome = catch_unwind(AssertUnwindSafe(part));
+    IN_STEP.set(false);
+    match outcome {
         Ok(Ok(())) => Ok(()),
         Ok(Err(error)) => Err(ChildFailure::Step { step: step.name().into(), error }),
         Err(panic) => {

@@ -57,6 +57,8 @@ pub enum Received {
 pub struct Signals {
     fd: SignalFd,
     mask_before: SigSet,
+    /// Read while the container was still starting, kept for its command.
+    held: std::collections::VecDeque<Received>,
 }
 
 impl Signals {
@@ -69,7 +71,7 @@ impl Signals {
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&handled), Some(&mut mask_before))?;
         let fd = SignalFd::with_flags(&handled, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK);
         match fd {
-            Ok(fd) => Ok(Signals { fd, mask_before }),
+            Ok(fd) => Ok(Signals { fd, mask_before, held: Default::default() }),
             Err(e) => {
                 let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&mask_before), None);
                 Err(e)
@@ -84,6 +86,24 @@ impl Signals {
 
     /// The next pending signal, if any (never blocks).
     pub fn next(&mut self) -> Option<Received> {
+        self.held.pop_front().or_else(|| self.read())
+    }
+
+    /// The next request to stop — SIGTERM, SIGINT, SIGQUIT or SIGHUP sent to the
+    /// runtime — if one is pending; other signals are kept for [`Signals::next`].
+    pub fn next_stop(&mut self) -> Option<Signal> {
+        while let Some(received) = self.read() {
+            match received {
+                Received::Sent(
+                    signal @ (Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT | Signal::SIGHUP),
+                ) => return Some(signal),
+                other => self.held.push_back(other),
+            }
+        }
+        None
+    }
+
+    fn read(&mut self) -> Option<Received> {
         let info = self.fd.read_signal().ok()??;
         let signal = Signal::try_from(info.ssi_signo as libc::c_int).ok()?;
         // si_code: SI_USER (0), SI_QUEUE (-1), SI_TKILL (-6)... for a process;

@@ -65,6 +65,11 @@ pub fn supervise(
                     // be passed on, or it would never know.
                     Received::FromTerminal(signal) if relay.is_some() => {
                         let _ = send_signal(&child.pidfd, signal);
+                        // A hang-up is a stop: no one is left to type `exit`.
+                        if signal == Signal::SIGHUP && stop.is_none() {
+                            let deadline = Instant::now() + stop_timeout;
+                            stop = Some(Stop { signal, deadline, killed: false });
+                        }
                     }
                     Received::FromTerminal(_) => {}
                     Received::WindowChanged => relay.iter().for_each(Relay::resize),
@@ -121,13 +126,17 @@ fn wait_for_any(
         PollFd::new(child.pidfd.as_fd(), PollFlags::POLLIN),
         PollFd::new(signals.fd(), PollFlags::POLLIN),
     ];
+    // Where, if anywhere, the container's terminal and our stdin are in `fds`.
+    let (mut terminal_at, mut stdin_at) = (None, None);
     if let Some(relay) = relay {
         if relay.output_open() {
             let mut events = PollFlags::POLLIN;
             events.set(PollFlags::POLLOUT, relay.has_typed());
+            terminal_at = Some(fds.len());
             fds.push(PollFd::new(relay.master(), events));
         }
         if relay.wants_input() {
+            stdin_at = Some(fds.len());
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
     }
@@ -135,13 +144,13 @@ fn wait_for_any(
         Ok(_) | Err(Errno::EINTR) => {}
         Err(errno) => return Err(Error::Wait(errno)),
     }
-    let is_ready = |i: usize| fds.get(i).and_then(PollFd::revents).is_some_and(|r| !r.is_empty());
-    let terminal_polled = relay.is_some_and(Relay::output_open);
+    let is_ready =
+        |at: Option<usize>| at.and_then(|i| fds.get(i)?.revents()).is_some_and(|r| !r.is_empty());
     Ok(Ready {
-        ended: is_ready(0),
-        signal: is_ready(1),
-        container_terminal: terminal_polled && is_ready(2),
-        typed: relay.is_some_and(Relay::wants_input) && is_ready(2 + terminal_polled as usize),
+        ended: is_ready(Some(0)),
+        signal: is_ready(Some(1)),
+        container_terminal: is_ready(terminal_at),
+        typed: is_ready(stdin_at),
     })
 }
 

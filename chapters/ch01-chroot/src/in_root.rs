@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use ch00_process::{Doing, StepError};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2, readlinkat};
-use nix::sys::stat::Mode;
+use nix::sys::stat::{Mode, SFlag};
 
 /// A root filesystem, opened, for lookups that never leave it.
 #[derive(Debug)]
@@ -74,10 +74,31 @@ impl RootDir {
         }
     }
 
-    /// The file `path`, created empty if it is missing (as a mount point).
+    /// The regular file `path` (as a mount target: opened `O_PATH`, so opening
+    /// it has no effect of its own), created empty if it is missing. Anything
+    /// else there — a directory, a FIFO that would block an `open`, a device
+    /// whose `open` would do something, a link to nowhere — is an error that
+    /// says what it is.
     pub fn file(&self, path: &str) -> Result<OwnedFd, StepError> {
-        let flags = OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_NOCTTY;
-        self.open_in(path, flags).map_err(|errno| self.error(path, errno))
+        match self.open_in(path, OFlag::O_PATH) {
+            Ok(fd) => {
+                let stat =
+                    nix::sys::stat::fstat(&fd).doing(|| format!("stat {}", self.shown(path)))?;
+                let kind = SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits());
+                if kind == SFlag::S_IFREG {
+                    return Ok(fd);
+                }
+                Err(StepError::new(format!("use {}", self.shown(path)), Errno::EINVAL)
+                    .hint("it is not a regular file".to_owned()))
+            }
+            Err(Errno::ENOENT) if self.link_target(path).is_none() => {
+                // Missing: make it, and only it (O_EXCL follows no link).
+                let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOCTTY;
+                self.open_in(path, flags).map_err(|errno| self.error(path, errno))?;
+                self.open_in(path, OFlag::O_PATH).map_err(|errno| self.error(path, errno))
+            }
+            Err(errno) => Err(self.error(path, errno)),
+        }
     }
 
     /// Where `path` leads inside the root, relative to it (`proc` is `mnt/x` if
@@ -179,10 +200,9 @@ mod tests {
         for link in ["etc/absolute", "etc/relative"] {
             assert_eq!(rootfs.open_in(link, OFlag::O_RDONLY).unwrap_err(), Errno::ENOENT, "{link}");
         }
-        // Made inside the rootfs, at the place the link names *there*:
-        fs::create_dir_all(root.join(secret.parent().unwrap().strip_prefix("/").unwrap())).unwrap();
-        rootfs.file("etc/absolute").unwrap();
-        assert!(root.join(secret.strip_prefix("/").unwrap()).exists());
+        // A link to nowhere (inside) is not made into a file: it is an error.
+        let err = rootfs.file("etc/absolute").unwrap_err().to_string();
+        assert!(err.contains("it is a symbolic link to"), "{err}");
         assert_eq!(fs::read_to_string(&secret).unwrap(), "host\n", "the host's file is untouched");
     }
 
@@ -206,6 +226,22 @@ mod tests {
         let rootfs = RootDir::open(dir.path()).unwrap();
         assert_eq!(rootfs.resolved("proc").as_deref(), Some("mnt/x"));
         assert_eq!(rootfs.resolved("missing"), None);
+    }
+
+    /// A FIFO would block an `open`, a device's `open` could do anything: a
+    /// mount target must be a regular file, checked without opening it.
+    #[test]
+    fn only_a_regular_file_is_a_file_target() {
+        let dir = tempfile::tempdir().unwrap();
+        nix::unistd::mkfifo(&dir.path().join("fifo"), Mode::from_bits_truncate(0o644)).unwrap();
+        fs::create_dir(dir.path().join("dir")).unwrap();
+        let rootfs = RootDir::open(dir.path()).unwrap();
+        for not_a_file in ["fifo", "dir"] {
+            let err = rootfs.file(not_a_file).unwrap_err().to_string();
+            assert!(err.ends_with("(it is not a regular file)"), "{err}");
+        }
+        rootfs.file("new").unwrap();
+        assert!(dir.path().join("new").is_file());
     }
 
     #[test]

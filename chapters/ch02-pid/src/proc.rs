@@ -5,6 +5,7 @@ use std::os::fd::AsFd;
 use ch00_process::clone::CloneInto;
 use ch00_process::{Context, Doing, Step, StepError};
 use ch01_chroot::{RootDir, fd_path, mount_point};
+use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::CloneFlags;
@@ -61,10 +62,29 @@ impl Step for MountProc {
         let Some(at) = cx.state.recorded::<String>(RECORD).doing(|| "read a record".into())? else {
             return Ok(());
         };
-        if let Ok(rootfs) = RootDir::open(&cx.container.rootfs)
-            && let Ok(mounted) = rootfs.open_in(&at, OFlag::O_PATH | OFlag::O_DIRECTORY)
-            && is_procfs_root(&mounted)
-        {
+        let rootfs = match RootDir::open(&cx.container.rootfs) {
+            Ok(rootfs) => rootfs,
+            // Gone, and its mounts with it (a mounted directory cannot be removed).
+            Err(e) if e.errno() == Errno::ENOENT => {
+                return cx.state.forget(RECORD).doing(|| "forget the /proc mount".to_owned());
+            }
+            Err(e) => return Err(e),
+        };
+        // Several may be stacked there (two containers on one rootfs): take off
+        // each whose namespace has ended, and never one that is still in use.
+        for _ in 0..16 {
+            let Ok(mounted) = rootfs.open_in(&at, OFlag::O_PATH | OFlag::O_DIRECTORY) else {
+                break;
+            };
+            if !is_procfs_root(&mounted) {
+                break;
+            }
+            if still_in_use(&mounted) {
+                return Err(StepError::new(format!("unmount {}", rootfs.shown(&at)), Errno::EBUSY)
+                    .hint(
+                        "a running container's /proc is mounted there: `cleanup` once it has ended",
+                    ));
+            }
             umount2(&fd_path(&mounted), MntFlags::MNT_DETACH)
                 .doing(|| format!("unmount {}", rootfs.shown(&at)))?;
         }
@@ -73,6 +93,24 @@ impl Step for MountProc {
     // ANCHOR_END: proc_cleanup
 }
 // ANCHOR_END: mount_proc
+
+/// Does the procfs at `fd` still show a PID 1, that is: does its PID namespace
+/// still have processes? (A procfs shows the namespace of whoever mounted it.)
+/// A container whose runtime was just killed is still dying (`PR_SET_PDEATHSIG`):
+/// give it a moment.
+fn still_in_use(fd: &impl AsFd) -> bool {
+    use nix::unistd::{AccessFlags, faccessat};
+    let has_a_pid_1 =
+        || faccessat(fd, "1", AccessFlags::F_OK, nix::fcntl::AtFlags::empty()).is_ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while has_a_pid_1() {
+        if std::time::Instant::now() >= deadline {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
+}
 
 /// Is `fd` the top directory of a procfs? (Its file system is procfs, and its
 /// inode is procfs's root, number 1.)

@@ -2,7 +2,7 @@
 //!
 //! A mount namespace gives the container its own copy of the mount table. Mounts it
 //! makes are not seen by the host, and — once we detach the host's root from it —
-//! the host's mounts are not seen by the container. Four steps, in this order:
+//! the host's mounts are not seen by the container. Five steps, in this order:
 //!
 //! 1. **Make every mount private** ([`PrivateMounts`]). A new mount namespace starts
 //!    as a copy of the host's, *including propagation*: on most distributions `/`

@@ -2,9 +2,10 @@
 //!
 //! They depend on the container's name and address, which the image cannot know.
 //! Docker writes them outside the image and bind-mounts them over the image's
-//! files; so do we. The rootfs on disk is never written: the bind mounts live in
-//! the container's mount namespace and vanish with it. (Only a file that is missing
-//! entirely is created, empty, as a mount point, as runc does.)
+//! files; so do we. The rootfs's files are never written: the bind mounts live in
+//! the container's mount namespace and vanish with it. (Only what is missing
+//! entirely — `/etc`, or one of the files — is created, empty, as a mount point,
+//! as runc does.)
 //!
 //! The mounts are made before `pivot_root`, while our files on the host are in
 //! reach — and so while the *host's* paths are in reach too. The targets are

@@ -107,14 +107,15 @@ fn net_dir() -> std::path::PathBuf {
     ch00_process::state_root().join("net")
 }
 
-/// A bridge is a network interface: a name of 1 to 15 bytes (`IFNAMSIZ`), without
-/// `/`, `:` or white space. Checked before anything is made.
+/// A bridge is a network interface: a name of 1 to 15 letters, digits, `-`,
+/// `_` or `.` (the kernel allows more; these are what tools handle well).
+/// Checked before anything is made.
 fn parse_bridge(name: &str) -> Result<String, String> {
-    let allowed = |c: char| c.is_ascii_graphic() && !matches!(c, '/' | ':');
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     if (1..=15).contains(&name.len()) && name.chars().all(allowed) && name != "." && name != ".." {
         Ok(name.to_owned())
     } else {
-        Err("an interface name: 1 to 15 letters, digits, '-' or '_'".to_owned())
+        Err("an interface name: 1 to 15 letters, digits, '-', '_' or '.'".to_owned())
     }
 }
 

@@ -61,9 +61,10 @@ where
         }
         rtnetlink::new_connection().doing(|| "open a netlink socket".to_owned())
     };
-    let opened = match entering {
-        true => std::thread::scope(|s| s.spawn(open).join()),
-        false => Ok(open()), // our own namespace: no thread needed
+    let opened = if entering {
+        std::thread::scope(|s| s.spawn(open).join())
+    } else {
+        Ok(open()) // our own namespace: no thread needed
     };
     let (connection, handle, _) =
         opened.unwrap_or_else(|_| Err(StepError::new("open a netlink socket", Errno::EIO)))?;

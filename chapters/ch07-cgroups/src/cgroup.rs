@@ -24,7 +24,8 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
+use ch00_process::clone::{pidfd_open, send_signal};
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
@@ -180,7 +181,8 @@ impl Cgroup {
     /// Its children will be born in it. Can it leave? A process moves by writing
     /// to a cgroup's `cgroup.procs`, and the container's cgroup file system is
     /// mounted read-only — but it is root with every capability, so it could mount
-    /// another one; taking that power away is chapter 10's work (capabilities).
+    /// another one; taking that power away is a later chapter's work
+    /// (capabilities).
     pub fn add(&self, pid: Pid) -> Result<(), CgroupError> {
         for dir in self.dirs.iter().filter(|d| d.hierarchy.version == Version::V1) {
             // EXERCISE(ch07-cgroups): move `pid` into this directory's cgroup.
@@ -250,8 +252,9 @@ fn make_dir(
     needed: &[(Controller, &'static str)],
 ) -> Result<(), CgroupError> {
     let hierarchy = &dir.hierarchy;
-    if hierarchy.version == Version::V2 {
-        check_delegated(hierarchy, needed)?;
+    let v2 = hierarchy.version == Version::V2;
+    if v2 {
+        check_delegated(&hierarchy.mount, needed)?;
     }
     // Another container's clean-up may remove a parent between our `mkdir -p` and
     // our `mkdir`: then simply make it again.
@@ -259,13 +262,19 @@ fn make_dir(
         let mut path = hierarchy.mount.clone();
         for component in parent.components() {
             path.push(component);
-            match fs::create_dir(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            let made = match fs::create_dir(&path) {
+                Ok(()) => true,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
                 Err(e) => return Err(CgroupError::io("create the cgroup", &path)(e)),
-            }
-            if hierarchy.version == Version::V2 {
-                enable_controllers(&path)?;
+            };
+            // v2: hand our controllers down from a parent we just made; one that
+            // existed (ours from an earlier run, or the host's) must already
+            // hand down what the limits need — we never write to a cgroup we
+            // did not make.
+            match (v2, made) {
+                (true, true) => enable_controllers(&path)?,
+                (true, false) => check_delegated(&path, needed)?,
+                (false, _) => {}
             }
         }
         match fs::create_dir(&dir.path) {
@@ -281,18 +290,15 @@ fn make_dir(
 /// only through `cgroup.subtree_control`, and the root's is the host's to set.
 /// A controller the limits need must be handed down; the others are used if they are.
 fn check_delegated(
-    hierarchy: &Hierarchy,
+    cgroup: &Path,
     needed: &[(Controller, &'static str)],
 ) -> Result<(), CgroupError> {
-    let control = hierarchy.mount.join("cgroup.subtree_control");
+    let control = cgroup.join("cgroup.subtree_control");
     let enabled = fs::read_to_string(&control).map_err(CgroupError::io("read", &control))?;
     for (controller, _) in needed {
         let name = controller.name(Version::V2);
         if !enabled.split_whitespace().any(|c| c == name) {
-            return Err(CgroupError::NotDelegated {
-                controller: name,
-                root: hierarchy.mount.clone(),
-            });
+            return Err(CgroupError::NotDelegated { controller: name, root: cgroup.to_owned() });
         }
     }
     Ok(())
@@ -358,9 +364,22 @@ fn kill_all(dir: &Dir) {
     {
         return;
     }
+    // By PID, through a pidfd taken *before* checking that the process is still
+    // in our cgroup: a number read from cgroup.procs may have been given to a
+    // host process since; a pidfd cannot change its process.
+    let ours = format!(
+        ":{}",
+        Path::new("/")
+            .join(dir.path.strip_prefix(&dir.hierarchy.mount).unwrap_or(&dir.path))
+            .display()
+    );
     let procs = fs::read_to_string(dir.path.join("cgroup.procs")).unwrap_or_default();
-    for pid in procs.lines().filter_map(|l| l.trim().parse().ok()) {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    for pid in procs.lines().filter_map(|l| l.trim().parse().ok()).map(Pid::from_raw) {
+        let Ok(pidfd) = pidfd_open(pid) else { continue };
+        let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        if cgroups.lines().any(|line| line.ends_with(&ours)) {
+            let _ = send_signal(&pidfd, Signal::SIGKILL);
+        }
     }
 }
 
@@ -378,8 +397,8 @@ mod tests {
     #[test]
     fn a_needed_controller_that_is_not_handed_down_is_named_with_the_fix() {
         let dir = tempfile::tempdir().unwrap();
-        let err =
-            check_delegated(&root(dir.path()), &[(Controller::Memory, "--memory")]).unwrap_err();
+        root(dir.path());
+        let err = check_delegated(dir.path(), &[(Controller::Memory, "--memory")]).unwrap_err();
         let root = dir.path().display();
         assert_eq!(
             err.to_string(),
@@ -392,7 +411,8 @@ mod tests {
     #[test]
     fn controllers_nobody_asked_for_need_not_be_handed_down() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(check_delegated(&root(dir.path()), &[(Controller::Pids, "--pids-limit")]).is_ok());
-        assert!(check_delegated(&root(dir.path()), &[]).is_ok());
+        root(dir.path());
+        assert!(check_delegated(dir.path(), &[(Controller::Pids, "--pids-limit")]).is_ok());
+        assert!(check_delegated(dir.path(), &[]).is_ok());
     }
 }
