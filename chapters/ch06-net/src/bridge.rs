@@ -85,6 +85,40 @@ struct Record {
 const RECORD: &str = "bridge";
 
 impl Bridge {
+    /// Plug a veth pair into the bridge (making the bridge if it is the first),
+    /// its other end born in the container's namespace as `eth0`, with a MAC made
+    /// from `address`. True if the bridge was made now.
+    fn plug(&self, id: &str, child: Pid, address: Ipv4Addr) -> Result<bool, StepError> {
+        let (bridge, host_end) = (self.name.clone(), host_end(id));
+        let (gateway, prefix) = (gateway(self.subnet), self.subnet.prefix_len());
+        let created = netlink::here("plug a veth pair into the bridge", |h| async move {
+            let Some((bridge, created)) = ensure_bridge(&h, &bridge, gateway, prefix).await? else {
+                return Ok(None);
+            };
+            // Moving an interface between namespaces costs far more than making it there.
+            let eth0 = LinkMessageBuilder::<LinkUnspec>::new()
+                .name("eth0".to_owned())
+                .address(mac_for(address).to_vec())
+                .setns_by_pid(child.as_raw() as u32)
+                .build();
+            let veth = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+                .name(host_end)
+                .controller(bridge)
+                .up()
+                .set_info_data(InfoData::Veth(InfoVeth::Peer(eth0)));
+            h.link().add(veth.build()).execute().await?;
+            Ok(Some(created))
+        })?;
+        created.ok_or_else(|| {
+            let hint = format!(
+                "{} is an interface tincan did not make: choose another --bridge",
+                self.name
+            );
+            StepError::new(format!("use the bridge {}", self.name), nix::errno::Errno::EEXIST)
+                .hint(hint)
+        })
+    }
+
     pub fn new(
         name: String,
         subnet: Ipv4Net,
@@ -128,49 +162,12 @@ impl Step for Bridge {
             (lease.address, gateway(self.subnet), self.subnet.prefix_len());
         *self.lease.borrow_mut() = Some(lease);
 
-        let (bridge, host_end) = (self.name.clone(), host_end(&cx.container.id));
-        let created = netlink::here("plug a veth pair into the bridge", |h| async move {
-            let Some((bridge, created)) = ensure_bridge(&h, &bridge, gateway, prefix).await? else {
-                return Ok(None);
-            };
-            // The container's end is born in its namespace, named eth0: moving
-            // an interface between namespaces costs far more than making it there.
-            let eth0 = LinkMessageBuilder::<LinkUnspec>::new()
-                .name("eth0".to_owned())
-                .address(mac_for(address).to_vec())
-                .setns_by_pid(child.as_raw() as u32)
-                .build();
-            let veth = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
-                .name(host_end)
-                .controller(bridge)
-                .up()
-                .set_info_data(InfoData::Veth(InfoVeth::Peer(eth0)));
-            h.link().add(veth.build()).execute().await?;
-            Ok(Some(created))
-        })?;
-        let created = created.ok_or_else(|| {
-            StepError::new(format!("use the bridge {}", self.name), nix::errno::Errno::EEXIST).hint(
-                format!(
-                    "{} is an interface tincan did not make: choose another --bridge",
-                    self.name
-                ),
-            )
-        })?;
-        if created {
+        if self.plug(&cx.container.id, child, address)? {
+            // The first container on this bridge: its NAT rules, and forwarding.
             firewall::add_bridge(&self.name, self.subnet)?;
             forwarding::on(&self.name)?;
         }
-
-        netlink::in_namespace_of(child, "configure eth0 in the container", |h| async move {
-            let eth0 = index_of(&h, "eth0").await?.ok_or(rtnetlink::Error::RequestFailed)?;
-            h.address().add(eth0, IpAddr::V4(address), prefix).execute().await?;
-            h.link().set(LinkUnspec::new_with_index(eth0).up().build()).execute().await?;
-            h.route()
-                .add(RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway).build())
-                .execute()
-                .await
-        })?;
-
+        configure_eth0(child, address, gateway, prefix)?;
         if !self.publish.is_empty() {
             firewall::add_ports(&cx.container.id, address, &self.publish)?;
         }
@@ -213,6 +210,25 @@ impl Step for Bridge {
     }
 }
 // ANCHOR_END: bridge
+
+/// From inside the container's namespace: its address on `eth0`, `eth0` up, and
+/// the default route through the bridge.
+fn configure_eth0(
+    child: Pid,
+    address: Ipv4Addr,
+    gateway: Ipv4Addr,
+    prefix: u8,
+) -> Result<(), StepError> {
+    netlink::in_namespace_of(child, "configure eth0 in the container", |h| async move {
+        let eth0 = index_of(&h, "eth0").await?.ok_or(rtnetlink::Error::RequestFailed)?;
+        h.address().add(eth0, IpAddr::V4(address), prefix).execute().await?;
+        h.link().set(LinkUnspec::new_with_index(eth0).up().build()).execute().await?;
+        h.route()
+            .add(RouteMessageBuilder::<Ipv4Addr>::new().gateway(gateway).build())
+            .execute()
+            .await
+    })
+}
 
 /// The host's end of a container's veth pair: "tc" and 12 digits of its id
 /// (interface names are at most 15 bytes).

@@ -91,6 +91,8 @@ pub struct CgroupOptions {
     pub io_weight: Option<u16>,
 
     /// The cgroup, in each hierarchy, that tincan puts its containers' cgroups in.
+    /// Its directories are tincan's: made when missing, removed once empty. Give
+    /// one of tincan's own, not a system one (such as a systemd slice).
     #[arg(long, value_name = "PATH", env = "TINCAN_CGROUP_PARENT", default_value = DEFAULT_PARENT, value_parser = parse_parent)]
     pub cgroup_parent: PathBuf,
 }
