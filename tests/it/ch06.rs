@@ -73,7 +73,7 @@ fn bridged_containers_reach_each_other_and_leave_nothing_behind() {
                   for i in $(seq 50); do wget -qO- http://10.123.0.2/group && exit 0; sleep 0.1; done; exit 1'";
     let script = format!(
         "{run_ch06} {server} & server=$!\n\
-         n=0; while [ ! -e $TINCAN_STATE_DIR/net/$TINCAN_BRIDGE/10.123.0.2 ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done\n\
+         n=0; while [ ! -e $TINCAN_STATE_DIR/net/$TINCAN_BRIDGE/10.123.0.2 ] && kill -0 $server 2>/dev/null && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done\n\
          {run_ch06} {client}\nclient=$?\nkill $server; wait $server\n\
          echo client $client server $?\n{VETHS_GONE}\nip -o link show | cut -d: -f2 | tr -d ' '\nls -A $TINCAN_STATE_DIR/net"
     );
@@ -98,8 +98,9 @@ fn concurrent_starts_get_distinct_addresses() {
     let dir = sandbox.dir().display().to_string();
     let script = format!(
         "mkfifo {dir}/gate; exec 3<>{dir}/gate\n\
-         for i in 1 2 3 4 5 6 7 8; do {run_ch06} sh -c 'ip -o -4 addr show eth0; read x' <&3 > {dir}/out.$i 2>&1 & done\n\
-         n=0; while [ $(cat {dir}/out.* | grep -c inet) -lt 8 ] && [ $n -lt 300 ]; do sleep 0.05; n=$((n+1)); done\n\
+         for i in 1 2 3 4 5 6 7 8; do {run_ch06} sh -c 'ip -o -4 addr show eth0; read x' <&3 > {dir}/out.$i 2>&1 & pids=\"$pids $!\"; done\n\
+         alive() {{ for p in $pids; do kill -0 $p 2>/dev/null && return 0; done; return 1; }}\n\
+         n=0; while [ $(cat {dir}/out.* | grep -c inet) -lt 8 ] && alive && [ $n -lt 300 ]; do sleep 0.05; n=$((n+1)); done\n\
          cat {dir}/out.* | grep -o 'inet [0-9.]*' | sort -u | wc -l\n\
          for i in 1 2 3 4 5 6 7 8; do echo go >&3; done; wait"
     );
@@ -217,7 +218,7 @@ fn a_killed_container_leaves_nothing_behind() {
     let script = format!(
         "{run_ch06} sleep 60 & runtime=$!\n\
          container=; n=0\n\
-         while [ -z \"$container\" ] && [ $n -lt 200 ]; do\n\
+         while [ -z \"$container\" ] && kill -0 $runtime 2>/dev/null && [ $n -lt 200 ]; do\n\
            for pid in $(cat /proc/$runtime/task/$runtime/children); do\n\
              [ \"$(cat /proc/$pid/comm 2>/dev/null)\" = sleep ] && container=$pid\n\
            done; sleep 0.05; n=$((n+1))\n\

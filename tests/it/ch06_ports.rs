@@ -12,10 +12,11 @@ use crate::support::{Sandbox, root_or_skip};
 const SERVER: &str = "sh -c 'trap \"exit 0\" TERM; httpd -f -p 80 -h /etc & wait'";
 
 /// A shell line that fetches `url` from the sandbox's host, retrying for up to
-/// 5 s while the container starts; one try may take 1 s.
+/// 5 s while the container starts (one try may take 1 s), unless the runtime
+/// whose PID is in `$server` has ended.
 fn fetch(url: &str) -> String {
     format!(
-        "n=0; until timeout 1 busybox wget -q -O- {url} 2>/dev/null || [ $n -ge 100 ]; do sleep 0.05; n=$((n+1)); done"
+        "n=0; until timeout 1 busybox wget -q -O- {url} 2>/dev/null || ! kill -0 $server 2>/dev/null || [ $n -ge 100 ]; do sleep 0.05; n=$((n+1)); done"
     )
 }
 
@@ -108,7 +109,7 @@ fn a_container_on_a_reused_address_is_reachable_at_once() {
     // A first container keeps the bridge (and the host's neighbour cache on it)
     // while two others take 10.123.0.3 one after the other.
     let script = format!(
-        "{keeper} {SERVER} & keeper=$!\n{ready}\n\
+        "{keeper} {SERVER} & keeper=$!; server=$keeper\n{ready}\n\
          {a} {SERVER} & server=$!\n{fetch}\nkill $server; wait $server\n\
          {b} {SERVER} & server=$!\n\
          start=$(date +%s%N)\n{fetch}\necho took $(( ($(date +%s%N) - start) / 1000000 ))\n\

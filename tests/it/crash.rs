@@ -21,13 +21,13 @@ fn kill_at(sandbox: &Sandbox, point: &str, clean_up: &str) -> String {
     let dir = sandbox.dir().display().to_string();
     format!(
         "TINCAN_TEST_PAUSE_AFTER='{point}' {ch07} run -p 18090:80 {rootfs} {SERVER} 2> {dir}/err & runtime=$!\n\
-         n=0; until grep -q 'paused after' {dir}/err || [ $n -ge 250 ]; do sleep 0.02; n=$((n+1)); done\n\
+         n=0; until grep -q 'paused after' {dir}/err || ! kill -0 $runtime 2>/dev/null || [ $n -ge 250 ]; do sleep 0.02; n=$((n+1)); done\n\
          cat {dir}/err; kill -KILL $runtime; wait $runtime; echo killed $?\n\
          {clean_up}\n{VETHS_GONE}\n\
          echo tables: $(nft list tables); echo links: $(ip -o link show | cut -d: -f2)\n\
          s=$TINCAN_STATE_DIR; echo state: $(ls -A $s/containers $s/net/$TINCAN_BRIDGE $s/ports/tcp 2>/dev/null | grep -v ':$')\n\
          {ch07} run -p 18090:80 --hostname next {rootfs} {SERVER} & server=$!\n\
-         n=0; until timeout 1 busybox wget -q -O- http://127.0.0.1:18090/hostname 2>/dev/null || [ $n -ge 100 ]; do sleep 0.05; n=$((n+1)); done\n\
+         n=0; until timeout 1 busybox wget -q -O- http://127.0.0.1:18090/hostname 2>/dev/null || ! kill -0 $server 2>/dev/null || [ $n -ge 100 ]; do sleep 0.05; n=$((n+1)); done\n\
          kill $server; wait $server"
     )
 }

@@ -27,7 +27,7 @@ impl Sandbox {
             args.iter().map(|a| format!("'{}'", a.replace('\'', r"'\''"))).collect();
         let script = format!(
             "{run} {args} > {dir}/bg.out 2> {dir}/bg.err & runtime=$!\n\
-             n=0; until grep -qs ready {dir}/bg.out || [ $n -ge 400 ]; do sleep 0.02; n=$((n+1)); done\n\
+             n=0; until grep -qs ready {dir}/bg.out || ! kill -0 $runtime 2>/dev/null || [ $n -ge 400 ]; do sleep 0.02; n=$((n+1)); done\n\
              start=$(date +%s%N); kill -{signal} $runtime; wait $runtime; code=$?; end=$(date +%s%N)\n\
              echo \"$code $(( (end - start) / 1000000 ))\"; cat {dir}/bg.out; cat {dir}/bg.err >&2",
             run = self.command_line(chapter),
