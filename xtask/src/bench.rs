@@ -23,14 +23,14 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::{rootfs, workspace_root};
+use crate::{prerequisites, rootfs, workspace_root};
 
 /// tincan's cgroup parent for everything the bench starts.
 const CGROUP_PARENT: &str = "tincan-bench";
 
 pub fn run(runs: usize, out: &Path) -> Result<()> {
     for tool in ["hyperfine", "runc", "crun"] {
-        if !on_path(tool) {
+        if !prerequisites::installed(tool) {
             bail!("the bench needs {tool}: sudo apt-get install {tool}");
         }
     }
@@ -158,9 +158,4 @@ fn version(tool: &str) -> String {
     let out = Command::new(tool).arg("--version").output();
     let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
     text.lines().next().and_then(|l| l.split_whitespace().nth(2)).unwrap_or("?").to_owned()
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists()))
 }

@@ -58,7 +58,7 @@ pub fn check() -> Result<()> {
 
 /// On `PATH`, or in the directories of root's `PATH` that a user's may lack
 /// (Debian puts `ip` and `nft` in /usr/sbin; the tests run as root).
-fn installed(command: &str) -> bool {
+pub fn installed(command: &str) -> bool {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin"].map(Into::into))

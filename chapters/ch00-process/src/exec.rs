@@ -64,20 +64,35 @@ pub fn exec(container: &Container) -> ChildFailure {
 
 /// Mark every descriptor from `first` up close-on-exec. Not closed at once: the
 /// handshake's pipe must stay usable until `execve`, to report a failure.
-pub fn close_on_exec_from(first: u32) {
-    // SAFETY: a plain system call that only changes descriptor flags.
-    let marked =
-        unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
-    if marked == 0 {
+fn close_on_exec_from(first: u32) {
+    // SAFETY: F_SETFD only changes a descriptor's flags (EBADF if it is not open).
+    each_from(first, libc::CLOSE_RANGE_CLOEXEC, |fd| unsafe {
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+    });
+}
+
+/// Close every descriptor from `first` up, now: for a process that never
+/// executes anything (`--init`'s PID 1).
+pub(crate) fn close_from(first: u32) {
+    // SAFETY: closing descriptors this process no longer uses (EBADF if not open).
+    each_from(first, 0, |fd| unsafe {
+        libc::close(fd);
+    });
+}
+
+/// `close_range(2)` with `flags` over every descriptor from `first` up; on a
+/// kernel without it (before 5.9; 5.11 for CLOSE_RANGE_CLOEXEC), `one_by_one` on
+/// every number up to the highest a descriptor may have.
+fn each_from(first: u32, flags: libc::c_uint, one_by_one: impl Fn(libc::c_int)) {
+    // SAFETY: a plain system call on this process's descriptor table.
+    let done = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, flags) };
+    if done == 0 {
         return;
     }
-    // A kernel older than 5.11 has no CLOSE_RANGE_CLOEXEC: mark them one by one,
-    // up to the highest number a descriptor may have.
     let (limit, _) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         .unwrap_or((1 << 20, 1 << 20));
     for fd in first..limit.min(1 << 20) as u32 {
-        // SAFETY: F_SETFD on a number that is not open fails with EBADF, harmlessly.
-        unsafe { libc::fcntl(fd as libc::c_int, libc::F_SETFD, libc::FD_CLOEXEC) };
+        one_by_one(fd as libc::c_int);
     }
 }
 

@@ -54,7 +54,6 @@ pub mod supervise;
 
 pub use container::{Container, DEFAULT_STOP_TIMEOUT};
 pub use error::{Doing, Error, StepError};
-pub use exec::close_on_exec_from;
 pub use leftovers::{Swept, sweep};
 pub use plan::{Context, Init, Plan, Step};
 pub use run::{Ended, Exit, quiet_panics_in_steps, run};

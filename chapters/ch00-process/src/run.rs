@@ -259,8 +259,7 @@ fn become_init(init: Init) -> Result<(), ChildFailure> {
         Ok(nix::unistd::ForkResult::Parent { child }) => {
             // PID 1 needs none of the runtime's descriptors; in particular, the
             // handshake pipe must close when PID 2 executes the command.
-            // SAFETY: closing descriptors this process no longer uses.
-            unsafe { libc::syscall(libc::SYS_close_range, 3, u32::MAX, 0) };
+            exec::close_from(3);
             let code = init(child);
             // SAFETY: _exit(2) ends PID 1, and with it the namespace.
             unsafe { libc::_exit(code) }

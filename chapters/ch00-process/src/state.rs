@@ -53,7 +53,7 @@ pub struct State {
 /// The file that describes the container, for a clean-up after its runtime died.
 const CONTAINER: &str = "container.json";
 /// Records end in `.json`; anything else in the directory is the state's own.
-const RECORD: &str = "json";
+const RECORD: &str = ".json";
 
 impl State {
     /// Make and lock the state directory of `container` under `root`.
@@ -66,7 +66,7 @@ impl State {
         fs::create_dir_all(&containers)?;
         let hidden = containers.join(format!(".new-{}", container.id));
         fs::create_dir(&hidden)?;
-        let lock = lock(&hidden.join("lock"), FlockArg::LockExclusiveNonblock)?;
+        let lock = lock(&hidden.join("lock"))?;
         let dir = containers.join(&container.id);
         let state = State { dir: hidden, _lock: lock };
         state.write(CONTAINER, container)?;
@@ -103,17 +103,17 @@ impl State {
     /// Atomic (a temporary file, then a rename): a crash leaves the old record
     /// or the new one, never half of one.
     pub fn record(&self, name: &str, value: &impl Serialize) -> io::Result<()> {
-        self.write(&format!("{name}.{RECORD}"), value)
+        self.write(&format!("{name}{RECORD}"), value)
     }
 
     /// What was recorded under `name`, if anything.
     pub fn recorded<T: DeserializeOwned>(&self, name: &str) -> io::Result<Option<T>> {
-        self.read(&format!("{name}.{RECORD}"))
+        self.read(&format!("{name}{RECORD}"))
     }
 
     /// Drop the record `name`: what it described is gone.
     pub fn forget(&self, name: &str) -> io::Result<()> {
-        match fs::remove_file(self.dir.join(format!("{name}.{RECORD}"))) {
+        match fs::remove_file(self.dir.join(format!("{name}{RECORD}"))) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
@@ -127,7 +127,7 @@ impl State {
             .flatten()
             .filter_map(|e| {
                 let name = e.file_name().into_string().ok()?;
-                (name != CONTAINER).then(|| name.strip_suffix(".json").map(str::to_owned))?
+                (name != CONTAINER).then(|| name.strip_suffix(RECORD).map(str::to_owned))?
             })
             .collect();
         names.sort();
@@ -200,17 +200,17 @@ fn age(path: &Path) -> Duration {
     modified.ok().and_then(|t| t.elapsed().ok()).unwrap_or_default()
 }
 
-/// Open (creating if needed) and lock `path`. The descriptor is close-on-exec: the
-/// container, a copy of the runtime until it calls `execve`, must not keep the
-/// lock alive once the runtime is gone.
-fn lock(path: &Path, how: FlockArg) -> io::Result<Flock<File>> {
+/// Open (creating if needed) and lock `path`, or fail at once if it is locked.
+/// The descriptor is close-on-exec: the container, a copy of the runtime until
+/// it calls `execve`, must not keep the lock alive once the runtime is gone.
+fn lock(path: &Path) -> io::Result<Flock<File>> {
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .custom_flags(libc::O_CLOEXEC)
         .open(path)?;
-    Flock::lock(file, how).map_err(|(_, errno)| errno.into())
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| errno.into())
 }
 
 #[cfg(test)]

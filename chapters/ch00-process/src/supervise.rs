@@ -28,6 +28,13 @@ struct Stop {
     killed: bool,
 }
 
+impl Stop {
+    /// A stop asked for by `signal` now: the container has `timeout` to end.
+    fn by(signal: Signal, timeout: Duration) -> Stop {
+        Stop { signal, deadline: Instant::now() + timeout, killed: false }
+    }
+}
+
 // ANCHOR: supervise
 /// Wait for `child` to end while forwarding signals and relaying its terminal.
 /// Returns how it ended, and a line for the user if the runtime had to kill it.
@@ -54,9 +61,8 @@ pub fn supervise(
                     Received::Sent(signal) => {
                         // ESRCH: it has just ended; the pidfd says so next.
                         let _ = send_signal(&child.pidfd, signal);
-                        if matches!(signal, Signal::SIGTERM | Signal::SIGINT) && stop.is_none() {
-                            let deadline = Instant::now() + stop_timeout;
-                            stop = Some(Stop { signal, deadline, killed: false });
+                        if matches!(signal, Signal::SIGTERM | Signal::SIGINT) {
+                            stop.get_or_insert_with(|| Stop::by(signal, stop_timeout));
                         }
                     }
                     // On our terminal, it reached the whole foreground group, the
@@ -66,9 +72,8 @@ pub fn supervise(
                     Received::FromTerminal(signal) if relay.is_some() => {
                         let _ = send_signal(&child.pidfd, signal);
                         // A hang-up is a stop: no one is left to type `exit`.
-                        if signal == Signal::SIGHUP && stop.is_none() {
-                            let deadline = Instant::now() + stop_timeout;
-                            stop = Some(Stop { signal, deadline, killed: false });
+                        if signal == Signal::SIGHUP {
+                            stop.get_or_insert_with(|| Stop::by(signal, stop_timeout));
                         }
                     }
                     Received::FromTerminal(_) => {}

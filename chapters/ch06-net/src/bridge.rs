@@ -320,15 +320,8 @@ async fn delete_bridge(h: &Handle, name: &str) -> Result<(), rtnetlink::Error> {
 
 /// The index and alias of the link called `name`, if there is one.
 async fn find(h: &Handle, name: &str) -> Result<Option<(u32, Option<String>)>, rtnetlink::Error> {
-    use futures_util::TryStreamExt;
     use rtnetlink::packet_route::link::LinkAttribute;
-    let found = h.link().get().match_name(name.to_owned()).execute().try_next().await;
-    let link = match found {
-        Ok(link) => link,
-        Err(e) if netlink::errno_of(&e) == nix::errno::Errno::ENODEV => None,
-        Err(e) => return Err(e),
-    };
-    Ok(link.map(|link| {
+    Ok(netlink::link_named(h, name).await?.map(|link| {
         let alias = link.attributes.iter().find_map(|a| match a {
             LinkAttribute::IfAlias(alias) => Some(alias.clone()),
             _ => None,

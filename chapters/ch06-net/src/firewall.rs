@@ -71,7 +71,7 @@ use nftables::stmt::{NAT, NATFamily, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
 use crate::nft::{self, TABLE, field, matches, meta, prefix, rule, text};
-use crate::ports::{PortMapping, Protocol};
+use crate::ports::PortMapping;
 
 /// The tag of a bridge's rules.
 pub fn bridge_tag(bridge: &str) -> String {
@@ -124,12 +124,8 @@ pub fn add_ports(id: &str, address: Ipv4Addr, ports: &[PortMapping]) -> Result<(
     let tag = container_tag(id);
     let mut batch = base();
     for port in ports {
-        let proto = match port.protocol {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        };
-        let dport =
-            matches(field(proto, "dport"), Operator::EQ, Expression::Number(port.host.into()));
+        let dport = field(port.protocol.name(), "dport");
+        let dport = matches(dport, Operator::EQ, Expression::Number(port.host.into()));
         let dnat = Statement::DNAT(Some(NAT {
             addr: Some(text(&address.to_string())),
             family: Some(NATFamily::IP),

@@ -20,6 +20,7 @@ use nix::errno::Errno;
 use nix::sched::{CloneFlags, setns};
 use nix::unistd::Pid;
 use rtnetlink::Handle;
+use rtnetlink::packet_route::link::LinkMessage;
 
 /// Run `work` with a netlink handle bound to the network namespace of `pid`.
 pub fn in_namespace_of<T, F, Fut>(pid: Pid, what: &str, work: F) -> Result<T, StepError>
@@ -76,10 +77,17 @@ where
 
 /// The index of the link called `name`, if there is one.
 pub async fn index_of(handle: &Handle, name: &str) -> Result<Option<u32>, rtnetlink::Error> {
+    Ok(link_named(handle, name).await?.map(|l| l.header.index))
+}
+
+/// The link called `name`, if there is one.
+pub async fn link_named(
+    handle: &Handle,
+    name: &str,
+) -> Result<Option<LinkMessage>, rtnetlink::Error> {
     match handle.link().get().match_name(name.to_owned()).execute().try_next().await {
-        Ok(link) => Ok(link.map(|l| l.header.index)),
         Err(e) if errno_of(&e) == Errno::ENODEV => Ok(None),
-        Err(e) => Err(e),
+        found => found,
     }
 }
 

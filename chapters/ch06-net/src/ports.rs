@@ -30,6 +30,16 @@ pub enum Protocol {
     Udp,
 }
 
+impl Protocol {
+    /// As `-p` and nftables spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
 impl FromStr for PortMapping {
     type Err = String;
 
@@ -66,15 +76,14 @@ impl TryFrom<String> for PortMapping {
 
 impl fmt::Display for PortMapping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let protocol = if self.protocol == Protocol::Tcp { "tcp" } else { "udp" };
-        write!(f, "{}:{}/{protocol}", self.host, self.container)
+        write!(f, "{}:{}/{}", self.host, self.container, self.protocol.name())
     }
 }
 
 impl PortMapping {
     /// Where the claim on this host port lives.
     fn claim_path(&self) -> PathBuf {
-        let protocol = if self.protocol == Protocol::Tcp { "tcp" } else { "udp" };
+        let protocol = self.protocol.name();
         ch00_process::state_root().join("ports").join(protocol).join(self.host.to_string())
     }
 }
@@ -83,11 +92,7 @@ impl PortMapping {
 pub fn claim(mappings: &[PortMapping], owner: &str) -> Result<Vec<Claim>, StepError> {
     let mut claims = Vec::new();
     for mapping in mappings {
-        let port = format!(
-            "{}/{}",
-            mapping.host,
-            if mapping.protocol == Protocol::Tcp { "tcp" } else { "udp" }
-        );
+        let port = format!("{}/{}", mapping.host, mapping.protocol.name());
         let taken = match Claim::take(&mapping.claim_path(), owner)
             .doing(|| format!("claim port {port}"))?
         {
