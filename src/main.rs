@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 /// (binary, crate directory, what it adds). A test below checks that this
 /// names every crate under `chapters/`, so that a new chapter is not forgotten.
-const CHAPTERS: [(&str, &str, &str); 8] = [
+const CHAPTERS: [(&str, &str, &str); 9] = [
     ("ch00", "chapters/ch00-process", ch00_process::ABOUT),
     ("ch01", "chapters/ch01-chroot", ch01_chroot::ABOUT),
     ("ch02", "chapters/ch02-pid", ch02_pid::ABOUT),
@@ -14,6 +14,7 @@ const CHAPTERS: [(&str, &str, &str); 8] = [
     ("ch05", "chapters/ch05-ipc", ch05_ipc::ABOUT),
     ("ch06", "chapters/ch06-net", ch06_net::ABOUT),
     ("ch07", "chapters/ch07-cgroups", ch07_cgroups::ABOUT),
+    ("ch08", "chapters/ch08-images", ch08_images::ABOUT),
 ];
 
 fn main() -> ExitCode {

@@ -106,6 +106,7 @@ chapter!(ch04);
 chapter!(ch05);
 chapter!(ch06);
 chapter!(ch07);
+chapter!(ch08);
 
 /// Chapter 6 puts its `/etc` files in place: a rootfs whose `etc` is a link to
 /// nowhere gets a message that names it.

@@ -154,3 +154,4 @@ chapter!(ch04);
 chapter!(ch05);
 chapter!(ch06);
 chapter!(ch07);
+chapter!(ch08);

@@ -6,7 +6,9 @@
 //! - `snapshot`: the stage probe's report, per chapter, pinned with insta.
 //! - `run_it`: each chapter's "Run it" session for the book, pinned likewise.
 //! - `escape_lab`: attacks against every stage; which stage stops which attack.
-//! - `support`: privileges, root filesystems, the outer sandbox, filters.
+//! - `support`: privileges, root filesystems, the outer sandbox, filters; for
+//!   chapter 8, registries (real and fake) and images made by real tools.
+//! - `registry_harness`: that chapter 8's harness itself works.
 //! - `workspace`: the README keeps up with the chapters (needs no root).
 //!
 //! Test names carry their chapter (`ch02::...`, `escape_lab::ch02::...`) so that
@@ -27,10 +29,13 @@ mod ch06;
 mod ch06_ports;
 mod ch07;
 mod ch07_v2;
+mod ch08;
+mod ch08_hostile;
 mod crash;
 mod errors;
 mod escape_lab;
 mod hostile_rootfs;
+mod registry_harness;
 mod run_it;
 mod snapshot;
 mod support;

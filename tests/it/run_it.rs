@@ -122,3 +122,76 @@ fn ch07() {
         ],
     );
 }
+
+/// Chapter 8: a root file system in a tarball becomes an image (`import`), and
+/// runs on an overlay of its one layer; what a container changes stays in its
+/// own upper directory, where a deleted file is a whiteout.
+#[test]
+fn ch08() {
+    if !root_or_skip("ch08") {
+        return;
+    }
+    let sandbox = Sandbox::new().options(&["--net", "none"]);
+    let dir = sandbox.dir().display().to_string();
+    let store = sandbox.store_dir().display().to_string();
+    let tar = std::process::Command::new("tar")
+        .args([
+            "-C",
+            &sandbox.rootfs().display().to_string(),
+            "-czf",
+            &format!("{dir}/rootfs.tar.gz"),
+            ".",
+        ])
+        .status()
+        .expect("run tar");
+    assert!(tar.success());
+    let mut transcript = String::from("$ tar -C ./rootfs -czf rootfs.tar.gz .\n");
+    for args in [&["import", "rootfs.tar.gz", "busybox"][..], &["images"]] {
+        let full: Vec<String> = args
+            .iter()
+            .map(|a| if a.ends_with(".tar.gz") { format!("{dir}/{a}") } else { a.to_string() })
+            .collect();
+        let out = sandbox.ch08(&full.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(out.status.success(), "{out:?}");
+        transcript.push_str(&format!(
+            "$ sudo target/debug/ch08 {}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        ));
+    }
+    let script = "echo hello > /srv-note; head -1 /proc/self/mountinfo";
+    let run = sandbox.run_image("busybox", &["sh", "-c", script]);
+    assert_eq!(run.code, 0, "{run:?}");
+    transcript.push_str(&format!(
+        "$ sudo target/debug/ch08 run --net none busybox sh -c '{script}'\n{}",
+        run.stdout
+    ));
+    // The same store, with one option more.
+    let sandbox = sandbox.options(&["--keep"]);
+    let run = sandbox.run_image("busybox", &["rm", "/bin/ls"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let kept_dir =
+        run.stderr.trim().strip_prefix("ch08: kept ").expect("where it was kept").to_owned();
+    let upper = std::process::Command::new("ls")
+        .args(["-ln", &format!("{kept_dir}/upper/bin")])
+        .output()
+        .unwrap();
+    transcript.push_str(&format!(
+        "$ sudo target/debug/ch08 run --net none --keep busybox rm /bin/ls\n{}$ sudo ls -ln STORE/containers/ID/upper/bin\n{}",
+        run.stderr,
+        String::from_utf8_lossy(&upper.stdout)
+    ));
+    std::fs::remove_dir_all(&kept_dir).unwrap();
+    let transcript = transcript.replace(&store, "STORE");
+    let digest = Regex::new(r"sha256:[0-9a-f]{64}").unwrap();
+    let transcript = digest.replace_all(&transcript, "sha256:[DIGEST]");
+    let id = Regex::new(r"containers/[0-9a-f]{64}").unwrap();
+    let transcript = id.replace_all(&transcript, "containers/ID");
+    let size = Regex::new(r"\d+(\.\d+)? [KMG]iB").unwrap();
+    let transcript = size.replace_all(&transcript, "[SIZE]");
+    let mount_ids = Regex::new(r"(?m)^\d+ \d+ \d+:\d+ ").unwrap();
+    let transcript = mount_ids.replace_all(&transcript, "[MOUNT IDS] ");
+    let date = Regex::new(r"\w{3} +\d+ \d\d:\d\d").unwrap();
+    let transcript = date.replace_all(&transcript, "[DATE]");
+    insta::assert_snapshot!("ch08", placeholders(&transcript));
+}

@@ -72,6 +72,11 @@ fn ch07() {
     snapshot("ch07");
 }
 
+#[test]
+fn ch08() {
+    snapshot("ch08");
+}
+
 /// The options of the limits snapshots, here and in the VM (`vm.rs`).
 pub const LIMITS: [&str; 12] = [
     "--memory",

@@ -11,7 +11,10 @@
 //! - `ch07 run` (bridge) onto a bridge that another container already uses,
 //!   as on a host where containers run: the veth pair, an address, routes;
 //! - `ch07 run` (first on its bridge): it also makes the bridge, its NAT rules,
-//!   and takes them down again.
+//!   and takes them down again;
+//! - `ch08 run --net none`, of an image imported from the same root file
+//!   system: chapter 7's container on an overlay of the image's layer, with its
+//!   own upper directory made and removed, and the image config read.
 //!
 //! Everything runs in a mount and network namespace of the bench's own, so the
 //! bridges and rules it makes never reach the host's network. Profile before you
@@ -36,10 +39,10 @@ pub fn run(runs: usize, out: &Path) -> Result<()> {
     }
     let status = Command::new(env!("CARGO"))
         .current_dir(workspace_root())
-        .args(["build", "--quiet", "--release", "--bin", "ch07"])
+        .args(["build", "--quiet", "--release", "--bin", "ch07", "--bin", "ch08"])
         .status()?;
     if !status.success() {
-        bail!("building ch07 failed");
+        bail!("building ch07 and ch08 failed");
     }
     let dir = workspace_root().join("target/bench");
     let _ = std::fs::remove_dir_all(&dir);
@@ -84,6 +87,7 @@ fn write_config(bundle: &Path) -> Result<()> {
 /// The shell script the bench runs in its own namespaces.
 fn script(dir: &Path, bundle: &Path, runs: usize, json: &Path) -> String {
     let ch07 = workspace_root().join("target/release/ch07").display().to_string();
+    let ch08 = workspace_root().join("target/release/ch08").display().to_string();
     let (dir, bundle, json) = (dir.display(), bundle.display(), json.display());
     let rootfs = format!("{bundle}/rootfs");
     format!(
@@ -93,11 +97,13 @@ fn script(dir: &Path, bundle: &Path, runs: usize, json: &Path) -> String {
          if [ -d /sys/fs/cgroup/memory ] && mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi\n\
          {ch07} run {rootfs} sh -c 'trap \"exit 0\" TERM; while :; do sleep 1; done' & keeper=$!\n\
          n=0; until [ -n \"$(ls $TINCAN_STATE_DIR/net/tincan0 2>/dev/null)\" ] || [ $n -ge 200 ]; do sleep 0.05; n=$((n+1)); done\n\
+         tar -C {rootfs} -cf {dir}/rootfs.tar . && {ch08} --root {dir}/store import {dir}/rootfs.tar bench >/dev/null\n\
          set +e\n\
          hyperfine --shell=none --warmup 5 --runs {runs} --export-json {json} \\\n\
            -n runc 'runc --root {dir}/runc run --bundle {bundle} bench' \\\n\
            -n crun 'crun --root {dir}/crun run --bundle {bundle} bench' \\\n\
            -n 'ch07 --net none' '{ch07} run --net none {rootfs} /bin/true' \\\n\
+           -n 'ch08 --net none, image' '{ch08} --root {dir}/store run --net none bench /bin/true' \\\n\
            -n 'ch07, bridge' '{ch07} run {rootfs} /bin/true' \\\n\
            -n 'ch07, first on its bridge' '{ch07} run --bridge tincan-first --subnet 10.90.0.0/24 {rootfs} /bin/true'\n\
          code=$?\nkill $keeper; wait $keeper\nexit $code"
@@ -141,7 +147,7 @@ fn table(json: &str, runs: usize) -> Result<String> {
         md.push_str(&format!("| {name} | {:.1} ms | {:.2} |\n", seconds * 1e3, seconds / crun));
     }
     md.push_str(&format!(
-        "\nMeasured by `cargo xtask bench` on {}: `/bin/true` in a busybox root file system, from the runtime's start to its exit, medians of {runs} runs after 5 warm-up runs, all in one hyperfine run (release build; runc {} and crun {} from Debian). \"bridge\": onto a bridge another container already uses; \"first on its bridge\": it also makes the bridge and its NAT rules, and removes them.\n",
+        "\nMeasured by `cargo xtask bench` on {}: `/bin/true` in a busybox root file system, from the runtime's start to its exit, medians of {runs} runs after 5 warm-up runs, all in one hyperfine run (release build; runc {} and crun {} from Debian). \"bridge\": onto a bridge another container already uses; \"first on its bridge\": it also makes the bridge and its NAT rules, and removes them; \"ch08 --net none, image\": an image imported from the same root file system, on an overlay with its own upper directory, made and removed.\n",
         crate::measure::machine_description(&kernel()),
         version("runc"),
         version("crun"),
@@ -149,7 +155,7 @@ fn table(json: &str, runs: usize) -> Result<String> {
     Ok(md)
 }
 
-fn kernel() -> String {
+pub(crate) fn kernel() -> String {
     nix::sys::utsname::uname().map_or("?".into(), |u| u.release().to_string_lossy().into_owned())
 }
 

@@ -5,6 +5,7 @@
 //! `cargo xtask test` (everything CI runs).
 
 mod bench;
+mod bench_pull;
 mod book;
 mod check;
 mod exercise;
@@ -87,6 +88,17 @@ enum Task {
         #[arg(long, default_value = "book/src/measured/startup.md")]
         out: PathBuf,
     },
+    /// Measure `ch08 pull` of a three-layer image from a local registry, against
+    /// `skopeo copy` + `umoci unpack` (needs hyperfine, docker-registry, skopeo,
+    /// umoci), and write the book's table.
+    BenchPull {
+        /// Runs of each (the table shows medians).
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Where to write the table.
+        #[arg(long, default_value = "book/src/measured/pull.md")]
+        out: PathBuf,
+    },
     /// Write a learner workspace to DIR where the exercises are `todo!()`.
     Workshop {
         /// Where to write it (must not exist).
@@ -113,6 +125,7 @@ fn main() -> Result<()> {
         }
         Task::VmVsContainer { runs, out } => measure::run(runs, &workspace_root().join(out)),
         Task::Bench { runs, out } => bench::run(runs, &workspace_root().join(out)),
+        Task::BenchPull { runs, out } => bench_pull::run(runs, &workspace_root().join(out)),
         Task::Workshop { verify: true, .. } => {
             rootfs::prepare_tests()?;
             workshop::verify()

@@ -15,7 +15,7 @@ struct Tool {
     purpose: &'static str,
 }
 
-const TOOLS: [Tool; 8] = [
+const TOOLS: [Tool; 13] = [
     Tool { command: "unshare", package: "util-linux", purpose: "the tests' outer sandbox" },
     Tool { command: "hostname", package: "hostname", purpose: "the tests' outer sandbox" },
     Tool { command: "ip", package: "iproute2", purpose: "the tests' outer sandbox" },
@@ -24,6 +24,11 @@ const TOOLS: [Tool; 8] = [
     Tool { command: "hyperfine", package: "hyperfine", purpose: "the benchmarks" },
     Tool { command: "runc", package: "runc", purpose: "the benchmarks compare with it" },
     Tool { command: "crun", package: "crun", purpose: "the benchmarks compare with it" },
+    Tool { command: "docker-registry", package: "docker-registry", purpose: "chapter 8's tests" },
+    Tool { command: "umoci", package: "umoci", purpose: "chapter 8's test images" },
+    Tool { command: "skopeo", package: "skopeo", purpose: "pushing chapter 8's test images" },
+    Tool { command: "htpasswd", package: "apache2-utils", purpose: "chapter 8's Basic auth tests" },
+    Tool { command: "openssl", package: "openssl", purpose: "chapter 8's token auth tests" },
 ];
 
 /// Stop, with one line per missing thing and the command that installs it,

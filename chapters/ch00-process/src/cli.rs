@@ -35,10 +35,8 @@ struct RunArgs<O: Args> {
     #[command(flatten)]
     options: O,
 
-    /// After forwarding SIGTERM or SIGINT to the container, how many seconds to
-    /// wait for it to end before killing it (as `docker stop --time`).
-    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_STOP_TIMEOUT.as_secs_f64(), value_parser = parse_seconds)]
-    stop_timeout: f64,
+    #[command(flatten)]
+    stop: StopTimeout,
 
     /// The directory that becomes the container's root filesystem
     /// (build one with `cargo xtask rootfs ./rootfs`).
@@ -47,6 +45,21 @@ struct RunArgs<O: Args> {
     /// The command to run inside, and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, default_value = "/bin/sh")]
     command: Vec<String>,
+}
+
+/// `--stop-timeout`, which every chapter's `run` has.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct StopTimeout {
+    /// After forwarding SIGTERM or SIGINT to the container, how many seconds to
+    /// wait for it to end before killing it (as `docker stop --time`).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_STOP_TIMEOUT.as_secs_f64(), value_parser = parse_seconds)]
+    stop_timeout: f64,
+}
+
+impl StopTimeout {
+    pub fn duration(&self) -> Duration {
+        Duration::from_secs_f64(self.stop_timeout)
+    }
 }
 
 /// The options of chapters that add none.
@@ -62,14 +75,9 @@ pub fn main<O: Args + Default>(
     plan: fn(&O) -> Plan,
 ) -> ExitCode {
     crate::quiet_panics_in_steps();
-    let matches = Cli::<O>::command().name(name).about(about).try_get_matches();
-    let cli = match matches.and_then(|m| Cli::<O>::from_arg_matches(&m)) {
+    let cli = match parse::<Cli<O>>(name, about) {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            // `--help` is not an error; a bad command line is the runtime's error (125).
-            return if e.use_stderr() { ExitCode::from(125) } else { ExitCode::SUCCESS };
-        }
+        Err(code) => return code,
     };
     // Dead runtimes' leftovers go first, with every step this chapter has: they
     // may hold an address or a port this container is about to take.
@@ -78,12 +86,37 @@ pub fn main<O: Args + Default>(
         Command::Cleanup => return report_cleanup(name, swept),
         Command::Run(args) => args,
     };
+    warn_left(name, &swept);
+    let mut container = Container::new(args.rootfs, args.command);
+    container.stop_timeout = args.stop.duration();
+    report(name, run(&container, &plan(&args.options)))
+}
+
+/// Parse the command line of the chapter binary `name`; on `--help` or an
+/// error, what to exit with once clap has printed it.
+pub fn parse<C: CommandFactory + FromArgMatches>(
+    name: &'static str,
+    about: &'static str,
+) -> Result<C, ExitCode> {
+    let matches = C::command().name(name).about(about).try_get_matches();
+    matches.and_then(|m| C::from_arg_matches(&m)).map_err(|e| {
+        let _ = e.print();
+        // `--help` is not an error; a bad command line is the runtime's error (125).
+        if e.use_stderr() { ExitCode::from(125) } else { ExitCode::SUCCESS }
+    })
+}
+
+/// Warn about dead runtimes' leftovers a sweep could not take down.
+pub fn warn_left(name: &str, swept: &crate::Swept) {
     for (id, e) in &swept.failed {
         eprintln!("{name}: warning: could not clean up after container {id}: {e}");
     }
-    let mut container = Container::new(args.rootfs, args.command);
-    container.stop_timeout = Duration::from_secs_f64(args.stop_timeout);
-    match run(&container, &plan(&args.options)) {
+}
+
+/// Say how a container ended, and exit as it did (or with docker's codes 125,
+/// 126, 127 when it could not run, after one line saying why).
+pub fn report(name: &str, result: Result<crate::Ended, crate::Error>) -> ExitCode {
+    match result {
         Ok(ended) => {
             if let Some(reason) = ended.reason {
                 eprintln!("{name}: {reason}");
@@ -101,7 +134,7 @@ pub fn main<O: Args + Default>(
 }
 
 /// `chNN cleanup`: say what was taken down, and what could not be.
-fn report_cleanup(name: &str, swept: crate::Swept) -> ExitCode {
+pub fn report_cleanup(name: &str, swept: crate::Swept) -> ExitCode {
     match swept.cleaned.len() {
         0 if swept.failed.is_empty() => eprintln!("{name}: nothing to clean up"),
         0 => {}

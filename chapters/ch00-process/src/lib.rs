@@ -52,7 +52,7 @@ mod signals;
 mod state;
 pub mod supervise;
 
-pub use container::{Container, DEFAULT_STOP_TIMEOUT};
+pub use container::{Container, DEFAULT_PATH, DEFAULT_STOP_TIMEOUT};
 pub use error::{Doing, Error, StepError};
 pub use leftovers::{Swept, sweep};
 pub use plan::{Context, Init, Plan, Step};

@@ -80,11 +80,20 @@ pub struct Plan {
     /// Give the container a terminal of its own when the runtime runs on one
     /// (chapter 3, which gives it its own `/dev/pts`).
     pub console: bool,
+    /// The root file system is made by a step's `before_clone` (chapter 8's
+    /// overlay), so it is checked after those, not before anything is done.
+    pub root_from_steps: bool,
 }
 
 impl Default for Plan {
     fn default() -> Self {
-        Plan { namespaces: CloneFlags::empty(), steps: Vec::new(), init: None, console: false }
+        Plan {
+            namespaces: CloneFlags::empty(),
+            steps: Vec::new(),
+            init: None,
+            console: false,
+            root_from_steps: false,
+        }
     }
 }
 
@@ -134,6 +143,18 @@ impl Plan {
     pub fn insert_before(mut self, name: &str, step: impl Step + 'static) -> Self {
         let at = self.position(name);
         self.steps.insert(at, Box::new(step));
+        self
+    }
+
+    /// Add a step just after the step called `name` (chapter 8 mounts the
+    /// container's overlay root once mounts are private, and before anything is
+    /// bound into it).
+    ///
+    /// # Panics
+    /// If no step has that name: that is a bug in the chapter, not a user error.
+    pub fn insert_after(mut self, name: &str, step: impl Step + 'static) -> Self {
+        let at = self.position(name);
+        self.steps.insert(at + 1, Box::new(step));
         self
     }
 

@@ -50,7 +50,9 @@ impl Exit {
 /// starts as a copy of this process, and in a copy of a multi-threaded program a
 /// lock held by another thread stays locked for ever.
 pub fn run(container: &Container, plan: &Plan) -> Result<Ended, Error> {
-    check_rootfs(container)?;
+    if !plan.root_from_steps {
+        check_rootfs(container)?;
+    }
     let root = state_root();
     let state = State::create(&root, container)
         .map_err(|source| Error::State { dir: root.join("containers"), source })?;
@@ -89,6 +91,10 @@ fn start_and_wait(cx: &Context, plan: &Plan, signals: &mut Signals) -> Result<En
     for step in plan.steps() {
         attempt(step, || step.before_clone(cx, &mut into))?;
     }
+    if plan.root_from_steps {
+        // Chapter 8's root is made by a step, above.
+        check_rootfs(cx.container)?;
+    }
     pause_if_asked("clone");
     let (sender, receiver) = handshake::channel()?;
     let (go, wait_for_go) = handshake::go_channel()?;
@@ -96,6 +102,10 @@ fn start_and_wait(cx: &Context, plan: &Plan, signals: &mut Signals) -> Result<En
     let child = match unsafe { clone3(plan.namespaces, &into) }.map_err(Error::Clone)? {
         Forked::Child => {
             drop(go); // the child's copy: "go" must come from the parent alone
+            // The cgroup directory the child was born into (chapter 7): no step
+            // may find a descriptor of the host's tree open (runc's CVE-2024-21626
+            // was a container started in such a directory).
+            drop(into);
             cx.state.close_lock_in_child();
             let code = child(cx, plan, wait_for_go, sender);
             // Leave without running the runtime's destructors in this copy of it.

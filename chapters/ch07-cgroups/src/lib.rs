@@ -45,7 +45,7 @@ mod step;
 
 pub use cgroup::{Cgroup, CgroupError};
 pub use hierarchy::{Hierarchy, Layout, Mode, Version};
-pub use limits::{Bytes, Controller, Limits, MemorySwap};
+pub use limits::{Bytes, Controller, Limits, MemorySwap, parse_size};
 pub use step::{CgroupNamespace, JoinCgroup};
 
 use std::path::{Component, Path, PathBuf};

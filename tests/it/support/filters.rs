@@ -10,6 +10,7 @@
 //! | `[HOST MOUNTS]`    | a run of mount-table lines the host has too (by mount ID) |
 //! | `[ROOTFS]`         | the test's rootfs path                                    |
 //! | `[ROOTFS FS]`      | the file system type and options of the rootfs's mount    |
+//! | `[LAYERS]`         | an overlay root's options (its layers and directories)    |
 //! | `[STATE FS]`       | the same for the `/etc` files that chapter 6 mounts       |
 //! | `[CGROUP FS]`      | chapter 7's cgroup mounts: one (v2) or one per hierarchy (v1) |
 //! | `[HOST ROOT]`      | the list of names in the host's `/`                       |
@@ -72,6 +73,10 @@ pub fn normalise(report: &str, host: &HostView) -> String {
                 if lines.last().is_none_or(|l| l != "  [HOST MOUNTS]") {
                     lines.push("  [HOST MOUNTS]".to_owned());
                 }
+            }
+            // Chapter 8's root is an overlay of its own making: say so.
+            Some(c) if &c[2] == "/" && c[3].starts_with("overlay ") => {
+                lines.push("  / overlay [LAYERS]".to_owned());
             }
             Some(c) if &c[2] == "/" => lines.push("  / [ROOTFS FS]".to_owned()),
             Some(c) if c[2].starts_with("/etc/") => lines.push(format!("  {} [STATE FS]", &c[2])),

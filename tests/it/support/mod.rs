@@ -1,19 +1,33 @@
 //! What every test needs: root, a root filesystem of its own, the chapter
 //! binaries, and an outer sandbox to run attacks in.
 
+mod bomb;
 mod checks;
+mod fake_registry;
 mod filters;
 mod host;
+mod image_config;
+pub mod images;
+mod oci_layout;
+mod registry;
 mod sandbox;
 mod services;
 mod skip;
 mod terminal;
+mod token;
 mod vm;
 
+pub use bomb::gzip_bomb;
+pub use fake_registry::{FakeRegistry, Misbehaviour, Side};
 pub use filters::{HostView, normalise};
+pub use oci_layout::{
+    Compression, DOCKER_LIST, DOCKER_MANIFEST, Layer, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST,
+    OciLayout, sha256,
+};
+pub use registry::{REGISTRY_TOOLS, Registry, RegistryAuth, http_get};
 pub use sandbox::{Run, SANDBOX_HOSTNAME, Sandbox};
 pub use services::{LoopbackService, Sleeper};
-pub use skip::{qemu_or_skip, root_or_skip};
+pub use skip::{qemu_or_skip, root_or_skip, tools_or_skip};
 pub use terminal::Terminal;
 pub use vm::{run_in_vm, try_in_vm};
 
@@ -28,7 +42,8 @@ use std::time::SystemTime;
 pub static HOST: Mutex<()> = Mutex::new(());
 
 /// The chapters, in order.
-pub const CHAPTERS: [&str; 8] = ["ch00", "ch01", "ch02", "ch03", "ch04", "ch05", "ch06", "ch07"];
+pub const CHAPTERS: [&str; 9] =
+    ["ch00", "ch01", "ch02", "ch03", "ch04", "ch05", "ch06", "ch07", "ch08"];
 
 /// The probe inside every test rootfs. The path is relative on purpose: chapter 0
 /// starts in ROOTFS without changing the root, later chapters start in `/`, and

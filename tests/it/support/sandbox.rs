@@ -124,6 +124,7 @@ impl Sandbox {
         };
         vec![
             ("TINCAN_STATE_DIR", self.state_dir().display().to_string()),
+            ("TINCAN_ROOT", self.store_dir().display().to_string()),
             ("TINCAN_CGROUP_PARENT", self.cgroup_parent()),
             ("TINCAN_BRIDGE", bridge),
             ("TINCAN_SUBNET", subnet),
@@ -132,6 +133,11 @@ impl Sandbox {
 
     pub fn state_dir(&self) -> PathBuf {
         self.dir().join("state")
+    }
+
+    /// Chapter 8's image store, and its containers' directories.
+    pub fn store_dir(&self) -> PathBuf {
+        self.dir().join("store")
     }
 
     /// Options for `chNN run`, given before ROOTFS (`--memory 64m`).
@@ -192,6 +198,29 @@ impl Sandbox {
         command.extend(args.iter().map(|a| a.to_string()));
         // Chapter 6 on: bridged by default, so the bridge must live in the sandbox.
         self.run_in_sandbox(&command, self.own_network || chapter >= "ch06")
+    }
+
+    /// Run `ch08 run IMAGE ARGS...` in the sandbox: an image from the sandbox's
+    /// store (pull it first with [`Sandbox::ch08`], on the host, where the test
+    /// registries listen).
+    pub fn run_image(&self, image: &str, args: &[&str]) -> Run {
+        let mut command = vec![chapter_bin("ch08").display().to_string(), "run".into()];
+        command.extend(self.options.iter().cloned());
+        command.push(image.to_owned());
+        command.extend(args.iter().map(|a| a.to_string()));
+        self.run_in_sandbox(&command, true)
+    }
+
+    /// Run `ch08 ARGS...` (pull, images, rmi…) on the host, with this sandbox's
+    /// store: the test registries listen on the host's 127.0.0.1, which the
+    /// sandbox's own network cannot reach.
+    pub fn ch08(&self, args: &[&str]) -> std::process::Output {
+        Command::new(chapter_bin("ch08"))
+            .args(args)
+            .envs(self.env(true))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ch08")
     }
 
     /// Run a shell script in the sandbox (for tests that start several containers).

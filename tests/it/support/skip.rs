@@ -34,6 +34,21 @@ pub fn qemu_or_skip(test: &str) -> bool {
     }
 }
 
+/// True if the commands the test runs are installed: `tools` lists each with the
+/// Debian package that has it, which the reason names.
+#[must_use]
+pub fn tools_or_skip(test: &str, tools: &[(&str, &str)]) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<std::path::PathBuf> =
+        std::env::split_paths(&path).chain(["/usr/sbin", "/sbin"].map(Into::into)).collect();
+    let missing: Vec<String> = tools
+        .iter()
+        .filter(|(command, _)| !dirs.iter().any(|d| d.join(command).is_file()))
+        .map(|(command, package)| format!("{command} (apt-get install {package})"))
+        .collect();
+    missing.is_empty() || skip(test, &format!("needs {}", missing.join(", ")))
+}
+
 /// Report the skip (or, under `CI=true`, fail); false, for the callers' `if`.
 /// `test` names the test where libtest did not name the thread (a thread the
 /// test started itself).
