@@ -156,6 +156,15 @@ fn diff_ids(sandbox: &Sandbox, image: &str) -> Vec<String> {
 }
 
 /// A sandbox whose containers have no network (the registry is the host's).
+/// A sandbox whose store has the three-layer image, pulled from the registry
+/// without auth, and the image's name.
+fn pulled_three() -> (Sandbox, String) {
+    let registry = registry(Auth::None);
+    let sandbox = offline();
+    pull(&sandbox, &registry, PUSHED);
+    (sandbox, format!("{}/{PUSHED}", registry.host()))
+}
+
 fn offline() -> Sandbox {
     Sandbox::new().options(&["--net", "none"])
 }

@@ -132,20 +132,33 @@ fn remove_tree(dir: &Path) -> std::io::Result<()> {
     std::fs::remove_dir(dir)
 }
 
-/// The book's table: median times and ratios to crun.
-fn table(json: &str, runs: usize) -> Result<String> {
+/// hyperfine's results (`json`) as a markdown table: each command's median, in
+/// ms with `decimals`, and its ratio to the median of `reference`.
+pub(crate) fn ratio_table(
+    json: &str,
+    heading: &str,
+    reference: &str,
+    decimals: usize,
+) -> Result<String> {
     let results: Value = serde_json::from_str(json)?;
     let results = results["results"].as_array().context("hyperfine's results")?;
     let median = |name: &str| {
         results.iter().find(|r| r["command"] == name).and_then(|r| r["median"].as_f64())
     };
-    let crun = median("crun").context("crun's median")?;
-    let mut md = String::from("| runtime | median | × crun |\n|---|---|---|\n");
+    let base = median(reference).with_context(|| format!("{reference}'s median"))?;
+    let mut md = format!("| {heading} | median | × {reference} |\n|---|---|---|\n");
     for result in results {
         let name = result["command"].as_str().unwrap_or("?");
         let seconds = result["median"].as_f64().unwrap_or(f64::NAN);
-        md.push_str(&format!("| {name} | {:.1} ms | {:.2} |\n", seconds * 1e3, seconds / crun));
+        let ms = seconds * 1e3;
+        md.push_str(&format!("| {name} | {ms:.decimals$} ms | {:.2} |\n", seconds / base));
     }
+    Ok(md)
+}
+
+/// The book's table: median times and ratios to crun.
+fn table(json: &str, runs: usize) -> Result<String> {
+    let mut md = ratio_table(json, "runtime", "crun", 1)?;
     md.push_str(&format!(
         "\nMeasured by `cargo xtask bench` on {}: `/bin/true` in a busybox root file system, from the runtime's start to its exit, medians of {runs} runs after 5 warm-up runs, all in one hyperfine run (release build; runc {} and crun {} from Debian). \"bridge\": onto a bridge another container already uses; \"first on its bridge\": it also makes the bridge and its NAT rules, and removes them; \"ch08 --net none, image\": an image imported from the same root file system, on an overlay with its own upper directory, made and removed.\n",
         crate::measure::machine_description(&kernel()),

@@ -193,18 +193,8 @@ fn image_size(layout: &Path) -> Result<String> {
 
 /// The book's table: medians, and ch08's time as a share of the peers'.
 fn table(json: &str, runs: usize, image: &str) -> Result<String> {
-    let results: Value = serde_json::from_str(json)?;
-    let results = results["results"].as_array().context("hyperfine's results")?;
-    let median = |name: &str| {
-        results.iter().find(|r| r["command"] == name).and_then(|r| r["median"].as_f64())
-    };
-    let peers = median("skopeo copy + umoci unpack").context("the peers' median")?;
-    let mut md = String::from("| pull and unpack | median | × skopeo + umoci |\n|---|---|---|\n");
-    for result in results {
-        let name = result["command"].as_str().unwrap_or("?");
-        let seconds = result["median"].as_f64().unwrap_or(f64::NAN);
-        md.push_str(&format!("| {name} | {:.0} ms | {:.2} |\n", seconds * 1e3, seconds / peers));
-    }
+    let peers = "skopeo copy + umoci unpack";
+    let mut md = crate::bench::ratio_table(json, "pull and unpack", peers, 0)?;
     md.push_str(&format!(
         "\nMeasured by `cargo xtask bench-pull` on {}: an image of {image} — three times 5 MB of random bytes and 5 MB of text, over the busybox root file system — from Debian's docker-registry on 127.0.0.1 into an empty store, medians of {runs} runs after one warm-up run, in one hyperfine run (release build; skopeo and umoci from Debian). `ch08 pull` downloads up to 3 layers at once and unpacks each while it downloads.\n",
         crate::measure::machine_description(&crate::bench::kernel()),

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{Auth, PUSHED, can_run, listing, offline, pull, registry};
+use super::{can_run, listing, pulled_three};
 use crate::support::{Run, Sandbox, cgroups_named, chapter_bin};
 
 /// `ch08 run --net none OPTIONS IMAGE ARGS...` in `sandbox`.
@@ -24,10 +24,7 @@ fn keep_leaves_the_containers_changes_in_upper_and_without_it_nothing_is_left() 
     if !can_run(module_path!()) {
         return;
     }
-    let registry = registry(Auth::None);
-    let sandbox = offline();
-    pull(&sandbox, &registry, PUSHED);
-    let name = format!("{}/{PUSHED}", registry.host());
+    let (sandbox, name) = pulled_three();
     let change = "echo changed > /tmp/change";
 
     let run = run_with(&sandbox, &[], &name, &[change]);
@@ -58,10 +55,7 @@ fn cleanup_removes_the_store_directory_a_killed_runtime_left() {
     if !can_run(module_path!()) {
         return;
     }
-    let registry = registry(Auth::None);
-    let sandbox = offline();
-    pull(&sandbox, &registry, PUSHED);
-    let name = format!("{}/{PUSHED}", registry.host());
+    let (sandbox, name) = pulled_three();
     let ch08 = chapter_bin("ch08").display().to_string();
     let dir = sandbox.dir().display().to_string();
     let script = format!(

@@ -4,7 +4,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use super::{Auth, PUSHED, can_run, inspect, offline, pull, registry, summary};
+use super::{Auth, PUSHED, can_run, inspect, offline, pull, pulled_three, registry, summary};
 use crate::support::images::{
     self, DELETED_DIR, DELETED_FILE, HARDLINK, ImageConfig, KEPT, OPAQUE_DIR, OWNED, REPLACED,
     SYMLINK, THREE, THREE_LAYERS_GREETING,
@@ -143,10 +143,7 @@ fn the_image_config_says_what_runs_where_and_as_whom() {
     if !can_run(module_path!()) {
         return;
     }
-    let registry = registry(Auth::None);
-    let sandbox = offline();
-    pull(&sandbox, &registry, PUSHED);
-    let name = format!("{}/{PUSHED}", registry.host());
+    let (sandbox, name) = pulled_three();
     let run = sandbox.run_image(&name, &[]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.stdout, format!("{THREE_LAYERS_GREETING}\n"), "{run:?}");

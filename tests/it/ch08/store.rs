@@ -4,8 +4,8 @@
 use std::process::{Command, Stdio};
 
 use super::{
-    Auth, PUSHED, can_run, ch08, diff_ids, inspect, listing, offline, ok, pull, pushed, registry,
-    summary, text,
+    Auth, PUSHED, can_run, ch08, diff_ids, inspect, listing, offline, ok, pull, pulled_three,
+    pushed, registry, summary, text,
 };
 use crate::support::images::{AMD64, Format, KEPT, PLATFORM_FILE, REPLACED};
 use crate::support::root_or_skip;
@@ -159,10 +159,7 @@ fn rmi_of_an_unknown_name_changes_nothing_and_a_pinned_digest_decides() {
     if !can_run(module_path!()) {
         return;
     }
-    let registry = registry(Auth::None);
-    let sandbox = offline();
-    let three = format!("{}/{PUSHED}", registry.host());
-    pull(&sandbox, &registry, PUSHED);
+    let (sandbox, three) = pulled_three();
     let before = (listing(&sandbox, "blobs/sha256"), listing(&sandbox, "layers/sha256"));
 
     let out = ch08(&sandbox, &["rmi", &three, "no-such-image"]);
