@@ -186,14 +186,9 @@ pub fn remove(store: &Store, images: &[String]) -> Result<Removed, ImageError> {
             if keep.contains(&name) {
                 continue;
             }
-            let path = entry.path();
-            // Neither follows a symbolic link: a link is removed, not its target.
-            if entry.file_type().at(&path)?.is_dir() {
-                fs::remove_dir_all(&path).at(&path)?;
-                removed.layers += 1;
-            } else {
-                fs::remove_file(&path).at(&path)?;
-                removed.blobs += 1;
+            match crate::store::remove_entry(&entry)? {
+                true => removed.layers += 1,
+                false => removed.blobs += 1,
             }
         }
     }
@@ -212,7 +207,7 @@ fn in_use(store: &Store) -> Result<(BTreeSet<String>, BTreeSet<String>), ImageEr
         let Ok(image) = Image::load(store, name, &digest) else { continue };
         blobs.insert(image.config_digest.hex().to_owned());
         for layer in image.manifest.layers() {
-            blobs.insert(layer.digest().to_string().trim_start_matches("sha256:").to_owned());
+            blobs.insert(layer.digest().digest().to_owned());
         }
         if let Ok(diff_ids) = image.diff_ids() {
             layers.extend(diff_ids.iter().map(|d| d.hex().to_owned()));

@@ -11,7 +11,7 @@ use std::fs;
 use std::io::Write;
 use std::path::PathBuf;
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::FlockArg;
 
 use crate::Digest;
 use crate::store::{AtPath, Store, StoreError};
@@ -44,12 +44,7 @@ impl Index {
 
     /// Change the names in `store` with `change`, under the index's lock.
     pub fn update<T>(store: &Store, change: impl FnOnce(&mut Index) -> T) -> Result<T, StoreError> {
-        let lock_path = store.root().join("images.lock");
-        let file =
-            fs::OpenOptions::new().create(true).append(true).open(&lock_path).at(&lock_path)?;
-        let _lock = Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, errno)| std::io::Error::from(errno))
-            .at(&lock_path)?;
+        let _lock = store.lock_file("images.lock", FlockArg::LockExclusive)?;
         let mut index = Index::load(store)?;
         let result = change(&mut index);
         let path = path(store);

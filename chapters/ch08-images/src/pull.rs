@@ -297,13 +297,7 @@ fn download(
                     let bar =
                         bars.add(ProgressBar::new(descriptor.size()).with_style(style.clone()));
                     bar.set_prefix(
-                        descriptor
-                            .digest()
-                            .to_string()
-                            .chars()
-                            .skip(7)
-                            .take(12)
-                            .collect::<String>(),
+                        descriptor.digest().digest().chars().take(12).collect::<String>(),
                     );
                     let result = layer::fetch(
                         store,

@@ -205,12 +205,7 @@ impl Store {
         let tmp = self.root.join("tmp");
         let mut removed = 0;
         for entry in fs::read_dir(&tmp).at(&tmp)?.flatten() {
-            let path = entry.path();
-            // Neither follows a symbolic link.
-            match entry.file_type().at(&path)?.is_dir() {
-                true => fs::remove_dir_all(&path).at(&path)?,
-                false => fs::remove_file(&path).at(&path)?,
-            }
+            remove_entry(&entry)?;
             removed += 1;
         }
         Ok(removed)
@@ -242,10 +237,28 @@ impl Store {
     }
 
     fn lock(&self, how: FlockArg) -> Result<Flock<File>, StoreError> {
-        let path = self.root.join("lock");
+        self.lock_file("lock", how)
+    }
+
+    /// Lock the file `name` of the store (made if missing) as `how` says.
+    pub(crate) fn lock_file(&self, name: &str, how: FlockArg) -> Result<Flock<File>, StoreError> {
+        let path = self.root.join(name);
         let file = fs::OpenOptions::new().create(true).append(true).open(&path).at(&path)?;
         Flock::lock(file, how).map_err(|(_, errno)| io::Error::from(errno)).at(&path)
     }
+}
+
+/// Remove a directory entry of the store, and all below it if it is a
+/// directory. Neither step follows a symbolic link: a link is removed, not
+/// its target. Returns whether it was a directory.
+pub(crate) fn remove_entry(entry: &fs::DirEntry) -> Result<bool, StoreError> {
+    let path = entry.path();
+    let is_dir = entry.file_type().at(&path)?.is_dir();
+    match is_dir {
+        true => fs::remove_dir_all(&path).at(&path)?,
+        false => fs::remove_file(&path).at(&path)?,
+    }
+    Ok(is_dir)
 }
 
 #[cfg(test)]
