@@ -1,0 +1,24 @@
+//! `ch09 run`: chapter 8's container, in a user namespace (being written).
+
+use ch00_process::{Container, Plan};
+use ch07_cgroups::CgroupOptions;
+use ch08_images::run::Prepared;
+
+/// Chapter 9's own `run` options (being written: `--userns`, `--uidmap`, `--gidmap`).
+#[derive(clap::Args, Debug, Default)]
+pub struct UserOptions {}
+
+/// Chapter 9's plan: chapter 8's, in a user namespace (being written).
+pub fn plan(
+    options: &CgroupOptions,
+    _user: &UserOptions,
+    _container: &mut Container,
+    prepared: Prepared,
+) -> Result<Plan, String> {
+    Ok(ch08_images::run::plan(options, prepared))
+}
+
+/// A plan with every step chapter 9 has, for cleaning up after dead runtimes.
+pub fn sweep_plan() -> Plan {
+    ch08_images::run::plan(&CgroupOptions::default(), Prepared::default())
+}
