@@ -14,6 +14,10 @@
 //! - `idmap.rs`: ID maps (`--uidmap 0:100000:65536`), checked as the kernel will.
 //! - `subid.rs`: the ranges `/etc/subuid` and `/etc/subgid` hand out (`--userns`).
 //! - `userns.rs`: the step: the maps, written from outside; root taken on inside.
+//! - `layers.rs`: the image's layers through idmapped mounts, under an overlay
+//!   mounted in the user namespace.
+//! - `early.rs`: `/proc` and `/sys`, mounted while the host's are in view.
+//! - (chapter 3's `dev.rs`: the host's device nodes bound, where `mknod` is refused.)
 //! - `run.rs`: `ch09 run`'s options and plan.
 //!
 //! Man pages: `man 7 user_namespaces`, `man 5 subuid`, `man 1 newuidmap`.
@@ -21,7 +25,9 @@
 /// One line for `ch09 --help` and the `tincan` listing.
 pub const ABOUT: &str = "user namespaces: root inside, nobody outside; rootless containers";
 
+mod early;
 pub mod idmap;
+mod layers;
 pub mod run;
 pub mod subid;
 pub mod userns;

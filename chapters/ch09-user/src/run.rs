@@ -2,13 +2,20 @@
 //! (`--userns`, `--uidmap`, `--gidmap`), or always when run by a user who is
 //! not root.
 
+use std::rc::Rc;
+
 use ch00_process::{Container, Plan};
+use ch03_mount::{BindDev, CloneHostDevices, HostDevices};
+use ch06_net::Network;
 use ch07_cgroups::CgroupOptions;
+use ch08_images::overlay::Overlay;
 use ch08_images::run::Prepared;
 use nix::sched::CloneFlags;
 use nix::unistd::{Gid, Uid, User};
 
+use crate::early::{EarlyProc, EarlySys};
 use crate::idmap::{IdMap, IdRange, Kind};
+use crate::layers::IdmappedOverlay;
 use crate::subid::{self, REMAP_USER, SUBGID, SUBUID};
 use crate::userns::{UserNamespace, Writer};
 
@@ -104,19 +111,36 @@ fn on_path(program: &str) -> bool {
 
 // ANCHOR: plan
 /// Chapter 9's plan: chapter 8's, and in a user namespace when there is one:
-/// its maps written and its root taken on before any other step.
+/// its maps written and its root taken on before any other step; the layers
+/// idmapped; `/proc` and `/sys` mounted while the host's are in view; the
+/// host's devices bound instead of made.
 pub fn plan(
     options: &CgroupOptions,
     user: &UserOptions,
     _container: &mut Container,
-    prepared: Prepared,
+    mut prepared: Prepared,
 ) -> Result<Plan, String> {
     let Some(userns) = user_namespace(user)? else {
         return Ok(ch08_images::run::plan(options, prepared));
     };
+    if matches!(options.net.net, Network::Host) {
+        return Err("--net host and a user namespace: the container's root may not mount /sys for the host's network (use --net none or bridge)".to_owned());
+    }
+    let root = (userns.uids.root(), userns.gids.root());
+    let overlay =
+        Overlay::new(prepared.lowers.clone(), prepared.keep).holding(prepared.store_lock.take());
+    let overlay = IdmappedOverlay::new(overlay, prepared.lowers.clone(), root);
+    let devices = Rc::new(HostDevices::default());
     Ok(ch08_images::run::plan(options, prepared)
         .with_namespace(CloneFlags::CLONE_NEWUSER)
-        .first(userns))
+        .first(userns)
+        .replace("overlay", vec![Box::new(overlay)])
+        .replace("mount /proc", vec![])
+        .replace("mount /sys", vec![])
+        .insert_before("pivot_root", EarlyProc)
+        .insert_before("pivot_root", EarlySys)
+        .insert_before("pivot_root", CloneHostDevices(devices.clone()))
+        .replace("mount /dev", vec![Box::new(BindDev(devices))]))
 }
 // ANCHOR_END: plan
 
