@@ -15,15 +15,11 @@ use std::sync::{Mutex, MutexGuard};
 use crate::support::images::{self, Format, OPAQUE_DIR, OWNED, THREE};
 use crate::support::{REGISTRY_TOOLS, Registry, RegistryAuth, chapter_bin, tools_or_skip};
 
-/// A sandbox whose containers run with `options` and no network.
-///
-/// Its directory is made 711: the store is in it, and the container's root,
-/// no longer the host's root, must pass through it to reach its own
-/// directory (`ch09` says so, in words, when it cannot).
+/// A sandbox whose containers run with `options` and no network. (Its
+/// directory, where the store is, lets others pass: the container's root, no
+/// longer the host's root, must pass through it to reach its own directory.)
 fn sandbox(options: &[&str]) -> Sandbox {
-    let sandbox = Sandbox::new().options(&["--net", "none"]).options(options);
-    std::fs::set_permissions(sandbox.dir(), std::fs::Permissions::from_mode(0o711)).unwrap();
-    sandbox
+    Sandbox::new().options(&["--net", "none"]).options(options)
 }
 
 /// The names in `dir` (empty if it does not exist).
@@ -138,7 +134,6 @@ fn dev_proc_sys_and_the_network_work_in_a_user_namespace() {
         return;
     }
     let sandbox = Sandbox::new().options(&["--uidmap", "0:100000:65536"]);
-    std::fs::set_permissions(sandbox.dir(), std::fs::Permissions::from_mode(0o711)).unwrap();
     let script = "echo x > /dev/null && head -c 4 /dev/zero | wc -c; ls /dev/pts >/dev/null && echo pts; \
                   echo $$; test -d /sys/class/net/eth0 && echo sys; cat /etc/hostname | wc -l";
     let run = sandbox.run("ch09", &["sh", "-c", script]);
