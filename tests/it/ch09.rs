@@ -321,3 +321,34 @@ fn an_image_runs_with_userns_and_its_owners_seen_inside() {
     );
     nothing_left(&sandbox);
 }
+
+/// A runtime killed with SIGKILL once the layers are idmapped and sent (after
+/// the overlay's parent-side part), or once the command runs: `ch09 cleanup`
+/// removes the container's directory, owned by the container's root, and its
+/// state; nothing is left.
+#[test]
+fn cleanup_after_a_killed_runtime_leaves_nothing() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    for point in ["user namespace", "overlay", "start"] {
+        let sandbox = sandbox(&["--uidmap", "0:100000:65536"]);
+        let bin = chapter_bin("ch09").display().to_string();
+        let dir = sandbox.dir().display().to_string();
+        let script = format!(
+            "TINCAN_TEST_PAUSE_AFTER='{point}' {} sleep 30 2> {dir}/err & runtime=$!\n\
+             n=0; until grep -q 'paused after' {dir}/err || ! kill -0 $runtime 2>/dev/null || [ $n -ge 250 ]; do sleep 0.02; n=$((n+1)); done\n\
+             cat {dir}/err; ls $TINCAN_ROOT/containers | wc -l\n\
+             kill -KILL $runtime; wait $runtime; echo killed $?\n\
+             {bin} cleanup; echo cleanup $?",
+            sandbox.command_line("ch09")
+        );
+        let run = sandbox.script(&script);
+        assert_eq!(
+            run.stdout,
+            format!("paused after {point}\n1\nkilled 137\ncleanup 0\n"),
+            "killed after {point}: {run:?}"
+        );
+        nothing_left(&sandbox);
+    }
+}
