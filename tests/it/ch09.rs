@@ -323,16 +323,18 @@ fn an_image_runs_with_userns_and_its_owners_seen_inside() {
 }
 
 /// A runtime killed with SIGKILL once the layers are idmapped and sent (after
-/// the overlay's parent-side part), or once the command runs: `ch09 cleanup`
-/// removes the container's directory, owned by the container's root, and its
-/// state; nothing is left.
+/// the overlay's parent-side part), or once the command runs: the container
+/// dies with it (its parent-death signal survives the change of IDs), and
+/// `ch09 cleanup` removes the container's directory, owned by the container's
+/// root, and its state; nothing is left. (A range of this test's own, so that
+/// `pgrep` sees only its processes.)
 #[test]
 fn cleanup_after_a_killed_runtime_leaves_nothing() {
-    if !root_or_skip(module_path!()) {
+    if !root_or_skip(module_path!()) || !tools_or_skip(module_path!(), &[("pgrep", "procps")]) {
         return;
     }
     for point in ["user namespace", "overlay", "start"] {
-        let sandbox = sandbox(&["--uidmap", "0:100000:65536"]);
+        let sandbox = sandbox(&["--uidmap", "0:500000:65536"]);
         let bin = chapter_bin("ch09").display().to_string();
         let dir = sandbox.dir().display().to_string();
         let script = format!(
@@ -340,13 +342,15 @@ fn cleanup_after_a_killed_runtime_leaves_nothing() {
              n=0; until grep -q 'paused after' {dir}/err || ! kill -0 $runtime 2>/dev/null || [ $n -ge 250 ]; do sleep 0.02; n=$((n+1)); done\n\
              cat {dir}/err; ls $TINCAN_ROOT/containers | wc -l\n\
              kill -KILL $runtime; wait $runtime; echo killed $?\n\
+             n=0; while pgrep -u 500000 >/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done\n\
+             echo left: $(pgrep -u 500000 -l)\n\
              {bin} cleanup; echo cleanup $?",
             sandbox.command_line("ch09")
         );
         let run = sandbox.script(&script);
         assert_eq!(
             run.stdout,
-            format!("paused after {point}\n1\nkilled 137\ncleanup 0\n"),
+            format!("paused after {point}\n1\nkilled 137\nleft:\ncleanup 0\n"),
             "killed after {point}: {run:?}"
         );
         nothing_left(&sandbox);

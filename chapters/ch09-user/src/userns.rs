@@ -30,6 +30,7 @@ use std::process::Command;
 
 use ch00_process::{Context, Doing, Step, StepError};
 use nix::errno::Errno;
+use nix::sys::prctl;
 use nix::unistd::{Gid, Pid, Uid, setgroups, setresgid, setresuid};
 
 use crate::idmap::IdMap;
@@ -148,13 +149,19 @@ impl Step for UserNamespace {
     /// keep groups it cannot even name. (Denied under [`Writer::SingleId`]:
     /// there the container keeps its user's groups.)
     fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        // A change of effective IDs clears the parent-death signal (`man 2
+        // PR_SET_PDEATHSIG`), and the host's 0 becoming 100000 is one: without
+        // it again, a container whose runtime is killed would run on, unwatched.
+        let death_signal =
+            prctl::get_pdeathsig().doing(|| "read the parent-death signal".into())?;
         if self.writer != Writer::SingleId {
             setgroups(&[]).doing(|| "drop the supplementary groups".to_owned())?;
         }
         let root = Gid::from_raw(0);
         setresgid(root, root, root).doing(|| "become group 0 of the namespace".to_owned())?;
         let root = Uid::from_raw(0);
-        setresuid(root, root, root).doing(|| "become user 0 of the namespace".to_owned())
+        setresuid(root, root, root).doing(|| "become user 0 of the namespace".to_owned())?;
+        prctl::set_pdeathsig(death_signal).doing(|| "set the parent-death signal again".into())
     }
     // ANCHOR_END: in_child
 }
