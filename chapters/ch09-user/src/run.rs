@@ -155,3 +155,54 @@ pub fn plan(
 pub fn sweep_plan() -> Plan {
     ch08_images::run::plan(&CgroupOptions::default(), Prepared::default())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_maps() -> UserOptions {
+        UserOptions {
+            uidmap: vec![IdRange::parse("0:100000:65536").unwrap()],
+            ..Default::default()
+        }
+    }
+
+    fn names(options: &CgroupOptions, user: &UserOptions) -> Vec<&'static str> {
+        let mut container = Container::new("/nowhere", vec![]);
+        let plan = super::plan(options, user, &mut container, Prepared::default()).unwrap();
+        plan.step_names()
+    }
+
+    #[test]
+    fn the_user_namespace_comes_first_and_proc_sys_and_devices_before_pivot_root() {
+        let names = names(&CgroupOptions::default(), &with_maps());
+        assert_eq!(names[..2], ["user namespace", "cgroup"]);
+        let at = |name| names.iter().position(|n| *n == name).unwrap_or_else(|| panic!("{name}"));
+        for early in ["mount /proc", "mount /sys", "clone the host's devices", "overlay"] {
+            assert!(at(early) < at("pivot_root"), "{early}: {names:?}");
+        }
+        assert!(at("mount /dev") > at("pivot_root"));
+        assert_eq!(names.iter().filter(|n| **n == "mount /proc").count(), 1);
+    }
+
+    #[test]
+    fn without_maps_root_gets_chapter_8s_plan_and_anyone_else_a_user_namespace() {
+        let plain = names(&CgroupOptions::default(), &UserOptions::default());
+        if Uid::effective().is_root() {
+            let ch08 = ch08_images::run::plan(&CgroupOptions::default(), Prepared::default());
+            assert_eq!(plain, ch08.step_names());
+        } else {
+            assert_eq!(plain[0], "user namespace");
+        }
+    }
+
+    #[test]
+    fn the_host_s_network_is_refused_with_a_user_namespace() {
+        let mut options = CgroupOptions::default();
+        options.net.net = Network::Host;
+        let mut container = Container::new("/nowhere", vec![]);
+        let error =
+            super::plan(&options, &with_maps(), &mut container, Prepared::default()).err().unwrap();
+        assert!(error.starts_with("--net host and a user namespace"), "{error}");
+    }
+}
