@@ -178,6 +178,13 @@ fn bad_maps_are_refused_with_what_to_do() {
     assert!(error.contains("cannot be used with"), "{error}");
     let error = refused(&["--uidmap", "0:100000:10", "--net", "host"]);
     assert!(error.contains("--net host and a user namespace"), "{error}");
+    // Unless this machine gives `tincan` a range of its own:
+    let _turn = REMAP_TURN.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_range("/etc/subuid") {
+        let error = refused(&["--userns"]);
+        assert!(error.contains("--userns maps the container into the subordinate IDs of the user tincan, and /etc/subuid gives it none"), "{error}");
+        assert!(error.contains("usermod --add-subuids"), "{error}");
+    }
     nothing_left(&sandbox);
 }
 
@@ -213,9 +220,11 @@ fn has_range(file: &str) -> bool {
     text.lines().any(|l| l.starts_with(&format!("{REMAP_USER}:")))
 }
 
+/// Held by the tests that make, use or look for `tincan`'s range.
+static REMAP_TURN: Mutex<()> = Mutex::new(());
+
 fn remap_user() -> RemapUser {
-    static TURN: Mutex<()> = Mutex::new(());
-    let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let turn = REMAP_TURN.lock().unwrap_or_else(|e| e.into_inner());
     if has_range("/etc/subuid") && has_range("/etc/subgid") {
         return RemapUser { made: false, _turn: turn };
     }
