@@ -38,6 +38,11 @@
 //! `user.overlay.opaque`, which chapter 8's unpacker writes beside
 //! `trusted.overlay.opaque`. Whiteouts (character devices 0/0) work as before.
 //!
+//! A runtime that is not root (rootless) can make no idmapped mount, and
+//! needs none: its store is its own, and its layers were unpacked with the
+//! owners its own user namespace gives them. Its overlay stacks `lower/N` as
+//! chapter 8's does, mounted in the user namespace all the same.
+//!
 //! The container's directory, its `upper/` and `work/` belong to the
 //! container's root (the host's 100000): what the container writes is
 //! written there, as the ID it has on the host.
@@ -70,22 +75,27 @@ use nix::unistd::{Gid, Pid, Uid, chdir, chown, fchdir};
 /// Where the idmapped layers are attached, in the container's directory.
 const IDMAPPED: &str = "idmapped";
 
-/// Chapter 8's overlay, on idmapped layers, mounted in the user namespace.
-pub struct IdmappedOverlay {
+/// Chapter 8's overlay, mounted in the user namespace: on idmapped layers
+/// when the runtime is root; on the layers as they are when it is not (a
+/// user's own store, whose layers it unpacked as its own IDs, and who may not
+/// make idmapped mounts anyway).
+pub struct UserOverlay {
     /// Chapter 8's step: records, makes and removes the container's directory.
     overlay: Overlay,
     /// The layers, bottom first (none: chapter 8's empty `lower/0`).
     lowers: Vec<PathBuf>,
     /// The host's IDs of the container's root, who owns its directory.
     root: (Uid, Gid),
+    /// Map the layers (the runtime is root).
+    idmap: bool,
     /// The runtime's end and the child's end of the socket the layers go by.
     socket: RefCell<Option<(OwnedFd, OwnedFd)>>,
 }
 
-impl IdmappedOverlay {
-    pub fn new(overlay: Overlay, lowers: Vec<PathBuf>, root: (u32, u32)) -> IdmappedOverlay {
+impl UserOverlay {
+    pub fn new(overlay: Overlay, lowers: Vec<PathBuf>, root: (u32, u32), idmap: bool) -> Self {
         let root = (Uid::from_raw(root.0), Gid::from_raw(root.1));
-        IdmappedOverlay { overlay, lowers, root, socket: RefCell::new(None) }
+        UserOverlay { overlay, lowers, root, idmap, socket: RefCell::new(None) }
     }
 
     /// The directories to map: the layers, or chapter 8's one empty directory.
@@ -94,7 +104,7 @@ impl IdmappedOverlay {
     }
 }
 
-impl Step for IdmappedOverlay {
+impl Step for UserOverlay {
     fn name(&self) -> &'static str {
         "overlay"
     }
@@ -109,6 +119,9 @@ impl Step for IdmappedOverlay {
         for owned in [dir.clone(), dir.join(UPPER), dir.join(WORK)] {
             chown(&owned, Some(uid), Some(gid))
                 .doing(|| format!("give {} to the container's root", owned.display()))?;
+        }
+        if !self.idmap {
+            return Ok(());
         }
         let idmapped = dir.join(IDMAPPED);
         fs::create_dir(&idmapped).doing(|| format!("make {}", idmapped.display()))?;
@@ -126,6 +139,9 @@ impl Step for IdmappedOverlay {
     // ANCHOR: in_parent
     /// Map each layer through the child's user namespace, and send it.
     fn in_parent(&self, cx: &Context, child: Pid) -> Result<(), StepError> {
+        if !self.idmap {
+            return Ok(());
+        }
         let Some((ours, _theirs)) = self.socket.borrow_mut().take() else {
             return Err(StepError::new("send the layers", Errno::EBADF));
         };
@@ -156,26 +172,29 @@ impl Step for IdmappedOverlay {
     // ANCHOR_END: in_parent
 
     // ANCHOR: in_child
-    /// Attach the layers at `idmapped/N`, and mount the overlay on them.
+    /// Attach the layers at `idmapped/N`, and mount the overlay on them
+    /// (unmapped: on chapter 8's `lower/N`).
     fn in_child(&self, cx: &Context) -> Result<(), StepError> {
-        let Some((_ours, theirs)) = self.socket.borrow_mut().take() else {
-            return Err(StepError::new("receive the layers", Errno::EBADF));
-        };
         let dir = overlay::container_dir(cx.container)?;
-        let idmapped = dir.join(IDMAPPED);
         let layers = self.sources(&dir).len();
-        for n in 0..layers {
-            let mount = receive(theirs.as_raw_fd()).doing(|| "receive a layer".to_owned())?;
-            let point = idmapped.join(n.to_string());
-            detached::attach(&mount, &point)
-                .doing(|| format!("attach a layer at {}", point.display()))?;
+        let from = if self.idmap { dir.join(IDMAPPED) } else { dir.join(LOWER) };
+        if self.idmap {
+            let Some((_ours, theirs)) = self.socket.borrow_mut().take() else {
+                return Err(StepError::new("receive the layers", Errno::EBADF));
+            };
+            for n in 0..layers {
+                let mount = receive(theirs.as_raw_fd()).doing(|| "receive a layer".to_owned())?;
+                let point = from.join(n.to_string());
+                detached::attach(&mount, &point)
+                    .doing(|| format!("attach a layer at {}", point.display()))?;
+            }
         }
         // As chapter 8 does, from the directory of the layers (short names),
         // with the overlay's attributes in user.overlay.*.
         let data = format!("{},userxattr", overlay::mount_data(layers));
         let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         let back = open(".", flags, Mode::empty()).doing(|| "open the current directory".into())?;
-        chdir(&idmapped).doing(|| format!("chdir to {}", idmapped.display()))?;
+        chdir(&from).doing(|| format!("chdir to {}", from.display()))?;
         let rootfs = &cx.container.rootfs;
         let mounted =
             mount(Some("overlay"), rootfs, Some("overlay"), MsFlags::empty(), Some(data.as_str()));

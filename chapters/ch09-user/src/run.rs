@@ -15,7 +15,7 @@ use nix::unistd::{Gid, Uid, User};
 
 use crate::early::{EarlyProc, EarlySys};
 use crate::idmap::{IdMap, IdRange, Kind};
-use crate::layers::IdmappedOverlay;
+use crate::layers::UserOverlay;
 use crate::subid::{self, REMAP_USER, SUBGID, SUBUID};
 use crate::userns::{UserNamespace, Writer};
 
@@ -136,7 +136,9 @@ pub fn plan(
     let root = (userns.uids.root(), userns.gids.root());
     let overlay =
         Overlay::new(prepared.lowers.clone(), prepared.keep).holding(prepared.store_lock.take());
-    let overlay = IdmappedOverlay::new(overlay, prepared.lowers.clone(), root);
+    // Only the host's root may make idmapped mounts; a user's layers are its own.
+    let idmap = userns.writer == Writer::Direct;
+    let overlay = UserOverlay::new(overlay, prepared.lowers.clone(), root, idmap);
     let devices = Rc::new(HostDevices::default());
     Ok(ch08_images::run::plan(options, prepared)
         .with_namespace(CloneFlags::CLONE_NEWUSER)
