@@ -226,8 +226,9 @@ impl Step for SwitchUser {
 }
 // ANCHOR_END: switch_user
 
-/// Has our user namespace denied `setgroups(2)` (`/proc/self/setgroups`)?
-fn setgroups_denied() -> bool {
+/// Has our user namespace denied `setgroups(2)` (`/proc/self/setgroups`;
+/// chapter 9)?
+pub fn setgroups_denied() -> bool {
     std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 

@@ -111,7 +111,7 @@ fn rootless(uid: Uid, gid: Gid) -> Result<UserNamespace, String> {
 }
 
 /// Is `program` in one of `$PATH`'s directories?
-fn on_path(program: &str) -> bool {
+pub(crate) fn on_path(program: &str) -> bool {
     let path = std::env::var_os("PATH").unwrap_or_else(|| ch00_process::DEFAULT_PATH.into());
     std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
 }

@@ -29,6 +29,7 @@ use std::io::Write;
 use std::process::Command;
 
 use ch00_process::{Context, Doing, Step, StepError};
+use ch08_images::user::setgroups_denied;
 use nix::errno::Errno;
 use nix::sys::prctl;
 use nix::unistd::{Gid, Pid, Uid, setgroups, setresgid, setresuid};
@@ -84,6 +85,32 @@ impl UserNamespace {
     }
 }
 // ANCHOR_END: in_parent
+
+impl UserNamespace {
+    // ANCHOR: in_child
+    /// Become the container's root. `setgroups` first, while we may: the host's
+    /// supplementary groups (root's) are not mapped, and a process should not
+    /// keep groups it cannot even name. (Where the namespace denies it —
+    /// [`Writer::SingleId`], or `newgidmap` mapping only the user's own group —
+    /// the container keeps its user's groups.)
+    fn take_root(&self) -> Result<(), StepError> {
+        // A change of effective IDs clears the parent-death signal (`man 2
+        // PR_SET_PDEATHSIG`), and the host's 0 becoming 100000 is one: without
+        // it again, a container whose runtime is killed would run on, unwatched.
+        let death_signal =
+            prctl::get_pdeathsig().doing(|| "read the parent-death signal".into())?;
+        match setgroups(&[]) {
+            Err(Errno::EPERM) if setgroups_denied() => {}
+            other => other.doing(|| "drop the supplementary groups".to_owned())?,
+        }
+        let root = Gid::from_raw(0);
+        setresgid(root, root, root).doing(|| "become group 0 of the namespace".to_owned())?;
+        let root = Uid::from_raw(0);
+        setresuid(root, root, root).doing(|| "become user 0 of the namespace".to_owned())?;
+        prctl::set_pdeathsig(death_signal).doing(|| "set the parent-death signal again".into())
+    }
+    // ANCHOR_END: in_child
+}
 
 fn write_proc(child: Pid, file: &str, text: &str) -> Result<(), StepError> {
     let path = format!("/proc/{child}/{file}");
@@ -143,25 +170,111 @@ impl Step for UserNamespace {
         self.write_maps(child)
     }
 
-    // ANCHOR: in_child
-    /// Become the container's root. `setgroups` first, while we may: the host's
-    /// supplementary groups (root's) are not mapped, and a process should not
-    /// keep groups it cannot even name. (Denied under [`Writer::SingleId`]:
-    /// there the container keeps its user's groups.)
     fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
-        // A change of effective IDs clears the parent-death signal (`man 2
-        // PR_SET_PDEATHSIG`), and the host's 0 becoming 100000 is one: without
-        // it again, a container whose runtime is killed would run on, unwatched.
-        let death_signal =
-            prctl::get_pdeathsig().doing(|| "read the parent-death signal".into())?;
-        if self.writer != Writer::SingleId {
-            setgroups(&[]).doing(|| "drop the supplementary groups".to_owned())?;
-        }
-        let root = Gid::from_raw(0);
-        setresgid(root, root, root).doing(|| "become group 0 of the namespace".to_owned())?;
-        let root = Uid::from_raw(0);
-        setresuid(root, root, root).doing(|| "become user 0 of the namespace".to_owned())?;
-        prctl::set_pdeathsig(death_signal).doing(|| "set the parent-death signal again".into())
+        self.take_root()
     }
-    // ANCHOR_END: in_child
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+    use std::io::{Read, Write};
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use nix::sched::{CloneFlags, unshare};
+    use nix::unistd::{ForkResult, fork, getgid, getuid, pipe};
+
+    use super::*;
+    use crate::idmap::{IdRange, Kind};
+
+    /// As root (else says it skips): a forked child makes a user namespace
+    /// and waits; `userns` writes its maps from here, the child takes them on
+    /// as [`UserNamespace::in_child`] does and reports what it then sees.
+    fn seen_after(userns: &UserNamespace) -> Option<Result<String, StepError>> {
+        if !nix::unistd::geteuid().is_root() {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "needs root, and CI=true");
+            let _ = writeln!(std::io::stderr(), "SKIPPED userns::tests: needs root");
+            return None;
+        }
+        let (ready_r, ready_w) = pipe().unwrap();
+        let (go_r, go_w) = pipe().unwrap();
+        let (report_r, report_w) = pipe().unwrap();
+        // SAFETY: the child only reads, writes and leaves with _exit.
+        match unsafe { fork() }.unwrap() {
+            ForkResult::Child => {
+                drop((ready_r, go_w, report_r));
+                let report = catch_unwind(AssertUnwindSafe(|| {
+                    unshare(CloneFlags::CLONE_NEWUSER).unwrap();
+                    File::from(ready_w).write_all(b"r").unwrap();
+                    File::from(go_r).read_exact(&mut [0]).unwrap();
+                    userns.take_root().unwrap();
+                    let read = |f| std::fs::read_to_string(f).unwrap();
+                    format!(
+                        "{} {}|{}|{}|{}",
+                        getuid(),
+                        getgid(),
+                        read("/proc/self/uid_map").split_whitespace().collect::<Vec<_>>().join(" "),
+                        read("/proc/self/gid_map").split_whitespace().collect::<Vec<_>>().join(" "),
+                        read("/proc/self/setgroups").trim()
+                    )
+                }))
+                .unwrap_or_else(|_| "the child panicked".into());
+                let _ = File::from(report_w).write_all(report.as_bytes());
+                // SAFETY: ends the child at once.
+                unsafe { libc::_exit(0) }
+            }
+            ForkResult::Parent { child } => {
+                drop((ready_w, go_r, report_w));
+                File::from(ready_r).read_exact(&mut [0]).unwrap();
+                let written = userns.write_maps(child);
+                File::from(go_w).write_all(b"g").unwrap();
+                let mut report = String::new();
+                File::from(report_r).read_to_string(&mut report).unwrap();
+                nix::sys::wait::waitpid(child, None).unwrap();
+                Some(written.map(|()| report))
+            }
+        }
+    }
+
+    fn maps(uids: &str, gids: &str, writer: Writer) -> UserNamespace {
+        let map = |kind, text: &str| {
+            IdMap::new(kind, text.split(',').map(|r| IdRange::parse(r).unwrap()).collect()).unwrap()
+        };
+        UserNamespace { uids: map(Kind::User, uids), gids: map(Kind::Group, gids), writer }
+    }
+
+    #[test]
+    fn root_writes_any_map_and_the_child_becomes_its_root() {
+        let userns = maps("0:100000:65536", "0:200000:10,10:300000:5", Writer::Direct);
+        let Some(seen) = seen_after(&userns) else { return };
+        assert_eq!(seen.unwrap(), "0 0|0 100000 65536|0 200000 10 10 300000 5|allow");
+    }
+
+    #[test]
+    fn one_id_is_mapped_with_setgroups_denied_first() {
+        // Root's own IDs, which anyone may map for itself.
+        let userns = maps("0:0:1", "0:0:1", Writer::SingleId);
+        let Some(seen) = seen_after(&userns) else { return };
+        assert_eq!(seen.unwrap(), "0 0|0 0 1|0 0 1|deny");
+    }
+
+    #[test]
+    fn the_helpers_write_what_etc_subuid_allows_and_say_why_not() {
+        if !["newuidmap", "newgidmap"].iter().all(|p| crate::run::on_path(p)) {
+            let _ = writeln!(std::io::stderr(), "SKIPPED userns::tests: needs newuidmap (uidmap)");
+            return;
+        }
+        // A process may map its own ID without a range in /etc/subuid; for
+        // its own group alone, newgidmap denies setgroups first, as the
+        // kernel asks of an unprivileged writer (shadow's CVE-2018-7169 fix).
+        let Some(seen) = seen_after(&maps("0:0:1", "0:0:1", Writer::Helpers)) else { return };
+        assert_eq!(seen.unwrap(), "0 0|0 0 1|0 0 1|deny");
+        // Not more: the helper's own words reach the user.
+        let Some(seen) = seen_after(&maps("0:123456:10", "0:0:1", Writer::Helpers)) else {
+            return;
+        };
+        let error = seen.unwrap_err().to_string();
+        assert!(error.starts_with("newuidmap "), "{error}");
+        assert!(error.contains("newuidmap said:"), "{error}");
+    }
 }
