@@ -87,7 +87,7 @@ fn files_the_container_creates_belong_to_the_mapped_ids_outside() {
         let meta = std::fs::symlink_metadata(dir.join(path)).unwrap();
         (meta.uid(), meta.gid())
     };
-    assert_eq!(owner("."), (100000, 100000), "the container's directory is its root's");
+    assert_eq!(owner("."), (0, 100000), "the container's directory stays root's");
     assert_eq!(owner("upper"), (100000, 100000));
     assert_eq!(owner("upper/made"), (100000, 100000));
     assert_eq!(owner("upper/d"), (100000, 100000));
@@ -95,6 +95,44 @@ fn files_the_container_creates_belong_to_the_mapped_ids_outside() {
     // The rootfs itself is untouched, and still the host's root's.
     assert!(!sandbox.rootfs().join("made").exists());
     assert_eq!(std::fs::metadata(sandbox.rootfs().join("bin")).unwrap().uid(), 0);
+}
+
+/// The container's directory stays root's (mode 710, the container's root's
+/// group): the host's ID of the container's root may pass through it to its
+/// `upper/`, and no more. Were the directory its own, it could swap `lower/`
+/// for a symbolic link to any host directory while the runtime sets up, and
+/// root would map that directory into the container. Tried here while the
+/// runtime waits just before `clone`, with everything made.
+#[test]
+fn the_container_s_root_cannot_swap_the_directory_of_its_layers() {
+    if !root_or_skip(module_path!()) || !tools_or_skip(module_path!(), &[("setpriv", "util-linux")])
+    {
+        return;
+    }
+    let sandbox = sandbox(&["--uidmap", "0:100000:65536"]);
+    let dir = sandbox.dir().display().to_string();
+    let script = format!(
+        "TINCAN_TEST_PAUSE_AFTER=clone {run} true 2> {dir}/err & runtime=$!\n\
+         n=0; until grep -q 'paused after' {dir}/err || [ $n -ge 250 ]; do sleep 0.02; n=$((n+1)); done\n\
+         d=$TINCAN_ROOT/containers/$(ls $TINCAN_ROOT/containers)\n\
+         stat -c '%u:%g %a' $d\n\
+         as='setpriv --reuid 100000 --regid 100000 --clear-groups'\n\
+         $as mv $d/lower $d/moved 2>/dev/null && echo moved || echo not moved\n\
+         $as ln -s / $d/planted 2>/dev/null && echo planted || echo not planted\n\
+         $as ls $d >/dev/null 2>&1 && echo listed || echo not listed\n\
+         $as touch $d/upper/mine && echo upper is its own\n\
+         kill -KILL $runtime; wait $runtime\n\
+         {bin} cleanup; echo cleanup $?",
+        run = sandbox.command_line("ch09"),
+        bin = chapter_bin("ch09").display(),
+    );
+    let run = sandbox.script(&script);
+    assert_eq!(
+        run.stdout,
+        "0:100000 710\nnot moved\nnot planted\nnot listed\nupper is its own\ncleanup 0\n",
+        "{run:?}"
+    );
+    nothing_left(&sandbox);
 }
 
 /// Root inside is not root outside: it cannot read a host file that only the
