@@ -210,6 +210,20 @@ fn bad_maps_are_refused_with_what_to_do() {
     );
     let error = refused(&["--gidmap", "0:100000:100", "--gidmap", "100:100050:10"]);
     assert!(error.contains("--gidmap 0:100000:100 and 100:100050:10 overlap outside"), "{error}");
+    let error = refused(&["--uidmap", "0:0:65536"]);
+    assert!(
+        error.contains("--uidmap 0:0:65536 maps the host's root (0) into the container"),
+        "{error}"
+    );
+    let error = refused(&[
+        "--uidmap",
+        "0:100000:65536",
+        "--gidmap",
+        "0:100000:1000",
+        "--gidmap",
+        "1000:0:1",
+    ]);
+    assert!(error.contains("--gidmap 1000:0:1 maps the host's root (0)"), "{error}");
     let error = refused(&["--uidmap", "1:100000:100"]);
     assert!(error.contains("--uidmap does not map the container's 0"), "{error}");
     let error = refused(&["--userns", "--uidmap", "0:100000:1"]);
@@ -224,6 +238,70 @@ fn bad_maps_are_refused_with_what_to_do() {
         assert!(error.contains("usermod --add-subuids"), "{error}");
     }
     nothing_left(&sandbox);
+}
+
+/// A user (here `nobody`) may not choose the maps: its container always maps
+/// its own IDs and its ranges, which its store's layers were unpacked for.
+/// Said plainly, rather than ignored.
+#[test]
+fn a_user_giving_maps_is_told_they_are_for_root() {
+    if !root_or_skip(module_path!()) || !tools_or_skip(module_path!(), &[("setpriv", "util-linux")])
+    {
+        return;
+    }
+    // A directory of nobody's own, with a copy of the binary (the build's
+    // directory need not be passable for other users).
+    let home = tempfile::TempDir::new().unwrap();
+    std::os::unix::fs::chown(home.path(), Some(65534), Some(65534)).unwrap();
+    let bin = home.path().join("ch09");
+    std::fs::copy(chapter_bin("ch09"), &bin).unwrap();
+    for options in [&["--uidmap", "0:100000:10"][..], &["--gidmap", "0:100000:10"], &["--userns"]] {
+        let out = Command::new("setpriv")
+            .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .arg(&bin)
+            .arg("run")
+            .args(options)
+            .args(["/", "true"])
+            .env("HOME", home.path())
+            .env("TINCAN_ROOT", home.path().join("store"))
+            .env("XDG_RUNTIME_DIR", home.path().join("run"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{options:?}: {stderr}");
+        let expected = format!("ch09: {} is for root: a user's container always maps", options[0]);
+        assert!(stderr.starts_with(&expected), "{options:?}: {stderr}");
+        assert!(stderr.contains("leave"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
+
+/// A device node in the container's root (an image's layer may hold one: the
+/// image names a device of the host by its numbers) opens for chapter 8's
+/// root, and not in a user namespace: the overlay is mounted there, and the
+/// kernel makes every file system mounted in a user namespace ignore device
+/// nodes (`SB_I_NODEV`). The device here is /dev/zero's (1, 5): harmless, as
+/// this runs on the host.
+#[test]
+fn a_device_node_in_the_rootfs_cannot_be_opened_in_a_user_namespace() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let attempt = "head -c 4 /zero | wc -c";
+    for (chapter, options, expected) in
+        [("ch08", &[][..], "4\n"), ("ch09", &["--uidmap", "0:100000:65536"][..], "0\n")]
+    {
+        let sandbox = sandbox(options);
+        let zero = sandbox.rootfs().join("zero");
+        let status = Command::new("mknod").arg(&zero).args(["c", "1", "5"]).status().unwrap();
+        assert!(status.success(), "mknod");
+        let run = sandbox.run(chapter, &["sh", "-c", attempt]);
+        assert_eq!(run.stdout, expected, "{chapter}: {run:?}");
+        if chapter == "ch09" {
+            assert!(run.stderr.contains("/zero: Permission denied"), "{run:?}");
+        }
+        nothing_left(&sandbox);
+    }
 }
 
 /// A store the container's root cannot pass through is an error that says
