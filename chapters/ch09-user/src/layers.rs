@@ -27,9 +27,25 @@
 //! descriptors. Descriptors and not paths: the store's `layers/` is root's
 //! alone (mode 700), and the child is not the host's root any more. The child
 //! attaches them in its own mount namespace, at `idmapped/N` in the
-//! container's directory, and stacks the overlay on those. (Linux 6.1 wants an
-//! overlay's lower directories attached in the mounter's namespace; 6.15
-//! would also take detached ones.)
+//! container's directory, and stacks the overlay on those. (Until Linux 6.15,
+//! overlayfs takes only lower directories attached in the mounter's mount
+//! namespace; db04662e2f4f, "fs: allow detached mounts in
+//! clone_private_mount()", lets it take detached ones.)
+//!
+//! # What the kernel must support
+//!
+//! Each piece came in its own release, per file system: idmapped mounts in
+//! Linux 5.12 (`mount_setattr(2)`; ext4, xfs and FAT first, btrfs in 5.15),
+//! overlayfs on idmapped layers in 5.19 (bc70682a497c, "ovl: support
+//! idmapped layers"). tmpfs came late twice: idmapped mounts in 6.3
+//! (7a80e5b8c6fa, "shmem: support idmapped mounts for tmpfs"), and the
+//! `user.*` extended attributes an overlay in a user namespace keeps on its
+//! `upper/` (and chapter 8 writes on opaque directories) only in 6.6
+//! (2daf18a7884d, "tmpfs,xattr: enable limited user extended attributes").
+//! So on Debian 12's kernel, 6.1, a store on tmpfs (the book's VM has its
+//! root there) cannot run a container in a user namespace. We say so, before
+//! the container starts ([`user_xattrs`]) or when the kernel refuses the
+//! idmapped mount, rather than fall back to shifted copies.
 //!
 //! The overlay itself is mounted by the child, inside the user namespace. An
 //! overlay mounted there must keep its own attributes in the `user.overlay.*`
@@ -78,6 +94,7 @@ use nix::sys::socket::{
     sendmsg, socketpair,
 };
 use nix::sys::stat::Mode;
+use nix::sys::statfs::{TMPFS_MAGIC, fstatfs};
 use nix::unistd::{Gid, Pid, Uid, chdir, chown, fchdir};
 
 /// Where the idmapped layers are attached, in the container's directory.
@@ -160,6 +177,7 @@ impl Step for UserOverlay {
             chown(&owned, Some(uid), Some(gid))
                 .doing(|| format!("give {} to the container's root", owned.display()))?;
         }
+        user_xattrs(&dir.join(UPPER))?;
         if !self.idmap {
             return Ok(());
         }
@@ -199,9 +217,11 @@ impl Step for UserOverlay {
         for (layer, name) in self.open_layers(&dir)?.into_iter().zip(names) {
             let mount = detached::clone_mount_of(layer.as_fd())
                 .doing(|| format!("clone the mount of {}", name.display()))?;
-            idmap(&mount, &userns)
-                .doing(|| format!("idmap {}", name.display()))
-                .map_err(not_here)?;
+            idmap(&mount, &userns).doing(|| format!("idmap {}", name.display())).map_err(|e| {
+                e.hint(too_old(&layer, "takes idmapped mounts", (6, 3)).unwrap_or_else(|| {
+                    "its file system cannot be idmapped on this kernel (ext4, xfs: Linux 5.12; btrfs: 5.15; tmpfs: 6.3)".into()
+                }))
+            })?;
             mounts.push(mount);
         }
         send(ours.as_fd(), &mounts).doing(|| "send the layers to the container".to_owned())
@@ -346,9 +366,54 @@ fn receive(from: BorrowedFd, count: usize) -> nix::Result<Vec<OwnedFd>> {
 }
 // ANCHOR_END: send
 
-/// The hint for a layer the kernel will not idmap.
-fn not_here(e: StepError) -> StepError {
-    e.hint("the layer's file system cannot be idmapped on this kernel (ext4, xfs, btrfs: 5.12; tmpfs: 6.3)")
+// ANCHOR: user_xattrs
+/// Can `upper`'s file system keep `user.*` extended attributes? The overlay,
+/// mounted in the user namespace, keeps its own there (`userxattr`); without
+/// them it would break later, at the first directory it must mark opaque.
+/// Asked by setting one, as the owner of `upper` may.
+fn user_xattrs(upper: &Path) -> Result<(), StepError> {
+    let action = || format!("keep user.* extended attributes in {}", upper.display());
+    let path = std::ffi::CString::new(upper.as_os_str().as_encoded_bytes())
+        .map_err(|_| StepError::new(action(), Errno::EINVAL))?;
+    let name = c"user.tincan.probe";
+    // SAFETY: NUL-terminated path and name; an empty value.
+    let set = unsafe { libc::setxattr(path.as_ptr(), name.as_ptr(), std::ptr::null(), 0, 0) };
+    if set < 0 {
+        let error = StepError::new(action(), Errno::last());
+        if error.errno() != Errno::EOPNOTSUPP {
+            return Err(error);
+        }
+        let dir = open(upper, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).ok();
+        let tmpfs = dir.and_then(|dir| too_old(&dir, "keeps user.* attributes", (6, 6)));
+        let hint = tmpfs.unwrap_or_else(|| {
+            "an overlay in a user namespace keeps its attributes there: keep the store (--root) on ext4, xfs or btrfs".into()
+        });
+        return Err(error.hint(hint));
+    }
+    // SAFETY: as above.
+    unsafe { libc::removexattr(path.as_ptr(), name.as_ptr()) };
+    Ok(())
+}
+// ANCHOR_END: user_xattrs
+
+/// When `fd` is on tmpfs and this kernel's tmpfs lacks `feature`, which
+/// came in Linux `since` (see the module's comment): why, and what to do.
+fn too_old(fd: &OwnedFd, feature: &str, since: (u32, u32)) -> Option<String> {
+    let on_tmpfs = fstatfs(fd).ok()?.filesystem_type() == TMPFS_MAGIC;
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let release = release.trim();
+    (on_tmpfs && version(release) < since).then(|| {
+        format!(
+            "it is on tmpfs, which {feature} only from Linux {}.{}, and this kernel is {release}: keep the store (--root) and a rootfs on ext4, xfs or btrfs, or run without a user namespace",
+            since.0, since.1
+        )
+    })
+}
+
+/// The major and minor numbers of a kernel `release` (`6.1.0-28-amd64`).
+fn version(release: &str) -> (u32, u32) {
+    let mut numbers = release.split(['.', '-']).map(|n| n.parse::<u32>().unwrap_or(0));
+    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -388,6 +453,15 @@ mod tests {
             (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
         };
         assert!(fds.iter().zip(&received).all(|(a, b)| same(a, b)));
+    }
+
+    #[test]
+    fn a_kernel_s_version_is_its_first_two_numbers() {
+        assert_eq!(version("6.1.0-28-amd64"), (6, 1));
+        assert!(version("6.1.0-28-amd64") < (6, 3));
+        assert!(version("5.19") < (6, 6));
+        assert!(version("6.18.1-custom") >= (6, 6));
+        assert!(version("7.0") >= (6, 6));
     }
 
     #[test]
