@@ -14,7 +14,7 @@
 //! older systems, the kernel's `Documentation/filesystems/mount_api.rst`).
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -26,10 +26,20 @@ fn c_path(path: &Path) -> nix::Result<CString> {
 /// A detached copy of the mount at `path` (only that mount: not the ones
 /// below it), closed on `execve`.
 pub fn clone_mount(path: &Path) -> nix::Result<OwnedFd> {
-    let path = c_path(path)?;
-    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC;
+    open_tree(libc::AT_FDCWD, &c_path(path)?, 0)
+}
+
+/// The same for the file or directory `opened` (an `O_PATH` descriptor):
+/// how it was found — say, with no symbolic link followed — is the caller's
+/// choice, and nothing can swap it between that and the copy.
+pub fn clone_mount_of(opened: BorrowedFd) -> nix::Result<OwnedFd> {
+    open_tree(opened.as_raw_fd(), c"", libc::AT_EMPTY_PATH as u32)
+}
+
+fn open_tree(dir: RawFd, path: &std::ffi::CStr, flags: u32) -> nix::Result<OwnedFd> {
+    let flags = flags | libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC;
     // SAFETY: a NUL-terminated path; the kernel returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, dir, path.as_ptr(), flags) };
     if fd < 0 {
         return Err(Errno::last());
     }

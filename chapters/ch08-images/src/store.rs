@@ -88,8 +88,9 @@ impl Store {
         // nodes. Reachable by every user of the host, they would be a way to
         // root on it (Docker's CVE-2021-41091): only their owner may enter.
         // `containers` lets anyone *pass* (x, not r): a container in a user
-        // namespace (chapter 9) reaches its own directory, which is its
-        // mapped root's and 700, through it; nobody can list it.
+        // namespace (chapter 9) reaches its own directory through it (root's,
+        // 710, passable by the container's mapped group alone); nobody can
+        // list it.
         for (dir, mode) in [("layers", 0o700), ("containers", 0o711), ("tmp", 0o700)] {
             let path = store.root.join(dir);
             fs::set_permissions(&path, fs::Permissions::from_mode(mode)).at(&path)?;

@@ -64,6 +64,10 @@ pub enum MapError {
         "{option} does not map the container's 0: its root must be someone on the host (add 0:HOST:COUNT)"
     )]
     NoRoot { option: &'static str },
+    #[error(
+        "{option} {range} maps the host's root (0) into the container, where it would act as the host's root and the user namespace would protect nothing: map an unprivileged range (0:100000:65536), or run without a user namespace (ch08) if the host's root is what you want"
+    )]
+    HostRoot { option: &'static str, range: IdRange },
 }
 
 impl fmt::Display for IdRange {
@@ -136,6 +140,22 @@ impl IdMap {
         }
         Ok(map)
     }
+
+    // ANCHOR: host_root
+    /// Refuse a map that gives the container the host's 0. Root may write
+    /// any map, this one too, and the kernel takes it; but the container's
+    /// root (or whichever ID it becomes) then *is* the host's root: every
+    /// file of the host's root is its own, and a way out of its namespaces
+    /// is a way to root on the host, as in chapter 8. A user namespace that
+    /// only pretends is worse than none, so we say no. (Group 0 too: the
+    /// host's files of group root would open to it.)
+    pub fn refuse_host_root(&self) -> Result<(), MapError> {
+        match self.ranges.iter().find(|r| r.outside == 0) {
+            Some(&range) => Err(MapError::HostRoot { option: self.kind.option(), range }),
+            None => Ok(()),
+        }
+    }
+    // ANCHOR_END: host_root
 
     /// The host's ID for the container's `inside`, if mapped.
     pub fn to_host(&self, inside: u32) -> Option<u32> {
@@ -230,6 +250,20 @@ mod tests {
         let error = IdMap::new(Kind::User, ranges.clone()).unwrap_err();
         assert_eq!(error, MapError::TooMany { option: "--uidmap", lines: MAX_LINES + 1 });
         assert!(IdMap::new(Kind::User, ranges[..MAX_LINES].to_vec()).is_ok());
+    }
+
+    #[test]
+    fn a_map_of_the_host_s_root_is_refused_with_what_to_do() {
+        let map = IdMap::new(Kind::User, vec![range("0:0:65536")]).unwrap();
+        let error = map.refuse_host_root().unwrap_err();
+        assert_eq!(error, MapError::HostRoot { option: "--uidmap", range: range("0:0:65536") });
+        assert!(error.to_string().contains("0:100000:65536"), "{error}");
+        // Anywhere in the map, as whichever container ID.
+        let map = IdMap::new(Kind::Group, vec![range("0:100000:1000"), range("1000:0:1")]);
+        let error = map.unwrap().refuse_host_root().unwrap_err().to_string();
+        assert!(error.starts_with("--gidmap 1000:0:1 maps the host's root (0)"), "{error}");
+        let map = IdMap::new(Kind::User, vec![range("0:1:65536")]).unwrap();
+        assert_eq!(map.refuse_host_root(), Ok(()));
     }
 
     #[test]

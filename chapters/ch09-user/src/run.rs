@@ -45,27 +45,34 @@ pub struct UserOptions {
 pub fn user_namespace(options: &UserOptions) -> Result<Option<UserNamespace>, String> {
     let (uid, gid) = (Uid::effective(), Gid::effective());
     let explicit = !options.uidmap.is_empty() || !options.gidmap.is_empty();
-    let maps = |uids: Vec<IdRange>, gids: Vec<IdRange>, writer| -> Result<_, String> {
+    if !uid.is_root() {
+        if let Some(option) = given(options) {
+            return Err(not_for_users(option));
+        }
+        return rootless(uid, gid).map(Some);
+    }
+    let maps = |uids: Vec<IdRange>, gids: Vec<IdRange>| -> Result<_, String> {
         // The map the user gave is checked first, so that an error names its option.
         let gids_first = options.uidmap.is_empty() && !options.gidmap.is_empty();
-        let group = |gids| IdMap::new(Kind::Group, gids).map_err(|e| e.to_string());
+        let group = |gids| {
+            let map = IdMap::new(Kind::Group, gids).map_err(|e| e.to_string())?;
+            map.refuse_host_root().map_err(|e| e.to_string())?;
+            Ok::<_, String>(map)
+        };
         let early = if gids_first { Some(group(gids.clone())?) } else { None };
         let uids = IdMap::new(Kind::User, uids).map_err(|e| e.to_string())?;
+        uids.refuse_host_root().map_err(|e| e.to_string())?;
         let gids = match early {
             Some(gids) => gids,
             None => group(gids)?,
         };
-        Ok(Some(UserNamespace { uids, gids, writer }))
+        Ok(Some(UserNamespace { uids, gids, writer: Writer::Direct }))
     };
     if explicit {
         // podman's rule: without --gidmap, groups map as users do (and the other way).
         let uids = if options.uidmap.is_empty() { &options.gidmap } else { &options.uidmap };
         let gids = if options.gidmap.is_empty() { &options.uidmap } else { &options.gidmap };
-        let writer = if uid.is_root() { Writer::Direct } else { Writer::Helpers };
-        return maps(uids.clone(), gids.clone(), writer);
-    }
-    if !uid.is_root() {
-        return rootless(uid, gid).map(Some);
+        return maps(uids.clone(), gids.clone());
     }
     if !options.userns {
         return Ok(None);
@@ -82,32 +89,96 @@ pub fn user_namespace(options: &UserOptions) -> Result<Option<UserNamespace>, St
         }
         Ok(subid::from_zero(&ranges, 0))
     };
-    maps(read(SUBUID)?, read(SUBGID)?, Writer::Direct)
+    maps(read(SUBUID)?, read(SUBGID)?)
 }
 // ANCHOR_END: choose
 
+/// The first of `--uidmap`, `--gidmap`, `--userns` given, if any.
+fn given(options: &UserOptions) -> Option<&'static str> {
+    [
+        (!options.uidmap.is_empty(), "--uidmap"),
+        (!options.gidmap.is_empty(), "--gidmap"),
+        (options.userns, "--userns"),
+    ]
+    .into_iter()
+    .find_map(|(given, option)| given.then_some(option))
+}
+
+/// Why a user may not choose the maps. (It could, within its ranges, through
+/// `newuidmap`; but the layers in its store were unpacked as the IDs of the
+/// one map below, and under any other their owners would be wrong.)
+fn not_for_users(option: &str) -> String {
+    format!(
+        "{option} is for root: a user's container always maps the user's own IDs as its root and the user's \
+         ranges in {SUBUID} and {SUBGID} from 1 (the layers in the user's store were unpacked so); \
+         leave {option} out, or run as root"
+    )
+}
+
+// ANCHOR: rootless
 /// An unprivileged user's maps: its own IDs are the container's root; the
 /// ranges `/etc/subuid` and `/etc/subgid` give it follow from 1, written by
 /// `newuidmap` and `newgidmap` when they are installed. Without them (or
-/// without ranges) the container has one user and one group: root.
+/// without ranges) the container has one user and one group, root, and we
+/// say why: a container where `apt-get` cannot switch to its `_apt` user
+/// fails in ways that are hard to trace back to a missing package.
 fn rootless(uid: Uid, gid: Gid) -> Result<UserNamespace, String> {
     let name = User::from_uid(uid).ok().flatten().map(|u| u.name).unwrap_or_default();
     let own = |id: u32| vec![IdRange { inside: 0, outside: id, count: 1 }];
-    let sub =
-        |file: &str| subid::ranges(file.as_ref(), &name, Some(uid.as_raw())).unwrap_or_default();
+    let sub = |file: &str| subid::ranges(file.as_ref(), &name, Some(uid.as_raw()));
     let (subuids, subgids) = (sub(SUBUID), sub(SUBGID));
-    let helpers = ["newuidmap", "newgidmap"].iter().all(|p| on_path(p));
+    let missing =
+        ["newuidmap", "newgidmap"].into_iter().filter(|p| !on_path(p)).collect::<Vec<_>>();
     let (mut uids, mut gids) = (own(uid.as_raw()), own(gid.as_raw()));
-    let writer = if helpers && !subuids.is_empty() && !subgids.is_empty() {
-        uids.extend(subid::from_zero(&subuids, 1));
-        gids.extend(subid::from_zero(&subgids, 1));
-        Writer::Helpers
-    } else {
-        Writer::SingleId
+    let writer = match (missing.is_empty(), &subuids, &subgids) {
+        (true, Ok(subuids), Ok(subgids)) if !subuids.is_empty() && !subgids.is_empty() => {
+            uids.extend(subid::from_zero(subuids, 1));
+            gids.extend(subid::from_zero(subgids, 1));
+            Writer::Helpers
+        }
+        _ => {
+            let why = why_one_id(&name, &missing, &subuids, &subgids);
+            warn(&format!("the container has one user and one group, root (your own IDs): {why}"));
+            Writer::SingleId
+        }
     };
     let uids = IdMap::new(Kind::User, uids).map_err(|e| format!("{SUBUID}: {e}"))?;
     let gids = IdMap::new(Kind::Group, gids).map_err(|e| format!("{SUBGID}: {e}"))?;
     Ok(UserNamespace { uids, gids, writer })
+}
+// ANCHOR_END: rootless
+
+/// Why [`rootless`] maps one ID, and what to do about it.
+fn why_one_id(
+    name: &str,
+    missing: &[&str],
+    subuids: &std::io::Result<Vec<(u32, u32)>>,
+    subgids: &std::io::Result<Vec<(u32, u32)>>,
+) -> String {
+    let why_not = |file: &str, found: &std::io::Result<Vec<(u32, u32)>>| match found {
+        Err(e) => Some(format!("{file} cannot be read ({e})")),
+        Ok(ranges) if ranges.is_empty() => Some(format!("{file} gives {name:?} no range")),
+        Ok(_) => None,
+    };
+    let mut whys: Vec<String> =
+        [why_not(SUBUID, subuids), why_not(SUBGID, subgids)].into_iter().flatten().collect();
+    if !whys.is_empty() {
+        whys.push(format!(
+            "as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {name}"
+        ));
+    }
+    if !missing.is_empty() {
+        whys.insert(0, format!("{} not installed (apt-get install uidmap)", missing.join(" and ")));
+    }
+    whys.join("; ")
+}
+
+/// One warning line on stderr, named after the program (`ch09`, or a later
+/// chapter that runs this one's plan).
+fn warn(message: &str) {
+    let program = std::env::args_os().next().map(std::path::PathBuf::from);
+    let program = program.as_deref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy());
+    eprintln!("{}: warning: {message}", program.as_deref().unwrap_or("ch09"));
 }
 
 /// Is `program` in one of `$PATH`'s directories?
@@ -196,6 +267,51 @@ mod tests {
         } else {
             assert_eq!(plain[0], "user namespace");
         }
+    }
+
+    #[test]
+    fn one_id_says_why_and_what_to_do() {
+        let none = Ok(vec![]);
+        let some = Ok(vec![(100000, 65536)]);
+        assert_eq!(
+            why_one_id("alice", &["newuidmap", "newgidmap"], &some, &some),
+            "newuidmap and newgidmap not installed (apt-get install uidmap)"
+        );
+        assert_eq!(
+            why_one_id("alice", &[], &some, &none),
+            "/etc/subgid gives \"alice\" no range; \
+             as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 alice"
+        );
+        let unreadable = Err(std::io::Error::from_raw_os_error(libc::EACCES));
+        let why = why_one_id("alice", &["newgidmap"], &unreadable, &some);
+        assert!(why.starts_with("newgidmap not installed (apt-get install uidmap); /etc/subuid cannot be read (Permission denied"), "{why}");
+    }
+
+    #[test]
+    fn a_user_s_maps_are_not_its_to_choose() {
+        let mut options = with_maps();
+        assert_eq!(given(&options), Some("--uidmap"));
+        options.uidmap.clear();
+        options.userns = true;
+        assert_eq!(given(&options), Some("--userns"));
+        assert!(not_for_users("--userns").starts_with("--userns is for root: "));
+        assert_eq!(given(&UserOptions::default()), None);
+    }
+
+    #[test]
+    fn root_may_not_give_the_container_the_host_s_root() {
+        let options = UserOptions {
+            uidmap: vec![IdRange::parse("0:100000:65536").unwrap()],
+            gidmap: vec![IdRange::parse("0:0:1").unwrap()],
+            ..Default::default()
+        };
+        let error = user_namespace(&options).err().unwrap();
+        let expected = if Uid::effective().is_root() {
+            "--gidmap 0:0:1 maps the host's root (0)"
+        } else {
+            "--uidmap is for root"
+        };
+        assert!(error.starts_with(expected), "{error}");
     }
 
     #[test]

@@ -14,6 +14,9 @@
 //!   ranges in these files are the containers'; we do the same with the user
 //!   [`REMAP_USER`]. The files are the one place where an administrator already
 //!   hands out ID ranges, so that is where a range for containers belongs.
+//!   Every `--userns` container gets that same range, as with Docker: it keeps
+//!   the containers from the host, not from each other (one container's root
+//!   is another's). Give each its own with `--uidmap` for that.
 
 use std::path::Path;
 

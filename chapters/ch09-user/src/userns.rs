@@ -154,11 +154,24 @@ fn helper(program: &str, child: Pid, map: &IdMap) -> Result<(), StepError> {
         StepError::new(action(), errno).hint(format!("{program} is in Debian's package uidmap"))
     })?;
     if !output.status.success() {
-        let said = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-        return Err(StepError::new(action(), Errno::EPERM)
-            .hint(format!("{program} said: {said} (see /etc/subuid and /etc/subgid)")));
+        let said = String::from_utf8_lossy(&output.stderr);
+        let said = said.trim().replace('\n', " / ");
+        let status = output.status;
+        return Err(StepError::new(action(), said_errno(&said)).hint(format!(
+            "{program} {status}, saying {said:?} (see /etc/subuid and /etc/subgid)"
+        )));
     }
     Ok(())
+}
+
+/// The error a helper's message ends with (`newuidmap: write to uid_map
+/// failed: Invalid argument`: the kernel's), else "not permitted": a range the
+/// files do not give is refused in words of its own ("uid range [0-10) ->
+/// [123456-123466) not allowed").
+fn said_errno(said: &str) -> Errno {
+    let known =
+        [Errno::EINVAL, Errno::EPERM, Errno::EACCES, Errno::ESRCH, Errno::ENOENT, Errno::ENOMEM];
+    known.into_iter().find(|e| said.ends_with(e.desc())).unwrap_or(Errno::EPERM)
 }
 
 impl Step for UserNamespace {
@@ -275,6 +288,24 @@ mod tests {
         };
         let error = seen.unwrap_err().to_string();
         assert!(error.starts_with("newuidmap "), "{error}");
-        assert!(error.contains("newuidmap said:"), "{error}");
+        assert!(error.contains("newuidmap exit status: 1, saying \"newuidmap: "), "{error}");
+    }
+
+    #[test]
+    fn a_helper_s_error_is_the_one_it_names() {
+        assert_eq!(
+            said_errno("newuidmap: write to uid_map failed: Invalid argument"),
+            Errno::EINVAL
+        );
+        assert_eq!(
+            said_errno(
+                "newuidmap: Could not open proc directory for target 1: No such file or directory"
+            ),
+            Errno::ENOENT
+        );
+        assert_eq!(
+            said_errno("newuidmap: uid range [0-10) -> [123456-123466) not allowed"),
+            Errno::EPERM
+        );
     }
 }
