@@ -43,7 +43,7 @@ mod hierarchy;
 mod limits;
 mod step;
 
-pub use cgroup::{Cgroup, CgroupError};
+pub use cgroup::{Cgroup, CgroupError, enable_controllers};
 pub use hierarchy::{Hierarchy, Layout, Mode, Version};
 pub use limits::{Bytes, Controller, Limits, MemorySwap, parse_size};
 pub use step::{CgroupNamespace, JoinCgroup};

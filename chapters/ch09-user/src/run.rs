@@ -15,10 +15,13 @@ pub fn plan(
     _container: &mut Container,
     prepared: Prepared,
 ) -> Result<Plan, String> {
-    Ok(ch08_images::run::plan(options, prepared))
+    let plan = ch08_images::run::plan(options, prepared);
+    // Without root: a user-mode network, the delegated cgroup (rootless.rs, slirp.rs).
+    let plan = crate::slirp::wire(plan, &options.net);
+    crate::rootless::adapt(plan, options)
 }
 
 /// A plan with every step chapter 9 has, for cleaning up after dead runtimes.
 pub fn sweep_plan() -> Plan {
-    ch08_images::run::plan(&CgroupOptions::default(), Prepared::default())
+    crate::slirp::for_sweep(ch08_images::run::plan(&CgroupOptions::default(), Prepared::default()))
 }

@@ -1,0 +1,405 @@
+//! `--net slirp4netns`: a network for a container run without root.
+//!
+//! Chapter 6's bridge needs root at every turn: a bridge and veth pairs are
+//! interfaces of the host, NAT rules are the host's firewall. A user has none
+//! of that. What a user *can* do is open sockets on the host, as any program
+//! does. So a **user-mode network stack** stands in for the host's: a program
+//! on the host, [slirp4netns], holds a TAP device inside the container's
+//! network namespace (`tap0`, 10.0.2.100/24, default route via 10.0.2.2), reads
+//! the packets the container sends, and replays each connection with ordinary
+//! sockets of its own, on the host. Answers go back the same way.
+//!
+//! ```text
+//!   container's netns                      host
+//!   eth: tap0 10.0.2.100 ── TAP fd ──► slirp4netns ── connect(2), sendto(2) ──► the world
+//!                                       └─ listens on -p ports: bind(2) on the host
+//! ```
+//!
+//! What follows from that:
+//!
+//! - It is slow next to a veth pair (every packet crosses a process), and the
+//!   container's peers see the *host's* address: slirp4netns is their client.
+//! - A published port (`-p 8080:80`) is a real socket that slirp4netns binds on
+//!   the host, so the kernel itself refuses a port taken twice — no claims as in
+//!   chapter 6. Ports below 1024 need root, as for any user's program.
+//! - slirp4netns maps the gateway, 10.0.2.2, to the host's **loopback** by
+//!   default: every service bound to the host's 127.0.0.1 (a database, a
+//!   desktop's daemons, a cloud agent) would be one connect away.
+//!   `--disable-host-loopback` closes that door, and we always pass it.
+//! - It opens `/dev/net/tun` from inside the container's namespaces. Debian
+//!   makes it usable by everyone (mode 0666); a host that does not cannot give
+//!   a user this network.
+//!
+//! The process is the container's, on the host: recorded in its state *before*
+//! it starts (and with its PID once it does), ended by the clean-up. It also
+//! ends by itself when the runtime dies: it watches a pipe whose other end only
+//! the runtime holds (`--exit-fd`), and the kernel closes that end with the
+//! runtime, however it dies.
+//!
+//! The same by hand, for a container with PID `PID`:
+//!
+//! ```text
+//! slirp4netns --configure --mtu=65520 --disable-host-loopback --api-socket S PID tap0 &
+//! echo '{"execute": "add_hostfwd", "arguments": {"proto": "tcp", "host_port": 8080, "guest_port": 80}}' | nc -U S
+//! ```
+//!
+//! Man pages: `man 1 slirp4netns`, `man 4 tun` (the kernel's
+//! `Documentation/networking/tuntap.rst`).
+//!
+//! [slirp4netns]: https://github.com/rootless-containers/slirp4netns
+
+use std::cell::RefCell;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ch00_process::clone::{CloneInto, pidfd_open, send_signal};
+use ch00_process::{Context, Doing, Plan, Step, StepError};
+use ch06_net::{NetOptions, Network, PortMapping, Protocol};
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+/// The program, found in `PATH`.
+const PROGRAM: &str = "slirp4netns";
+
+/// The TUN/TAP device slirp4netns opens in the container's namespace.
+const TUN: &str = "/dev/net/tun";
+
+/// How long slirp4netns may take to configure the container's `tap0`.
+const READY_WITHIN: Duration = Duration::from_secs(10);
+
+/// Where the step is recorded in the container's state.
+const RECORD: &str = "slirp4netns";
+
+// ANCHOR: wire
+/// With `--net slirp4netns`: chapter 6's stand-in for a user-mode network
+/// (an error: "chapter 9 brings it") replaced by the real one.
+pub fn wire(plan: Plan, options: &NetOptions) -> Plan {
+    if options.net != Network::Slirp4netns {
+        return plan;
+    }
+    let slirp = Slirp4netns::new(options.publish.clone());
+    plan.replace(STAND_IN, vec![Box::new(slirp)])
+}
+// ANCHOR_END: wire
+
+/// For the clean-up after dead runtimes: whatever the default network, a
+/// container may have had this one.
+pub fn for_sweep(plan: Plan) -> Plan {
+    if plan.step_names().contains(&STAND_IN) {
+        plan.replace(STAND_IN, vec![Box::new(Slirp4netns::new(Vec::new()))])
+    } else {
+        plan.then(Slirp4netns::new(Vec::new()))
+    }
+}
+
+/// The name of chapter 6's stand-in, and of this step.
+const STAND_IN: &str = "user-mode network";
+
+/// The container's user-mode network: slirp4netns, and its published ports.
+pub struct Slirp4netns {
+    pub publish: Vec<PortMapping>,
+    running: RefCell<Option<Running>>,
+}
+
+/// A slirp4netns this runtime started.
+struct Running {
+    process: Child,
+    /// The write end of its `--exit-fd` pipe: closing it ends slirp4netns.
+    exit: OwnedFd,
+}
+
+/// What the step records: before slirp4netns starts, its API socket; once it
+/// runs, its PID and start time (so that a clean-up by a runtime that never saw
+/// it ends that process, never one that took its PID since).
+#[derive(Serialize, Deserialize)]
+struct Record {
+    socket: PathBuf,
+    process: Option<(i32, u64)>,
+}
+
+impl Slirp4netns {
+    pub fn new(publish: Vec<PortMapping>) -> Self {
+        Slirp4netns { publish, running: RefCell::new(None) }
+    }
+}
+
+// ANCHOR: step
+impl Step for Slirp4netns {
+    fn name(&self) -> &'static str {
+        STAND_IN
+    }
+
+    /// Before anything is made: can it work at all? Then, write down the socket.
+    fn before_clone(&self, cx: &Context, _into: &mut CloneInto) -> Result<(), StepError> {
+        check_tun()?;
+        let record = Record { socket: socket_path(&cx.container.id), process: None };
+        cx.state.record(RECORD, &record).doing(|| "record the user-mode network".to_owned())
+    }
+
+    fn in_parent(&self, cx: &Context, child: Pid) -> Result<(), StepError> {
+        let socket = socket_path(&cx.container.id);
+        let dir = socket.parent().expect("the socket is in a directory");
+        fs::create_dir_all(dir).doing(|| format!("create {}", dir.display()))?;
+        let log = cx.state.dir().join("slirp4netns.log");
+        let (process, exit, ready) = start(child, &socket, &log)?;
+        let started = (process.id() as i32, start_time(process.id() as i32).unwrap_or(0));
+        *self.running.borrow_mut() = Some(Running { process, exit });
+        let record = Record { socket: socket.clone(), process: Some(started) };
+        cx.state.record(RECORD, &record).doing(|| "record slirp4netns".to_owned())?;
+        self.wait_until_ready(ready, &log)?;
+        for mapping in &self.publish {
+            publish(&socket, mapping)?;
+        }
+        Ok(())
+    }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        Ok(()) // all done from outside, in `in_parent`
+    }
+
+    /// End slirp4netns: ours by closing its exit pipe; a dead runtime's by its
+    /// recorded PID, if that process is still the one it started.
+    fn cleanup(&self, cx: &Context) -> Result<(), StepError> {
+        let Some(record) =
+            cx.state.recorded::<Record>(RECORD).doing(|| "read a record".to_owned())?
+        else {
+            return Ok(());
+        };
+        if let Some(running) = self.running.borrow_mut().take() {
+            stop(running);
+        } else if let Some((pid, started)) = record.process {
+            kill_if_same(pid, started)?;
+        }
+        match fs::remove_file(&record.socket) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).doing(|| format!("remove {}", record.socket.display()));
+            }
+            _ => {}
+        }
+        cx.state.forget(RECORD).doing(|| "forget slirp4netns".to_owned())
+    }
+}
+// ANCHOR_END: step
+
+impl Slirp4netns {
+    /// Wait for slirp4netns to say that `tap0` is configured (it writes to its
+    /// `--ready-fd`), or for it to die trying (the pipe closes).
+    fn wait_until_ready(&self, ready: File, log: &Path) -> Result<(), StepError> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        let deadline = Instant::now() + READY_WITHIN;
+        let mut ready = ready;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let mut fds = [PollFd::new(ready.as_fd(), PollFlags::POLLIN)];
+            let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+            match poll(&mut fds, timeout) {
+                Ok(0) => {
+                    let hint =
+                        format!("it did not configure tap0 within 10 s; see {}", log.display());
+                    return Err(StepError::new("start slirp4netns", Errno::ETIMEDOUT).hint(hint));
+                }
+                Err(Errno::EINTR) => continue,
+                Err(errno) => return Err(StepError::new("wait for slirp4netns", errno)),
+                Ok(_) => break,
+            }
+        }
+        let mut byte = [0u8; 1];
+        match ready.read(&mut byte) {
+            Ok(1) => Ok(()),
+            _ => {
+                // It ended without configuring anything: its last word says why.
+                let said = fs::read_to_string(log).unwrap_or_default();
+                let said =
+                    said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no reason given");
+                Err(StepError::new("start slirp4netns", Errno::ECHILD)
+                    .hint(format!("it exited: {said}")))
+            }
+        }
+    }
+}
+
+/// Is `/dev/net/tun` there, and may we open it? Asked before anything is made,
+/// so that a host that cannot do it says so at once, and what to do.
+fn check_tun() -> Result<(), StepError> {
+    if which(PROGRAM).is_none() {
+        return Err(StepError::new("find slirp4netns", Errno::ENOENT)
+            .hint("--net slirp4netns needs it: apt-get install slirp4netns (or use --net none)"));
+    }
+    match OpenOptions::new().read(true).write(true).open(TUN) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(StepError::new(format!("open {TUN}"), Errno::ENOENT).hint(
+                "the kernel has no TUN/TAP device: `modprobe tun` as root, or use --net none",
+            ))
+        }
+        Err(e) => {
+            let errno = e.raw_os_error().map_or(Errno::EACCES, Errno::from_raw);
+            let hint = format!(
+                "slirp4netns needs to open {TUN}, which this host lets only root use; root can allow everyone, as Debian does: `chmod 0666 {TUN}` (or use --net none)"
+            );
+            Err(StepError::new(format!("open {TUN}"), errno).hint(hint))
+        }
+    }
+}
+
+/// Where slirp4netns listens for our requests: `STATE/slirp4netns/SHORTID.sock`.
+/// (Not in the container's state directory: a socket's path may have at most 107
+/// bytes, and that one's is already about 100.)
+fn socket_path(id: &str) -> PathBuf {
+    ch00_process::state_root().join(PROGRAM).join(format!("{}.sock", &id[..12]))
+}
+
+/// Start slirp4netns for the network namespace of `child`. Returns it, the
+/// write end of its exit pipe, and the read end of its ready pipe.
+fn start(child: Pid, socket: &Path, log: &Path) -> Result<(Child, OwnedFd, File), StepError> {
+    // Both pipes close on exec, except the ends slirp4netns gets (below).
+    let (exit_read, exit_write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).doing(|| "make a pipe".to_owned())?;
+    let (ready_read, ready_write) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).doing(|| "make a pipe".to_owned())?;
+    let output = File::create(log).doing(|| format!("create {}", log.display()))?;
+    let errors = output.try_clone().doing(|| format!("open {}", log.display()))?;
+    let (exit_fd, ready_fd) = (exit_read.as_raw_fd(), ready_write.as_raw_fd());
+    let mut command = Command::new(PROGRAM);
+    command
+        .args(["--configure", "--mtu=65520", "--disable-host-loopback"])
+        .arg(format!("--api-socket={}", socket.display()))
+        .arg(format!("--exit-fd={exit_fd}"))
+        .arg(format!("--ready-fd={ready_fd}"))
+        .arg(child.to_string())
+        .arg("tap0")
+        .stdin(Stdio::null())
+        .stdout(output)
+        .stderr(errors)
+        // Its own process group: a Ctrl-C at the terminal is for the container
+        // (the runtime forwards it), not for the container's network.
+        .process_group(0);
+    // SAFETY: between fork and exec, fcntl(2) only (async-signal-safe).
+    unsafe {
+        command.pre_exec(move || {
+            for fd in [exit_fd, ready_fd] {
+                let borrowed = std::os::fd::BorrowedFd::borrow_raw(fd);
+                fcntl(borrowed, FcntlArg::F_SETFD(FdFlag::empty()))?;
+            }
+            Ok(())
+        });
+    }
+    let process = command.spawn().doing(|| "start slirp4netns".to_owned())?;
+    // Our copies of its ends must go: the ready pipe reads end-of-file only
+    // once no one else holds its write end.
+    drop((exit_read, ready_write));
+    Ok((process, exit_write, File::from(ready_read)))
+}
+
+/// Publish one port: slirp4netns binds HOSTPORT on the host (every address, as
+/// Docker publishes) and forwards what arrives to the container's port.
+fn publish(socket: &Path, mapping: &PortMapping) -> Result<(), StepError> {
+    let proto = match mapping.protocol {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+    };
+    let request = serde_json::json!({
+        "execute": "add_hostfwd",
+        "arguments": {
+            "proto": proto,
+            "host_addr": "0.0.0.0",
+            "host_port": mapping.host,
+            "guest_port": mapping.container,
+        },
+    });
+    let action = || format!("publish port {mapping}");
+    let mut api = UnixStream::connect(socket).doing(action)?;
+    api.write_all(request.to_string().as_bytes()).doing(action)?;
+    api.shutdown(std::net::Shutdown::Write).doing(action)?;
+    let mut answer = String::new();
+    api.read_to_string(&mut answer).doing(action)?;
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+    match answer.get("error") {
+        None if answer.get("return").is_some() => Ok(()),
+        error => {
+            let said = error.and_then(|e| e.get("desc")).and_then(|d| d.as_str());
+            let hint = match (said, mapping.host) {
+                (_, port @ ..1024) => format!(
+                    "port {port} is below 1024, which only root may bind (see sysctl net.ipv4.ip_unprivileged_port_start): choose a higher one"
+                ),
+                (Some(said), _) => format!("slirp4netns: {said} (is the port in use?)"),
+                (None, _) => "slirp4netns gave no answer".to_owned(),
+            };
+            Err(StepError::new(action(), Errno::EADDRINUSE).hint(hint))
+        }
+    }
+}
+
+/// End the slirp4netns we started: close its exit pipe, give it a moment, then
+/// kill it; and collect it, so that no zombie stays.
+fn stop(mut running: Running) {
+    drop(running.exit);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = running.process.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = running.process.kill();
+    let _ = running.process.wait();
+}
+
+/// A dead runtime's slirp4netns ends by itself when the runtime dies (its exit
+/// pipe closes), but a clean-up must not count on it. Kill PID, if it is still
+/// the process that was recorded: it is, if it started at the same moment.
+fn kill_if_same(pid: i32, started: u64) -> Result<(), StepError> {
+    // The pidfd first, the check after: a pidfd cannot change its process.
+    let Ok(pidfd) = pidfd_open(Pid::from_raw(pid)) else { return Ok(()) };
+    if started == 0 || start_time(pid) != Some(started) {
+        return Ok(()); // gone, and its PID given to another process
+    }
+    match send_signal(&pidfd, Signal::SIGKILL) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(errno) => Err(StepError::new(format!("end slirp4netns (PID {pid})"), errno)),
+    }
+}
+
+/// When process `pid` started, in clock ticks after boot (`/proc/PID/stat`'s
+/// 22nd field): with the PID, it names one process for as long as the machine runs.
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The name (field 2) is in parentheses and may hold spaces: count after it.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The path of `program` in `PATH`, if it is there.
+fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_time_names_this_process() {
+        let me = std::process::id() as i32;
+        let started = start_time(me).expect("our own stat");
+        assert_eq!(start_time(me), Some(started));
+        assert!(start_time(i32::MAX).is_none());
+    }
+
+    #[test]
+    fn the_socket_path_fits_a_unix_socket_address() {
+        let id = "a".repeat(64);
+        assert!(socket_path(&id).as_os_str().len() < 108);
+    }
+}
