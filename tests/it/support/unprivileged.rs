@@ -1,0 +1,221 @@
+//! An unprivileged user, made for a test and removed after it, to run chapter 9
+//! as a learner without sudo would; and `/dev/net/tun` made usable for the time
+//! of a test.
+//!
+//! The user is made with `useradd -m` (so with its own ranges in /etc/subuid and
+//! /etc/subgid, or, when asked, without any) and removed with `userdel -r` when
+//! the [`TestUser`] drops — also when the test fails — after its last process
+//! is killed, by PID. It cannot read the test's target directory (it may be
+//! below a directory only root may enter), so it gets copies: the binaries, and
+//! the rootfs, in a directory of its own.
+//!
+//! Commands run as the user with `setpriv --reuid --regid --init-groups`, with
+//! an environment of its own (as a login gives): HOME, USER, PATH,
+//! XDG_RUNTIME_DIR (its state: `$XDG_RUNTIME_DIR/tincan`) and XDG_DATA_HOME (its
+//! image store: `$XDG_DATA_HOME/tincan`), and, from the test, only the cgroup
+//! parent, so that its cgroups are below the test's own.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use super::{Run, chapter_bin, marker, template_rootfs};
+
+/// Tests that change `/dev/net/tun`'s mode hold this, so that none sees
+/// another's change.
+pub static TUN: Mutex<()> = Mutex::new(());
+
+/// A user made for one test.
+pub struct TestUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Its first subordinate uid and gid (/etc/subuid, /etc/subgid), if it has ranges.
+    pub subordinate: Option<(u32, u32)>,
+    home: PathBuf,
+    /// Binaries, rootfs and runtime directory, readable by the user.
+    dir: TempDir,
+    cgroup_parent: String,
+}
+
+impl TestUser {
+    /// Make a user, with subordinate ranges or without.
+    pub fn create(subordinate_ids: bool) -> TestUser {
+        let name = marker("u").replace("tincan-", "tincantest-");
+        let mut useradd = Command::new("useradd");
+        useradd.args(["--create-home", "--shell", "/bin/sh"]);
+        if !subordinate_ids {
+            useradd.args(["-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0"]);
+        }
+        let made = useradd.arg(&name).output().expect("run useradd");
+        assert!(made.status.success(), "useradd {name}: {made:?}");
+        let dir = tempfile::Builder::new().prefix("tincan-rootless-").tempdir().expect("temp dir");
+        // From here on, a failure drops the user (and removes it).
+        let mut user = TestUser {
+            uid: 0,
+            gid: 0,
+            subordinate: None,
+            home: PathBuf::new(),
+            cgroup_parent: format!("tincan-test/{name}"),
+            name,
+            dir,
+        };
+        let entry = nix::unistd::User::from_name(&user.name).ok().flatten().expect("the new user");
+        (user.uid, user.gid, user.home) = (entry.uid.as_raw(), entry.gid.as_raw(), entry.dir);
+        user.subordinate = subordinate_start("/etc/subuid", &user.name)
+            .zip(subordinate_start("/etc/subgid", &user.name));
+        assert_eq!(user.subordinate.is_some(), subordinate_ids, "ranges of {}", user.name);
+        user.prepare_dir();
+        user
+    }
+
+    /// The user's copies of the binaries and the rootfs; its runtime directory.
+    fn prepare_dir(&self) {
+        let dir = self.dir.path();
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod");
+        for chapter in ["ch09"] {
+            fs::copy(chapter_bin(chapter), dir.join(chapter)).expect("copy the binary");
+        }
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(template_rootfs())
+            .arg(self.rootfs())
+            .status()
+            .expect("run cp");
+        assert!(copied.success(), "copy the rootfs");
+        let run = self.runtime_dir();
+        fs::create_dir(&run).expect("the runtime dir");
+        fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).expect("chmod");
+        nix::unistd::chown(&run, Some(self.uid.into()), Some(self.gid.into())).expect("chown");
+    }
+
+    /// The rootfs the user may read.
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
+
+    /// Its `XDG_RUNTIME_DIR`: its tincan state is `tincan/` in there.
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    /// Its image store, and its containers' directories.
+    pub fn store_dir(&self) -> PathBuf {
+        self.home.join(".local/share/tincan")
+    }
+
+    /// The cgroup its containers' cgroups go below (`--cgroup-parent`): the test's own.
+    pub fn cgroup_parent(&self) -> &str {
+        &self.cgroup_parent
+    }
+
+    /// `program args...` as the user, in its own environment.
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new("setpriv");
+        command
+            .args(["--reuid", &self.uid.to_string(), "--regid", &self.gid.to_string()])
+            .arg("--init-groups")
+            .arg(program)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("USER", &self.name)
+            .env("LOGNAME", &self.name)
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("XDG_RUNTIME_DIR", self.runtime_dir())
+            .env("XDG_DATA_HOME", self.home.join(".local/share"))
+            .env("TINCAN_CGROUP_PARENT", &self.cgroup_parent);
+        command
+    }
+
+    /// `ch09 args...` as the user.
+    pub fn ch09(&self, args: &[&str]) -> Run {
+        let ch09 = self.dir.path().join("ch09");
+        let output =
+            self.command(ch09.to_str().expect("a UTF-8 path")).args(args).output().expect("run ch09");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            after: String::new(),
+            peak_rss_kib: 0,
+        }
+    }
+
+    /// The user's processes: `(PID, name)`.
+    pub fn processes(&self) -> Vec<(i32, String)> {
+        let mut found = Vec::new();
+        for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+            if entry.metadata().is_ok_and(|m| m.uid() == self.uid) {
+                let comm = fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+                found.push((pid, comm.trim().to_owned()));
+            }
+        }
+        found
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        // userdel refuses a user who still runs something: end it all, by PID.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.processes().is_empty() && Instant::now() < deadline {
+            for (pid, _) in self.processes() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let removed = Command::new("userdel").arg("--remove").arg(&self.name).output();
+        let gone = nix::unistd::User::from_name(&self.name).ok().flatten().is_none();
+        if !gone && !std::thread::panicking() {
+            panic!("userdel --remove {}: {removed:?}", self.name);
+        }
+    }
+}
+
+/// The first id of `user`'s range in `file` (`name:start:count` lines).
+fn subordinate_start(file: &str, user: &str) -> Option<u32> {
+    let text = fs::read_to_string(file).ok()?;
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next() == Some(user)).then(|| fields.next()?.parse().ok())?
+    })
+}
+
+/// `/dev/net/tun` in a mode of the test's choosing, and back as it was when
+/// dropped. Hold [`TUN`] while it lives.
+pub struct TunMode {
+    was: u32,
+}
+
+const TUN_PATH: &str = "/dev/net/tun";
+
+impl TunMode {
+    /// Usable by everyone (Debian's default, 0666), or by root alone (0600).
+    pub fn set(mode: u32) -> TunMode {
+        let was = fs::metadata(TUN_PATH).expect(TUN_PATH).mode() & 0o7777;
+        fs::set_permissions(TUN_PATH, fs::Permissions::from_mode(mode)).expect("chmod the tun");
+        TunMode { was }
+    }
+}
+
+impl Drop for TunMode {
+    fn drop(&mut self) {
+        let _ = fs::set_permissions(TUN_PATH, fs::Permissions::from_mode(self.was));
+    }
+}
+
+/// Check that `path` (a host object a test made as the user) is owned as expected.
+pub fn owner_of(path: &Path) -> (u32, u32) {
+    let meta = fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (meta.uid(), meta.gid())
+}
