@@ -122,8 +122,10 @@ pub fn delegated<'a>(layout: &'a Layout, parent: &Path, uid: Uid) -> Vec<&'a Hie
 /// `ch09 delegate [--remove] USER`: parse the rest of the command line, and do it.
 pub fn main() -> ExitCode {
     // `ch09 delegate ...`: clap sees "ch09 delegate" as the program.
-    let args = std::env::args_os().skip(1);
-    let args = match DelegateArgs::try_parse_from(args) {
+    use clap::{CommandFactory, FromArgMatches};
+    let command = DelegateArgs::command().bin_name("ch09 delegate");
+    let parsed = command.try_get_matches_from(std::env::args_os().skip(1));
+    let args = match parsed.and_then(|m| DelegateArgs::from_arg_matches(&m)) {
         Ok(args) => args,
         Err(e) => {
             let _ = e.print();
@@ -140,6 +142,15 @@ pub fn main() -> ExitCode {
             eprintln!("ch09: delegate: {e}");
             ExitCode::from(125)
         }
+    }
+}
+
+/// ` --cgroup-parent PATH` when it is not the default, for the commands we print.
+pub fn parent_flag(parent: &Path) -> String {
+    if parent == Path::new(DEFAULT_PARENT) {
+        String::new()
+    } else {
+        format!(" --cgroup-parent {}", parent.display())
     }
 }
 
@@ -183,8 +194,9 @@ fn delegate(args: &DelegateArgs) -> Result<String, DelegateError> {
         hand_over(hierarchy.version, dir, user.uid, user.gid)?;
     }
     Ok(format!(
-        "{name}'s containers now get their cgroups under {relative} ({count} hierarchies, such as {first}), so their limits work without root; `ch09 delegate --remove {name}` undoes it (and so does a reboot)",
+        "{name}'s containers now get their cgroups under {relative} ({count} hierarchies, such as {first}), so their limits work without root; `ch09 delegate --remove{parent} {name}` undoes it (and so does a reboot)",
         name = user.name,
+        parent = parent_flag(&args.cgroup_parent),
         relative = relative.display(),
         count = dirs.len(),
         first = dirs[0].display(),

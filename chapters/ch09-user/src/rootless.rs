@@ -13,14 +13,30 @@
 //!   container's cgroup goes there and every limit works. Without one, a
 //!   container that asks for no limit runs without a cgroup of its own; one that
 //!   asks for a limit is refused, with what to run.
+//! - **The loopback** (chapter 6): the runtime brings the container's `lo` up
+//!   from outside, entering its network namespace on a thread; a user may
+//!   enter it only through the user namespace that owns it, which a process
+//!   of more than one thread cannot join. The container's root may, so the
+//!   child does it ([`LoopbackUpInside`]).
+//! - **The idmapped layers** (`layers.rs`): only the host's root may idmap a
+//!   mount. A user's layers are its own files (a directory it made, or layers
+//!   it unpacked itself), so they need no mapping: the child stacks the
+//!   overlay on them directly, inside the user namespace ([`UserOverlay`],
+//!   chosen in `run.rs`).
 
 use std::path::Path;
 
-use ch00_process::Plan;
+use ch00_process::clone::CloneInto;
+use ch00_process::{Context, Doing, Plan, Step, StepError};
 use ch06_net::Network;
 use ch07_cgroups::{CgroupOptions, JoinCgroup, Layout};
+use ch08_images::overlay::{self, Overlay};
 use nix::errno::Errno;
+use nix::fcntl::{OFlag, open};
+use nix::mount::{MsFlags, mount};
+use nix::sys::stat::Mode;
 use nix::unistd::Uid;
+use nix::unistd::{chdir, fchdir};
 
 use crate::delegate::{delegated, user_parent};
 
@@ -38,6 +54,11 @@ pub fn adapt(plan: Plan, options: &CgroupOptions) -> Result<Plan, String> {
                 .to_owned(),
         );
     }
+    let plan = if plan.step_names().contains(&"bring up lo") {
+        plan.replace("bring up lo", vec![Box::new(LoopbackUpInside)])
+    } else {
+        plan
+    };
     let layout = Layout::detect().map_err(|e| format!("read /proc/self/mountinfo: {e}"))?;
     match cgroup(options, &layout, uid)? {
         Some(join) => Ok(plan.replace("cgroup", vec![Box::new(join)])),
@@ -46,7 +67,134 @@ pub fn adapt(plan: Plan, options: &CgroupOptions) -> Result<Plan, String> {
         None => Ok(plan.replace("cgroup", vec![])),
     }
 }
+
+/// Chapter 6's `lo` up, from inside: `SIOCSIFFLAGS` on any socket of the
+/// container's network namespace, as `ip link set lo up` did before netlink.
+/// (`man 7 netdevice`.)
+pub struct LoopbackUpInside;
+
+impl Step for LoopbackUpInside {
+    fn name(&self) -> &'static str {
+        "bring up lo"
+    }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+        use std::os::fd::AsRawFd;
+        let action = || "set lo up in the container".to_owned();
+        let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
+            .doing(action)?;
+        // SAFETY: a zeroed ifreq is valid; the name fits its 16 bytes.
+        let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (to, from) in request.ifr_name.iter_mut().zip(b"lo\0") {
+            *to = *from as libc::c_char;
+        }
+        // SAFETY: the ioctls read and write the ifreq we own.
+        unsafe {
+            Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request))
+                .doing(action)?;
+            request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &request))
+                .doing(action)?;
+        }
+        Ok(())
+    }
+}
+
+/// Chapter 8's overlay, mounted by the child in the user namespace: on the
+/// layers as they are, with the overlay's own attributes in `user.overlay.*`
+/// (`userxattr`; `trusted.*` is the host root's alone).
+pub struct UserOverlay {
+    overlay: Overlay,
+    layers: usize,
+}
+
+impl UserOverlay {
+    /// Chapter 8's `overlay` step, for `layers` layers.
+    pub fn new(overlay: Overlay, layers: usize) -> Self {
+        // No layers: chapter 8's one empty directory, `lower/0`.
+        UserOverlay { overlay, layers: layers.max(1) }
+    }
+}
+
+impl Step for UserOverlay {
+    fn name(&self) -> &'static str {
+        "overlay"
+    }
+
+    fn before_clone(&self, cx: &Context, into: &mut CloneInto) -> Result<(), StepError> {
+        self.overlay.before_clone(cx, into)
+    }
+
+    // ANCHOR: user_overlay
+    /// As chapter 8 mounts it — from `lower/`, whose links name the layers —
+    /// with `userxattr`.
+    fn in_child(&self, cx: &Context) -> Result<(), StepError> {
+        let lower = overlay::container_dir(cx.container)?.join(overlay::LOWER);
+        let data = format!("{},userxattr", overlay::mount_data(self.layers));
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let back = open(".", flags, Mode::empty()).doing(|| "open the current directory".into())?;
+        chdir(&lower).doing(|| format!("chdir to {}", lower.display()))?;
+        let rootfs = &cx.container.rootfs;
+        let mounted =
+            mount(Some("overlay"), rootfs, Some("overlay"), MsFlags::empty(), Some(data.as_str()));
+        fchdir(&back).doing(|| "go back to the directory we were in".into())?;
+        mounted
+            .doing(|| format!("mount the overlay ({data}) on {}", rootfs.display()))
+            .map_err(|e| e.hint("overlayfs says why in the kernel's log: see `dmesg | tail`"))
+    }
+    // ANCHOR_END: user_overlay
+
+    /// Chapter 8's clean-up; but what the container wrote belongs to IDs of
+    /// its user namespace — the overlay's `work/work` is even mode 000 —
+    /// and some of them are not ours outside it. Then the container's root
+    /// removes them: `rm` in a user namespace with our maps, as
+    /// `podman unshare rm` does.
+    fn cleanup(&self, cx: &Context) -> Result<(), StepError> {
+        match self.overlay.cleanup(cx) {
+            Err(e) if e.errno() == Errno::EACCES || e.errno() == Errno::EPERM => {
+                let dir = overlay::container_dir(cx.container)?;
+                remove_as_container_root(&dir)?;
+                self.overlay.cleanup(cx)
+            }
+            done => done,
+        }
+    }
+}
+
+/// `rm -rf DIR` as root of a user namespace that maps our own ID to 0 and our
+/// subordinate ranges after it (`unshare --map-auto`, which asks newuidmap), or
+/// our own ID alone when we have no ranges.
+fn remove_as_container_root(dir: &Path) -> Result<(), StepError> {
+    let rm = |maps: &[&str]| {
+        std::process::Command::new("unshare")
+            .args(maps)
+            .args(["rm", "-rf", "--"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if rm(&["--map-root-user", "--map-auto"]) || rm(&["--map-root-user"]) {
+        return Ok(());
+    }
+    Err(StepError::new(format!("remove {}", dir.display()), Errno::EACCES).hint(format!(
+        "files of the container's own users are in it: remove it with `unshare --map-root-user --map-auto rm -rf {}`",
+        dir.display()
+    )))
+}
 // ANCHOR_END: adapt
+
+/// The clean-up's plan (after runtimes that died): a user's overlay is taken
+/// down as a user's, and any container may have had a user-mode network.
+pub fn for_sweep(plan: Plan) -> Plan {
+    let plan = crate::slirp::for_sweep(plan);
+    if nix::unistd::geteuid().is_root() {
+        return plan;
+    }
+    let overlay = UserOverlay::new(Overlay::new(Vec::new(), false), 0);
+    plan.replace("overlay", vec![Box::new(overlay)])
+}
 
 /// The user's container's cgroup step: under the user's delegated cgroup when
 /// root delegated one in every hierarchy we use; none when it did not and no
@@ -77,11 +225,7 @@ fn cgroup(
 fn not_delegated(option: &str, parent: &Path, uid: Uid, missing: &[String]) -> String {
     let name =
         nix::unistd::User::from_uid(uid).ok().flatten().map_or_else(|| uid.to_string(), |u| u.name);
-    let parent_flag = if parent == Path::new(ch07_cgroups::DEFAULT_PARENT) {
-        String::new()
-    } else {
-        format!(" --cgroup-parent {}", parent.display())
-    };
+    let parent_flag = crate::delegate::parent_flag(parent);
     format!(
         "{option} needs a cgroup, and without root a container gets one only under a cgroup root delegated to you ({} is missing or not yours); root can delegate one, once: `sudo ch09 delegate{parent_flag} {name}` — or run without {option}",
         missing.first().map_or("none", String::as_str)

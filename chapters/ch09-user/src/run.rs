@@ -129,12 +129,17 @@ pub fn plan(
     let root = (userns.uids.root(), userns.gids.root());
     let overlay =
         Overlay::new(prepared.lowers.clone(), prepared.keep).holding(prepared.store_lock.take());
-    let overlay = IdmappedOverlay::new(overlay, prepared.lowers.clone(), root);
+    // Only the host's root may idmap; a user's layers are its own (rootless.rs).
+    let overlay: Box<dyn ch00_process::Step> = if Uid::effective().is_root() {
+        Box::new(IdmappedOverlay::new(overlay, prepared.lowers.clone(), root))
+    } else {
+        Box::new(crate::rootless::UserOverlay::new(overlay, prepared.lowers.len()))
+    };
     let devices = Rc::new(HostDevices::default());
     let plan = ch08_images::run::plan(options, prepared)
         .with_namespace(CloneFlags::CLONE_NEWUSER)
         .first(userns)
-        .replace("overlay", vec![Box::new(overlay)])
+        .replace("overlay", vec![overlay])
         .replace("mount /proc", vec![])
         .replace("mount /sys", vec![])
         .insert_before("pivot_root", EarlyProc)
@@ -148,5 +153,8 @@ pub fn plan(
 
 /// A plan with every step chapter 9 has, for cleaning up after dead runtimes.
 pub fn sweep_plan() -> Plan {
-    crate::slirp::for_sweep(ch08_images::run::plan(&CgroupOptions::default(), Prepared::default()))
+    crate::rootless::for_sweep(ch08_images::run::plan(
+        &CgroupOptions::default(),
+        Prepared::default(),
+    ))
 }
