@@ -121,10 +121,10 @@ pub fn delegated<'a>(layout: &'a Layout, parent: &Path, uid: Uid) -> Vec<&'a Hie
 
 /// `ch09 delegate [--remove] USER`: parse the rest of the command line, and do it.
 pub fn main() -> ExitCode {
-    // `ch09 delegate ...`: clap sees "ch09 delegate" as the program.
     use clap::{CommandFactory, FromArgMatches};
-    let command = DelegateArgs::command().bin_name("ch09 delegate");
-    let parsed = command.try_get_matches_from(std::env::args_os().skip(1));
+    // `ch09 delegate ...`: clap sees "ch09 delegate" as the program.
+    let args = std::iter::once("ch09 delegate".into()).chain(std::env::args_os().skip(2));
+    let parsed = DelegateArgs::command().try_get_matches_from(args);
     let args = match parsed.and_then(|m| DelegateArgs::from_arg_matches(&m)) {
         Ok(args) => args,
         Err(e) => {

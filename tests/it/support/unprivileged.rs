@@ -30,6 +30,10 @@ use super::{Run, chapter_bin, marker, template_rootfs};
 /// another's change.
 pub static TUN: Mutex<()> = Mutex::new(());
 
+/// useradd and userdel lock /etc/passwd, and fail rather than wait when
+/// another holds it: the tests make and remove their users one at a time.
+static USERADD: Mutex<()> = Mutex::new(());
+
 /// A user made for one test.
 pub struct TestUser {
     pub name: String,
@@ -52,7 +56,10 @@ impl TestUser {
         if !subordinate_ids {
             useradd.args(["-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0"]);
         }
-        let made = useradd.arg(&name).output().expect("run useradd");
+        let made = {
+            let _one_at_a_time = USERADD.lock().unwrap_or_else(|e| e.into_inner());
+            useradd.arg(&name).output().expect("run useradd")
+        };
         assert!(made.status.success(), "useradd {name}: {made:?}");
         let dir = tempfile::Builder::new().prefix("tincan-rootless-").tempdir().expect("temp dir");
         // From here on, a failure drops the user (and removes it).
@@ -133,11 +140,19 @@ impl TestUser {
         command
     }
 
+    /// The user's copy of `ch09`.
+    pub fn ch09_bin(&self) -> PathBuf {
+        self.dir.path().join("ch09")
+    }
+
     /// `ch09 args...` as the user.
     pub fn ch09(&self, args: &[&str]) -> Run {
-        let ch09 = self.dir.path().join("ch09");
-        let output =
-            self.command(ch09.to_str().expect("a UTF-8 path")).args(args).output().expect("run ch09");
+        let ch09 = self.ch09_bin();
+        let output = self
+            .command(ch09.to_str().expect("a UTF-8 path"))
+            .args(args)
+            .output()
+            .expect("run ch09");
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -174,6 +189,7 @@ impl Drop for TestUser {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        let _one_at_a_time = USERADD.lock().unwrap_or_else(|e| e.into_inner());
         let removed = Command::new("userdel").arg("--remove").arg(&self.name).output();
         let gone = nix::unistd::User::from_name(&self.name).ok().flatten().is_none();
         if !gone && !std::thread::panicking() {

@@ -1,0 +1,383 @@
+//! Chapter 9 without root: `ch09 run` by an unprivileged user made for each test
+//! (and removed after it, also when it fails; see `support/unprivileged.rs`).
+//!
+//! - The user is root inside, itself outside: its uid and its subordinate range
+//!   in the maps, and on the files the container writes; a user without ranges
+//!   gets one id, and its limits.
+//! - `--net slirp4netns` (the default without root): a way out, published
+//!   ports, and the host's loopback out of reach — with traffic only to
+//!   addresses the test made on this machine. Without a usable `/dev/net/tun`,
+//!   a clear error.
+//! - Cgroups: without a delegated cgroup, a limit is refused with what to run;
+//!   after `ch09 delegate`, the kernel enforces memory and pids limits; after
+//!   `--remove`, nothing is left.
+//! - The bridge: refused, naming what to use instead.
+//!
+//! These need root (to make the users, change `/dev/net/tun`, delegate).
+
+use std::io::Read;
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::unprivileged::{TUN, TestUser, TunMode, owner_of};
+use crate::support::{
+    LoopbackService, PROBE, cgroups_named, chapter_bin, marker, root_or_skip, tools_or_skip,
+};
+
+/// What these tests run, with the Debian packages that have it.
+const TOOLS: [(&str, &str); 6] = [
+    ("useradd", "passwd"),
+    ("setpriv", "util-linux"),
+    ("newuidmap", "uidmap"),
+    ("slirp4netns", "slirp4netns"),
+    ("unshare", "util-linux"),
+    ("ip", "iproute2"),
+];
+
+fn ready(test: &str) -> bool {
+    root_or_skip(test) && tools_or_skip(test, &TOOLS)
+}
+
+/// `uid_map`'s lines with the kernel's padding squeezed: "0 1001 1".
+fn squeeze(map: &str) -> Vec<String> {
+    map.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect()
+}
+
+/// Nothing of the user's runs is left: no process (slirp4netns), no state.
+fn assert_nothing_left(user: &TestUser) {
+    assert_eq!(user.processes(), Vec::<(i32, String)>::new(), "processes left behind");
+    let containers = user.runtime_dir().join("tincan/containers");
+    let left: Vec<_> = std::fs::read_dir(&containers).into_iter().flatten().flatten().collect();
+    assert!(left.is_empty(), "state left in {}: {left:?}", containers.display());
+}
+
+#[test]
+fn a_user_is_root_inside_and_itself_outside() {
+    if !ready(module_path!()) {
+        return;
+    }
+    let user = TestUser::create(true);
+    let (subuid, subgid) = user.subordinate.expect("ranges");
+    let rootfs = user.rootfs();
+    let script = "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; \
+                  touch /by-root; mkdir /by-1000; touch /by-1000/file; chown -R 1000:1000 /by-1000";
+    let run = user.ch09(&[
+        "run",
+        "--net",
+        "none",
+        "--keep",
+        rootfs.to_str().unwrap(),
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let (uid, gid) = (user.uid, user.gid);
+    let mut expected = vec!["0".to_owned(), "0".to_owned()];
+    expected.extend(squeeze(&format!("0 {uid} 1\n1 {subuid} 65536\n0 {gid} 1\n1 {subgid} 65536")));
+    assert_eq!(squeeze(&run.stdout), expected, "{run:?}");
+    // Outside, what root made is the user's; what 1000 made is its subordinate 999's.
+    let kept = kept_dir(&run.stderr);
+    assert!(kept.starts_with(user.store_dir()), "the user's store: {}", kept.display());
+    assert_eq!(owner_of(&kept.join("upper/by-root")), (uid, gid));
+    let shifted = (subuid + 999, subgid + 999);
+    assert_eq!(owner_of(&kept.join("upper/by-1000")), shifted);
+    assert_eq!(owner_of(&kept.join("upper/by-1000/file")), shifted);
+    assert_nothing_left(&user);
+}
+
+/// "ch09: kept DIR" -> DIR.
+fn kept_dir(stderr: &str) -> PathBuf {
+    let line = stderr.lines().find_map(|l| l.strip_prefix("ch09: kept "));
+    PathBuf::from(line.unwrap_or_else(|| panic!("no 'kept' line in {stderr:?}")))
+}
+
+/// Without ranges in /etc/subuid: one id, root; its limits show: there is no
+/// other user to give a file to, and groups cannot be dropped (setgroups is
+/// denied, so that a user cannot shed a group that keeps it out of a file).
+#[test]
+fn without_subordinate_ids_the_container_has_one_user() {
+    if !ready(module_path!()) {
+        return;
+    }
+    let user = TestUser::create(false);
+    let rootfs = user.rootfs();
+    let script = "id -u; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; \
+                  touch /f; chown 1000 /f 2>/dev/null || echo 'chown 1000: refused'";
+    let run = user.ch09(&["run", "--net", "none", rootfs.to_str().unwrap(), "sh", "-c", script]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let expected = format!(
+        "0\n0 {uid} 1\n0 {gid} 1\ndeny\nchown 1000: refused",
+        uid = user.uid,
+        gid = user.gid
+    );
+    assert_eq!(squeeze(&run.stdout), squeeze(&expected), "{run:?}");
+    assert_nothing_left(&user);
+}
+
+#[test]
+fn the_bridge_needs_root_and_says_what_to_use() {
+    if !ready(module_path!()) {
+        return;
+    }
+    let user = TestUser::create(true);
+    let run = user.ch09(&["run", "--net", "bridge", user.rootfs().to_str().unwrap(), "true"]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "ch09: --net bridge needs root: a bridge, its cables and its firewall rules are the host's; without root use --net slirp4netns (a user-mode network, the default) or --net none\n"
+    );
+    assert_nothing_left(&user);
+}
+
+/// A host where `/dev/net/tun` is root's alone (as on our machines): the
+/// default network cannot work, and the error says why and what root can do.
+#[test]
+fn without_a_usable_tun_device_the_user_is_told_what_to_do() {
+    if !ready(module_path!()) {
+        return;
+    }
+    let _tun = TUN.lock().unwrap_or_else(|e| e.into_inner());
+    let _mode = TunMode::set(0o600);
+    let user = TestUser::create(true);
+    let run = user.ch09(&["run", user.rootfs().to_str().unwrap(), "true"]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "ch09: user-mode network: open /dev/net/tun: Permission denied (slirp4netns needs to open /dev/net/tun, which this host lets only root use; root can allow everyone, as Debian does: `chmod 0666 /dev/net/tun` (or use --net none))\n"
+    );
+    assert_nothing_left(&user);
+}
+
+/// An address of the host's own, on a veth pair the test makes, for the
+/// container to reach through slirp4netns: an address this machine delivers to
+/// itself, so no packet leaves it. (A veth and not a dummy interface: these
+/// machines' kernels have no dummy driver.) Removed when dropped.
+struct TestAddress {
+    name: String,
+    address: Ipv4Addr,
+}
+
+impl TestAddress {
+    fn new() -> TestAddress {
+        let name = format!("tcrl{}", std::process::id() % 100_000);
+        let peer = format!("{name}p");
+        let address = Ipv4Addr::new(192, 0, 2, 77); // TEST-NET-1: routed nowhere
+        let made = TestAddress { name, address };
+        for args in [
+            vec!["link", "add", &made.name, "type", "veth", "peer", "name", &peer],
+            vec!["addr", "add", &format!("{address}/32"), "dev", &made.name],
+            vec!["link", "set", &made.name, "up"],
+            vec!["link", "set", &peer, "up"],
+        ] {
+            let status = Command::new("ip").args(&args).status().expect("run ip");
+            assert!(status.success(), "ip {args:?}");
+        }
+        made
+    }
+}
+
+impl Drop for TestAddress {
+    fn drop(&mut self) {
+        // Its peer goes with it.
+        let _ = Command::new("ip").args(["link", "del", &self.name]).status();
+    }
+}
+
+/// A port nobody listens on now (the kernel's pick; free again once dropped).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port()
+}
+
+/// Connect to 127.0.0.1:`port` until something answers with a line, for up to 10 s.
+fn read_from(port: u16) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+            stream.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            if !answer.is_empty() {
+                return Some(answer);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// slirp4netns: out to an address on this machine (not its loopback), in
+/// through a published port, and the host's 127.0.0.1 — which slirp4netns
+/// would show at 10.0.2.2 — out of reach.
+#[test]
+fn slirp4netns_goes_out_and_publishes_ports_but_keeps_the_hosts_loopback_closed() {
+    if !ready(module_path!()) {
+        return;
+    }
+    let _tun = TUN.lock().unwrap_or_else(|e| e.into_inner());
+    let _mode = TunMode::set(0o666);
+    let user = TestUser::create(true);
+    let local = TestAddress::new();
+    let outside = TcpListener::bind((local.address, 0)).expect("listen on the test address");
+    let outside_port = outside.local_addr().expect("address").port();
+    let secret = marker("outside");
+    let answer = secret.clone();
+    let server = std::thread::spawn(move || {
+        let (mut client, _) = outside.accept().expect("a client");
+        std::io::Write::write_all(&mut client, answer.as_bytes()).expect("answer");
+    });
+    let loopback = LoopbackService::start();
+    let published = free_port();
+    let greeting = marker("inside");
+    let script = format!(
+        "nc -w 5 {addr} {outside_port} </dev/null; echo; \
+         nc -w 2 10.0.2.2 {loop_port} </dev/null && echo 'LOOPBACK REACHED' || echo 'loopback: no way'; \
+         echo {greeting} | nc -l -p 80",
+        addr = local.address,
+        loop_port = loopback.port,
+    );
+    let rootfs = user.rootfs();
+    let ch09 = user.ch09_bin();
+    let publish = format!("{published}:80");
+    let container = user
+        .command(ch09.to_str().unwrap())
+        .args(["run", "-p", &publish, rootfs.to_str().unwrap(), "sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start ch09");
+    let from_inside = read_from(published);
+    let output = container.wait_with_output().expect("wait for ch09");
+    server.join().expect("the outside listener saw its client");
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [secret.as_str(), "loopback: no way"],
+        "{stderr}"
+    );
+    assert_eq!(from_inside.as_deref(), Some(format!("{greeting}\n").as_str()), "{stderr}");
+    assert_eq!(loopback.clients(), 0, "the host's loopback saw a client from the container");
+    drop(local);
+    assert_nothing_left(&user);
+}
+
+/// `ch09 delegate` as root, and back, for the test's own cgroup parent; taken
+/// back when dropped if the test did not.
+struct Delegation<'a> {
+    user: &'a TestUser,
+    state: tempfile::TempDir,
+}
+
+impl<'a> Delegation<'a> {
+    fn give(user: &'a TestUser) -> Delegation<'a> {
+        let state = tempfile::tempdir().expect("a state dir");
+        let delegation = Delegation { user, state };
+        let output = delegation.ch09(false);
+        assert!(output.status.success(), "delegate: {output:?}");
+        delegation
+    }
+
+    fn ch09(&self, remove: bool) -> std::process::Output {
+        let mut ch09 = Command::new(chapter_bin("ch09"));
+        ch09.arg("delegate").env("TINCAN_STATE_DIR", self.state.path());
+        if remove {
+            ch09.arg("--remove");
+        }
+        ch09.args(["--cgroup-parent", self.user.cgroup_parent(), &self.user.name]);
+        ch09.output().expect("run ch09 delegate")
+    }
+
+    fn take_back(self) -> std::process::Output {
+        self.ch09(true)
+    }
+}
+
+impl Drop for Delegation<'_> {
+    fn drop(&mut self) {
+        let _ = self.ch09(true);
+    }
+}
+
+#[test]
+fn limits_need_a_delegated_cgroup_and_then_the_kernel_enforces_them() {
+    if !ready(module_path!()) {
+        return;
+    }
+    let user = TestUser::create(true);
+    let rootfs = user.rootfs();
+    let rootfs = rootfs.to_str().unwrap();
+    let parent = user.cgroup_parent().to_owned();
+
+    // Before: no limit, no cgroup, and the container runs; a limit is refused.
+    let run = user.ch09(&["run", "--net", "none", rootfs, "true"]);
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
+    let run = user.ch09(&["run", "--net", "none", "--memory", "32m", rootfs, "true"]);
+    assert_eq!(run.code, 125, "{run:?}");
+    let missing =
+        Path::new("/sys/fs/cgroup/memory").join(&parent).join(format!("user-{}", user.uid));
+    let v2_host = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if !v2_host {
+        assert_eq!(
+            run.stderr,
+            format!(
+                "ch09: --memory needs a cgroup, and without root a container gets one only under a cgroup root delegated to you ({} is missing or not yours); root can delegate one, once: `sudo ch09 delegate --cgroup-parent {parent} {name}` — or run without --memory\n",
+                missing.display(),
+                name = user.name,
+            )
+        );
+    }
+
+    // After: the kernel enforces both limits, in the user's own cgroups.
+    let delegation = Delegation::give(&user);
+    let run = user.ch09(&[
+        "run",
+        "--net",
+        "none",
+        "--memory",
+        "32m",
+        rootfs,
+        PROBE,
+        "attack",
+        "exhaust-memory",
+        "256",
+    ]);
+    assert_eq!(run.code, 137, "128 + SIGKILL: {run:?}");
+    assert_eq!(
+        run.stderr,
+        "ch09: out of memory: the kernel killed a process of the container at its memory limit of 32 MiB (--memory)\n"
+    );
+    let run = user.ch09(&[
+        "run",
+        "--net",
+        "none",
+        "--pids-limit",
+        "16",
+        rootfs,
+        PROBE,
+        "attack",
+        "fork-bomb",
+        "200",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "BLOCKED: fork refused after 15 processes: EAGAIN: Try again\n");
+    assert_eq!(
+        run.stderr,
+        "ch09: the container reached its limit of 16 processes (--pids-limit): the kernel refused a fork\n"
+    );
+    // The containers' cgroups are gone; the delegated ones stay until taken back.
+    let delegated = cgroups_named(&format!("{parent}/user-{}", user.uid));
+    assert!(!delegated.is_empty(), "the delegation is there");
+    for dir in &delegated {
+        let children =
+            std::fs::read_dir(dir).unwrap().flatten().filter(|e| e.path().is_dir()).count();
+        assert_eq!(children, 0, "a container's cgroup left in {}", dir.display());
+    }
+    let taken = delegation.take_back();
+    assert!(taken.status.success(), "delegate --remove: {taken:?}");
+    assert_eq!(cgroups_named(&parent), Vec::<PathBuf>::new(), "cgroups left behind");
+    assert_nothing_left(&user);
+}
