@@ -85,9 +85,7 @@ impl TestUser {
     fn prepare_dir(&self) {
         let dir = self.dir.path();
         fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod");
-        for chapter in ["ch09"] {
-            fs::copy(chapter_bin(chapter), dir.join(chapter)).expect("copy the binary");
-        }
+        fs::copy(chapter_bin("ch09"), self.ch09_bin()).expect("copy the binary");
         let copied = Command::new("cp")
             .arg("-a")
             .arg(template_rootfs())
