@@ -381,3 +381,42 @@ fn limits_need_a_delegated_cgroup_and_then_the_kernel_enforces_them() {
     assert_eq!(cgroups_named(&parent), Vec::<PathBuf>::new(), "cgroups left behind");
     assert_nothing_left(&user);
 }
+
+/// A runtime killed with SIGKILL once slirp4netns runs: slirp4netns ends by
+/// itself (its exit pipe closes with the runtime), and `ch09 cleanup` removes
+/// the rest of what was recorded.
+#[test]
+fn a_killed_runtime_leaves_no_slirp4netns() {
+    if !ready(module_path!()) {
+        return;
+    }
+    let _tun = TUN.lock().unwrap_or_else(|e| e.into_inner());
+    let _mode = TunMode::set(0o666);
+    let user = TestUser::create(true);
+    let rootfs = user.rootfs();
+    let mut runtime = user
+        .command(user.ch09_bin().to_str().unwrap())
+        .env("TINCAN_TEST_PAUSE_AFTER", "user-mode network")
+        .args(["run", rootfs.to_str().unwrap(), "sleep", "60"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start ch09");
+    let mut stderr = std::io::BufReader::new(runtime.stderr.take().expect("its stderr"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).expect("read its stderr");
+    assert_eq!(line, "paused after user-mode network\n");
+    let slirp = |user: &TestUser| user.processes().into_iter().any(|(_, n)| n == "slirp4netns");
+    assert!(slirp(&user), "slirp4netns runs while the runtime waits");
+    runtime.kill().expect("SIGKILL the runtime");
+    runtime.wait().expect("reap it");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while slirp(&user) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!slirp(&user), "slirp4netns outlived its runtime");
+    let run = user.ch09(&["cleanup"]);
+    assert_eq!(run.stderr, "ch09: cleaned up after 1 container whose runtime had died\n");
+    let sockets = user.runtime_dir().join("tincan/slirp4netns");
+    assert_eq!(std::fs::read_dir(&sockets).map(|d| d.count()).unwrap_or(0), 0, "a socket left");
+    assert_nothing_left(&user);
+}
