@@ -26,9 +26,11 @@
 //! handed down to it first. And v2 adds a rule that v1 lacks: a process may move
 //! only between cgroups whose *common ancestor* it may write to. A user's shell
 //! sits in its login session's cgroup, which systemd delegates to no one, so on
-//! a v2 host a user's runtime must itself start inside the delegated cgroup
-//! (as systemd's `systemd-run --user --scope -p Delegate=yes` starts it in
-//! systemd's). On a v1 or hybrid host there is no such rule.
+//! a v2 host a user's runtime would have to start inside the delegated cgroup
+//! (as `systemd-run --user --scope -p Delegate=yes` starts it in systemd's),
+//! and its containers' cgroups go beside it, never above a process. tincan
+//! does not do that yet: on a v2 host this command refuses, and says so. On
+//! a v1 or hybrid host there is no such rule.
 //!
 //! A user's containers then go under `PARENT/user-UID` (PARENT is
 //! `--cgroup-parent`, `tincan` by default): see `rootless.rs`. What was
@@ -70,6 +72,10 @@ pub enum DelegateError {
         path = .path.display()
     )]
     InUse { user: String, path: PathBuf },
+    #[error(
+        "on a cgroup v2 host, tincan cannot use a delegated cgroup yet (a user's runtime would have to start inside it); a user's containers run without limits, or with sudo"
+    )]
+    V2,
     #[error("nothing is delegated to {0}")]
     NothingDelegated(String),
 }
@@ -183,6 +189,9 @@ fn delegate(args: &DelegateArgs) -> Result<String, DelegateError> {
     let hierarchies = layout.used();
     if hierarchies.is_empty() {
         return Err(DelegateError::NoCgroups);
+    }
+    if hierarchies.iter().any(|h| h.version == Version::V2) {
+        return Err(DelegateError::V2);
     }
     let relative = user_parent(&args.cgroup_parent, user.uid);
     let dirs: Vec<PathBuf> = hierarchies.iter().map(|h| h.mount.join(&relative)).collect();

@@ -29,7 +29,7 @@ use std::path::Path;
 use ch00_process::clone::CloneInto;
 use ch00_process::{Context, Doing, Plan, Step, StepError};
 use ch06_net::Network;
-use ch07_cgroups::{CgroupOptions, JoinCgroup, Layout};
+use ch07_cgroups::{CgroupOptions, JoinCgroup, Layout, Version};
 use ch08_images::overlay::{self, Overlay};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
@@ -206,12 +206,21 @@ fn cgroup(
 ) -> Result<Option<JoinCgroup>, String> {
     let parent = &options.cgroup_parent;
     let used = layout.used();
+    let limits = options.limits();
+    // cgroup v2 lets a process move only below a cgroup it may write to *and*
+    // that holds its source: the user's shell is in its login session's cgroup,
+    // outside anything delegated to it here (see delegate.rs).
+    if used.iter().any(|h| h.version == Version::V2) {
+        let Some((_, option)) = limits.controllers().first().copied() else { return Ok(None) };
+        return Err(format!(
+            "{option} without root is not supported on a cgroup v2 host yet: a user's runtime would have to start inside its delegated cgroup (systemd's user@.service gives one); run with sudo, or without {option}"
+        ));
+    }
     let delegated = delegated(layout, parent, uid);
     if !used.is_empty() && delegated.len() == used.len() {
         let layout: Result<Layout, Errno> = Ok(layout.clone());
         return Ok(Some(JoinCgroup::new(options.limits(), user_parent(parent, uid), layout)));
     }
-    let limits = options.limits();
     let Some((_, option)) = limits.controllers().first().copied() else { return Ok(None) };
     let missing: Vec<String> = used
         .iter()
