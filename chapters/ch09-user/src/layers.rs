@@ -50,6 +50,7 @@ use std::cell::RefCell;
 use std::fs;
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ch00_process::clone::CloneInto;
@@ -101,9 +102,10 @@ impl Step for IdmappedOverlay {
     /// Chapter 8's directory, given to the container's root, with a mount
     /// point per layer; and the socket.
     fn before_clone(&self, cx: &Context, into: &mut CloneInto) -> Result<(), StepError> {
-        self.overlay.before_clone(cx, into)?;
         let dir = overlay::container_dir(cx.container)?;
         let (uid, gid) = self.root;
+        passable(&dir, uid, gid)?;
+        self.overlay.before_clone(cx, into)?;
         for owned in [dir.clone(), dir.join(UPPER), dir.join(WORK)] {
             chown(&owned, Some(uid), Some(gid))
                 .doing(|| format!("give {} to the container's root", owned.display()))?;
@@ -187,6 +189,32 @@ impl Step for IdmappedOverlay {
     fn cleanup(&self, cx: &Context) -> Result<(), StepError> {
         self.overlay.cleanup(cx)
     }
+}
+
+/// Can the container's root (`uid`, `gid` on the host) pass through every
+/// directory above the container's `dir`? It must, to reach its own: it is
+/// not the host's root any more. (Said here, with what to do, rather than as
+/// "Permission denied" from the child.)
+fn passable(dir: &Path, uid: Uid, gid: Gid) -> Result<(), StepError> {
+    for above in dir.ancestors().skip(1) {
+        let Ok(meta) = fs::metadata(above) else { continue }; // made by chapter 8, 711
+        let mode = meta.permissions().mode();
+        let bit = if meta.uid() == uid.as_raw() {
+            0o100
+        } else if meta.gid() == gid.as_raw() {
+            0o010
+        } else {
+            0o001
+        };
+        if mode & bit == 0 {
+            return Err(StepError::new(format!("reach {}", dir.display()), Errno::EACCES).hint(format!(
+                "the container's root is {uid} on the host, and {} (mode {:o}) does not let it pass: `chmod o+x` it, or keep the store elsewhere (--root)",
+                above.display(),
+                mode & 0o7777
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Make the detached `mount` show its IDs through the user namespace `userns`.

@@ -46,8 +46,15 @@ pub fn user_namespace(options: &UserOptions) -> Result<Option<UserNamespace>, St
     let (uid, gid) = (Uid::effective(), Gid::effective());
     let explicit = !options.uidmap.is_empty() || !options.gidmap.is_empty();
     let maps = |uids: Vec<IdRange>, gids: Vec<IdRange>, writer| -> Result<_, String> {
+        // The map the user gave is checked first, so that an error names its option.
+        let gids_first = options.uidmap.is_empty() && !options.gidmap.is_empty();
+        let group = |gids| IdMap::new(Kind::Group, gids).map_err(|e| e.to_string());
+        let early = if gids_first { Some(group(gids.clone())?) } else { None };
         let uids = IdMap::new(Kind::User, uids).map_err(|e| e.to_string())?;
-        let gids = IdMap::new(Kind::Group, gids).map_err(|e| e.to_string())?;
+        let gids = match early {
+            Some(gids) => gids,
+            None => group(gids)?,
+        };
         Ok(Some(UserNamespace { uids, gids, writer }))
     };
     if explicit {
