@@ -423,3 +423,20 @@ fn a_killed_runtime_leaves_no_slirp4netns() {
     assert_eq!(std::fs::read_dir(&sockets).map(|d| d.count()).unwrap_or(0), 0, "a socket left");
     assert_nothing_left(&user);
 }
+
+/// Chapters 6 to 8 know the value (it is chapter 6's `--net`), and say where
+/// the network comes from instead of running a container with no way out.
+#[test]
+fn before_chapter_9_slirp4netns_says_where_it_comes_from() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let sandbox = crate::support::Sandbox::new().options(&["--net", "slirp4netns"]);
+    let run = sandbox.run("ch08", &["true"]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "ch08: user-mode network: start a user-mode network: Invalid argument (--net slirp4netns comes with chapter 9: use ch09, or --net bridge or none here)\n"
+    );
+    assert_eq!(cgroups_named(&sandbox.cgroup_parent()), Vec::<PathBuf>::new());
+}

@@ -174,8 +174,8 @@ impl Step for UserModeNetwork {
         _cx: &Context,
         _into: &mut ch00_process::clone::CloneInto,
     ) -> Result<(), StepError> {
-        let hint = "chapter 9 (ch09) brings it; here, use --net bridge or none";
-        Err(StepError::new("start a user-mode network", nix::errno::Errno::ENOTSUP).hint(hint))
+        let hint = "--net slirp4netns comes with chapter 9: use ch09, or --net bridge or none here";
+        Err(StepError::new("start a user-mode network", nix::errno::Errno::EINVAL).hint(hint))
     }
 }
 
@@ -229,6 +229,10 @@ mod tests {
         let at = |name| names.iter().position(|n| *n == name);
         assert_eq!(at("bind /etc files").map(|i| i + 1), at("pivot_root"));
         assert_eq!(names.last(), Some(&"connect to the bridge"));
+        // A user-mode network is chapter 9's: here, a stand-in that says so.
+        let slirp = plan(&NetOptions { net: Network::Slirp4netns, ..NetOptions::default() });
+        assert!(slirp.namespaces.contains(CloneFlags::CLONE_NEWNET));
+        assert_eq!(slirp.step_names().last(), Some(&"user-mode network"));
     }
 
     #[test]
