@@ -271,6 +271,9 @@ fn start(child: Pid, socket: &Path, log: &Path) -> Result<(Child, OwnedFd, File)
     let errors = output.try_clone().doing(|| format!("open {}", log.display()))?;
     let (exit_fd, ready_fd) = (exit_read.as_raw_fd(), ready_write.as_raw_fd());
     let mut command = Command::new(PROGRAM);
+    // The largest MTU slirp4netns takes: every packet costs a trip through
+    // this process, so fewer, larger packets are much faster (the default,
+    // 1500, is a real Ethernet's, which `tap0` is not).
     command
         .args(["--configure", "--mtu=65520", "--disable-host-loopback"])
         .arg(format!("--api-socket={}", socket.display()))
@@ -328,8 +331,9 @@ fn publish(socket: &Path, mapping: &PortMapping) -> Result<(), StepError> {
         None if answer.get("return").is_some() => Ok(()),
         error => {
             let said = error.and_then(|e| e.get("desc")).and_then(|d| d.as_str());
+            let root = nix::unistd::geteuid().is_root();
             let hint = match (said, mapping.host) {
-                (_, port @ ..1024) => format!(
+                (_, port @ ..1024) if !root => format!(
                     "port {port} is below 1024, which only root may bind (see sysctl net.ipv4.ip_unprivileged_port_start): choose a higher one"
                 ),
                 (Some(said), _) => format!("slirp4netns: {said} (is the port in use?)"),
