@@ -3,7 +3,7 @@
 //! A user namespace makes the container's processes root *inside*: they may
 //! mount, make namespaces, change their own hostname. Outside, they stay the
 //! user who ran `ch09`, and so does the runtime: whatever it would make on the
-//! host with root's powers, it cannot. Two steps of earlier chapters do that:
+//! host with root's powers, it cannot. Four steps of earlier chapters need it:
 //!
 //! - **The bridge** (chapter 6): interfaces and firewall rules of the host.
 //!   A user gets a user-mode network instead (`slirp.rs`), and `--net bridge`
