@@ -21,7 +21,8 @@
 //! - `run.rs`: `ch09 run`'s options and plan.
 //! - `rootless.rs`: what changes without root: no bridge; the container's cgroup
 //!   under one root delegated to the user, or none.
-//! - `slirp.rs`: `--net slirp4netns`, a user-mode network (the default without root).
+//! - `slirp.rs`, `slirp_process.rs`: `--net slirp4netns`, a user-mode network (the
+//!   default without root), and its process.
 //! - `delegate.rs`: `sudo ch09 delegate USER`, root's one-time set-up for a user's limits.
 //!
 //! Man pages: `man 7 user_namespaces`, `man 5 subuid`, `man 1 newuidmap`.
@@ -36,5 +37,6 @@ mod layers;
 pub mod rootless;
 pub mod run;
 pub mod slirp;
+mod slirp_process;
 pub mod subid;
 pub mod userns;

@@ -49,32 +49,24 @@
 //! [slirp4netns]: https://github.com/rootless-containers/slirp4netns
 
 use std::cell::RefCell;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use ch00_process::clone::{CloneInto, pidfd_open, send_signal};
+use ch00_process::clone::CloneInto;
 use ch00_process::{Context, Doing, Plan, Step, StepError};
 use ch06_net::{NetOptions, Network, PortMapping, Protocol};
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
-use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-/// The program, found in `PATH`.
-const PROGRAM: &str = "slirp4netns";
+use crate::slirp_process::{
+    PROGRAM, Running, kill_if_same, start, start_time, stop, wait_until_ready, which,
+};
 
 /// The TUN/TAP device slirp4netns opens in the container's namespace.
 const TUN: &str = "/dev/net/tun";
-
-/// How long slirp4netns may take to configure the container's `tap0`.
-const READY_WITHIN: Duration = Duration::from_secs(10);
 
 /// Where the step is recorded in the container's state.
 const RECORD: &str = "slirp4netns";
@@ -108,13 +100,6 @@ const STAND_IN: &str = "user-mode network";
 pub struct Slirp4netns {
     pub publish: Vec<PortMapping>,
     running: RefCell<Option<Running>>,
-}
-
-/// A slirp4netns this runtime started.
-struct Running {
-    process: Child,
-    /// The write end of its `--exit-fd` pipe: closing it ends slirp4netns.
-    exit: OwnedFd,
 }
 
 /// What the step records: before slirp4netns starts, its API socket; once it
@@ -155,7 +140,7 @@ impl Step for Slirp4netns {
         *self.running.borrow_mut() = Some(Running { process, exit });
         let record = Record { socket: socket.clone(), process: Some(started) };
         cx.state.record(RECORD, &record).doing(|| "record slirp4netns".to_owned())?;
-        self.wait_until_ready(ready, &log)?;
+        wait_until_ready(ready, &log)?;
         for mapping in &self.publish {
             publish(&socket, mapping)?;
         }
@@ -190,44 +175,6 @@ impl Step for Slirp4netns {
 }
 // ANCHOR_END: step
 
-impl Slirp4netns {
-    /// Wait for slirp4netns to say that `tap0` is configured (it writes to its
-    /// `--ready-fd`), or for it to die trying (the pipe closes).
-    fn wait_until_ready(&self, ready: File, log: &Path) -> Result<(), StepError> {
-        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-        use std::os::fd::AsFd;
-        let deadline = Instant::now() + READY_WITHIN;
-        let mut ready = ready;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let mut fds = [PollFd::new(ready.as_fd(), PollFlags::POLLIN)];
-            let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-            match poll(&mut fds, timeout) {
-                Ok(0) => {
-                    let hint =
-                        format!("it did not configure tap0 within 10 s; see {}", log.display());
-                    return Err(StepError::new("start slirp4netns", Errno::ETIMEDOUT).hint(hint));
-                }
-                Err(Errno::EINTR) => continue,
-                Err(errno) => return Err(StepError::new("wait for slirp4netns", errno)),
-                Ok(_) => break,
-            }
-        }
-        let mut byte = [0u8; 1];
-        match ready.read(&mut byte) {
-            Ok(1) => Ok(()),
-            _ => {
-                // It ended without configuring anything: its last word says why.
-                let said = fs::read_to_string(log).unwrap_or_default();
-                let said =
-                    said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no reason given");
-                Err(StepError::new("start slirp4netns", Errno::ECHILD)
-                    .hint(format!("it exited: {said}")))
-            }
-        }
-    }
-}
-
 /// Is `/dev/net/tun` there, and may we open it? Asked before anything is made,
 /// so that a host that cannot do it says so at once, and what to do.
 fn check_tun() -> Result<(), StepError> {
@@ -257,51 +204,6 @@ fn check_tun() -> Result<(), StepError> {
 /// bytes, and that one's is already about 100.)
 fn socket_path(id: &str) -> PathBuf {
     ch00_process::state_root().join(PROGRAM).join(format!("{}.sock", &id[..12]))
-}
-
-/// Start slirp4netns for the network namespace of `child`. Returns it, the
-/// write end of its exit pipe, and the read end of its ready pipe.
-fn start(child: Pid, socket: &Path, log: &Path) -> Result<(Child, OwnedFd, File), StepError> {
-    // Both pipes close on exec, except the ends slirp4netns gets (below).
-    let (exit_read, exit_write) =
-        nix::unistd::pipe2(OFlag::O_CLOEXEC).doing(|| "make a pipe".to_owned())?;
-    let (ready_read, ready_write) =
-        nix::unistd::pipe2(OFlag::O_CLOEXEC).doing(|| "make a pipe".to_owned())?;
-    let output = File::create(log).doing(|| format!("create {}", log.display()))?;
-    let errors = output.try_clone().doing(|| format!("open {}", log.display()))?;
-    let (exit_fd, ready_fd) = (exit_read.as_raw_fd(), ready_write.as_raw_fd());
-    let mut command = Command::new(PROGRAM);
-    // The largest MTU slirp4netns takes: every packet costs a trip through
-    // this process, so fewer, larger packets are much faster (the default,
-    // 1500, is a real Ethernet's, which `tap0` is not).
-    command
-        .args(["--configure", "--mtu=65520", "--disable-host-loopback"])
-        .arg(format!("--api-socket={}", socket.display()))
-        .arg(format!("--exit-fd={exit_fd}"))
-        .arg(format!("--ready-fd={ready_fd}"))
-        .arg(child.to_string())
-        .arg("tap0")
-        .stdin(Stdio::null())
-        .stdout(output)
-        .stderr(errors)
-        // Its own process group: a Ctrl-C at the terminal is for the container
-        // (the runtime forwards it), not for the container's network.
-        .process_group(0);
-    // SAFETY: between fork and exec, fcntl(2) only (async-signal-safe).
-    unsafe {
-        command.pre_exec(move || {
-            for fd in [exit_fd, ready_fd] {
-                let borrowed = std::os::fd::BorrowedFd::borrow_raw(fd);
-                fcntl(borrowed, FcntlArg::F_SETFD(FdFlag::empty()))?;
-            }
-            Ok(())
-        });
-    }
-    let process = command.spawn().doing(|| "start slirp4netns".to_owned())?;
-    // Our copies of its ends must go: the ready pipe reads end-of-file only
-    // once no one else holds its write end.
-    drop((exit_read, ready_write));
-    Ok((process, exit_write, File::from(ready_read)))
 }
 
 /// Publish one port: slirp4netns binds HOSTPORT on the host (every address, as
@@ -344,62 +246,9 @@ fn publish(socket: &Path, mapping: &PortMapping) -> Result<(), StepError> {
     }
 }
 
-/// End the slirp4netns we started: close its exit pipe, give it a moment, then
-/// kill it; and collect it, so that no zombie stays.
-fn stop(mut running: Running) {
-    drop(running.exit);
-    let deadline = Instant::now() + Duration::from_secs(1);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = running.process.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let _ = running.process.kill();
-    let _ = running.process.wait();
-}
-
-/// A dead runtime's slirp4netns ends by itself when the runtime dies (its exit
-/// pipe closes), but a clean-up must not count on it. Kill PID, if it is still
-/// the process that was recorded: it is, if it started at the same moment.
-fn kill_if_same(pid: i32, started: u64) -> Result<(), StepError> {
-    // The pidfd first, the check after: a pidfd cannot change its process.
-    let Ok(pidfd) = pidfd_open(Pid::from_raw(pid)) else { return Ok(()) };
-    if started == 0 || start_time(pid) != Some(started) {
-        return Ok(()); // gone, and its PID given to another process
-    }
-    match send_signal(&pidfd, Signal::SIGKILL) {
-        Ok(()) | Err(Errno::ESRCH) => Ok(()),
-        Err(errno) => Err(StepError::new(format!("end slirp4netns (PID {pid})"), errno)),
-    }
-}
-
-/// When process `pid` started, in clock ticks after boot (`/proc/PID/stat`'s
-/// 22nd field): with the PID, it names one process for as long as the machine runs.
-fn start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The name (field 2) is in parentheses and may hold spaces: count after it.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// The path of `program` in `PATH`, if it is there.
-fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|p| p.is_file())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_start_time_names_this_process() {
-        let me = std::process::id() as i32;
-        let started = start_time(me).expect("our own stat");
-        assert_eq!(start_time(me), Some(started));
-        assert!(start_time(i32::MAX).is_none());
-    }
 
     #[test]
     fn the_socket_path_fits_a_unix_socket_address() {
