@@ -440,3 +440,24 @@ fn before_chapter_9_slirp4netns_says_where_it_comes_from() {
     );
     assert_eq!(cgroups_named(&sandbox.cgroup_parent()), Vec::<PathBuf>::new());
 }
+
+/// Root may choose the user-mode network too (in the sandbox's own network
+/// namespace here), and its slirp4netns ends with the container.
+#[test]
+fn root_may_use_slirp4netns_too() {
+    if !ready(module_path!()) {
+        return;
+    }
+    let sandbox = crate::support::Sandbox::new().options(&["--net", "slirp4netns"]);
+    let run = sandbox.run("ch09", &["sh", "-c", "ip -4 addr show tap0 | grep -o 'inet [0-9./]*'"]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "inet 10.0.2.100/24\n"), "{run:?}");
+    let state = sandbox.state_dir().display().to_string();
+    let slirps: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.starts_with("slirp4netns") && c.contains(&state))
+        .collect();
+    assert_eq!(slirps, Vec::<String>::new(), "slirp4netns outlived its container");
+}
