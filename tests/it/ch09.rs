@@ -15,15 +15,11 @@ use std::sync::{Mutex, MutexGuard};
 use crate::support::images::{self, Format, OPAQUE_DIR, OWNED, THREE};
 use crate::support::{REGISTRY_TOOLS, Registry, RegistryAuth, chapter_bin, tools_or_skip};
 
-/// A sandbox whose containers run with `options` and no network.
-///
-/// Its directory is made 711: the store is in it, and the container's root,
-/// no longer the host's root, must pass through it to reach its own
-/// directory (`ch09` says so, in words, when it cannot).
+/// A sandbox whose containers run with `options` and no network. (Its
+/// directory, where the store is, lets others pass: the container's root, no
+/// longer the host's root, must pass through it to reach its own directory.)
 fn sandbox(options: &[&str]) -> Sandbox {
-    let sandbox = Sandbox::new().options(&["--net", "none"]).options(options);
-    std::fs::set_permissions(sandbox.dir(), std::fs::Permissions::from_mode(0o711)).unwrap();
-    sandbox
+    Sandbox::new().options(&["--net", "none"]).options(options)
 }
 
 /// The names in `dir` (empty if it does not exist).
@@ -138,7 +134,6 @@ fn dev_proc_sys_and_the_network_work_in_a_user_namespace() {
         return;
     }
     let sandbox = Sandbox::new().options(&["--uidmap", "0:100000:65536"]);
-    std::fs::set_permissions(sandbox.dir(), std::fs::Permissions::from_mode(0o711)).unwrap();
     let script = "echo x > /dev/null && head -c 4 /dev/zero | wc -c; ls /dev/pts >/dev/null && echo pts; \
                   echo $$; test -d /sys/class/net/eth0 && echo sys; cat /etc/hostname | wc -l";
     let run = sandbox.run("ch09", &["sh", "-c", script]);
@@ -325,4 +320,35 @@ fn an_image_runs_with_userns_and_its_owners_seen_inside() {
         "{run:?}"
     );
     nothing_left(&sandbox);
+}
+
+/// A runtime killed with SIGKILL once the layers are idmapped and sent (after
+/// the overlay's parent-side part), or once the command runs: `ch09 cleanup`
+/// removes the container's directory, owned by the container's root, and its
+/// state; nothing is left.
+#[test]
+fn cleanup_after_a_killed_runtime_leaves_nothing() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    for point in ["user namespace", "overlay", "start"] {
+        let sandbox = sandbox(&["--uidmap", "0:100000:65536"]);
+        let bin = chapter_bin("ch09").display().to_string();
+        let dir = sandbox.dir().display().to_string();
+        let script = format!(
+            "TINCAN_TEST_PAUSE_AFTER='{point}' {} sleep 30 2> {dir}/err & runtime=$!\n\
+             n=0; until grep -q 'paused after' {dir}/err || ! kill -0 $runtime 2>/dev/null || [ $n -ge 250 ]; do sleep 0.02; n=$((n+1)); done\n\
+             cat {dir}/err; ls $TINCAN_ROOT/containers | wc -l\n\
+             kill -KILL $runtime; wait $runtime; echo killed $?\n\
+             {bin} cleanup; echo cleanup $?",
+            sandbox.command_line("ch09")
+        );
+        let run = sandbox.script(&script);
+        assert_eq!(
+            run.stdout,
+            format!("paused after {point}\n1\nkilled 137\ncleanup 0\n"),
+            "killed after {point}: {run:?}"
+        );
+        nothing_left(&sandbox);
+    }
 }

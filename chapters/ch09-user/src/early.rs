@@ -19,6 +19,7 @@ use ch00_process::{Context, Doing, Step, StepError};
 use ch01_chroot::{RootDir, fd_path};
 use nix::mount::{MsFlags, mount};
 
+// ANCHOR: mount_in_root
 /// Mount `fstype` on the rootfs's `dir` with `flags`.
 fn mount_in_root(cx: &Context, fstype: &str, dir: &str, flags: MsFlags) -> Result<(), StepError> {
     let root = RootDir::open(&cx.container.rootfs)?;
@@ -26,6 +27,7 @@ fn mount_in_root(cx: &Context, fstype: &str, dir: &str, flags: MsFlags) -> Resul
     mount(Some(fstype), &fd_path(&target), Some(fstype), flags, None::<&str>)
         .doing(|| format!("mount {fstype} on {}", root.shown(dir)))
 }
+// ANCHOR_END: mount_in_root
 
 const NOTHING_TO_RUN: MsFlags =
     MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC);

@@ -99,6 +99,7 @@ fn write_proc(child: Pid, file: &str, text: &str) -> Result<(), StepError> {
     })
 }
 
+// ANCHOR: write_once
 /// Write `text` to the file at `path` in one `write(2)`.
 fn write_once(path: &str, text: &str) -> std::io::Result<()> {
     // EXERCISE(ch09-user): write the uid map
@@ -110,6 +111,7 @@ fn write_once(path: &str, text: &str) -> std::io::Result<()> {
     file.write_all(text.as_bytes())
     // END EXERCISE
 }
+// ANCHOR_END: write_once
 
 /// Run `newuidmap PID INSIDE OUTSIDE COUNT...` (or `newgidmap`).
 fn helper(program: &str, child: Pid, map: &IdMap) -> Result<(), StepError> {
