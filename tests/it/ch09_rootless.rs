@@ -449,8 +449,12 @@ fn root_may_use_slirp4netns_too() {
         return;
     }
     let sandbox = crate::support::Sandbox::new().options(&["--net", "slirp4netns"]);
-    let run = sandbox.run("ch09", &["sh", "-c", "ip -4 addr show tap0 | grep -o 'inet [0-9./]*'"]);
-    assert_eq!((run.code, run.stdout.as_str()), (0, "inet 10.0.2.100/24\n"), "{run:?}");
+    let sandbox = sandbox.options(&["--hostname", "rootful"]);
+    let script =
+        "ip -4 addr show tap0 | grep -o 'inet [0-9./]*'; tail -n 1 /etc/hosts; cat /etc/hostname";
+    let run = sandbox.run("ch09", &["sh", "-c", script]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "inet 10.0.2.100/24\n10.0.2.100\trootful\nrootful\n", "{run:?}");
     let state = sandbox.state_dir().display().to_string();
     let slirps: Vec<String> = std::fs::read_dir("/proc")
         .unwrap()

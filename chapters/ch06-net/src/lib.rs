@@ -35,7 +35,7 @@ mod nft;
 mod ports;
 
 pub use bridge::Bridge;
-pub use etc::EtcFiles;
+pub use etc::{EtcFiles, write as write_etc_files};
 pub use ports::{PortMapping, Protocol};
 
 use ch00_process::{Context, Plan, Step, StepError};

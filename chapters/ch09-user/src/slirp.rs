@@ -30,6 +30,10 @@
 //!   makes it usable by everyone (mode 0666); a host that does not cannot give
 //!   a user this network.
 //!
+//! The container gets chapter 6's `/etc/hosts`, `/etc/hostname` and
+//! `/etc/resolv.conf`, for its address 10.0.2.100; slirp4netns asks the
+//! host's resolvers for it.
+//!
 //! The process is the container's, on the host: recorded in its state *before*
 //! it starts (and with its PID once it does), ended by the clean-up. It also
 //! ends by itself when the runtime dies: it watches a pipe whose other end only
@@ -51,12 +55,13 @@
 use std::cell::RefCell;
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
+use std::net::Ipv4Addr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use ch00_process::clone::CloneInto;
 use ch00_process::{Context, Doing, Plan, Step, StepError};
-use ch06_net::{NetOptions, Network, PortMapping, Protocol};
+use ch06_net::{EtcFiles, NetOptions, Network, PortMapping, Protocol, write_etc_files};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
@@ -78,8 +83,10 @@ pub fn wire(plan: Plan, options: &NetOptions) -> Plan {
     if options.net != Network::Slirp4netns {
         return plan;
     }
-    let slirp = Slirp4netns::new(options.publish.clone());
-    plan.replace(STAND_IN, vec![Box::new(slirp)])
+    let slirp = Slirp4netns::new(options.publish.clone(), options.uts.hostname.clone());
+    // Its /etc files, as chapter 6 binds the bridge's: bound over the
+    // rootfs's while ours on the host are in reach.
+    plan.replace(STAND_IN, vec![Box::new(slirp)]).insert_before("pivot_root", EtcFiles)
 }
 // ANCHOR_END: wire
 
@@ -87,11 +94,14 @@ pub fn wire(plan: Plan, options: &NetOptions) -> Plan {
 /// container may have had this one.
 pub fn for_sweep(plan: Plan) -> Plan {
     if plan.step_names().contains(&STAND_IN) {
-        plan.replace(STAND_IN, vec![Box::new(Slirp4netns::new(Vec::new()))])
+        plan.replace(STAND_IN, vec![Box::new(Slirp4netns::new(Vec::new(), None))])
     } else {
-        plan.then(Slirp4netns::new(Vec::new()))
+        plan.then(Slirp4netns::new(Vec::new(), None))
     }
 }
+
+/// The container's address on slirp4netns's network (its default, 10.0.2.0/24).
+const GUEST: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 100);
 
 /// The name of chapter 6's stand-in, and of this step.
 const STAND_IN: &str = "user-mode network";
@@ -99,6 +109,8 @@ const STAND_IN: &str = "user-mode network";
 /// The container's user-mode network: slirp4netns, and its published ports.
 pub struct Slirp4netns {
     pub publish: Vec<PortMapping>,
+    /// For `/etc/hosts` and `/etc/hostname` (`None`: the container's short id).
+    pub hostname: Option<String>,
     running: RefCell<Option<Running>>,
 }
 
@@ -112,8 +124,8 @@ struct Record {
 }
 
 impl Slirp4netns {
-    pub fn new(publish: Vec<PortMapping>) -> Self {
-        Slirp4netns { publish, running: RefCell::new(None) }
+    pub fn new(publish: Vec<PortMapping>, hostname: Option<String>) -> Self {
+        Slirp4netns { publish, hostname, running: RefCell::new(None) }
     }
 }
 
@@ -127,7 +139,12 @@ impl Step for Slirp4netns {
     fn before_clone(&self, cx: &Context, _into: &mut CloneInto) -> Result<(), StepError> {
         check_tun()?;
         let record = Record { socket: socket_path(&cx.container.id), process: None };
-        cx.state.record(RECORD, &record).doing(|| "record the user-mode network".to_owned())
+        cx.state.record(RECORD, &record).doing(|| "record the user-mode network".to_owned())?;
+        // The address is always slirp4netns's first guest, 10.0.2.100; the
+        // resolvers are the host's that are not on its loopback, as for the
+        // bridge (slirp4netns asks them for the container, as the user).
+        let hostname = ch04_uts::hostname(self.hostname.as_deref(), cx.container);
+        write_etc_files(cx.state, hostname, GUEST)
     }
 
     fn in_parent(&self, cx: &Context, child: Pid) -> Result<(), StepError> {
