@@ -8,9 +8,11 @@
 //!   ports, and the host's loopback out of reach — with traffic only to
 //!   addresses the test made on this machine. Without a usable `/dev/net/tun`,
 //!   a clear error.
-//! - Cgroups: without a delegated cgroup, a limit is refused with what to run;
-//!   after `ch09 delegate`, the kernel enforces memory and pids limits; after
-//!   `--remove`, nothing is left.
+//! - Cgroups: without a delegated cgroup, a limit is refused with what to run.
+//!   On a v1 host, after `ch09 delegate`, the kernel enforces memory and pids
+//!   limits; root's own limits on the delegated cgroup bind whatever the user
+//!   moves into it; `--cgroup-parent` stays inside the hierarchy; `--remove`
+//!   removes what it made and nothing else. On a v2 host, `delegate` refuses.
 //! - The bridge: refused, naming what to use instead.
 //!
 //! These need root (to make the users, change `/dev/net/tun`, delegate).
@@ -265,45 +267,82 @@ fn slirp4netns_goes_out_and_publishes_ports_but_keeps_the_hosts_loopback_closed(
     assert_nothing_left(&user);
 }
 
-/// `ch09 delegate` as root, and back, for the test's own cgroup parent; taken
-/// back when dropped if the test did not.
+/// `ch09 delegate` as root, with a state directory of the test's own, for the
+/// test user's cgroup parent; taken back when dropped if the test did not.
 struct Delegation<'a> {
     user: &'a TestUser,
     state: tempfile::TempDir,
 }
 
 impl<'a> Delegation<'a> {
-    fn give(user: &'a TestUser) -> Delegation<'a> {
-        let state = tempfile::tempdir().expect("a state dir");
-        let delegation = Delegation { user, state };
-        let output = delegation.ch09(false);
+    fn new(user: &'a TestUser) -> Delegation<'a> {
+        Delegation { user, state: tempfile::tempdir().expect("a state dir") }
+    }
+
+    /// Delegate with `limits` (`--memory 256m ...`); it must work.
+    fn give(user: &'a TestUser, limits: &[&str]) -> Delegation<'a> {
+        let delegation = Delegation::new(user);
+        let output = delegation.ch09(limits, user.cgroup_parent());
         assert!(output.status.success(), "delegate: {output:?}");
         delegation
     }
 
-    fn ch09(&self, remove: bool) -> std::process::Output {
+    /// `ch09 delegate ARGS --cgroup-parent PARENT USER`.
+    fn ch09(&self, args: &[&str], parent: &str) -> std::process::Output {
         let mut ch09 = Command::new(chapter_bin("ch09"));
-        ch09.arg("delegate").env("TINCAN_STATE_DIR", self.state.path());
-        if remove {
-            ch09.arg("--remove");
-        }
-        ch09.args(["--cgroup-parent", self.user.cgroup_parent(), &self.user.name]);
+        ch09.arg("delegate").env("TINCAN_STATE_DIR", self.state.path()).args(args);
+        ch09.args(["--cgroup-parent", parent, &self.user.name]);
         ch09.output().expect("run ch09 delegate")
     }
 
-    fn take_back(self) -> std::process::Output {
-        self.ch09(true)
+    fn take_back(&self) -> std::process::Output {
+        self.ch09(&["--remove"], self.user.cgroup_parent())
+    }
+
+    /// What the record says was made: (the user's cgroups, the parents).
+    fn recorded(&self) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        let path = self.state.path().join(format!("delegated/{}.json", self.user.uid));
+        let text = std::fs::read_to_string(&path).expect("the record");
+        let record: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let paths = |key: &str| -> Vec<PathBuf> {
+            let list = record[key].as_array().unwrap_or_else(|| panic!("{key} in {text}"));
+            list.iter().map(|p| PathBuf::from(p.as_str().expect("a path"))).collect()
+        };
+        (paths("dirs"), paths("parents"))
     }
 }
 
 impl Drop for Delegation<'_> {
     fn drop(&mut self) {
-        let _ = self.ch09(true);
+        let _ = self.take_back();
+        // The tests' shared parent goes once empty, as chapter 7's container
+        // clean-up removes it: a delegation it outlived would leave it.
+        for dir in cgroups_named("tincan-test") {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
 
+/// A pure cgroup v2 host (where a user's limits are not supported yet).
+fn v2_host() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// On a v2 host, `ch09 delegate` refuses plainly.
+fn assert_delegate_refused_on_v2(user: &TestUser) {
+    let output = Delegation::new(user).ch09(&["--memory", "64m", "--pids-limit", "8"], "tincan");
+    assert_eq!(output.status.code(), Some(125), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "ch09: delegate: on a cgroup v2 host, tincan cannot use a delegated cgroup yet (a user's runtime would have to start inside it); a user's containers run without limits, or with sudo\n"
+    );
+}
+
+/// Without a delegated cgroup: no limit, no cgroup, and the container runs;
+/// a limit is refused, saying what to do — on v1, the command root runs
+/// once; on v2, that it is not supported yet (and `delegate` refuses too).
 #[test]
-fn limits_need_a_delegated_cgroup_and_then_the_kernel_enforces_them() {
+fn a_limit_without_a_delegated_cgroup_is_refused_saying_what_to_do() {
     if !ready(module_path!()) {
         return;
     }
@@ -311,31 +350,47 @@ fn limits_need_a_delegated_cgroup_and_then_the_kernel_enforces_them() {
     let rootfs = user.rootfs();
     let rootfs = rootfs.to_str().unwrap();
     let parent = user.cgroup_parent().to_owned();
-
-    // Before: no limit, no cgroup, and the container runs; a limit is refused.
     let run = user.ch09(&["run", "--net", "none", rootfs, "true"]);
     assert_eq!((run.code, run.stderr.as_str()), (0, ""), "{run:?}");
     let run = user.ch09(&["run", "--net", "none", "--memory", "32m", rootfs, "true"]);
     assert_eq!(run.code, 125, "{run:?}");
-    let missing =
-        Path::new("/sys/fs/cgroup/memory").join(&parent).join(format!("user-{}", user.uid));
-    let v2_host = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    if v2_host {
-        // Not supported there yet, and said so (delegate.rs).
+    if v2_host() {
         assert!(run.stderr.contains("not supported on a cgroup v2 host yet"), "{run:?}");
+        assert_delegate_refused_on_v2(&user);
         return assert_nothing_left(&user);
     }
+    let missing =
+        Path::new("/sys/fs/cgroup/memory").join(&parent).join(format!("user-{}", user.uid));
     assert_eq!(
         run.stderr,
         format!(
-            "ch09: --memory needs a cgroup, and without root a container gets one only under a cgroup root delegated to you ({} is missing or not yours); root can delegate one, once: `sudo ch09 delegate --cgroup-parent {parent} {name}` — or run without --memory\n",
+            "ch09: --memory needs a cgroup, and without root a container gets one only under a cgroup root delegated to you ({} is missing or not yours); root can delegate one, once, with the most all your containers may use together: `sudo ch09 delegate --memory SIZE --pids-limit N --cgroup-parent {parent} {name}` — or run without --memory\n",
             missing.display(),
             name = user.name,
         )
     );
+    assert_eq!(cgroups_named(&parent), Vec::<PathBuf>::new(), "cgroups made");
+    assert_nothing_left(&user);
+}
 
-    // After: the kernel enforces both limits, in the user's own cgroups.
-    let delegation = Delegation::give(&user);
+/// After `ch09 delegate` on a v1 host, the kernel enforces a user's memory and
+/// pids limits in the user's own cgroups; `--remove` leaves nothing. (On v2,
+/// `delegate` refuses.)
+#[test]
+fn after_delegate_the_kernel_enforces_limits_on_cgroup_v1_and_delegate_refuses_on_v2() {
+    if !ready(module_path!()) {
+        return;
+    }
+    let user = TestUser::create(true);
+    if v2_host() {
+        assert_delegate_refused_on_v2(&user);
+        return assert_nothing_left(&user);
+    }
+    let rootfs = user.rootfs();
+    let rootfs = rootfs.to_str().unwrap();
+    let parent = user.cgroup_parent().to_owned();
+    // More than the containers' own limits below, which must be what stops them.
+    let delegation = Delegation::give(&user, &["--memory", "512m", "--pids-limit", "128"]);
     let run = user.ch09(&[
         "run",
         "--net",
@@ -382,6 +437,139 @@ fn limits_need_a_delegated_cgroup_and_then_the_kernel_enforces_them() {
     let taken = delegation.take_back();
     assert!(taken.status.success(), "delegate --remove: {taken:?}");
     assert_eq!(cgroups_named(&parent), Vec::<PathBuf>::new(), "cgroups left behind");
+    assert_nothing_left(&user);
+}
+
+/// cgroup v1 has no common-ancestor rule: the user may move *any* of its
+/// processes into the cgroup it owns. So root's limits on that cgroup are
+/// what bind them there: written by `delegate`, root's files, and enforced
+/// on a process the user moved in by hand. (On v2, `delegate` refuses.)
+#[test]
+fn on_cgroup_v1_roots_limits_bind_what_the_user_moves_into_its_cgroup_and_delegate_refuses_on_v2() {
+    if !ready(module_path!()) {
+        return;
+    }
+    let user = TestUser::create(true);
+    if v2_host() {
+        assert_delegate_refused_on_v2(&user);
+        return assert_nothing_left(&user);
+    }
+    let delegation = Delegation::give(&user, &["--memory", "64m", "--pids-limit", "8"]);
+    let dirs = cgroups_named(&format!("{}/user-{}", user.cgroup_parent(), user.uid));
+    let file = |name: &str| {
+        let found = dirs.iter().map(|d| d.join(name)).find(|f| f.exists());
+        found.unwrap_or_else(|| panic!("no {name} in {dirs:?}"))
+    };
+    let (memory, pids) = (file("memory.limit_in_bytes"), file("pids.max"));
+    assert_eq!(std::fs::read_to_string(&memory).unwrap(), format!("{}\n", 64 << 20));
+    assert_eq!(std::fs::read_to_string(&pids).unwrap(), "8\n");
+    assert_eq!((owner_of(&memory), owner_of(&pids)), ((0, 0), (0, 0)), "root's files");
+    let raise = format!("echo max > {} && echo RAISED", pids.display());
+    let run = user.sh(&raise);
+    assert!(!run.stdout.contains("RAISED"), "the user raised root's limit: {run:?}");
+    // The user's shell moves itself into the pids hierarchy's (v1 lets it),
+    // then starts sleepers until a fork is refused: itself and 7 more make 8.
+    let procs = pids.with_file_name("cgroup.procs");
+    let escape = format!(
+        "echo $$ > {} || exit 1; for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 30 >/dev/null 2>&1 & echo started; done",
+        procs.display()
+    );
+    let run = user.sh(&escape);
+    assert_eq!(run.stdout.lines().filter(|l| *l == "started").count(), 7, "{run:?}");
+    user.end_processes();
+    let taken = delegation.take_back();
+    assert!(taken.status.success(), "delegate --remove: {taken:?}");
+    assert_eq!(cgroups_named(user.cgroup_parent()), Vec::<PathBuf>::new(), "cgroups left");
+    assert_nothing_left(&user);
+}
+
+/// Directories a test made in the cgroup tree, removed (deepest last made
+/// first) when dropped.
+struct MadeCgroups(Vec<PathBuf>);
+
+impl Drop for MadeCgroups {
+    fn drop(&mut self) {
+        for dir in self.0.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// `--cgroup-parent` stays inside each hierarchy (chapter 7's check). On v1:
+/// a second delegation under another parent is refused; a user's cgroup that
+/// delegate did not make is refused; `--remove` removes what it recorded
+/// making, and a parent that was there before stays. (On v2, `delegate` refuses.)
+#[test]
+fn delegate_keeps_to_its_parent_and_on_cgroup_v1_removes_only_what_it_made() {
+    if !ready(module_path!()) {
+        return;
+    }
+    let user = TestUser::create(true);
+    let escape = format!("../../../../tmp/{}", user.name);
+    for bad in [escape.as_str(), "/sys/fs/cgroup", "tincan/../.."] {
+        let output = Delegation::new(&user).ch09(&["--memory", "64m", "--pids-limit", "8"], bad);
+        assert_eq!(output.status.code(), Some(125), "{bad}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("give a relative path of names"), "{bad}: {stderr}");
+    }
+    let made_outside = Path::new("/tmp").join(&user.name);
+    assert!(!made_outside.exists(), "delegate made {}", made_outside.display());
+    if v2_host() {
+        assert_delegate_refused_on_v2(&user);
+        return assert_nothing_left(&user);
+    }
+    let limits = ["--memory", "64m", "--pids-limit", "8"];
+    let parent = user.cgroup_parent().to_owned();
+    let delegation = Delegation::give(&user, &limits);
+    let (dirs, parents) = delegation.recorded();
+    assert!(!dirs.is_empty() && dirs.iter().all(|d| d.is_dir()), "{dirs:?}");
+    let own_parents: Vec<PathBuf> =
+        parents.iter().filter(|p| p.ends_with(&parent)).cloned().collect();
+    assert_eq!(own_parents.len(), dirs.len(), "the test's parent, made in each: {parents:?}");
+    // Again with the same parent: fine (the limits set again). With another: refused.
+    let again = delegation.ch09(&limits, &parent);
+    assert!(again.status.success(), "{again:?}");
+    let elsewhere = delegation.ch09(&limits, &format!("{parent}-other"));
+    assert_eq!(elsewhere.status.code(), Some(125), "{elsewhere:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&elsewhere.stderr),
+        format!(
+            "ch09: delegate: {name} already has cgroups delegated under {parent}: take them back first (`ch09 delegate --remove {name}`), then delegate under the other parent\n",
+            name = user.name
+        )
+    );
+    assert_eq!(cgroups_named(&format!("{parent}-other")), Vec::<PathBuf>::new());
+    let taken = delegation.take_back();
+    assert!(taken.status.success(), "{taken:?}");
+    assert_eq!(cgroups_named(&parent), Vec::<PathBuf>::new(), "what it made is gone");
+
+    // The parent there before: it stays. The user's cgroup there before: refused.
+    let mut made = MadeCgroups(Vec::new());
+    for dir in &own_parents {
+        for ancestor in [dir.parent().expect("tincan-test"), dir.as_path()] {
+            if std::fs::create_dir(ancestor).is_ok() {
+                made.0.push(ancestor.to_owned());
+            }
+        }
+    }
+    std::fs::create_dir(&dirs[0]).expect("a user's cgroup made by hand");
+    made.0.push(dirs[0].clone());
+    let delegation = Delegation::new(&user);
+    let refused = delegation.ch09(&limits, &parent);
+    assert_eq!(refused.status.code(), Some(125), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    let expected =
+        format!("ch09: delegate: {} exists, and tincan did not make it", dirs[0].display());
+    assert!(stderr.starts_with(&expected), "{stderr}");
+    std::fs::remove_dir(made.0.pop().expect("the hand-made one")).expect("rmdir");
+    let given = delegation.ch09(&limits, &parent);
+    assert!(given.status.success(), "{given:?}");
+    let taken = delegation.take_back();
+    assert!(taken.status.success(), "{taken:?}");
+    assert!(dirs.iter().all(|d| !d.exists()), "the user's cgroups are gone");
+    assert!(own_parents.iter().all(|p| p.is_dir()), "a parent delegate did not make was removed");
+    drop(made);
+    assert_eq!(cgroups_named(&parent), Vec::<PathBuf>::new());
     assert_nothing_left(&user);
 }
 

@@ -236,7 +236,7 @@ fn not_delegated(option: &str, parent: &Path, uid: Uid, missing: &[String]) -> S
         nix::unistd::User::from_uid(uid).ok().flatten().map_or_else(|| uid.to_string(), |u| u.name);
     let parent_flag = crate::delegate::parent_flag(parent);
     format!(
-        "{option} needs a cgroup, and without root a container gets one only under a cgroup root delegated to you ({} is missing or not yours); root can delegate one, once: `sudo ch09 delegate{parent_flag} {name}` — or run without {option}",
+        "{option} needs a cgroup, and without root a container gets one only under a cgroup root delegated to you ({} is missing or not yours); root can delegate one, once, with the most all your containers may use together: `sudo ch09 delegate --memory SIZE --pids-limit N{parent_flag} {name}` — or run without {option}",
         missing.first().map_or("none", String::as_str)
     )
 }
@@ -255,7 +255,7 @@ mod tests {
         );
         assert_eq!(
             message,
-            "--memory needs a cgroup, and without root a container gets one only under a cgroup root delegated to you (/sys/fs/cgroup/memory/tincan/user-4000000 is missing or not yours); root can delegate one, once: `sudo ch09 delegate 4000000` — or run without --memory"
+            "--memory needs a cgroup, and without root a container gets one only under a cgroup root delegated to you (/sys/fs/cgroup/memory/tincan/user-4000000 is missing or not yours); root can delegate one, once, with the most all your containers may use together: `sudo ch09 delegate --memory SIZE --pids-limit N 4000000` — or run without --memory"
         );
     }
 }

@@ -146,18 +146,12 @@ impl TestUser {
     /// `ch09 args...` as the user.
     pub fn ch09(&self, args: &[&str]) -> Run {
         let ch09 = self.ch09_bin();
-        let output = self
-            .command(ch09.to_str().expect("a UTF-8 path"))
-            .args(args)
-            .output()
-            .expect("run ch09");
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            after: String::new(),
-            peak_rss_kib: 0,
-        }
+        run(self.command(ch09.to_str().expect("a UTF-8 path")).args(args))
+    }
+
+    /// `sh -c script` as the user, on the host.
+    pub fn sh(&self, script: &str) -> Run {
+        run(self.command("/bin/sh").args(["-c", script]))
     }
 
     /// The user's processes: `(PID, name)`.
@@ -172,11 +166,9 @@ impl TestUser {
         }
         found
     }
-}
 
-impl Drop for TestUser {
-    fn drop(&mut self) {
-        // userdel refuses a user who still runs something: end it all, by PID.
+    /// End every process the user runs, by PID, and wait until they are gone.
+    pub fn end_processes(&self) {
         let deadline = Instant::now() + Duration::from_secs(5);
         while !self.processes().is_empty() && Instant::now() < deadline {
             for (pid, _) in self.processes() {
@@ -187,6 +179,25 @@ impl Drop for TestUser {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+/// Run a command to its end, as a [`Run`].
+fn run(command: &mut Command) -> Run {
+    let output = command.output().expect("run a command as the test user");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        after: String::new(),
+        peak_rss_kib: 0,
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        // userdel refuses a user who still runs something: end it all, by PID.
+        self.end_processes();
         let _one_at_a_time = USERADD.lock().unwrap_or_else(|e| e.into_inner());
         let removed = Command::new("userdel").arg("--remove").arg(&self.name).output();
         let gone = nix::unistd::User::from_name(&self.name).ok().flatten().is_none();
