@@ -573,6 +573,69 @@ fn delegate_keeps_to_its_parent_and_on_cgroup_v1_removes_only_what_it_made() {
     assert_nothing_left(&user);
 }
 
+/// A port slirp4netns cannot bind: the error says the kernel's reason, and
+/// what to do; the below-1024 hint only for a port below 1024.
+#[test]
+fn a_port_that_cannot_be_published_says_why() {
+    if !ready(module_path!()) {
+        return;
+    }
+    let _tun = TUN.lock().unwrap_or_else(|e| e.into_inner());
+    let _mode = TunMode::set(0o666);
+    let user = TestUser::create(true);
+    let rootfs = user.rootfs();
+    let taken = TcpListener::bind("127.0.0.1:0").expect("a port of the test's");
+    let port = taken.local_addr().expect("its address").port();
+    let run = user.ch09(&["run", "-p", &format!("{port}:80"), rootfs.to_str().unwrap(), "true"]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "ch09: user-mode network: publish port {port}:80/tcp: Address already in use (another program has 0.0.0.0:{port} already: choose another port)\n"
+        )
+    );
+    let run = user.ch09(&["run", "-p", "80:80", rootfs.to_str().unwrap(), "true"]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "ch09: user-mode network: publish port 80:80/tcp: Permission denied (port 80 is below 1024, which only root may bind (see sysctl net.ipv4.ip_unprivileged_port_start): choose a higher one)\n"
+    );
+    assert_nothing_left(&user);
+}
+
+/// slirp4netns that ends before it configures `tap0` (here a stand-in that
+/// fails as slirp4netns does, with perror's line): the error says it exited,
+/// with its status and its own words — not a bare errno of ours.
+#[test]
+fn slirp4netns_ending_at_once_is_reported_as_such() {
+    if !ready(module_path!()) {
+        return;
+    }
+    let _tun = TUN.lock().unwrap_or_else(|e| e.into_inner());
+    let _mode = TunMode::set(0o666);
+    let user = TestUser::create(true);
+    let rootfs = user.rootfs();
+    let bin = rootfs.parent().expect("the user's directory").join("bin");
+    std::fs::create_dir(&bin).expect("a bin directory");
+    let fake = bin.join("slirp4netns");
+    std::fs::write(&fake, "#!/bin/sh\necho 'open(\"/dev/net/tun\"): No such device' >&2\nexit 3\n")
+        .expect("the stand-in");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let output = user
+        .command(user.ch09_bin().to_str().unwrap())
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .args(["run", rootfs.to_str().unwrap(), "true"])
+        .output()
+        .expect("run ch09");
+    assert_eq!(output.status.code(), Some(125), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "ch09: user-mode network: slirp4netns exited with status 3 before it configured tap0: No such device (it said: open(\"/dev/net/tun\"): No such device)\n"
+    );
+    assert_nothing_left(&user);
+}
+
 /// A runtime killed with SIGKILL once slirp4netns runs: slirp4netns ends by
 /// itself (its exit pipe closes with the runtime), and `ch09 cleanup` removes
 /// the rest of what was recorded.
@@ -598,6 +661,13 @@ fn a_killed_runtime_leaves_no_slirp4netns() {
     assert_eq!(line, "paused after user-mode network\n");
     let slirp = |user: &TestUser| user.processes().into_iter().any(|(_, n)| n == "slirp4netns");
     assert!(slirp(&user), "slirp4netns runs while the runtime waits");
+    // In its cage: a mount namespace of its own, and a seccomp filter (mode 2).
+    for (pid, _) in user.processes().into_iter().filter(|(_, n)| n == "slirp4netns") {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        assert!(status.lines().any(|l| l == "Seccomp:\t2"), "no seccomp filter: {status}");
+        let mounts = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
+        assert_ne!(mounts(&pid.to_string()), mounts("self"), "no sandbox: our mount namespace");
+    }
     runtime.kill().expect("SIGKILL the runtime");
     runtime.wait().expect("reap it");
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -20,12 +20,29 @@
 //! - It is slow next to a veth pair (every packet crosses a process), and the
 //!   container's peers see the *host's* address: slirp4netns is their client.
 //! - A published port (`-p 8080:80`) is a real socket that slirp4netns binds on
-//!   the host, so the kernel itself refuses a port taken twice — no claims as in
-//!   chapter 6. Ports below 1024 need root, as for any user's program.
+//!   the host, on every address as Docker does, so the kernel itself refuses a
+//!   port taken twice — no claims as in chapter 6. Ports below 1024 need root,
+//!   as for any user's program. slirp4netns does not say why a bind failed,
+//!   so we try the same bind ourselves and report the kernel's reason. Its
+//!   API socket can publish ports: it sits in a directory only we may enter.
 //! - slirp4netns maps the gateway, 10.0.2.2, to the host's **loopback** by
 //!   default: every service bound to the host's 127.0.0.1 (a database, a
 //!   desktop's daemons, a cloud agent) would be one connect away.
 //!   `--disable-host-loopback` closes that door, and we always pass it.
+//! - Loopback is the *only* door closed. The container reaches every other
+//!   address the user could reach: the host's own addresses on its other
+//!   interfaces (and what listens on them), the local network, and, on a
+//!   cloud machine, the **metadata service at 169.254.169.254**, which may
+//!   hand out the machine's credentials to whoever asks. slirp4netns is the
+//!   user's program, so its connections are the user's: root can close
+//!   that address to the users who run containers with an owner match in
+//!   the host's firewall (`nft add rule inet filter output meta skuid alice
+//!   ip daddr 169.254.169.254 drop`, in an output chain of its own), or the
+//!   container can run with `--net none`.
+//! - slirp4netns reads every packet the container sends: a bug in it is a
+//!   way onto the host, as the user. So it runs in its own cage, as podman
+//!   runs it: `--enable-sandbox` (a mount namespace with little of the
+//!   host's files) and `--enable-seccomp` (a filter of its system calls).
 //! - It opens `/dev/net/tun` from inside the container's namespaces. Debian
 //!   makes it usable by everyone (mode 0666); a host that does not cannot give
 //!   a user this network.
@@ -43,7 +60,8 @@
 //! The same by hand, for a container with PID `PID`:
 //!
 //! ```text
-//! slirp4netns --configure --mtu=65520 --disable-host-loopback --api-socket S PID tap0 &
+//! slirp4netns --configure --mtu=65520 --disable-host-loopback \
+//!     --enable-sandbox --enable-seccomp --api-socket S PID tap0 &
 //! echo '{"execute": "add_hostfwd", "arguments": {"proto": "tcp", "host_port": 8080, "guest_port": 80}}' | nc -U S
 //! ```
 //!
@@ -149,15 +167,17 @@ impl Step for Slirp4netns {
 
     fn in_parent(&self, cx: &Context, child: Pid) -> Result<(), StepError> {
         let socket = socket_path(&cx.container.id);
-        let dir = socket.parent().expect("the socket is in a directory");
-        fs::create_dir_all(dir).doing(|| format!("create {}", dir.display()))?;
+        private_dir(socket.parent().expect("the socket is in a directory"))?;
         let log = cx.state.dir().join("slirp4netns.log");
         let (process, exit, ready) = start(child, &socket, &log)?;
         let started = (process.id() as i32, start_time(process.id() as i32).unwrap_or(0));
         *self.running.borrow_mut() = Some(Running { process, exit });
         let record = Record { socket: socket.clone(), process: Some(started) };
         cx.state.record(RECORD, &record).doing(|| "record slirp4netns".to_owned())?;
-        wait_until_ready(ready, &log)?;
+        let mut running = self.running.borrow_mut();
+        let process = &mut running.as_mut().expect("started just now").process;
+        wait_until_ready(ready, &log, process)?;
+        drop(running);
         for mapping in &self.publish {
             publish(&socket, mapping)?;
         }
@@ -216,6 +236,17 @@ fn check_tun() -> Result<(), StepError> {
     }
 }
 
+/// The sockets' directory, ours alone (0700, whatever the umask): whoever can
+/// connect to a socket can publish the container's ports on the host, or take
+/// them away, and a socket's own mode follows the umask.
+fn private_dir(dir: &Path) -> Result<(), StepError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let action = || format!("create {} (mode 0700)", dir.display());
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).doing(action)?;
+    // Made now, or by an earlier run: either way ours, and 0700.
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).doing(action)
+}
+
 /// Where slirp4netns listens for our requests: `STATE/slirp4netns/SHORTID.sock`.
 /// (Not in the container's state directory: a socket's path may have at most 107
 /// bytes, and that one's is already about 100.)
@@ -226,15 +257,12 @@ fn socket_path(id: &str) -> PathBuf {
 /// Publish one port: slirp4netns binds HOSTPORT on the host (every address, as
 /// Docker publishes) and forwards what arrives to the container's port.
 fn publish(socket: &Path, mapping: &PortMapping) -> Result<(), StepError> {
-    let proto = match mapping.protocol {
-        Protocol::Tcp => "tcp",
-        Protocol::Udp => "udp",
-    };
+    let host_addr = Ipv4Addr::UNSPECIFIED;
     let request = serde_json::json!({
         "execute": "add_hostfwd",
         "arguments": {
-            "proto": proto,
-            "host_addr": "0.0.0.0",
+            "proto": mapping.protocol.name(),
+            "host_addr": host_addr.to_string(),
             "host_port": mapping.host,
             "guest_port": mapping.container,
         },
@@ -246,21 +274,38 @@ fn publish(socket: &Path, mapping: &PortMapping) -> Result<(), StepError> {
     let mut answer = String::new();
     api.read_to_string(&mut answer).doing(action)?;
     let answer: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
-    match answer.get("error") {
-        None if answer.get("return").is_some() => Ok(()),
-        error => {
-            let said = error.and_then(|e| e.get("desc")).and_then(|d| d.as_str());
-            let root = nix::unistd::geteuid().is_root();
-            let hint = match (said, mapping.host) {
-                (_, port @ ..1024) if !root => format!(
-                    "port {port} is below 1024, which only root may bind (see sysctl net.ipv4.ip_unprivileged_port_start): choose a higher one"
-                ),
-                (Some(said), _) => format!("slirp4netns: {said} (is the port in use?)"),
-                (None, _) => "slirp4netns gave no answer".to_owned(),
-            };
-            Err(StepError::new(action(), Errno::EADDRINUSE).hint(hint))
-        }
+    if answer.get("error").is_none() && answer.get("return").is_some() {
+        return Ok(());
     }
+    let said = answer.pointer("/error/desc").and_then(|d| d.as_str()).unwrap_or("no answer");
+    Err(why_not(mapping, host_addr, said))
+}
+
+/// slirp4netns says only that it failed ("add_hostfwd: slirp_add_hostfwd
+/// failed"), not why. The kernel tells us: we are the same user in the same
+/// network namespace, so we try the same bind(2) ourselves.
+fn why_not(mapping: &PortMapping, host_addr: Ipv4Addr, said: &str) -> StepError {
+    let address = std::net::SocketAddr::from((host_addr, mapping.host));
+    let bound = match mapping.protocol {
+        Protocol::Tcp => std::net::TcpListener::bind(address).map(drop),
+        Protocol::Udp => std::net::UdpSocket::bind(address).map(drop),
+    };
+    let action = format!("publish port {mapping}");
+    let Err(error) = bound else {
+        // Free for us: then it is slirp4netns's own trouble, in its words.
+        return StepError::new(action, Errno::EIO).hint(format!("slirp4netns said: {said}"));
+    };
+    let errno = error.raw_os_error().map_or(Errno::EIO, Errno::from_raw);
+    let root = nix::unistd::geteuid().is_root();
+    let hint = match errno {
+        Errno::EADDRINUSE => format!("another program has {address} already: choose another port"),
+        Errno::EACCES if !root && mapping.host < 1024 => format!(
+            "port {} is below 1024, which only root may bind (see sysctl net.ipv4.ip_unprivileged_port_start): choose a higher one",
+            mapping.host
+        ),
+        _ => format!("binding {address} on the host: {}", errno.desc()),
+    };
+    StepError::new(action, errno).hint(hint)
 }
 
 #[cfg(test)]

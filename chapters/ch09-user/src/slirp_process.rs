@@ -44,10 +44,16 @@ pub fn start(child: Pid, socket: &Path, log: &Path) -> Result<(Child, OwnedFd, F
     let mut command = Command::new(PROGRAM);
     // The largest MTU slirp4netns takes: every packet costs a trip through
     // this process, so fewer, larger packets are much faster (the default,
-    // 1500, is a real Ethernet's, which `tap0` is not). And never the host's
-    // loopback at 10.0.2.2 (see slirp.rs).
+    // 1500, is a real Ethernet's, which `tap0` is not). Never the host's
+    // loopback at 10.0.2.2 (see slirp.rs). And its own cage, as podman
+    // starts it: slirp4netns parses every packet the container sends, so a
+    // bug in it is the container's way onto the host as us. The sandbox
+    // leaves it a mount namespace with little more than /etc and its socket
+    // (and, run by root, no capability but CAP_NET_BIND_SERVICE); seccomp
+    // leaves it the system calls it needs.
     command
         .args(["--configure", "--mtu=65520", "--disable-host-loopback"])
+        .args(["--enable-sandbox", "--enable-seccomp"])
         .arg(format!("--api-socket={}", socket.display()))
         .arg(format!("--exit-fd={exit_fd}"))
         .arg(format!("--ready-fd={ready_fd}"))
@@ -78,7 +84,7 @@ pub fn start(child: Pid, socket: &Path, log: &Path) -> Result<(Child, OwnedFd, F
 
 /// Wait for slirp4netns to say that `tap0` is configured (it writes to its
 /// `--ready-fd`), or for it to die trying (the pipe closes).
-pub fn wait_until_ready(ready: File, log: &Path) -> Result<(), StepError> {
+pub fn wait_until_ready(ready: File, log: &Path, process: &mut Child) -> Result<(), StepError> {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use std::os::fd::AsFd;
     let deadline = Instant::now() + READY_WITHIN;
@@ -98,17 +104,48 @@ pub fn wait_until_ready(ready: File, log: &Path) -> Result<(), StepError> {
         }
     }
     let mut byte = [0u8; 1];
-    match ready.read(&mut byte) {
-        Ok(1) => Ok(()),
-        _ => {
-            // It ended without configuring anything: its last word says why.
-            let said = fs::read_to_string(log).unwrap_or_default();
-            let said =
-                said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no reason given");
-            Err(StepError::new("start slirp4netns", Errno::ECHILD)
-                .hint(format!("it exited: {said}")))
-        }
+    if let Ok(1) = ready.read(&mut byte) {
+        return Ok(());
     }
+    // It ended without configuring anything: its last word says why, often
+    // as perror(3) writes it ("open(/dev/net/tun): Permission denied"), and
+    // that is the error we report.
+    let log_text = fs::read_to_string(log).unwrap_or_default();
+    let said = log_text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no reason given");
+    let errno = errno_in(said).unwrap_or(Errno::EIO);
+    let action = format!("slirp4netns {} before it configured tap0", how_it_ended(process));
+    // Not "see the log": it goes with the container's state, in the clean-up.
+    Err(StepError::new(action, errno).hint(format!("it said: {said}")))
+}
+
+/// "exited with status 1", "was killed by SIGKILL": reaped, so no zombie stays.
+fn how_it_ended(process: &mut Child) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    // The pipe closes as it exits: a moment at most.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let status = loop {
+        match process.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => break None,
+        }
+    };
+    match status {
+        Some(s) if s.code().is_some() => format!("exited with status {}", s.code().unwrap_or(0)),
+        Some(s) => match s.signal().map(Signal::try_from) {
+            Some(Ok(signal)) => format!("was killed by {signal}"),
+            _ => "ended".to_owned(),
+        },
+        None => "closed its ready pipe".to_owned(),
+    }
+}
+
+/// The errno a perror(3) line ends with, if it ends with one's text.
+fn errno_in(line: &str) -> Option<Errno> {
+    (1..=133)
+        .map(Errno::from_raw)
+        .filter(|e| *e != Errno::UnknownErrno)
+        .find(|e| line.ends_with(&format!(": {}", e.desc())))
 }
 
 /// End the slirp4netns we started: close its exit pipe, give it a moment, then
@@ -159,6 +196,13 @@ pub fn which(program: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_perror_line_gives_its_errno() {
+        assert_eq!(errno_in("open(/dev/net/tun): Permission denied"), Some(Errno::EACCES));
+        assert_eq!(errno_in("unshare(CLONE_NEWNS): Operation not permitted"), Some(Errno::EPERM));
+        assert_eq!(errno_in("child failed(1)"), None);
+    }
 
     #[test]
     fn a_start_time_names_this_process() {
