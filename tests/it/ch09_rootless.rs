@@ -14,16 +14,19 @@
 //!   moves into it; `--cgroup-parent` stays inside the hierarchy; `--remove`
 //!   removes what it made and nothing else. On a v2 host, `delegate` refuses.
 //! - The bridge: refused, naming what to use instead.
+//! - The support's own guards: `/dev/net/tun`'s mode comes back even after a
+//!   test process is killed; a test user's containers' processes end with it.
 //!
 //! These need root (to make the users, change `/dev/net/tun`, delegate).
 
 use std::io::Read;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::unprivileged::{TUN, TestUser, TunMode, owner_of};
+use crate::support::unprivileged::{TestUser, TunMode, owner_of};
 use crate::support::{
     LoopbackService, PROBE, cgroups_named, chapter_bin, marker, root_or_skip, tools_or_skip,
 };
@@ -141,7 +144,6 @@ fn without_a_usable_tun_device_the_user_is_told_what_to_do() {
     if !ready(module_path!()) {
         return;
     }
-    let _tun = TUN.lock().unwrap_or_else(|e| e.into_inner());
     let _mode = TunMode::set(0o600);
     let user = TestUser::create(true);
     let run = user.ch09(&["run", user.rootfs().to_str().unwrap(), "true"]);
@@ -151,6 +153,95 @@ fn without_a_usable_tun_device_the_user_is_told_what_to_do() {
         "ch09: user-mode network: open /dev/net/tun: Permission denied (slirp4netns needs to open /dev/net/tun, which this host lets only root use; root can allow everyone, as Debian does: `chmod 0666 /dev/net/tun` (or use --net none))\n"
     );
     assert_nothing_left(&user);
+}
+
+/// The mode of `/dev/net/tun` now.
+fn tun_mode() -> u32 {
+    std::os::unix::fs::MetadataExt::mode(&std::fs::metadata("/dev/net/tun").expect("the tun"))
+        & 0o7777
+}
+
+/// A test process killed while its guard had `/dev/net/tun` changed (here a
+/// child that leaves with `_exit`, running no destructor): the next guard
+/// puts the original mode back first, and takes that, not the change, for
+/// the original — in another process, as separate test binaries are.
+#[test]
+fn a_tun_mode_left_by_a_killed_test_is_restored_by_the_next_guard() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let found = {
+        let guard = TunMode::set(0o600);
+        drop(guard);
+        tun_mode()
+    };
+    // SAFETY: the child takes the guard and leaves at once with _exit.
+    match unsafe { nix::unistd::fork() }.expect("fork") {
+        nix::unistd::ForkResult::Child => {
+            let guard = TunMode::set(0o666);
+            std::mem::forget(guard);
+            // SAFETY: ends the child without running the guard's Drop.
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            nix::sys::wait::waitpid(child, None).expect("wait for the child");
+        }
+    }
+    let guard = TunMode::set(0o666);
+    assert_eq!(tun_mode(), 0o666);
+    drop(guard);
+    let now = tun_mode();
+    if now != found {
+        // Failed: still, leave the host as found.
+        let mode = std::fs::Permissions::from_mode(found);
+        std::fs::set_permissions("/dev/net/tun", mode).expect("chmod");
+    }
+    assert_eq!(now, found, "the killed test's 0666 was taken for the original");
+}
+
+/// A test user's drop ends its containers' processes too, which run as its
+/// subordinate IDs (here a `sleep` as user 1000 of a user namespace of its
+/// own): left running, they would belong to whoever gets the range next.
+#[test]
+fn a_test_users_drop_ends_its_containers_processes_too() {
+    if !ready(module_path!()) {
+        return;
+    }
+    let user = TestUser::create(true);
+    let (subuid, _) = user.subordinate.expect("ranges");
+    let mut sleeper = user
+        .command("unshare")
+        .args(["--user", "--map-root-user", "--map-auto"])
+        .args(["setpriv", "--reuid", "1000", "--regid", "1000", "--clear-groups", "sleep", "60"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start a sleeper");
+    let pid = sleeper.id().to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let uid = loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")?.split_whitespace().next());
+        match uid.and_then(|u| u.parse::<u32>().ok()) {
+            Some(uid) if comm.trim() == "sleep" => break uid,
+            _ if Instant::now() > deadline => panic!("no sleeper: {status}"),
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    assert!((subuid..subuid + 65536).contains(&uid), "uid {uid} is not subordinate");
+    drop(user);
+    let ended = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        match sleeper.try_wait().expect("wait") {
+            Some(status) => break status,
+            None if Instant::now() > ended => {
+                let _ = sleeper.kill();
+                panic!("the container's process outlived its user");
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "{status:?}");
 }
 
 /// An address of the host's own, on a veth pair the test makes, for the
@@ -218,7 +309,6 @@ fn slirp4netns_goes_out_and_publishes_ports_but_keeps_the_hosts_loopback_closed(
     if !ready(module_path!()) {
         return;
     }
-    let _tun = TUN.lock().unwrap_or_else(|e| e.into_inner());
     let _mode = TunMode::set(0o666);
     let user = TestUser::create(true);
     let local = TestAddress::new();
@@ -580,7 +670,6 @@ fn a_port_that_cannot_be_published_says_why() {
     if !ready(module_path!()) {
         return;
     }
-    let _tun = TUN.lock().unwrap_or_else(|e| e.into_inner());
     let _mode = TunMode::set(0o666);
     let user = TestUser::create(true);
     let rootfs = user.rootfs();
@@ -611,7 +700,6 @@ fn slirp4netns_ending_at_once_is_reported_as_such() {
     if !ready(module_path!()) {
         return;
     }
-    let _tun = TUN.lock().unwrap_or_else(|e| e.into_inner());
     let _mode = TunMode::set(0o666);
     let user = TestUser::create(true);
     let rootfs = user.rootfs();
@@ -620,8 +708,7 @@ fn slirp4netns_ending_at_once_is_reported_as_such() {
     let fake = bin.join("slirp4netns");
     std::fs::write(&fake, "#!/bin/sh\necho 'open(\"/dev/net/tun\"): No such device' >&2\nexit 3\n")
         .expect("the stand-in");
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let output = user
         .command(user.ch09_bin().to_str().unwrap())
         .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
@@ -644,7 +731,6 @@ fn a_killed_runtime_leaves_no_slirp4netns() {
     if !ready(module_path!()) {
         return;
     }
-    let _tun = TUN.lock().unwrap_or_else(|e| e.into_inner());
     let _mode = TunMode::set(0o666);
     let user = TestUser::create(true);
     let rootfs = user.rootfs();
