@@ -233,8 +233,9 @@ impl Step for SwitchUser {
 /// Does this process's user namespace refuse `setgroups(2)`? It does when its
 /// `/proc/self/setgroups` says `deny` (`man 7 user_namespaces`): written before
 /// a map of one group, by the namespace's creator or by `newgidmap`. The
-/// initial namespace has the file too, and it says `allow`.
-fn setgroups_denied() -> bool {
+/// initial namespace has the file too, and it says `allow`. (Also for chapter
+/// 9's user namespace step, which drops the runtime's groups when it may.)
+pub fn setgroups_denied() -> bool {
     std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
