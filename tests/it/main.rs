@@ -32,6 +32,7 @@ mod ch07_v2;
 mod ch08;
 mod ch08_hostile;
 mod ch09;
+mod ch09_rootless;
 mod crash;
 mod errors;
 mod escape_lab;

@@ -35,7 +35,7 @@ mod nft;
 mod ports;
 
 pub use bridge::Bridge;
-pub use etc::EtcFiles;
+pub use etc::{EtcFiles, write as write_etc_files};
 pub use ports::{PortMapping, Protocol};
 
 use ch00_process::{Context, Plan, Step, StepError};
@@ -49,15 +49,25 @@ use rtnetlink::LinkUnspec;
 pub const ABOUT: &str = "network namespace: its own network stack (--net none|host|bridge)";
 
 /// The container's network, as `--net` names it.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Network {
     /// Its own network stack with only `lo`, up.
     None,
     /// The host's network stack, shared.
     Host,
     /// Its own stack, connected to a bridge on the host.
-    #[default]
     Bridge,
+    /// Its own stack, with a user-mode network for a way out: what a container
+    /// run without root gets (chapter 9 brings it).
+    Slirp4netns,
+}
+
+/// `bridge`, as Docker has it; for a user, who cannot make a bridge,
+/// `slirp4netns`, as Docker's and podman's rootless modes have it.
+impl Default for Network {
+    fn default() -> Self {
+        if nix::unistd::geteuid().is_root() { Network::Bridge } else { Network::Slirp4netns }
+    }
 }
 
 /// The bridge and subnet a container joins unless `--bridge` and `--subnet` say
@@ -139,9 +149,35 @@ pub fn plan(options: &NetOptions) -> Plan {
             ))
             // Bound over the rootfs's files while our files on the host are in reach.
             .insert_before("pivot_root", EtcFiles),
+        Network::Slirp4netns => {
+            plan.with_namespace(CloneFlags::CLONE_NEWNET).then(LoopbackUp).then(UserModeNetwork)
+        }
     }
 }
 // ANCHOR_END: plan
+
+/// `--net slirp4netns` before chapter 9, which replaces this step with the
+/// real one: a clear error instead of a container without a way out.
+pub struct UserModeNetwork;
+
+impl Step for UserModeNetwork {
+    fn name(&self) -> &'static str {
+        "user-mode network"
+    }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        Ok(())
+    }
+
+    fn before_clone(
+        &self,
+        _cx: &Context,
+        _into: &mut ch00_process::clone::CloneInto,
+    ) -> Result<(), StepError> {
+        let hint = "--net slirp4netns comes with chapter 9: use ch09, or --net bridge or none here";
+        Err(StepError::new("start a user-mode network", nix::errno::Errno::EINVAL).hint(hint))
+    }
+}
 
 /// Bring up the container's `lo`. Done by the runtime, from outside, while the
 /// child waits: the equivalent of `ip netns exec CONTAINER ip link set lo up`.
@@ -188,11 +224,15 @@ mod tests {
         assert!(!host.namespaces.contains(CloneFlags::CLONE_NEWNET));
         assert_eq!(host.step_names().last(), Some(&"mount /dev/mqueue"));
         // The bridge's files are bound into the rootfs before pivot_root.
-        let bridge = plan(&NetOptions::default());
+        let bridge = plan(&NetOptions { net: Network::Bridge, ..NetOptions::default() });
         let names = bridge.step_names();
         let at = |name| names.iter().position(|n| *n == name);
         assert_eq!(at("bind /etc files").map(|i| i + 1), at("pivot_root"));
         assert_eq!(names.last(), Some(&"connect to the bridge"));
+        // A user-mode network is chapter 9's: here, a stand-in that says so.
+        let slirp = plan(&NetOptions { net: Network::Slirp4netns, ..NetOptions::default() });
+        assert!(slirp.namespaces.contains(CloneFlags::CLONE_NEWNET));
+        assert_eq!(slirp.step_names().last(), Some(&"user-mode network"));
     }
 
     #[test]

@@ -305,8 +305,9 @@ fn check_delegated(
 }
 
 /// Hand our controllers down from one of tincan's own cgroups to its children.
-/// (It holds no processes, so v2 allows it.)
-fn enable_controllers(path: &Path) -> Result<(), CgroupError> {
+/// (It holds no processes, so v2 allows it.) Also for chapter 9, which hands a
+/// user a cgroup of its own.
+pub fn enable_controllers(path: &Path) -> Result<(), CgroupError> {
     let available = fs::read_to_string(path.join("cgroup.controllers"))
         .map_err(CgroupError::io("read", &path.join("cgroup.controllers")))?;
     let enable: Vec<String> = Controller::ALL

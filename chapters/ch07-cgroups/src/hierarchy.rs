@@ -48,7 +48,7 @@ pub struct Hierarchy {
 
 impl Hierarchy {
     /// Does this hierarchy hold `controller`?
-    pub(crate) fn has(&self, controller: Controller) -> bool {
+    pub fn has(&self, controller: Controller) -> bool {
         self.controllers.iter().any(|c| c == controller.name(self.version))
     }
 }

@@ -43,9 +43,9 @@ mod hierarchy;
 mod limits;
 mod step;
 
-pub use cgroup::{Cgroup, CgroupError};
+pub use cgroup::{Cgroup, CgroupError, enable_controllers};
 pub use hierarchy::{Hierarchy, Layout, Mode, Version};
-pub use limits::{Bytes, Controller, Limits, MemorySwap, parse_size};
+pub use limits::{Bytes, Controller, Limits, LimitsError, MemorySwap, parse_cpus, parse_size};
 pub use step::{CgroupNamespace, JoinCgroup};
 
 use std::path::{Component, Path, PathBuf};
@@ -127,8 +127,10 @@ impl CgroupOptions {
 }
 
 /// `--cgroup-parent` is a path *inside* each hierarchy: relative, and staying
-/// below its root.
-fn parse_parent(text: &str) -> Result<PathBuf, String> {
+/// below its root. (`Path::join` with an absolute path would *replace* the
+/// hierarchy's mount point, and `..` would climb out of it: root would make
+/// and remove directories anywhere.) Also chapter 9's `delegate`.
+pub fn parse_parent(text: &str) -> Result<PathBuf, String> {
     let path = Path::new(text);
     let normal = path.components().all(|c| matches!(c, Component::Normal(_)));
     if text.is_empty() || !normal {

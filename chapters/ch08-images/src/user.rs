@@ -211,13 +211,17 @@ impl Step for SwitchUser {
         // which the groups can no longer be changed. Done the other way round,
         // the process would keep root's groups. An empty list is set too: it
         // drops the runtime's own supplementary groups (`man 2 setgroups`).
-        let gids: Vec<Gid> = groups.iter().copied().map(Gid::from_raw).collect();
-        match setgroups(&gids) {
-            // In a user namespace whose maps allow no setgroups (chapter 9,
-            // a user without newgidmap), even an empty list is refused: the
-            // process keeps the groups it has, which is all it can do.
-            Err(Errno::EPERM) if gids.is_empty() && setgroups_denied() => {}
-            other => other.doing(|| format!("set the supplementary groups to {groups:?}"))?,
+        //
+        // In a user namespace that denies setgroups (chapter 9: one that maps a
+        // single group), the groups cannot change at all: the process keeps
+        // the ones it came with, which is the point of the denial (a user must
+        // not shed a group that keeps it out of a file). Fine when the image
+        // asks for no group beyond the primary one; otherwise, say so.
+        if setgroups_denied() {
+            check_no_other_groups(groups, *gid)?;
+        } else {
+            let gids: Vec<Gid> = groups.iter().copied().map(Gid::from_raw).collect();
+            setgroups(&gids).doing(|| format!("set the supplementary groups to {groups:?}"))?;
         }
         setgid(Gid::from_raw(*gid)).doing(|| format!("set the gid to {gid}"))?;
         setuid(Uid::from_raw(*uid)).doing(|| format!("set the uid to {uid}"))?;
@@ -226,16 +230,34 @@ impl Step for SwitchUser {
 }
 // ANCHOR_END: switch_user
 
-/// Has our user namespace denied `setgroups(2)` (`/proc/self/setgroups`;
-/// chapter 9)?
+/// Does this process's user namespace refuse `setgroups(2)`? It does when its
+/// `/proc/self/setgroups` says `deny` (`man 7 user_namespaces`): written before
+/// a map of one group, by the namespace's creator or by `newgidmap`. The
+/// initial namespace has the file too, and it says `allow`. (Also for chapter
+/// 9's user namespace step, which drops the runtime's groups when it may.)
 pub fn setgroups_denied() -> bool {
     std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+}
+
+/// With setgroups denied, the image's user can have its primary group (set by
+/// `setgid`) but no other: refuse a user that needs more, saying why.
+fn check_no_other_groups(groups: &[u32], gid: u32) -> Result<(), StepError> {
+    let others: Vec<u32> = groups.iter().copied().filter(|g| *g != gid).collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    Err(StepError::new(format!("set the supplementary groups to {groups:?}"), Errno::EPERM).hint(
+        format!(
+            "this user namespace denies setgroups, as it maps your own group alone, so the image's user cannot have its groups {others:?}: give your user subordinate IDs in /etc/subuid and /etc/subgid (and install uidmap)"
+        ),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::{Fixture, in_a_child, root_or_skip};
+    use nix::sched::CloneFlags;
 
     const PASSWD: &str = "\
 # the image's users
@@ -358,6 +380,35 @@ app:x:1000:
             )
         });
         assert_eq!(report, "uid=1000 euid=1000 gid=1001 groups=[27, 1001] death=Some(SIGKILL)");
+    }
+
+    /// In a user namespace of one ID, where `/proc/self/setgroups` says `deny`
+    /// (chapter 9 without subordinate IDs): the primary group is enough, and
+    /// more groups are refused with the reason, not a bare EPERM.
+    #[test]
+    fn with_setgroups_denied_only_the_primary_group_is_possible() {
+        if !root_or_skip() {
+            return;
+        }
+        let fixture = Fixture::new();
+        let report = in_a_child(|| {
+            nix::sched::unshare(CloneFlags::CLONE_NEWUSER).expect("a user namespace");
+            for (file, text) in [("setgroups", "deny"), ("uid_map", "0 0 1"), ("gid_map", "0 0 1")]
+            {
+                std::fs::write(format!("/proc/self/{file}"), text).expect(file);
+            }
+            let before = nix::unistd::getgroups().expect("getgroups");
+            let primary = SwitchUser::new(ids(0, 0, &[0], None)).in_child(&fixture.cx());
+            let none = SwitchUser::new(ids(0, 0, &[], None)).in_child(&fixture.cx());
+            let kept = nix::unistd::getgroups().expect("getgroups") == before;
+            let more = SwitchUser::new(ids(0, 0, &[0, 4, 10], None)).in_child(&fixture.cx());
+            format!("{primary:?} {none:?} kept={kept}\n{}", more.unwrap_err())
+        });
+        assert_eq!(
+            report,
+            "Ok(()) Ok(()) kept=true\n\
+             set the supplementary groups to [0, 4, 10]: Operation not permitted (this user namespace denies setgroups, as it maps your own group alone, so the image's user cannot have its groups [4, 10]: give your user subordinate IDs in /etc/subuid and /etc/subgid (and install uidmap))"
+        );
     }
 
     #[test]

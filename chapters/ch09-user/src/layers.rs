@@ -266,8 +266,19 @@ impl Step for UserOverlay {
     }
     // ANCHOR_END: in_child
 
+    /// Chapter 8's clean-up. A user's container, though, wrote files as IDs
+    /// of its user namespace — the overlay's `work/work` is even mode 000 —
+    /// and some of them are not the user's outside it: then the container's
+    /// root removes them, as `podman unshare rm` does (`rootless.rs`).
     fn cleanup(&self, cx: &Context) -> Result<(), StepError> {
-        self.overlay.cleanup(cx)
+        match self.overlay.cleanup(cx) {
+            Err(e) if !self.idmap && matches!(e.errno(), Errno::EACCES | Errno::EPERM) => {
+                let dir = overlay::container_dir(cx.container)?;
+                crate::rootless::remove_as_container_root(&dir)?;
+                self.overlay.cleanup(cx)
+            }
+            done => done,
+        }
     }
 }
 

@@ -19,15 +19,24 @@
 //! - `early.rs`: `/proc` and `/sys`, mounted while the host's are in view.
 //! - (chapter 3's `dev.rs`: the host's device nodes bound, where `mknod` is refused.)
 //! - `run.rs`: `ch09 run`'s options and plan.
+//! - `rootless.rs`: what changes without root: no bridge; the container's cgroup
+//!   under one root delegated to the user, or none.
+//! - `slirp.rs`, `slirp_process.rs`: `--net slirp4netns`, a user-mode network (the
+//!   default without root), and its process.
+//! - `delegate.rs`: `sudo ch09 delegate USER`, root's one-time set-up for a user's limits.
 //!
 //! Man pages: `man 7 user_namespaces`, `man 5 subuid`, `man 1 newuidmap`.
 
 /// One line for `ch09 --help` and the `tincan` listing.
 pub const ABOUT: &str = "user namespaces: root inside, nobody outside; rootless containers";
 
+pub mod delegate;
 mod early;
 pub mod idmap;
 mod layers;
+pub mod rootless;
 pub mod run;
+pub mod slirp;
+mod slirp_process;
 pub mod subid;
 pub mod userns;

@@ -30,5 +30,9 @@ impl Chapter for Ch09 {
 }
 
 fn main() -> ExitCode {
+    // `ch09 delegate USER`: root's one-time set-up for a user's limits (delegate.rs).
+    if std::env::args_os().nth(1).is_some_and(|a| a == "delegate") {
+        return ch09_user::delegate::main();
+    }
     cli::main::<Ch09>()
 }

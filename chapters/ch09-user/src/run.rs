@@ -199,7 +199,7 @@ pub fn plan(
     mut prepared: Prepared,
 ) -> Result<Plan, String> {
     let Some(userns) = user_namespace(user)? else {
-        return Ok(ch08_images::run::plan(options, prepared));
+        return Ok(crate::slirp::wire(ch08_images::run::plan(options, prepared), &options.net));
     };
     if matches!(options.net.net, Network::Host) {
         return Err("--net host and a user namespace: the container's root may not mount /sys for the host's network (use --net none or bridge)".to_owned());
@@ -211,7 +211,7 @@ pub fn plan(
     let idmap = userns.writer == Writer::Direct;
     let overlay = UserOverlay::new(overlay, prepared.lowers.clone(), root, idmap);
     let devices = Rc::new(HostDevices::default());
-    Ok(ch08_images::run::plan(options, prepared)
+    let plan = ch08_images::run::plan(options, prepared)
         .with_namespace(CloneFlags::CLONE_NEWUSER)
         .first(userns)
         .replace("overlay", vec![Box::new(overlay)])
@@ -220,13 +220,18 @@ pub fn plan(
         .insert_before("pivot_root", EarlyProc)
         .insert_before("pivot_root", EarlySys)
         .insert_before("pivot_root", CloneHostDevices(devices.clone()))
-        .replace("mount /dev", vec![Box::new(BindDev(devices))]))
+        .replace("mount /dev", vec![Box::new(BindDev(devices))]);
+    // Without root: a user-mode network, the delegated cgroup (slirp.rs, rootless.rs).
+    crate::rootless::adapt(crate::slirp::wire(plan, &options.net), options)
 }
 // ANCHOR_END: plan
 
 /// A plan with every step chapter 9 has, for cleaning up after dead runtimes.
 pub fn sweep_plan() -> Plan {
-    ch08_images::run::plan(&CgroupOptions::default(), Prepared::default())
+    crate::rootless::for_sweep(ch08_images::run::plan(
+        &CgroupOptions::default(),
+        Prepared::default(),
+    ))
 }
 
 #[cfg(test)]

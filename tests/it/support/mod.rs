@@ -15,6 +15,7 @@ mod services;
 mod skip;
 mod terminal;
 mod token;
+pub mod unprivileged;
 mod vm;
 
 pub use bomb::gzip_bomb;
