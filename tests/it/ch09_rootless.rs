@@ -284,6 +284,29 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port()
 }
 
+/// The IPv4 address a TCP socket listens on at `port` (`/proc/net/tcp`, whose
+/// addresses are hexadecimal, in the kernel's byte order), waiting up to 10 s
+/// for one to appear.
+fn listening_on(port: u16) -> Option<Ipv4Addr> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+        for line in table.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some("0A")) = (fields.get(1), fields.get(3).copied()) else {
+                continue; // 0A: LISTEN
+            };
+            let Some((address, p)) = local.split_once(':') else { continue };
+            if u16::from_str_radix(p, 16) == Ok(port) {
+                let raw = u32::from_str_radix(address, 16).expect("hex");
+                return Some(Ipv4Addr::from(u32::from_be(raw)));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
 /// Connect to 127.0.0.1:`port` until something answers with a line, for up to 10 s.
 fn read_from(port: u16) -> Option<String> {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -332,7 +355,8 @@ fn slirp4netns_goes_out_and_publishes_ports_but_keeps_the_hosts_loopback_closed(
     );
     let rootfs = user.rootfs();
     let ch09 = user.ch09_bin();
-    let publish = format!("{published}:80");
+    // On the host's loopback alone: no test port is reachable from the network.
+    let publish = format!("127.0.0.1:{published}:80");
     let container = user
         .command(ch09.to_str().unwrap())
         .args(["run", "-p", &publish, rootfs.to_str().unwrap(), "sh", "-c", &script])
@@ -340,6 +364,7 @@ fn slirp4netns_goes_out_and_publishes_ports_but_keeps_the_hosts_loopback_closed(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start ch09");
+    assert_eq!(listening_on(published), Some(Ipv4Addr::LOCALHOST), "the published port's address");
     let from_inside = read_from(published);
     let output = container.wait_with_output().expect("wait for ch09");
     server.join().expect("the outside listener saw its client");
@@ -675,19 +700,20 @@ fn a_port_that_cannot_be_published_says_why() {
     let rootfs = user.rootfs();
     let taken = TcpListener::bind("127.0.0.1:0").expect("a port of the test's");
     let port = taken.local_addr().expect("its address").port();
-    let run = user.ch09(&["run", "-p", &format!("{port}:80"), rootfs.to_str().unwrap(), "true"]);
+    let publish = format!("127.0.0.1:{port}:80");
+    let run = user.ch09(&["run", "-p", &publish, rootfs.to_str().unwrap(), "true"]);
     assert_eq!(run.code, 125, "{run:?}");
     assert_eq!(
         run.stderr,
         format!(
-            "ch09: user-mode network: publish port {port}:80/tcp: Address already in use (another program has 0.0.0.0:{port} already: choose another port)\n"
+            "ch09: user-mode network: publish port 127.0.0.1:{port}:80/tcp: Address already in use (another program has 127.0.0.1:{port} already: choose another port)\n"
         )
     );
-    let run = user.ch09(&["run", "-p", "80:80", rootfs.to_str().unwrap(), "true"]);
+    let run = user.ch09(&["run", "-p", "127.0.0.1:80:80", rootfs.to_str().unwrap(), "true"]);
     assert_eq!(run.code, 125, "{run:?}");
     assert_eq!(
         run.stderr,
-        "ch09: user-mode network: publish port 80:80/tcp: Permission denied (port 80 is below 1024, which only root may bind (see sysctl net.ipv4.ip_unprivileged_port_start): choose a higher one)\n"
+        "ch09: user-mode network: publish port 127.0.0.1:80:80/tcp: Permission denied (port 80 is below 1024, which only root may bind (see sysctl net.ipv4.ip_unprivileged_port_start): choose a higher one)\n"
     );
     assert_nothing_left(&user);
 }

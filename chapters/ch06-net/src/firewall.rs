@@ -132,9 +132,16 @@ pub fn add_ports(id: &str, address: Ipv4Addr, ports: &[PortMapping]) -> Result<(
             port: Some(Expression::Number(port.container.into())),
             flags: None,
         }));
-        let fib = Fib { result: FibResult::Type, flags: HashSet::from([FibFlag::Daddr]) };
-        let to_this_host =
-            matches(Expression::Named(NamedExpression::Fib(fib)), Operator::EQ, text("local"));
+        // To the address given, or to any of this host's.
+        let to_this_host = match port.address {
+            Some(address) => {
+                matches(field("ip", "daddr"), Operator::EQ, text(&address.to_string()))
+            }
+            None => {
+                let fib = Fib { result: FibResult::Type, flags: HashSet::from([FibFlag::Daddr]) };
+                matches(Expression::Named(NamedExpression::Fib(fib)), Operator::EQ, text("local"))
+            }
+        };
         for chain in ["output", "prerouting"] {
             let expr = vec![to_this_host.clone(), dport.clone(), dnat.clone()];
             batch.add(NfListObject::Rule(rule(&our_chain(chain), expr, &tag)));

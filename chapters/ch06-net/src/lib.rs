@@ -95,8 +95,9 @@ pub struct NetOptions {
     pub subnet: ipnet::Ipv4Net,
 
     /// With `--net bridge`: publish the container's port on the host, reachable at
-    /// 127.0.0.1:HOSTPORT and the host's other addresses (repeatable).
-    #[arg(short = 'p', long = "publish", value_name = "HOSTPORT:CTRPORT[/tcp|udp]")]
+    /// 127.0.0.1:HOSTPORT and the host's other addresses, or at ADDRESS alone
+    /// (repeatable).
+    #[arg(short = 'p', long = "publish", value_name = "[ADDRESS:]HOSTPORT:CTRPORT[/tcp|udp]")]
     pub publish: Vec<PortMapping>,
 }
 

@@ -1,5 +1,7 @@
-//! `-p HOSTPORT:CONTAINERPORT[/tcp|/udp]`, as `docker run -p` writes it, and who
-//! holds a host port.
+//! `-p [ADDRESS:]HOSTPORT:CONTAINERPORT[/tcp|/udp]`, as `docker run -p` writes
+//! it, and who holds a host port. Without an address, the port is published
+//! on every address of the host, as Docker does; `-p 127.0.0.1:8080:80` keeps
+//! it to the host itself.
 //!
 //! Two containers cannot both receive the host's port 8080: the second one's
 //! forwarding rule would never match. So a published port is a claim
@@ -7,6 +9,7 @@
 //! publishes already is refused, as Docker refuses it.
 
 use std::fmt;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -19,6 +22,8 @@ use crate::claim::{self, Claim, Holder};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub struct PortMapping {
+    /// The host address it is published on; `None`: every address.
+    pub address: Option<Ipv4Addr>,
     pub host: u16,
     pub container: u16,
     pub protocol: Protocol,
@@ -54,10 +59,19 @@ impl FromStr for PortMapping {
             Ok(0) | Err(_) => Err(format!("{p:?} is not a port (1-65535)")),
             Ok(n) => Ok(n),
         };
-        let Some((host, container)) = ports.split_once(':') else {
-            return Err(format!("{s:?}: expected HOSTPORT:CONTAINERPORT[/tcp|/udp]"));
+        let parts: Vec<&str> = ports.split(':').collect();
+        let (address, host, container) = match parts[..] {
+            [host, container] => (None, host, container),
+            [address, host, container] => match address.parse::<Ipv4Addr>() {
+                Ok(address) => (Some(address), host, container),
+                Err(_) => return Err(format!("{address:?} is not an IPv4 address of the host")),
+            },
+            _ => {
+                return Err(format!("{s:?}: expected [ADDRESS:]HOSTPORT:CONTAINERPORT[/tcp|/udp]"));
+            }
         };
-        Ok(PortMapping { host: port(host)?, container: port(container)?, protocol })
+        let (host, container) = (port(host)?, port(container)?);
+        Ok(PortMapping { address, host, container, protocol })
     }
 }
 
@@ -76,6 +90,9 @@ impl TryFrom<String> for PortMapping {
 
 impl fmt::Display for PortMapping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(address) = self.address {
+            write!(f, "{address}:")?;
+        }
         write!(f, "{}:{}/{}", self.host, self.container, self.protocol.name())
     }
 }
@@ -133,7 +150,12 @@ mod tests {
 
     #[test]
     fn docker_style_mappings_parse() {
-        let tcp = PortMapping { host: 8080, container: 80, protocol: Protocol::Tcp };
+        let tcp = PortMapping { address: None, host: 8080, container: 80, protocol: Protocol::Tcp };
+        let local = PortMapping { address: Some(Ipv4Addr::LOCALHOST), ..tcp };
+        assert_eq!("127.0.0.1:8080:80".parse(), Ok(local));
+        assert_eq!(local.to_string(), "127.0.0.1:8080:80/tcp");
+        assert!("localhost:8080:80".parse::<PortMapping>().is_err());
+        assert!("1:2:3:4".parse::<PortMapping>().is_err());
         assert_eq!("8080:80".parse(), Ok(tcp));
         assert_eq!("8080:80/tcp".parse(), Ok(tcp));
         assert_eq!("53:5353/udp".parse::<PortMapping>().unwrap().protocol, Protocol::Udp);
@@ -143,7 +165,10 @@ mod tests {
     #[test]
     fn bad_mappings_say_what_is_wrong() {
         assert!(
-            "8080".parse::<PortMapping>().unwrap_err().contains("expected HOSTPORT:CONTAINERPORT")
+            "8080"
+                .parse::<PortMapping>()
+                .unwrap_err()
+                .contains("expected [ADDRESS:]HOSTPORT:CONTAINERPORT")
         );
         assert!("0:80".parse::<PortMapping>().unwrap_err().contains("is not a port"));
         assert!("1:70000".parse::<PortMapping>().unwrap_err().contains("is not a port"));

@@ -20,7 +20,8 @@
 //! - It is slow next to a veth pair (every packet crosses a process), and the
 //!   container's peers see the *host's* address: slirp4netns is their client.
 //! - A published port (`-p 8080:80`) is a real socket that slirp4netns binds on
-//!   the host, on every address as Docker does, so the kernel itself refuses a
+//!   the host, on every address as Docker does (`-p 127.0.0.1:8080:80`: on
+//!   that one alone), so the kernel itself refuses a
 //!   port taken twice — no claims as in chapter 6. Ports below 1024 need root,
 //!   as for any user's program. slirp4netns does not say why a bind failed,
 //!   so we try the same bind ourselves and report the kernel's reason. Its
@@ -254,10 +255,11 @@ fn socket_path(id: &str) -> PathBuf {
     ch00_process::state_root().join(PROGRAM).join(format!("{}.sock", &id[..12]))
 }
 
-/// Publish one port: slirp4netns binds HOSTPORT on the host (every address, as
-/// Docker publishes) and forwards what arrives to the container's port.
+/// Publish one port: slirp4netns binds HOSTPORT on the host (on the address
+/// given, or on every address, as Docker publishes) and forwards what arrives
+/// to the container's port.
 fn publish(socket: &Path, mapping: &PortMapping) -> Result<(), StepError> {
-    let host_addr = Ipv4Addr::UNSPECIFIED;
+    let host_addr = mapping.address.unwrap_or(Ipv4Addr::UNSPECIFIED);
     let request = serde_json::json!({
         "execute": "add_hostfwd",
         "arguments": {
