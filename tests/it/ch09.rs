@@ -344,6 +344,9 @@ fn remap_user() -> RemapUser {
     if has_range("/etc/subuid") && has_range("/etc/subgid") {
         return RemapUser { made: false, _turn: turn };
     }
+    // The user database and its ranges are the machine's: other test binaries
+    // may add users at the same time (support/unprivileged.rs).
+    let _users = crate::support::unprivileged::user_database_lock();
     let exists = Command::new("id").arg(REMAP_USER).output().unwrap().status.success();
     assert!(!exists, "the user {REMAP_USER} exists without ranges: give it some, or remove it");
     // A range past every range the files hand out.
@@ -391,6 +394,7 @@ impl Drop for RemapUser {
     fn drop(&mut self) {
         if self.made {
             // userdel removes the user's subordinate ranges too.
+            let _users = crate::support::unprivileged::user_database_lock();
             let _ = Command::new("userdel").arg(REMAP_USER).status();
         }
     }
