@@ -1,0 +1,258 @@
+//! Capabilities: root's power, cut into pieces, and most pieces taken away.
+//!
+//! Since Linux 2.2 "root" is not one privilege but about forty **capabilities**
+//! (`man 7 capabilities`): `CAP_CHOWN` lets a process give files away,
+//! `CAP_NET_ADMIN` reconfigure the network, `CAP_SYS_ADMIN` mount file systems,
+//! `CAP_SYS_MODULE` load kernel modules, and so on. The kernel checks the one a
+//! system call needs, never "is this uid 0?". A container's root so far held all
+//! of them: namespaces made most of them act on the container's own copies, but
+//! not all (`CAP_SYS_MODULE` loads a module into the one kernel there is;
+//! `CAP_SYS_ADMIN` alone is half of every container escape ever published).
+//!
+//! Each thread has five sets, shown in `/proc/self/status`:
+//!
+//! - **bounding** (`CapBnd`): the most the thread and its descendants can ever
+//!   get, even by running a set-user-ID-root or file-capability program. Dropped
+//!   with `prctl(PR_CAPBSET_DROP)`, never raised again.
+//! - **permitted** (`CapPrm`): what the thread may make effective.
+//! - **effective** (`CapEff`): what the kernel checks now.
+//! - **inheritable** (`CapInh`) and **ambient** (`CapAmb`): what survives an
+//!   `execve(2)` of an ordinary program. Docker leaves both empty (an inheritable
+//!   set was CVE-2022-24769's way to give a program more than intended).
+//!
+//! Docker keeps 14 capabilities ([`DEFAULT`], moby's `oci/caps/defaults.go`),
+//! enough for what images do at start-up (chown files, bind port 80, switch to a
+//! service user, ping), and `--cap-add`/`--cap-drop` change that list. For root
+//! the list becomes the bounding, permitted and effective sets; for any other
+//! user only the bounding set, as `execve(2)` would give such a user nothing
+//! either (moby's `oci.SetCapabilities`).
+//!
+//! **Order.** Dropping from the bounding set needs `CAP_SETPCAP`, so it happens
+//! while the child is still the runtime's root ([`BoundingSet`], just before
+//! chapter 8's user switch). `setuid(2)` to a non-root uid clears the permitted
+//! and effective sets — unless `PR_SET_KEEPCAPS` says keep the permitted one —
+//! so the bounding step sets that flag, and [`SetCapabilities`], right after the
+//! switch, clears it and sets the three other sets with `capset(2)` (then the
+//! ambient one). This is the order of runc's `finalizeNamespace`.
+
+use std::collections::HashSet;
+
+use caps::{CapSet, Capability, CapsHashSet};
+use ch00_process::{Context, Doing, Step, StepError};
+use nix::errno::Errno;
+
+// ANCHOR: default
+/// Docker's default capabilities, in moby's order.
+pub const DEFAULT: [Capability; 14] = [
+    Capability::CAP_CHOWN,
+    Capability::CAP_DAC_OVERRIDE,
+    Capability::CAP_FSETID,
+    Capability::CAP_FOWNER,
+    Capability::CAP_MKNOD,
+    Capability::CAP_NET_RAW,
+    Capability::CAP_SETGID,
+    Capability::CAP_SETUID,
+    Capability::CAP_SETFCAP,
+    Capability::CAP_SETPCAP,
+    Capability::CAP_NET_BIND_SERVICE,
+    Capability::CAP_SYS_CHROOT,
+    Capability::CAP_KILL,
+    Capability::CAP_AUDIT_WRITE,
+];
+// ANCHOR_END: default
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CapabilityError {
+    #[error(
+        "unknown capability {0:?}: give a name from `man 7 capabilities`, such as NET_ADMIN or CAP_NET_ADMIN, or ALL"
+    )]
+    Unknown(String),
+}
+
+/// One `--cap-add`/`--cap-drop` value: a capability, or `ALL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapName {
+    All,
+    One(Capability),
+}
+
+/// Parse a capability as Docker takes it: any case, with or without `CAP_`.
+pub fn parse_cap(text: &str) -> Result<CapName, CapabilityError> {
+    let canonical = caps::to_canonical(text.trim());
+    if canonical == "CAP_ALL" {
+        return Ok(CapName::All);
+    }
+    canonical.parse().map(CapName::One).map_err(|_| CapabilityError::Unknown(text.to_owned()))
+}
+
+// ANCHOR: tweak
+/// Docker's default list changed by `--cap-add` and `--cap-drop` (moby's
+/// `TweakCapabilities`): `--cap-add ALL` keeps everything but the drops;
+/// `--cap-drop ALL` keeps only the adds; otherwise drop, then add.
+pub fn tweak(add: &[CapName], drop: &[CapName]) -> CapsHashSet {
+    let named = |list: &[CapName]| -> CapsHashSet {
+        list.iter().filter_map(|c| if let CapName::One(c) = c { Some(*c) } else { None }).collect()
+    };
+    let (adds, drops) = (named(add), named(drop));
+    if add.contains(&CapName::All) {
+        caps::all().difference(&drops).copied().collect()
+    } else if drop.contains(&CapName::All) {
+        adds
+    } else {
+        let kept: CapsHashSet = DEFAULT.into_iter().filter(|c| !drops.contains(c)).collect();
+        kept.union(&adds).copied().collect()
+    }
+}
+// ANCHOR_END: tweak
+
+/// The five sets the container's process gets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    pub bounding: CapsHashSet,
+    pub effective: CapsHashSet,
+    pub permitted: CapsHashSet,
+    pub inheritable: CapsHashSet,
+    pub ambient: CapsHashSet,
+}
+
+impl Capabilities {
+    /// What Docker gives `uid` from the list `kept`: all three of bounding,
+    /// permitted and effective to root; only the bounding set to anyone else.
+    pub fn for_user(uid: u32, kept: CapsHashSet) -> Capabilities {
+        let root = uid == 0;
+        Capabilities {
+            effective: if root { kept.clone() } else { HashSet::new() },
+            permitted: if root { kept.clone() } else { HashSet::new() },
+            bounding: kept,
+            ..Capabilities::default()
+        }
+    }
+}
+
+/// Before the user switch: shrink the bounding set (this needs `CAP_SETPCAP`,
+/// which the switch may take away) and keep the permitted set across it.
+pub struct BoundingSet {
+    bounding: CapsHashSet,
+}
+
+impl BoundingSet {
+    pub fn new(caps: &Capabilities) -> Self {
+        BoundingSet { bounding: caps.bounding.clone() }
+    }
+}
+
+// ANCHOR: bounding
+impl Step for BoundingSet {
+    fn name(&self) -> &'static str {
+        "capability bounding set"
+    }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        // EXERCISE(ch10-caps): drop from the bounding set every capability not kept.
+        // hint: caps::runtime::thread_all_supported() lists what this kernel
+        // knows (dropping a capability newer than the kernel is EINVAL);
+        // caps::drop(None, CapSet::Bounding, cap) is prctl(PR_CAPBSET_DROP);
+        // map an error with caps_error(&e, || format!("drop {cap} ...")).
+        for cap in caps::runtime::thread_all_supported() {
+            if !self.bounding.contains(&cap) {
+                caps::drop(None, CapSet::Bounding, cap)
+                    .map_err(|e| caps_error(&e, || format!("drop {cap} from the bounding set")))?;
+            }
+        }
+        // END EXERCISE
+        // setuid(2) to a non-root uid empties the permitted set unless the
+        // thread asked to keep it (`man 2 PR_SET_KEEPCAPS`).
+        nix::sys::prctl::set_keepcaps(true).doing(|| "keep capabilities across setuid".into())
+    }
+}
+// ANCHOR_END: bounding
+
+/// After the user switch: the effective, permitted, inheritable and ambient sets.
+pub struct SetCapabilities {
+    caps: Capabilities,
+}
+
+impl SetCapabilities {
+    pub fn new(caps: Capabilities) -> Self {
+        SetCapabilities { caps }
+    }
+}
+
+// ANCHOR: capset
+impl Step for SetCapabilities {
+    fn name(&self) -> &'static str {
+        "capabilities"
+    }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        nix::sys::prctl::set_keepcaps(false).doing(|| "stop keeping capabilities".into())?;
+        // capset(2) wants effective ⊆ permitted at every call: lower the
+        // effective set first, then the permitted set under it.
+        let Capabilities { effective, permitted, inheritable, ambient, .. } = &self.caps;
+        for (set, caps, name) in [
+            (CapSet::Effective, effective, "effective"),
+            (CapSet::Permitted, permitted, "permitted"),
+            (CapSet::Inheritable, inheritable, "inheritable"),
+        ] {
+            caps::set(None, set, caps).map_err(|e| caps_error(&e, || format!("set the {name} capabilities")))?;
+        }
+        caps::clear(None, CapSet::Ambient).map_err(|e| caps_error(&e, || "clear the ambient capabilities".into()))?;
+        for cap in ambient {
+            caps::raise(None, CapSet::Ambient, *cap).map_err(|e| caps_error(&e, || format!("raise {cap} in the ambient set")))?;
+        }
+        Ok(())
+    }
+}
+// ANCHOR_END: capset
+
+/// The caps crate's errors carry only a message; the errno is the last OS error.
+fn caps_error(error: &caps::errors::CapsError, doing: impl FnOnce() -> String) -> StepError {
+    let errno = Errno::last();
+    let errno = if errno == Errno::UnknownErrno { Errno::EPERM } else { errno };
+    StepError::new(doing(), errno).hint(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(set: &CapsHashSet) -> Vec<String> {
+        let mut names: Vec<String> = set.iter().map(|c| c.to_string()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn names_are_read_as_docker_reads_them() {
+        assert_eq!(parse_cap("net_admin"), Ok(CapName::One(Capability::CAP_NET_ADMIN)));
+        assert_eq!(parse_cap("CAP_SYS_ADMIN"), Ok(CapName::One(Capability::CAP_SYS_ADMIN)));
+        assert_eq!(parse_cap("all"), Ok(CapName::All));
+        let error = parse_cap("CAP_FLY").unwrap_err();
+        assert_eq!(error, CapabilityError::Unknown("CAP_FLY".into()));
+        assert!(error.to_string().contains("man 7 capabilities"), "{error}");
+    }
+
+    #[test]
+    fn drop_then_add_and_all_either_way() {
+        let one = |c| CapName::One(c);
+        assert_eq!(tweak(&[], &[]).len(), 14);
+        let set = tweak(&[one(Capability::CAP_NET_ADMIN)], &[one(Capability::CAP_CHOWN)]);
+        assert!(set.contains(&Capability::CAP_NET_ADMIN) && !set.contains(&Capability::CAP_CHOWN));
+        assert_eq!(set.len(), 14);
+        let only = tweak(&[one(Capability::CAP_KILL)], &[CapName::All]);
+        assert_eq!(names(&only), ["CAP_KILL"]);
+        let all = tweak(&[CapName::All], &[one(Capability::CAP_SYS_ADMIN)]);
+        assert_eq!(all.len(), caps::all().len() - 1);
+        assert!(!all.contains(&Capability::CAP_SYS_ADMIN));
+    }
+
+    #[test]
+    fn a_non_root_user_gets_only_the_bounding_set() {
+        let kept = tweak(&[], &[]);
+        let root = Capabilities::for_user(0, kept.clone());
+        assert_eq!((root.effective.len(), root.permitted.len(), root.bounding.len()), (14, 14, 14));
+        let user = Capabilities::for_user(1000, kept);
+        assert_eq!((user.effective.len(), user.permitted.len(), user.bounding.len()), (0, 0, 14));
+        assert!(user.inheritable.is_empty() && user.ambient.is_empty());
+    }
+}
