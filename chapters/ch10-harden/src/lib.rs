@@ -1,0 +1,2 @@
+//! # Chapter 10: hardening — what a root process in a container may still do
+pub mod seccomp;
