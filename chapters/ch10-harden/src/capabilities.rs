@@ -194,11 +194,14 @@ impl Step for SetCapabilities {
             (CapSet::Permitted, permitted, "permitted"),
             (CapSet::Inheritable, inheritable, "inheritable"),
         ] {
-            caps::set(None, set, caps).map_err(|e| caps_error(&e, || format!("set the {name} capabilities")))?;
+            caps::set(None, set, caps)
+                .map_err(|e| caps_error(&e, || format!("set the {name} capabilities")))?;
         }
-        caps::clear(None, CapSet::Ambient).map_err(|e| caps_error(&e, || "clear the ambient capabilities".into()))?;
+        caps::clear(None, CapSet::Ambient)
+            .map_err(|e| caps_error(&e, || "clear the ambient capabilities".into()))?;
         for cap in ambient {
-            caps::raise(None, CapSet::Ambient, *cap).map_err(|e| caps_error(&e, || format!("raise {cap} in the ambient set")))?;
+            caps::raise(None, CapSet::Ambient, *cap)
+                .map_err(|e| caps_error(&e, || format!("raise {cap} in the ambient set")))?;
         }
         Ok(())
     }

@@ -32,6 +32,8 @@
 pub const ABOUT: &str = "hardening: capabilities, seccomp, no_new_privs, masked paths, devices";
 
 pub mod capabilities;
+pub mod device_program;
+pub mod devices;
 pub mod no_new_privs;
 pub mod paths;
 pub mod read_only_root;

@@ -115,7 +115,8 @@ impl Step for MaskedPaths {
 /// its other flags: a remount that left out `nosuid` would *clear* it, and in a
 /// user namespace the kernel refuses to clear a flag the mount was locked with.
 pub fn remount_read_only(path: &str) -> Result<(), StepError> {
-    let have = statvfs(Path::new(path)).doing(|| format!("read the mount flags of {path}"))?.flags();
+    let have =
+        statvfs(Path::new(path)).doing(|| format!("read the mount flags of {path}"))?.flags();
     let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
     for (fs, ms) in [
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),

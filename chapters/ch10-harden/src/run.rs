@@ -1,28 +1,115 @@
-//! `ch10 run`: chapter 9's container, hardened (being written).
+//! `ch10 run`: chapter 9's container, hardened.
 
 use ch00_process::{Container, Plan};
 use ch07_cgroups::CgroupOptions;
 use ch08_images::run::Prepared;
 use ch09_user::run::UserOptions;
 
-/// Chapter 10's own `run` options (being written), beside chapter 9's.
+use crate::capabilities::{BoundingSet, CapName, Capabilities, SetCapabilities, parse_cap, tweak};
+use crate::devices::DeviceAccess;
+use crate::no_new_privs::NoNewPrivs;
+use crate::paths::{MaskedPaths, ReadOnlyPaths};
+use crate::read_only_root::ReadOnlyRoot;
+use crate::seccomp::Choice;
+use crate::syscall_filter::Seccomp;
+
+/// Chapter 10's own `run` options, beside chapter 9's.
 #[derive(clap::Args, Debug, Default)]
 pub struct HardenOptions {
     #[command(flatten)]
     pub user: UserOptions,
+
+    /// Add a capability to Docker's default set: NET_ADMIN, CAP_SYS_TIME, ...
+    /// or ALL (repeatable).
+    #[arg(long, value_name = "CAP", value_parser = parse_cap_option)]
+    pub cap_add: Vec<CapName>,
+
+    /// Drop a capability from Docker's default set, or ALL (repeatable).
+    #[arg(long, value_name = "CAP", value_parser = parse_cap_option)]
+    pub cap_drop: Vec<CapName>,
+
+    /// seccomp=PROFILE.json: filter system calls with this profile instead of
+    /// Docker's default; seccomp=unconfined: no filter.
+    #[arg(long, value_name = "seccomp=PROFILE.json|unconfined", value_parser = parse_security_opt)]
+    pub security_opt: Vec<Choice>,
+
+    /// Mount the container's root file system read-only.
+    #[arg(long)]
+    pub read_only: bool,
 }
 
-/// Chapter 10's plan: chapter 9's, hardened (being written).
+fn parse_cap_option(text: &str) -> Result<CapName, String> {
+    parse_cap(text).map_err(|e| e.to_string())
+}
+
+/// `--security-opt`: only `seccomp=...` (tincan always sets no_new_privs, and
+/// has no AppArmor or SELinux labels).
+fn parse_security_opt(text: &str) -> Result<Choice, String> {
+    match text.split_once(['=', ':']) {
+        Some(("seccomp", value)) => value.parse(),
+        _ => Err(format!(
+            "tincan knows --security-opt seccomp=PROFILE.json and seccomp=unconfined, not {text:?}"
+        )),
+    }
+}
+
+// ANCHOR: plan
+/// Chapter 10's plan: chapter 9's, with runc's masked and read-only paths once
+/// `/proc` and `/sys` are there, the root made read-only if asked, and around
+/// chapter 8's user switch — the last step so far — the capabilities;
+/// then `no_new_privs`, and the seccomp filter, last of all.
 pub fn plan(
     options: &CgroupOptions,
     harden: &HardenOptions,
     container: &mut Container,
     prepared: Prepared,
 ) -> Result<Plan, String> {
-    ch09_user::run::plan(options, &harden.user, container, prepared)
+    let kept = tweak(&harden.cap_add, &harden.cap_drop);
+    let caps = Capabilities::for_user(prepared.ids.uid, kept);
+    // Compiled here, in the runtime, before clone(2): for the capabilities the
+    // container may ever hold (moby decides a profile's `includes.caps` by the
+    // bounding set too).
+    let choice = harden.security_opt.last().cloned().unwrap_or_default();
+    let profile = choice.profile().map_err(|e| e.to_string())?;
+    let program =
+        profile.map(|p| p.compile(&caps.bounding)).transpose().map_err(|e| e.to_string())?;
+
+    let mut plan = ch09_user::run::plan(options, &harden.user, container, prepared)?
+        // First: on v1 its clean-up then runs after chapter 7's, once the
+        // container's processes are gone.
+        .first(DeviceAccess::new(options.cgroup_parent.clone()))
+        .insert_after("mount /sys", ReadOnlyPaths)
+        .insert_after("read-only paths", MaskedPaths);
+    if harden.read_only {
+        plan = plan.insert_before("user", ReadOnlyRoot);
+    }
+    plan = plan
+        .insert_before("user", BoundingSet::new(&caps))
+        .insert_after("user", SetCapabilities::new(caps))
+        .then(NoNewPrivs);
+    if let Some(program) = program {
+        plan = plan.then(Seccomp::new(program));
+    }
+    Ok(plan)
 }
+// ANCHOR_END: plan
 
 /// A plan with every step chapter 10 has, for cleaning up after dead runtimes.
 pub fn sweep_plan() -> Plan {
-    ch09_user::run::sweep_plan()
+    let parent = CgroupOptions::default().cgroup_parent;
+    ch09_user::run::sweep_plan().first(DeviceAccess::new(parent))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn security_opt_takes_seccomp_only() {
+        assert_eq!(parse_security_opt("seccomp=unconfined"), Ok(Choice::Unconfined));
+        assert_eq!(parse_security_opt("seccomp=/p.json"), Ok(Choice::File("/p.json".into())));
+        let error = parse_security_opt("apparmor=unconfined").unwrap_err();
+        assert!(error.contains("seccomp=PROFILE.json"), "{error}");
+        assert!(parse_security_opt("seccomp=").is_err());
+    }
 }

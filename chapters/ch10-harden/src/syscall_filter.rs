@@ -10,7 +10,7 @@
 use ch00_process::{Context, Step, StepError};
 use nix::errno::Errno;
 
-use crate::seccomp::Program;
+use crate::seccomp::{Program, SeccompError};
 
 /// Install the compiled filter: one `seccomp(2)` call in the child.
 pub struct Seccomp {
@@ -31,8 +31,7 @@ impl Step for Seccomp {
 
     fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
         self.program.install().map_err(|e| {
-            let errno = Errno::last();
-            let errno = if errno == Errno::UnknownErrno { Errno::EINVAL } else { errno };
+            let errno = if let SeccompError::Install(errno) = e { errno } else { Errno::EINVAL };
             StepError::new("install the seccomp filter", errno).hint(e.to_string())
         })
     }
