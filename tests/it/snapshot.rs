@@ -77,6 +77,11 @@ fn ch08() {
     snapshot("ch08");
 }
 
+#[test]
+fn ch10() {
+    snapshot("ch10");
+}
+
 /// The options of the limits snapshots, here and in the VM (`vm.rs`).
 pub const LIMITS: [&str; 12] = [
     "--memory",

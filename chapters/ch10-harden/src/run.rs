@@ -1,5 +1,6 @@
 //! `ch10 run`: chapter 9's container, hardened.
 
+use caps::{CapSet, CapsHashSet};
 use ch00_process::{Container, Plan};
 use ch07_cgroups::CgroupOptions;
 use ch08_images::run::Prepared;
@@ -53,6 +54,24 @@ fn parse_security_opt(text: &str) -> Result<Choice, String> {
     }
 }
 
+/// The capabilities `kept` that tincan itself holds: it cannot give what it
+/// has not got (our machines' root lacks `CAP_SYS_RESOURCE`). `--cap-add ALL`
+/// means all it can give; a capability added by name that it lacks is an error.
+fn within_reach(kept: CapsHashSet, added: &[CapName]) -> Result<CapsHashSet, String> {
+    let held = caps::read(None, CapSet::Permitted)
+        .map_err(|e| format!("read tincan's own capabilities: {e}"))?;
+    for added in added {
+        if let CapName::One(cap) = added
+            && !held.contains(cap)
+        {
+            return Err(format!(
+                "--cap-add {cap}: tincan does not hold {cap} itself, so it cannot give it (run it with that capability)"
+            ));
+        }
+    }
+    Ok(kept.intersection(&held).copied().collect())
+}
+
 // ANCHOR: plan
 /// Chapter 10's plan: chapter 9's, with runc's masked and read-only paths once
 /// `/proc` and `/sys` are there, the root made read-only if asked, and around
@@ -64,7 +83,7 @@ pub fn plan(
     container: &mut Container,
     prepared: Prepared,
 ) -> Result<Plan, String> {
-    let kept = tweak(&harden.cap_add, &harden.cap_drop);
+    let kept = within_reach(tweak(&harden.cap_add, &harden.cap_drop), &harden.cap_add)?;
     let caps = Capabilities::for_user(prepared.ids.uid, kept);
     // Compiled here, in the runtime, before clone(2): for the capabilities the
     // container may ever hold (moby decides a profile's `includes.caps` by the

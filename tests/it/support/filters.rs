@@ -16,6 +16,7 @@
 //! | `[HOST ROOT]`      | the list of names in the host's `/`                       |
 //! | `[HOST INTERFACES]`, `[HOST ADDRESSES]` | the host's network interfaces and IPv4 addresses |
 //! | `[HOST MQUEUES]`   | the POSIX queues, when the probe sees the host's `/`     |
+//! | `[HOST CAPS]`      | a capability set the host's root has too (unless `none`): machines differ (ours lack `cap_sys_resource`) |
 //! | `[HOST INIT]`      | the host's PID 1 (`systemd`, `init`, ...)                 |
 //! | `[KEY]`            | a SysV IPC key (`ipcmk` picks them at random)             |
 //! | `[SHORT ID]`       | a hostname of 12 hex digits: the container's short id     |
@@ -35,9 +36,9 @@ pub struct HostView {
     root_listing: String,
     init: String,
     rootfs: String,
-    /// The `network` lines of the probe's report run on the host, and their
-    /// placeholders.
-    network: Vec<(String, &'static str)>,
+    /// The `network` and `capabilities` lines of the probe's report run on the
+    /// host, and their placeholders.
+    host_lines: Vec<(String, &'static str)>,
 }
 
 impl HostView {
@@ -50,15 +51,22 @@ impl HostView {
             let prefix = format!("  {key}: ");
             report.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_default().to_owned()
         };
-        let network = [("interfaces", "[HOST INTERFACES]"), ("ipv4", "[HOST ADDRESSES]")]
-            .map(|(key, placeholder)| (format!("  {key}: {}", value(key)), placeholder))
-            .into();
+        let mut host_lines: Vec<(String, &'static str)> =
+            [("interfaces", "[HOST INTERFACES]"), ("ipv4", "[HOST ADDRESSES]")]
+                .map(|(key, placeholder)| (format!("  {key}: {}", value(key)), placeholder))
+                .into();
+        for set in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
+            let held = value(set);
+            if !held.is_empty() && held != "none" {
+                host_lines.push((format!("  {set}: {held}"), "[HOST CAPS]"));
+            }
+        }
         HostView {
             mount_ids,
             root_listing: value("/ contains"),
             init: value("pid 1 is"),
             rootfs: rootfs.display().to_string(),
-            network,
+            host_lines,
         }
     }
 }
@@ -102,7 +110,7 @@ pub fn normalise(report: &str, host: &HostView) -> String {
     }
     text = text.replace(&host_root, "/ contains: [HOST ROOT]\n");
     text = text.replace(&format!("pid 1 is: {}\n", host.init), "pid 1 is: [HOST INIT]\n");
-    for (line, placeholder) in &host.network {
+    for (line, placeholder) in &host.host_lines {
         let key = line.split(':').next().unwrap_or_default();
         text = text.replace(&format!("{line}\n"), &format!("{key}: {placeholder}\n"));
     }
@@ -127,7 +135,7 @@ mod tests {
             root_listing: "bin work".into(),
             init: "systemd".into(),
             rootfs: "/t/rootfs".into(),
-            network: vec![("  interfaces: eth0 lo".into(), "[HOST INTERFACES]")],
+            host_lines: vec![("  interfaces: eth0 lo".into(), "[HOST INTERFACES]")],
         };
         let report = "process\n  pid: 4711\n  parent pid: 0\n  pid 1 is: systemd\n  processes: 250\n\
                       filesystem\n  cwd: /t/rootfs\n  / contains: bin work\n\

@@ -1,0 +1,256 @@
+//! Chapter 10: hardening, as the container sees it (the probe's report) and as
+//! the attacks it stops feel it (an action that needs a capability, a
+//! set-user-ID program, a disk's device node, a write to a read-only path).
+//! Each sandbox has its own cgroup parent, so every test can check that nothing
+//! is left (the v1 devices cgroup included). The cgroup v2 device program is
+//! tested in the VM (`ch10_v2.rs`).
+
+crate::every_chapter_checks!("ch10");
+
+use crate::support::{Run, cgroups_named};
+
+/// Docker's 14, as the probe names them (in the kernel's order).
+const DOCKER: &str = "cap_chown,cap_dac_override,cap_fowner,cap_fsetid,cap_kill,cap_setgid,cap_setuid,cap_setpcap,cap_net_bind_service,cap_net_raw,cap_sys_chroot,cap_mknod,cap_audit_write,cap_setfcap";
+
+/// `ch10 run --net none OPTIONS ROOTFS ARGS` in a fresh sandbox; check that
+/// it left no cgroup.
+fn harden(options: &[&str], args: &[&str]) -> Run {
+    run_in(Sandbox::new(), options, args)
+}
+
+fn run_in(sandbox: Sandbox, options: &[&str], args: &[&str]) -> Run {
+    let sandbox = sandbox.options(&["--net", "none"]).options(options);
+    let run = sandbox.run("ch10", args);
+    assert_eq!(cgroups_named(&sandbox.cgroup_parent()), Vec::<std::path::PathBuf>::new());
+    run
+}
+
+/// The lines of one section of the probe's report (`capabilities`, `paths`).
+fn section(report: &str, name: &str) -> String {
+    let mut lines = report.lines().skip_while(|l| *l != name).skip(1);
+    let mut out = String::new();
+    while let Some(line) = lines.next().filter(|l| l.starts_with("  ")) {
+        out.push_str(line.trim());
+        out.push('\n');
+    }
+    out
+}
+
+fn caps(bounding: &str, effective: &str) -> String {
+    format!(
+        "bounding: {bounding}\neffective: {effective}\npermitted: {effective}\ninheritable: none\nambient: none\n"
+    )
+}
+
+#[test]
+fn root_gets_dockers_fourteen_no_new_privs_and_a_filter() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let run = harden(&[], &[PROBE]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(section(&run.stdout, "capabilities"), caps(DOCKER, DOCKER), "{run:?}");
+    assert_eq!(
+        section(&run.stdout, "security"),
+        "seccomp mode: 2 (filter)\nseccomp filters: 1\nno_new_privs: 1\n"
+    );
+}
+
+/// A user that is not root gets the bounding set and nothing else: here made
+/// so by the kernel when busybox's `su` calls setuid(2) (the image's `User`
+/// goes through chapter 8's switch, tested in `capabilities.rs`).
+#[test]
+fn a_non_root_user_holds_no_capability() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let run = harden(&[], &["su", "-s", "/bin/sh", "nobody", "-c", PROBE]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(section(&run.stdout, "capabilities"), caps(DOCKER, "none"), "{run:?}");
+}
+
+#[test]
+fn cap_drop_and_cap_add_change_every_set() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let run =
+        harden(&["--cap-drop", "ALL", "--cap-add", "chown", "--cap-add", "CAP_KILL"], &[PROBE]);
+    assert_eq!(
+        section(&run.stdout, "capabilities"),
+        caps("cap_chown,cap_kill", "cap_chown,cap_kill")
+    );
+    // All that tincan holds (our machines' root lacks cap_sys_resource).
+    let run = harden(&["--cap-add", "ALL", "--cap-drop", "sys_admin"], &[PROBE]);
+    let sets = section(&run.stdout, "capabilities");
+    for set in ["bounding", "effective", "permitted"] {
+        let line = sets.lines().find(|l| l.starts_with(set)).unwrap_or_default();
+        assert!(line.starts_with(&format!("{set}: all except ")), "{run:?}");
+        assert!(line.contains("cap_sys_admin"), "{run:?}");
+    }
+}
+
+// ANCHOR: chown
+/// Giving a file away needs CAP_CHOWN: Docker's root has it; drop it and the
+/// same command fails.
+#[test]
+fn without_cap_chown_root_cannot_give_a_file_away() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let script = "touch /tmp/f && chown 1000 /tmp/f && echo given";
+    let run = harden(&[], &["sh", "-c", script]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "given\n"), "{run:?}");
+    let run = harden(&["--cap-drop", "CHOWN"], &["sh", "-c", script]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.stderr, "chown: /tmp/f: Operation not permitted\n");
+}
+// ANCHOR_END: chown
+
+/// A raw socket (ping) needs CAP_NET_RAW; a new hostname CAP_SYS_ADMIN, which
+/// Docker's set leaves out (the container has its own UTS namespace, in a
+/// sandbox of its own: the host's name is safe either way).
+#[test]
+fn net_raw_and_sys_admin_follow_the_options() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let script =
+        "ping -c1 -W1 127.0.0.1 >/dev/null && echo pinged; hostname renamed && echo renamed";
+    let run = harden(&[], &["sh", "-c", script]);
+    assert_eq!(run.stdout, "pinged\n", "{run:?}");
+    assert_eq!(run.stderr, "hostname: sethostname: Operation not permitted\n");
+    let run = harden(&["--cap-drop", "NET_RAW", "--cap-add", "SYS_ADMIN"], &["sh", "-c", script]);
+    assert_eq!(run.stdout, "renamed\n", "{run:?}");
+    assert_eq!(run.stderr, "ping: permission denied (are you root?)\n");
+}
+
+/// A set-user-ID-root copy of the probe, run by `nobody`: with no_new_privs it
+/// runs as nobody, with no capability. Chapter 8, without no_new_privs, is the
+/// control: there the same program gets root's capabilities.
+#[test]
+fn a_set_user_id_program_gains_nothing() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let suid = "/usr/local/bin/suid-probe";
+    let sandbox = || {
+        let sandbox = Sandbox::new();
+        let copy = sandbox.rootfs().join(suid.trim_start_matches('/'));
+        std::fs::copy(sandbox.rootfs().join(PROBE), &copy).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o4755)).unwrap();
+        sandbox
+    };
+    let args = ["su", "-s", "/bin/sh", "nobody", "-c", suid];
+    let hardened = run_in(sandbox(), &[], &args);
+    assert_eq!(hardened.code, 0, "{hardened:?}");
+    let effective =
+        |run: &Run| section(&run.stdout, "capabilities").lines().nth(1).map(str::to_owned);
+    assert_eq!(effective(&hardened).as_deref(), Some("effective: none"), "{hardened:?}");
+    let control = sandbox().options(&["--net", "none"]).run("ch08", &args);
+    assert_ne!(effective(&control).as_deref(), Some("effective: none"), "{control:?}");
+}
+
+#[test]
+fn masked_paths_are_empty_and_read_only_paths_refuse_writes() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let run = harden(
+        &[],
+        &[
+            "sh",
+            "-c",
+            &format!("{PROBE}; cat /proc/keys | wc -c; echo x > /proc/sys/kernel/hostname"),
+        ],
+    );
+    let paths = section(&run.stdout, "paths");
+    for expected in [
+        "/proc/keys: masked",
+        "/proc/timer_list: masked",
+        "/sys/firmware: masked",
+        "/proc/acpi: masked",
+        "/proc/sys: read-only",
+        "/proc/bus: read-only",
+    ] {
+        assert!(paths.contains(&format!("{expected}\n")), "{expected}: {paths}");
+    }
+    assert!(!paths.contains("visible"), "{paths}");
+    assert!(run.stdout.ends_with("\n0\n"), "/proc/keys reads empty: {run:?}");
+    assert!(run.stderr.contains("Read-only file system"), "{run:?}");
+}
+
+/// CAP_MKNOD is in Docker's set, so the node for the host's first disk can be
+/// made; the devices cgroup refuses to open it. (Run in a sandbox of the test's
+/// own making; the node is in the container's own upper directory.)
+#[test]
+fn a_disk_node_can_be_made_but_not_opened() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let script = "mknod /tmp/disk b 8 0 && echo made; head -c1 /tmp/disk >/dev/null; head -c1 /dev/urandom | wc -c";
+    let run = harden(&[], &["sh", "-c", script]);
+    assert_eq!(run.stdout, "made\n1\n", "{run:?}");
+    assert_eq!(run.stderr, "head: /tmp/disk: Operation not permitted\n");
+}
+
+#[test]
+fn read_only_keeps_the_root_and_leaves_dev_writable() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let script = "touch /tmp/x; touch /dev/shm/x && echo shm";
+    let run = harden(&["--read-only"], &["sh", "-c", script]);
+    assert_eq!(run.stdout, "shm\n", "{run:?}");
+    assert_eq!(run.stderr, "touch: /tmp/x: Read-only file system\n");
+    let run = harden(&[], &["sh", "-c", script]);
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("shm\n", ""), "{run:?}");
+}
+
+#[test]
+fn seccomp_unconfined_and_a_profile_of_ones_own() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let run = harden(&["--security-opt", "seccomp=unconfined"], &[PROBE]);
+    assert!(
+        section(&run.stdout, "security").starts_with("seccomp mode: 0 (disabled)\n"),
+        "{run:?}"
+    );
+    // Allow everything but mkdir, which fails with EPERM (1).
+    let sandbox = Sandbox::new();
+    let profile = sandbox.dir().join("no-mkdir.json");
+    let json = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}"#;
+    std::fs::write(&profile, json).unwrap();
+    let option = format!("seccomp={}", profile.display());
+    let run = run_in(sandbox, &["--security-opt", &option], &["mkdir", "/tmp/d"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(run.stderr, "mkdir: can't create directory '/tmp/d': Operation not permitted\n");
+}
+
+#[test]
+fn bad_options_say_what_to_do() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let run = harden(&["--cap-add", "CAP_FLY"], &["true"]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("unknown capability \"CAP_FLY\": give a name from `man 7 capabilities`"),
+        "{run:?}"
+    );
+    let run = harden(&["--security-opt", "seccomp=/no/such/profile.json"], &["true"]);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert!(
+        run.stderr.starts_with("ch10: the seccomp profile /no/such/profile.json does not exist: "),
+        "{run:?}"
+    );
+    let run = harden(&["--security-opt", "label=disable"], &["true"]);
+    assert!(
+        run.stderr
+            .contains("tincan knows --security-opt seccomp=PROFILE.json and seccomp=unconfined"),
+        "{run:?}"
+    );
+}
