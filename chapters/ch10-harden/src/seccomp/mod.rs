@@ -77,6 +77,7 @@
 //! `man 3 seccomp_rule_add`, `man 3 seccomp_export_bpf`; the kernel's
 //! `Documentation/userspace-api/seccomp_filter.rst`.
 
+mod cache;
 mod choice;
 mod compile;
 mod filter;
@@ -88,6 +89,7 @@ mod select;
 #[cfg(test)]
 mod testing;
 
+pub use cache::Cache;
 pub use choice::Choice;
 pub use filter::{Action, Arg, Filter, Flag, Op, Rule};
 pub use install::Program;
@@ -127,6 +129,8 @@ pub enum SeccompError {
     Unsupported { what: String },
     #[error("libseccomp could not {what}: {source}")]
     Libseccomp { what: String, source: libseccomp::error::SeccompError },
+    #[error("cannot use the seccomp cache file {path}: {source}")]
+    Cache { path: PathBuf, source: std::io::Error },
     #[error("cannot export the compiled seccomp filter: {0}")]
     Export(std::io::Error),
     #[error(
