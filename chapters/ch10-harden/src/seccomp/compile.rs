@@ -78,16 +78,14 @@ fn add_rule(
     }
     let comparators: Vec<ScmpArgCompare> = rule.args.iter().map(comparator).collect();
     // libseccomp compares each argument once per rule. Two conditions on one
-    // argument become two rules — either may match — as runc and crun do.
+    // argument become two rules — either may match — as runc does.
     let shared_argument = rule
         .args
         .iter()
         .enumerate()
         .any(|(i, a)| rule.args[..i].iter().any(|b| b.index == a.index));
-    let groups: Vec<&[ScmpArgCompare]> = match shared_argument {
-        true => comparators.chunks(1).collect(),
-        false => vec![&comparators],
-    };
+    let groups: Vec<&[ScmpArgCompare]> =
+        if shared_argument { comparators.chunks(1).collect() } else { vec![&comparators] };
     for name in &rule.names {
         // A name this libseccomp does not know is newer than it: skip it, as
         // Docker and Podman do; the default action answers that call.
@@ -132,9 +130,9 @@ fn scmp_action(action: Action, errno_ret: Option<u32>) -> ScmpAction {
         Action::Kill | Action::KillThread => ScmpAction::KillThread,
         Action::KillProcess => ScmpAction::KillProcess,
         Action::Trap => ScmpAction::Trap,
-        // The profile's checks keep these in range (4095, 65535).
-        Action::Errno => ScmpAction::Errno(ret as i32),
-        Action::Trace => ScmpAction::Trace(ret as u16),
+        // The kernel returns at most MAX_ERRNO (4095); a tracer's message is 16 bits.
+        Action::Errno => ScmpAction::Errno(ret.min(4095) as i32),
+        Action::Trace => ScmpAction::Trace(ret.min(0xffff) as u16),
         Action::Allow => ScmpAction::Allow,
         Action::Log => ScmpAction::Log,
         Action::Notify => ScmpAction::Notify,

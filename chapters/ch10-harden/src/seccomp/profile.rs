@@ -142,11 +142,15 @@ impl Profile {
     fn parse(text: &str, file: &str) -> Result<Profile, SeccompError> {
         let error =
             |at: String, reason: String| SeccompError::Profile { file: file.into(), at, reason };
-        let json = &mut serde_json::Deserializer::from_str(text);
-        let mut profile: Profile = serde_path_to_error::deserialize(json).map_err(|e| {
+        let mut json = serde_json::Deserializer::from_str(text);
+        let mut profile: Profile = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+            // `.` or `?` where the error is not inside a field.
             let at = e.path().to_string();
-            error(if at == "." { "the top level".into() } else { at }, e.into_inner().to_string())
+            let at = if at == "." || at == "?" { "the top level".into() } else { at };
+            error(at, e.into_inner().to_string())
         })?;
+        // Nothing but white space after the profile.
+        json.end().map_err(|e| error("the end".into(), e.to_string()))?;
         profile.check().map_err(|(at, reason)| error(at, reason))?;
         Ok(profile)
     }
@@ -303,6 +307,19 @@ mod tests {
         );
         assert_eq!((bpf[1].action, bpf[1].errno_ret), (Action::Errno, Some(1)));
         assert_eq!(bpf[1].excludes.caps, [Capability::CAP_SYS_ADMIN]);
+    }
+
+    #[test]
+    fn broken_json_says_where() {
+        let e = error("{");
+        assert!(
+            e.starts_with(
+                "seccomp profile (JSON text): the top level: EOF while parsing an object"
+            ),
+            "{e}"
+        );
+        let e = error(r#"{"defaultAction": "SCMP_ACT_ALLOW"} x"#);
+        assert!(e.starts_with("seccomp profile (JSON text): the end: trailing characters"), "{e}");
     }
 
     #[test]
