@@ -39,3 +39,18 @@ impl Choice {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unconfined_is_no_profile_and_anything_else_a_file() {
+        assert_eq!("unconfined".parse(), Ok(Choice::Unconfined));
+        assert_eq!("my.json".parse(), Ok(Choice::File("my.json".into())));
+        assert!("".parse::<Choice>().unwrap_err().contains("`unconfined`"));
+        assert!(Choice::Unconfined.profile().unwrap().is_none());
+        let missing = Choice::File("/nonexistent/p.json".into()).profile().unwrap_err();
+        assert!(matches!(missing, SeccompError::Missing { .. }), "{missing}");
+    }
+}

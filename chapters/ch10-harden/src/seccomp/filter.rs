@@ -25,6 +25,13 @@ pub struct Filter {
     pub rules: Vec<Rule>,
 }
 
+impl Filter {
+    /// The kernel's `SECCOMP_FILTER_FLAG_*` bits for the filter's flags.
+    pub fn flag_bits(&self) -> libc::c_ulong {
+        self.flags.iter().fold(0, |all, flag| all | flag.bit())
+    }
+}
+
 /// One action for some system calls, maybe only when their arguments match.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rule {

@@ -13,6 +13,9 @@ use super::SeccompError;
 /// The most instructions one classic BPF program may have (`BPF_MAXINSNS`).
 const MAX_INSTRUCTIONS: usize = 4096;
 
+/// The size of one instruction, `struct sock_filter`.
+const INSTRUCTION: usize = std::mem::size_of::<libc::sock_filter>();
+
 /// A compiled BPF program, made in the runtime *before* `clone(2)`, so the
 /// child only makes one system call (no allocation, no libseccomp work after
 /// the fork).
@@ -24,17 +27,41 @@ pub struct Program {
 }
 
 impl Program {
-    pub(super) fn new(
-        instructions: Vec<libc::sock_filter>,
-        flags: libc::c_ulong,
-    ) -> Result<Program, SeccompError> {
-        if instructions.is_empty() || instructions.len() > MAX_INSTRUCTIONS {
-            return Err(SeccompError::TooLong {
-                instructions: instructions.len(),
-                max: MAX_INSTRUCTIONS,
-            });
+    /// The program in `bytes`, as `seccomp_export_bpf` writes it: `struct
+    /// sock_filter`s (u16 code, u8 jt, u8 jf, u32 k) in the machine's byte order.
+    pub(super) fn from_bytes(bytes: &[u8], flags: libc::c_ulong) -> Result<Program, SeccompError> {
+        let instructions = bytes.len() / INSTRUCTION;
+        if !bytes.len().is_multiple_of(INSTRUCTION) {
+            let what =
+                format!("{} bytes are not whole {INSTRUCTION}-byte instructions", bytes.len());
+            return Err(SeccompError::Export(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                what,
+            )));
         }
-        Ok(Program { instructions, flags })
+        if instructions == 0 || instructions > MAX_INSTRUCTIONS {
+            return Err(SeccompError::TooLong { instructions, max: MAX_INSTRUCTIONS });
+        }
+        let instruction = |b: &[u8]| libc::sock_filter {
+            code: u16::from_ne_bytes([b[0], b[1]]),
+            jt: b[2],
+            jf: b[3],
+            k: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+        };
+        Ok(Program {
+            instructions: bytes.chunks_exact(INSTRUCTION).map(instruction).collect(),
+            flags,
+        })
+    }
+
+    /// The bytes [`Program::from_bytes`] reads.
+    pub(super) fn to_bytes(&self) -> Vec<u8> {
+        let bytes = |i: &libc::sock_filter| {
+            let [c0, c1] = i.code.to_ne_bytes();
+            let [k0, k1, k2, k3] = i.k.to_ne_bytes();
+            [c0, c1, i.jt, i.jf, k0, k1, k2, k3]
+        };
+        self.instructions.iter().flat_map(bytes).collect()
     }
 
     // ANCHOR: install
@@ -43,7 +70,7 @@ impl Program {
     /// nothing, also when it fails.
     pub fn install(&self) -> Result<(), SeccompError> {
         let program = libc::sock_fprog {
-            // At most MAX_INSTRUCTIONS, checked in `new`.
+            // At most MAX_INSTRUCTIONS, checked in `from_bytes`.
             len: self.instructions.len() as u16,
             filter: self.instructions.as_ptr().cast_mut(),
         };

@@ -167,3 +167,147 @@ impl SyscallRule {
     }
     // ANCHOR_END: applies
 }
+
+#[cfg(test)]
+mod tests {
+    use caps::Capability::{CAP_AUDIT_WRITE, CAP_SYS_ADMIN, CAP_SYS_CHROOT};
+
+    use super::*;
+    use crate::seccomp::filter::Action;
+    use crate::seccomp::testing::{default_profile, profile};
+
+    const AMD64_6_1: Host =
+        Host { arch: ScmpArch::X8664, kernel: KernelVersion { major: 6, minor: 1 } };
+
+    fn caps(caps: &[caps::Capability]) -> CapsHashSet {
+        caps.iter().copied().collect()
+    }
+
+    /// The names of the rules in the filter for `caps` on `host`, in order.
+    fn chosen(json_rules: &str, caps: &CapsHashSet, host: &Host) -> Vec<String> {
+        let json = format!(r#"{{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{json_rules}]}}"#);
+        profile(&json).filter(caps, host).rules.iter().map(|r| r.names.join(",")).collect()
+    }
+
+    fn rule(name: &str, condition: &str) -> String {
+        format!(r#"{{"names": ["{name}"], "action": "SCMP_ACT_ALLOW", {condition}}}"#)
+    }
+
+    #[test]
+    fn includes_need_every_capability_and_excludes_any_one() {
+        let rules = [
+            rule("both", r#""includes": {"caps": ["CAP_SYS_ADMIN", "CAP_SYS_CHROOT"]}"#),
+            rule("unless", r#""excludes": {"caps": ["CAP_SYS_ADMIN", "CAP_AUDIT_WRITE"]}"#),
+        ]
+        .join(",");
+        assert_eq!(chosen(&rules, &caps(&[]), &AMD64_6_1), ["unless"]);
+        assert_eq!(chosen(&rules, &caps(&[CAP_SYS_ADMIN]), &AMD64_6_1), Vec::<String>::new());
+        assert_eq!(chosen(&rules, &caps(&[CAP_SYS_ADMIN, CAP_SYS_CHROOT]), &AMD64_6_1), ["both"]);
+        assert_eq!(
+            chosen(&rules, &caps(&[CAP_SYS_CHROOT, CAP_AUDIT_WRITE]), &AMD64_6_1),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn arches_choose_by_the_native_architecture() {
+        let rules = [
+            rule("x86", r#""includes": {"arches": ["amd64", "x32", "x86"]}"#),
+            rule("not_arm", r#""excludes": {"arches": ["arm64"]}"#),
+        ]
+        .join(",");
+        let arm64 = Host { arch: ScmpArch::Aarch64, ..AMD64_6_1 };
+        assert_eq!(chosen(&rules, &caps(&[]), &AMD64_6_1), ["x86", "not_arm"]);
+        assert_eq!(chosen(&rules, &caps(&[]), &arm64), Vec::<String>::new());
+    }
+
+    #[test]
+    fn min_kernel_compares_major_then_minor() {
+        let rules = [
+            rule("new", r#""includes": {"minKernel": "4.8"}"#),
+            rule("old", r#""excludes": {"minKernel": "4.8"}"#),
+        ]
+        .join(",");
+        let on = |major, minor| Host { kernel: KernelVersion { major, minor }, ..AMD64_6_1 };
+        assert_eq!(chosen(&rules, &caps(&[]), &on(4, 7)), ["old"]);
+        assert_eq!(chosen(&rules, &caps(&[]), &on(4, 8)), ["new"]);
+        assert_eq!(chosen(&rules, &caps(&[]), &on(5, 0)), ["new"]);
+        assert_eq!(chosen(&rules, &caps(&[]), &on(3, 19)), ["old"]);
+    }
+
+    #[test]
+    fn arch_map_gives_the_native_architecture_and_its_sub_architectures() {
+        let json = r#"{"defaultAction": "SCMP_ACT_ALLOW", "archMap": [
+            {"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
+            {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]}]}"#;
+        let arches =
+            |arch| profile(json).filter(&caps(&[]), &Host { arch, ..AMD64_6_1 }).architectures;
+        assert_eq!(arches(ScmpArch::X8664), [ScmpArch::X8664, ScmpArch::X86, ScmpArch::X32]);
+        assert_eq!(arches(ScmpArch::Aarch64), [ScmpArch::Aarch64, ScmpArch::Arm]);
+        assert_eq!(arches(ScmpArch::Riscv64), []);
+        let listed = r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_ARM"]}"#;
+        assert_eq!(
+            profile(listed).filter(&caps(&[]), &AMD64_6_1).architectures,
+            [ScmpArch::X86, ScmpArch::Arm]
+        );
+    }
+
+    #[test]
+    fn this_host_has_a_kernel_version_and_libseccomps_native_architecture() {
+        let host = Host::this().unwrap();
+        let uname = nix::sys::utsname::uname().unwrap();
+        let release = uname.release().to_str().unwrap();
+        assert!(
+            release.starts_with(&format!("{}.{}", host.kernel.major, host.kernel.minor)),
+            "{release}"
+        );
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(host.arch, ScmpArch::X8664);
+    }
+
+    /// The actions of the filter's rules that name `name` without conditions.
+    fn actions_for(filter: &Filter, name: &str) -> Vec<(Action, Option<u32>)> {
+        let names = |r: &&Rule| r.names.iter().any(|n| n == name) && r.args.is_empty();
+        filter.rules.iter().filter(names).map(|r| (r.action, r.errno_ret)).collect()
+    }
+
+    #[test]
+    fn the_default_profile_allows_by_capability_as_its_file_says() {
+        let Some(profile) = default_profile() else { return };
+        let none = profile.filter(&caps(&[]), &AMD64_6_1);
+        let admin = profile.filter(&caps(&[CAP_SYS_ADMIN, CAP_AUDIT_WRITE]), &AMD64_6_1);
+        let allow = vec![(Action::Allow, None)];
+        for name in ["read", "write", "getpid", "execve"] {
+            assert_eq!(actions_for(&none, name), allow, "{name}");
+        }
+        // containers-common allows ptrace and keyctl on any kernel (moby gates
+        // ptrace on 4.8); it names neither add_key nor request_key: ENOSYS.
+        assert_eq!(actions_for(&none, "ptrace"), allow);
+        assert_eq!(actions_for(&none, "keyctl"), allow);
+        assert_eq!(
+            (actions_for(&none, "add_key"), actions_for(&none, "request_key")),
+            (vec![], vec![])
+        );
+        assert_eq!(actions_for(&none, "kexec_load"), [(Action::Errno, Some(1))]);
+        assert_eq!(actions_for(&none, "bpf"), [(Action::Errno, Some(1))]);
+        assert_eq!(actions_for(&admin, "bpf"), allow);
+        // The audit socket: conditional rules without CAP_AUDIT_WRITE, one plain allow with it.
+        let socket = |f: &Filter| f.rules.iter().filter(|r| r.names == ["socket"]).count();
+        assert_eq!((socket(&none), socket(&admin)), (4, 1));
+        assert_eq!(actions_for(&admin, "socket"), allow);
+        // By architecture: arch_prctl on x86 only.
+        assert_eq!(actions_for(&none, "arch_prctl"), allow);
+        assert_eq!(actions_for(&none, "s390_pci_mmio_read"), []);
+        assert_eq!(none.architectures, [ScmpArch::X8664, ScmpArch::X86, ScmpArch::X32]);
+        assert_eq!((none.default_action, none.default_errno_ret), (Action::Errno, Some(38)));
+    }
+
+    #[test]
+    fn kernel_versions_in_profiles_are_major_dot_minor() {
+        assert_eq!("4.8".parse(), Ok(KernelVersion { major: 4, minor: 8 }));
+        assert_eq!("10.19".parse(), Ok(KernelVersion { major: 10, minor: 19 }));
+        for bad in ["4", "4.8.1", "a.b", "4.", ".8", "4.8-rc1"] {
+            assert!(bad.parse::<KernelVersion>().is_err(), "{bad}");
+        }
+    }
+}
