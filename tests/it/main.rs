@@ -31,6 +31,7 @@ mod ch07;
 mod ch07_v2;
 mod ch08;
 mod ch08_hostile;
+mod ch09;
 mod ch10;
 mod crash;
 mod errors;

@@ -28,9 +28,16 @@ use super::root::{DIR, has_xattr, is_dir, is_whiteout, lstat, open_dir, set_xatt
 use super::{At, Layer, UnpackError};
 
 /// The extended attribute that makes a directory opaque. (`trusted.*` needs
-/// CAP_SYS_ADMIN to read or write, which is why overlayfs trusts it; mounted
-/// with `userxattr`, rootless, overlayfs reads `user.overlay.opaque` instead.)
+/// CAP_SYS_ADMIN to read or write, which is why overlayfs trusts it.)
 pub(super) const OPAQUE: &[u8] = b"trusted.overlay.opaque";
+
+/// The same mark for an overlay mounted in a user namespace (chapter 9), with
+/// `userxattr`: there overlayfs reads `user.overlay.*` and ignores
+/// `trusted.*`, so without it an opaque directory would show the lower
+/// layers' files again. It is safe to trust because `meta.rs` never lets a
+/// layer bring its own. (Layers unpacked before this line was written lack it:
+/// pull them again, after `rmi`, to run them in a user namespace.)
+pub(super) const USER_OPAQUE: &[u8] = b"user.overlay.opaque";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Marker {
@@ -45,11 +52,15 @@ fn write_marker(dir: &OwnedFd, name: &OsStr, marker: Marker) -> io::Result<()> {
     // EXERCISE(ch08-images): write a whiteout, or an opaque mark, as overlayfs reads them.
     // hint: a whiteout is a character device numbered 0/0: nix::sys::stat::mknodat
     // with SFlag::S_IFCHR, Mode::empty() and makedev(0, 0). An opaque directory
-    // carries the extended attribute OPAQUE = "y": open_dir(dir, name), then
-    // set_xattr on it. (`?` turns nix's Errno into io::Error.)
+    // carries the extended attributes OPAQUE and USER_OPAQUE = "y": open_dir(dir,
+    // name), then set_xattr on it, once for each. (`?` turns nix's Errno into io::Error.)
     match marker {
         Marker::Whiteout => Ok(mknodat(dir, name, SFlag::S_IFCHR, Mode::empty(), makedev(0, 0))?),
-        Marker::Opaque => set_xattr(&open_dir(dir, name)?, OPAQUE, b"y"),
+        Marker::Opaque => {
+            let dir = open_dir(dir, name)?;
+            set_xattr(&dir, OPAQUE, b"y")?;
+            set_xattr(&dir, USER_OPAQUE, b"y")
+        }
     }
     // END EXERCISE
 }
