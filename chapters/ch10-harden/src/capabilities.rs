@@ -258,4 +258,90 @@ mod tests {
         assert_eq!((user.effective.len(), user.permitted.len(), user.bounding.len()), (0, 0, 14));
         assert!(user.inheritable.is_empty() && user.ambient.is_empty());
     }
+
+    /// The capability lines of `/proc/self/status` in a forked child of root
+    /// that ran the bounding step, chapter 8's switch to uid 1000 and the
+    /// capability step for `caps`; or the error of a step.
+    fn after_switch_to_1000(caps: &Capabilities) -> String {
+        let states = tempfile::tempdir().unwrap();
+        let container = ch00_process::Container::new("/", vec![]);
+        let state = ch00_process::State::create(states.path(), &container).unwrap();
+        let cx = Context {
+            container: &container,
+            namespaces: nix::sched::CloneFlags::empty(),
+            state: &state,
+            console: None,
+        };
+        let ids = ch08_images::user::Ids { uid: 1000, gid: 1000, groups: vec![1000], home: None };
+        let (read, write) = nix::unistd::pipe().unwrap();
+        // SAFETY: the child runs the steps and leaves with _exit.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                let steps: [&dyn Step; 3] = [
+                    &BoundingSet::new(caps),
+                    &ch08_images::user::SwitchUser::new(ids),
+                    &SetCapabilities::new(caps.clone()),
+                ];
+                let report = match steps.iter().try_for_each(|s| s.in_child(&cx)) {
+                    Ok(()) => std::fs::read_to_string("/proc/self/status").unwrap(),
+                    Err(e) => format!("{e}"),
+                };
+                let _ = nix::unistd::write(&write, report.as_bytes());
+                // SAFETY: ends the child at once, running none of the test's destructors.
+                unsafe { libc::_exit(0) }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                drop(write);
+                let mut report = String::new();
+                std::io::Read::read_to_string(&mut std::fs::File::from(read), &mut report).unwrap();
+                nix::sys::wait::waitpid(child, None).unwrap();
+                let sets: Vec<&str> = report.lines().filter(|l| l.starts_with("Cap")).collect();
+                if sets.is_empty() { report } else { sets.join(" ").replace('\t', "") }
+            }
+        }
+    }
+
+    fn root_or_skip() -> bool {
+        if nix::unistd::geteuid().is_root() {
+            return true;
+        }
+        // The convention of tests/it/support/skip.rs: under CI, fail.
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "needs root, and CI=true");
+        eprintln!("SKIPPED: needs root");
+        false
+    }
+
+    /// Docker's way for a user: the bounding set (here Docker's 14 but
+    /// CAP_CHOWN, a80425fb - 1), nothing else.
+    #[test]
+    fn a_user_gets_the_bounding_set_and_nothing_else() {
+        if !root_or_skip() {
+            return;
+        }
+        let caps = Capabilities::for_user(1000, tweak(&[], &[CapName::One(Capability::CAP_CHOWN)]));
+        assert_eq!(
+            after_switch_to_1000(&caps),
+            "CapInh:0000000000000000 CapPrm:0000000000000000 CapEff:0000000000000000 CapBnd:00000000a80425fa CapAmb:0000000000000000"
+        );
+    }
+
+    /// A user that is given capabilities (an OCI spec may) keeps them through
+    /// setuid(2) only thanks to PR_SET_KEEPCAPS.
+    #[test]
+    fn a_user_keeps_the_capabilities_it_is_given() {
+        if !root_or_skip() {
+            return;
+        }
+        let bind: CapsHashSet = [Capability::CAP_NET_BIND_SERVICE].into();
+        let caps = Capabilities {
+            bounding: bind.clone(),
+            effective: bind.clone(),
+            permitted: bind.clone(),
+            ..Capabilities::default()
+        };
+        assert_eq!(
+            after_switch_to_1000(&caps),
+            "CapInh:0000000000000000 CapPrm:0000000000000400 CapEff:0000000000000400 CapBnd:0000000000000400 CapAmb:0000000000000000"
+        );
+    }
 }

@@ -1,17 +1,18 @@
 //! `ch10 run`: chapter 9's container, hardened.
 
 use caps::{CapSet, CapsHashSet};
-use ch00_process::{Container, Plan};
+use ch00_process::{Container, Plan, state_root};
 use ch07_cgroups::CgroupOptions;
 use ch08_images::run::Prepared;
 use ch09_user::run::UserOptions;
+use nix::sched::CloneFlags;
 
 use crate::capabilities::{BoundingSet, CapName, Capabilities, SetCapabilities, parse_cap, tweak};
 use crate::devices::DeviceAccess;
 use crate::no_new_privs::NoNewPrivs;
 use crate::paths::{MaskedPaths, ReadOnlyPaths};
 use crate::read_only_root::ReadOnlyRoot;
-use crate::seccomp::Choice;
+use crate::seccomp::{Cache, Choice};
 use crate::syscall_filter::Seccomp;
 
 /// Chapter 10's own `run` options, beside chapter 9's.
@@ -83,25 +84,39 @@ pub fn plan(
     container: &mut Container,
     prepared: Prepared,
 ) -> Result<Plan, String> {
-    let kept = within_reach(tweak(&harden.cap_add, &harden.cap_drop), &harden.cap_add)?;
-    let caps = Capabilities::for_user(prepared.ids.uid, kept);
-    // Compiled here, in the runtime, before clone(2): for the capabilities the
-    // container may ever hold (moby decides a profile's `includes.caps` by the
-    // bounding set too).
-    let choice = harden.security_opt.last().cloned().unwrap_or_default();
-    let profile = choice.profile().map_err(|e| e.to_string())?;
-    let program =
-        profile.map(|p| p.compile(&caps.bounding)).transpose().map_err(|e| e.to_string())?;
-
+    let ids = prepared.ids.clone();
     let mut plan = ch09_user::run::plan(options, &harden.user, container, prepared)?
-        // First: on v1 its clean-up then runs after chapter 7's, once the
-        // container's processes are gone.
-        .first(DeviceAccess::new(options.cgroup_parent.clone()))
-        .insert_after("mount /sys", ReadOnlyPaths)
-        .insert_after("read-only paths", MaskedPaths);
+        // Once /proc, /sys and /dev are there, whichever way chapter 9 mounted them.
+        .insert_before("cgroup namespace", ReadOnlyPaths)
+        .insert_before("cgroup namespace", MaskedPaths);
+    // Only root can make a cgroup (a user without root has the host's devices
+    // bound, and no way to open a disk in any case). First: on v1 its clean-up
+    // then runs after chapter 7's, once the container's processes are gone.
+    if nix::unistd::geteuid().is_root() {
+        plan = plan.first(DeviceAccess::new(options.cgroup_parent.clone()));
+    }
     if harden.read_only {
         plan = plan.insert_before("user", ReadOnlyRoot);
     }
+
+    let mut kept = tweak(&harden.cap_add, &harden.cap_drop);
+    // In a user namespace of its own the container's root holds every
+    // capability there, whatever tincan holds here; otherwise only what we hold.
+    if !plan.namespaces.contains(CloneFlags::CLONE_NEWUSER) {
+        kept = within_reach(kept, &harden.cap_add)?;
+    }
+    let caps = Capabilities::for_user(ids.uid, kept);
+    // Compiled here, in the runtime, before clone(2): for the capabilities the
+    // container may ever hold (moby decides a profile's `includes.caps` by the
+    // bounding set too). Kept in the state directory: libseccomp takes ~10 ms.
+    let choice = harden.security_opt.last().cloned().unwrap_or_default();
+    let profile = choice.profile().map_err(|e| e.to_string())?;
+    let cache = Cache::new(state_root().join("seccomp"));
+    let program = profile
+        .map(|p| p.compile_cached(&caps.bounding, &cache))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+
     plan = plan
         .insert_before("user", BoundingSet::new(&caps))
         .insert_after("user", SetCapabilities::new(caps))
@@ -122,6 +137,33 @@ pub fn sweep_plan() -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The order this chapter is about: paths before the cgroup namespace;
+    /// around the user switch the capabilities; no_new_privs, then seccomp, last.
+    #[test]
+    fn the_hardening_comes_in_runcs_order() {
+        // Unconfined: no profile to read, no program to compile and cache.
+        let security_opt = vec![Choice::Unconfined];
+        let harden = HardenOptions { read_only: true, security_opt, ..HardenOptions::default() };
+        let mut container = Container::new("/", vec![]);
+        let plan = plan(&CgroupOptions::default(), &harden, &mut container, Prepared::default());
+        let names = plan.expect("a plan").step_names();
+        let tail = &names[names.len() - 8..];
+        assert_eq!(
+            tail,
+            &[
+                "read-only paths",
+                "masked paths",
+                "cgroup namespace",
+                "read-only root",
+                "capability bounding set",
+                "user",
+                "capabilities",
+                "no_new_privs",
+            ][..],
+            "{names:?}"
+        );
+    }
 
     #[test]
     fn security_opt_takes_seccomp_only() {
