@@ -111,7 +111,11 @@ pub fn plan(
     // bounding set too). Kept in the state directory: libseccomp takes ~10 ms.
     let choice = harden.security_opt.last().cloned().unwrap_or_default();
     let profile = choice.profile().map_err(|e| e.to_string())?;
-    let cache = Cache::new(state_root().join("seccomp"));
+    // The state directory first, as the runtime makes it: the cache makes what
+    // it lacks private (0700), and the container's /etc files are below it.
+    let state = state_root();
+    std::fs::create_dir_all(&state).map_err(|e| format!("create {}: {e}", state.display()))?;
+    let cache = Cache::new(state.join("seccomp"));
     let program = profile
         .map(|p| p.compile_cached(&caps.bounding, &cache))
         .transpose()
