@@ -255,3 +255,42 @@ fn bad_options_say_what_to_do() {
         "{run:?}"
     );
 }
+
+/// The cgroup v2 device program, in the kernel: a shell in a v2 cgroup that
+/// has it may open `/dev/null` but not `/dev/kmsg` (c 1:11, not in the list;
+/// harmless to open had the program failed). On a hybrid host such as ours the
+/// v2 tree (`/sys/fs/cgroup/unified`) decides alone for a process whose v1
+/// devices cgroup is the root's; the VM runs the whole of `ch10` on pure v2.
+#[test]
+fn the_v2_device_program_lets_only_the_default_devices_be_opened() {
+    use ch10_harden::device_program::{attach, load, program};
+    use std::os::fd::AsFd;
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let layout = ch07_cgroups::Layout::detect().unwrap();
+    let v2 = layout.hierarchies.iter().find(|h| h.version == ch07_cgroups::Version::V2);
+    let v2 = v2.expect("a cgroup v2 hierarchy (hybrid or pure)");
+    /// Removes the cgroup (and tincan-test/, once empty), also when the test fails.
+    struct Removed(std::path::PathBuf);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+            let _ = self.0.parent().map(std::fs::remove_dir); // others' cgroups may be in it
+        }
+    }
+    let cgroup = v2.mount.join("tincan-test").join(crate::support::marker("devices"));
+    std::fs::create_dir_all(&cgroup).unwrap();
+    let _removed = Removed(cgroup.clone());
+    let loaded = load(&program(&ch10_harden::devices::DEFAULT_RULES)).unwrap();
+    let dir = std::fs::File::open(&cgroup).unwrap();
+    attach(loaded.as_fd(), dir.as_fd()).unwrap();
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && : </dev/null && echo null && : </dev/kmsg && echo kmsg",
+        cgroup.display()
+    );
+    let out = std::process::Command::new("sh").args(["-c", &script]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "null\n", "{stderr}");
+    assert!(stderr.contains("/dev/kmsg: Operation not permitted"), "{stderr}");
+}
