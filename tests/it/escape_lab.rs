@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::support::{PROBE, Run, Sandbox, Sleeper, marker, root_or_skip};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub enum Outcome {
     Escaped,
     Blocked,
 }
@@ -95,7 +95,7 @@ const STAGES: [&str; 9] = [
 
 /// The limits the ch07 and ch08 stages run with: Docker sets none by default,
 /// and without them chapter 7 stops nothing that chapter 6 did not.
-const STAGE_LIMITS: [&str; 4] = ["--memory", "64m", "--pids-limit", "64"];
+pub const STAGE_LIMITS: [&str; 4] = ["--memory", "64m", "--pids-limit", "64"];
 
 /// A sandbox for an attack on `chapter`, with the stage's options.
 fn stage(chapter: &str) -> Sandbox {
