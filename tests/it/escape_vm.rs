@@ -33,19 +33,38 @@ pub const STAGES: &[(&str, &[&str])] = &[
     ("ch08", &crate::escape_lab::STAGE_LIMITS),
 ];
 
-/// What each attack does against each stage of [`STAGES`], in order.
-pub const EXPECTED: &[(&str, &[Outcome])] = &[
-    (
-        "mknod-disk",
-        &[Escaped, Escaped, Escaped, Escaped, Escaped, Escaped, Escaped, Escaped, Escaped],
-    ),
-    (
-        "core-pattern",
-        &[Escaped, Escaped, Escaped, Escaped, Escaped, Escaped, Escaped, Escaped, Escaped],
-    ),
-    ("sysrq", &[Escaped, Escaped, Escaped, Escaped, Escaped, Escaped, Escaped, Escaped, Escaped]),
-    ("reboot", &[Escaped, Escaped, Blocked, Blocked, Blocked, Blocked, Blocked, Blocked, Blocked]),
+/// What each attack does against each stage of [`STAGES`], in order: one
+/// letter a stage, `E` escapes, `B` blocked. (A chrooted process may not make a
+/// user namespace, `man 2 unshare`: the chroot of chapters 1 and 2 stops
+/// `unshare-user`, and chapter 3's `pivot_root` lets it through again. Chapter
+/// 8 mounts its overlay with a relative `upperdir`, so `release-agent` cannot
+/// read its root's path on the host from the mount table; a patient attacker
+/// would try `/proc/PID/root` for every host PID instead, which this one does not.)
+pub const EXPECTED: &[(&str, &str)] = &[
+    ("mknod-disk", "E E E E E E E E E"),
+    ("core-pattern", "E E E E E E E E E"),
+    ("sysrq", "E E E E E E E E E"),
+    ("reboot", "E E B B B B B B B"),
+    ("load-module", "E E E E E E E E E"),
+    ("ptrace-host", "E E B B B B B B B"),
+    ("keyctl", "E E E E E E E E E"),
+    ("unshare-user", "E B B E E E E E E"),
+    ("read-kcore", "E E E E E E E E E"),
+    ("shocker", "E E E E E E E E E"),
+    ("fd-leak", "B B B B B B B B B"),
+    ("perf-event", "E E E E E E E E E"),
+    ("bpf-load", "E E E E E E E E E"),
+    ("raise-limits", "E E E E E E E E E"),
+    ("release-agent", "E E E E E E E E B"),
+    ("tiocsti", "E E E B B B B B B"),
+    ("route-localnet", "E E E E E E B B B"),
+    ("arp-spoof", "E E E E E E E E E"),
 ];
+
+/// An expected row as outcomes.
+pub fn outcomes(row: &str) -> Vec<Outcome> {
+    row.split(' ').map(|c| if c == "E" { Escaped } else { Blocked }).collect()
+}
 
 /// The kernel modules the VM loads: what chapters 6 and 8 need (a bridge, veth
 /// pairs, nftables with NAT, overlayfs), and a disk (loop, ext4 for ext2).
@@ -73,9 +92,11 @@ const PROGRAMS: &[(&str, &str)] =
 /// The VM's set-up, before any attack.
 const SETUP: &str = r#"
 echo /bin/true > /proc/sys/kernel/modprobe
+ip link set lo up
 # What devtmpfs leaves out, and programs (nft -f /dev/stdin) expect.
 for n in 0:stdin 1:stdout 2:stderr; do ln -sf /proc/self/fd/${n%%:*} /dev/${n#*:}; done
 ln -sf /proc/self/fd /dev/fd
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 # The host's disk: ext2 on a loop device, its first sector (which ext2 leaves
 # alone) holding a word only the VM knows; the runtime's state lives on it.
 truncate -s 48M /disk.img
@@ -89,7 +110,7 @@ export TINCAN_STATE_DIR=/data/state TINCAN_ROOT=/data/store
 # A cgroup v1 hierarchy beside v2, as systemd keeps on hybrid hosts.
 mkdir -p /run/cgroup-v1 && mount -t cgroup -o none,name=systemd cgroup /run/cgroup-v1
 probe=usr/local/bin/tincan-probe
-alive() { [ -e /proc/$1 ] && ! grep -q '^State:.Z' /proc/$1/status; }
+alive() { [ -e /proc/$1 ] && ! grep -q '^State:.Z' /proc/$1/status 2> /dev/null; }
 verdict() { echo "verdict: $*"; }
 attackers() {
   for p in /proc/[0-9]*; do
@@ -209,17 +230,16 @@ fn check_stage(chapter: &str) {
     .expect("the VM ran");
     eprintln!("escape_vm::{chapter}: {:.0} s in the VM", started.elapsed().as_secs_f64());
     let reports = reports(&outcome.output);
-    eprintln!("{}", outcome.output);
     let mut wrong = Vec::new();
-    for (attack, outcomes) in EXPECTED {
+    for (attack, row) in EXPECTED {
         let report = reports
             .iter()
             .find(|r| r.attack == *attack)
             .unwrap_or_else(|| panic!("{attack}: no report from the VM:\n{}", outcome.output));
         let got = judged(report);
-        if got != outcomes[index] {
-            wrong
-                .push(format!("{attack}: expected {:?}, got {got:?}: {report:?}", outcomes[index]));
+        let want = outcomes(row)[index];
+        if got != want {
+            wrong.push(format!("{attack}: expected {want:?}, got {got:?}: {report:?}"));
         }
     }
     assert!(
@@ -259,7 +279,7 @@ fn every_attack_has_a_row_and_an_observer() {
     let rows: Vec<&str> = EXPECTED.iter().map(|(a, _)| *a).collect();
     let observers: Vec<&str> = VM_ATTACKS.iter().map(|a| a.name).collect();
     assert_eq!(rows, observers);
-    for (attack, outcomes) in EXPECTED {
-        assert_eq!(outcomes.len(), STAGES.len(), "{attack}: one outcome per stage");
+    for (attack, row) in EXPECTED {
+        assert_eq!(outcomes(row).len(), STAGES.len(), "{attack}: one outcome per stage");
     }
 }

