@@ -6,6 +6,8 @@
 //! - `snapshot`: the stage probe's report, per chapter, pinned with insta.
 //! - `run_it`: each chapter's "Run it" session for the book, pinned likewise.
 //! - `escape_lab`: attacks against every stage; which stage stops which attack.
+//! - `escape_vm`: the attacks that would harm a real host, against every stage
+//!   inside a VM.
 //! - `support`: privileges, root filesystems, the outer sandbox, filters; for
 //!   chapter 8, registries (real and fake) and images made by real tools.
 //! - `registry_harness`: that chapter 8's harness itself works.
@@ -36,6 +38,7 @@ mod ch10;
 mod crash;
 mod errors;
 mod escape_lab;
+mod escape_vm;
 mod hostile_rootfs;
 mod registry_harness;
 mod run_it;
