@@ -35,6 +35,7 @@ mod ch08;
 mod ch08_hostile;
 mod ch09;
 mod ch10;
+mod ch10_v2;
 mod crash;
 mod errors;
 mod escape_lab;

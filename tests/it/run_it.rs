@@ -195,3 +195,26 @@ fn ch08() {
     let transcript = date.replace_all(&transcript, "[DATE]");
     insta::assert_snapshot!("ch08", placeholders(&transcript));
 }
+
+/// What chapter 10 stops: a capability Docker leaves out, a disk's node, a
+/// masked file, a write to /proc/sys.
+const CH10_SHELL: &str = "grep CapEff /proc/self/status; hostname evil; mknod /tmp/disk b 8 0 && head -c1 /tmp/disk; cat /proc/keys | wc -c; echo 1 > /proc/sys/kernel/hostname";
+
+#[test]
+fn ch10() {
+    session(
+        "ch10",
+        &[
+            (&["--net", "none"], &["sh", "-c", CH10_SHELL]),
+            (
+                &["--net", "none", "--cap-drop", "ALL", "--cap-add", "CHOWN"],
+                &["grep", "Cap", "/proc/self/status"],
+            ),
+            (&["--net", "none", "--read-only"], &["touch", "/x"]),
+            (
+                &["--net", "none", "--security-opt", "seccomp=unconfined"],
+                &["grep", "Seccomp", "/proc/self/status"],
+            ),
+        ],
+    );
+}
