@@ -294,3 +294,28 @@ fn the_v2_device_program_lets_only_the_default_devices_be_opened() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "null\n", "{stderr}");
     assert!(stderr.contains("/dev/kmsg: Operation not permitted"), "{stderr}");
 }
+
+/// A runtime killed once the devices cgroup is made (and once the command
+/// runs) leaves its record; `ch10 cleanup` removes the cgroup from it.
+#[test]
+fn cleanup_removes_the_devices_cgroup_of_a_killed_runtime() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    for point in ["devices", "start"] {
+        let sandbox = Sandbox::new();
+        let ch10 = crate::support::chapter_bin("ch10").display().to_string();
+        let (rootfs, dir) = (sandbox.rootfs(), sandbox.dir().display().to_string());
+        let script = format!(
+            "TINCAN_TEST_PAUSE_AFTER='{point}' {ch10} run --net none {rootfs} sleep 100 2> {dir}/err & runtime=$!\n\
+             n=0; until grep -q 'paused after' {dir}/err || ! kill -0 $runtime 2>/dev/null || [ $n -ge 250 ]; do sleep 0.02; n=$((n+1)); done\n\
+             cat {dir}/err; kill -KILL $runtime; wait $runtime; echo killed $?\n\
+             {ch10} cleanup; echo cleanup $?",
+            rootfs = rootfs.display()
+        );
+        let run = sandbox.script(&script);
+        assert_eq!(run.stdout, format!("paused after {point}\nkilled 137\ncleanup 0\n"), "{run:?}");
+        let left = cgroups_named(&sandbox.cgroup_parent());
+        assert_eq!(left, Vec::<std::path::PathBuf>::new(), "after {point}");
+    }
+}
