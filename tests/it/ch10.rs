@@ -196,6 +196,31 @@ fn a_disk_node_can_be_made_but_not_opened() {
     assert_eq!(run.stderr, "head: /tmp/disk: Operation not permitted\n");
 }
 
+/// Devices never fail open: in a sandbox whose mount table lacks the v1
+/// devices controller (unmounted in the sandbox's own mount namespace; the
+/// host keeps it), and where chapter 7 puts the container in no v2 cgroup (a
+/// hybrid host's v2 tree holds no controller it uses), root is refused, with a
+/// line saying what to do. On a pure v2 host the program is always attached.
+#[test]
+fn no_device_control_no_container() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let layout = ch07_cgroups::Layout::detect().unwrap();
+    if layout.used().iter().any(|h| h.version == ch07_cgroups::Version::V2) {
+        // The program is attached here whatever v1 has: nothing to refuse.
+        eprintln!("{}: the container gets a v2 cgroup on this host", module_path!());
+        return;
+    }
+    let devices = layout.hierarchies.iter().find(|h| h.controllers.iter().any(|c| c == "devices"));
+    let devices = devices.expect("the v1 devices controller, as there is no v2 cgroup");
+    let sandbox = Sandbox::new().before(format!("umount {}", devices.mount.display()));
+    let run = run_in(sandbox, &[], &["echo", "started"]);
+    assert_eq!((run.code, run.stdout.as_str()), (125, ""), "{run:?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    assert!(run.stderr.contains(ch10_harden::devices::NO_DEVICE_CONTROL), "{run:?}");
+}
+
 #[test]
 fn read_only_keeps_the_root_and_leaves_dev_writable() {
     if !root_or_skip(module_path!()) {

@@ -28,7 +28,7 @@
 
 use std::cell::RefCell;
 use std::fs;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -121,8 +121,41 @@ struct DevicesDir {
     path: PathBuf,
 }
 
-/// Only the default devices: by the v1 `devices` controller where the host has
-/// one, else by a BPF program on the container's v2 cgroup.
+/// How the container's devices are restricted, decided before `clone(2)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enforcement {
+    /// A BPF program on the container's cgroup in this v2 hierarchy.
+    V2Program { mount: PathBuf },
+    /// The v1 `devices` controller mounted here.
+    V1Controller { mount: PathBuf },
+}
+
+/// Neither way is there: the container would open any device. We refuse.
+pub const NO_DEVICE_CONTROL: &str = "the container would be in no cgroup v2 hierarchy and the host has no v1 devices controller mounted, so nothing would stop it opening a disk: mount one (mount -t cgroup -o devices devices /sys/fs/cgroup/devices), or boot with cgroup v2";
+
+// ANCHOR: choose
+/// Which way this host restricts devices — never none.
+///
+/// - The container is in a **v2** cgroup (chapter 7 put it in the v2
+///   hierarchy, as on every pure v2 host): the program, attached there. On a
+///   hybrid host chapter 7 uses the v1 controllers, so there is no such cgroup.
+/// - Else the **v1 `devices` controller**, wherever it is mounted.
+/// - Else `None`, and the caller refuses to start: a container that can open
+///   every device node it makes is not a container (runc refuses too).
+pub fn choose(layout: &Layout) -> Option<Enforcement> {
+    if let Some(v2) = layout.used().into_iter().find(|h| h.version == Version::V2) {
+        return Some(Enforcement::V2Program { mount: v2.mount.clone() });
+    }
+    layout
+        .hierarchies
+        .iter()
+        .find(|h| h.version == Version::V1 && h.controllers.iter().any(|c| c == "devices"))
+        .map(|h| Enforcement::V1Controller { mount: h.mount.clone() })
+}
+// ANCHOR_END: choose
+
+/// Only the default devices: by a BPF program on the container's v2 cgroup,
+/// else by the v1 `devices` controller; a host with neither is refused.
 pub struct DeviceAccess {
     layout: Result<Layout, Errno>,
     /// tincan's part of each hierarchy (`--cgroup-parent`).
@@ -137,8 +170,13 @@ impl DeviceAccess {
         DeviceAccess { layout, parent, v1: RefCell::new(None) }
     }
 
-    fn layout(&self) -> Result<&Layout, StepError> {
-        self.layout.as_ref().map_err(|e| StepError::new("read /proc/self/mountinfo", *e))
+    fn enforcement(&self) -> Result<Enforcement, StepError> {
+        let layout =
+            self.layout.as_ref().map_err(|e| StepError::new("read /proc/self/mountinfo", *e))?;
+        choose(layout).ok_or_else(|| {
+            StepError::new("restrict the devices the container may open", Errno::ENODEV)
+                .hint(NO_DEVICE_CONTROL)
+        })
     }
 }
 
@@ -150,26 +188,16 @@ impl Step for DeviceAccess {
 
     /// On v1: record, make and fill the container's devices cgroup.
     fn before_clone(&self, cx: &Context, _into: &mut CloneInto) -> Result<(), StepError> {
-        let layout = self.layout()?;
-        let Some(hierarchy) = layout
-            .hierarchies
-            .iter()
-            .find(|h| h.version == Version::V1 && h.controllers.iter().any(|c| c == "devices"))
-        else {
+        let Enforcement::V1Controller { mount } = self.enforcement()? else {
             return Ok(()); // v2: the program is attached once the cgroup exists
         };
-        let dir = DevicesDir {
-            mount: hierarchy.mount.clone(),
-            path: hierarchy.mount.join(&self.parent).join(&cx.container.id),
-        };
+        let dir = DevicesDir { path: mount.join(&self.parent).join(&cx.container.id), mount };
         cx.state.record(RECORD, &dir).doing(|| "record the devices cgroup".into())?;
         fs::create_dir_all(&dir.path).doing(|| format!("create {}", dir.path.display()))?;
         // Deny everything, then allow the rules: a v1 child cgroup starts with
         // its parent's list, which (tincan's, the root's) allows everything.
         write(&dir.path.join("devices.deny"), "a")?;
-        for rule in DEFAULT_RULES {
-            write(&dir.path.join("devices.allow"), &rule.v1_line())?;
-        }
+        allow(&dir.path.join("devices.allow"), &DEFAULT_RULES)?;
         *self.v1.borrow_mut() = Some(dir);
         Ok(())
     }
@@ -180,11 +208,10 @@ impl Step for DeviceAccess {
         if let Some(dir) = self.v1.borrow().as_ref() {
             return write(&dir.path.join("cgroup.procs"), &child.to_string());
         }
-        let layout = self.layout()?;
-        let Some(v2) = layout.used().into_iter().find(|h| h.version == Version::V2) else {
-            return Ok(());
+        let Enforcement::V2Program { mount } = self.enforcement()? else {
+            unreachable!("before_clone made the v1 cgroup")
         };
-        let cgroup = v2.mount.join(&self.parent).join(&cx.container.id);
+        let cgroup = mount.join(&self.parent).join(&cx.container.id);
         let dir = fs::File::open(&cgroup).doing(|| format!("open {}", cgroup.display()))?;
         let to_step_error = |e: device_program::DeviceProgramError| {
             StepError::new("allow only the default devices", e.errno()).hint(e.to_string())
@@ -214,6 +241,22 @@ impl Step for DeviceAccess {
 
 fn write(file: &Path, text: &str) -> Result<(), StepError> {
     fs::write(file, text).doing(|| format!("write {text:?} into {}", file.display()))
+}
+
+/// Each rule into v1's `devices.allow`: one `write(2)` a rule (the kernel
+/// parses one rule per write), through one open file.
+fn allow(file: &Path, rules: &[Rule]) -> Result<(), StepError> {
+    let mut allow = fs::OpenOptions::new()
+        .write(true)
+        .open(file)
+        .doing(|| format!("open {}", file.display()))?;
+    for rule in rules {
+        let line = rule.v1_line();
+        allow
+            .write_all(line.as_bytes())
+            .doing(|| format!("write {line:?} into {}", file.display()))?;
+    }
+    Ok(())
 }
 
 fn remove(dir: &DevicesDir) -> Result<(), StepError> {
@@ -251,5 +294,31 @@ mod tests {
         let lines: Vec<String> = DEFAULT_RULES.iter().map(Rule::v1_line).collect();
         assert_eq!(lines[..3], ["c *:* m", "b *:* m", "c 1:3 rwm"]);
         assert_eq!(lines[9], "c 136:* rwm");
+    }
+
+    fn layout(table: &str, v2_controllers: &str) -> Layout {
+        Layout::parse(table, |_| v2_controllers.to_owned())
+    }
+
+    const V1_DEVICES: &str = "36 31 0:33 / /sys/fs/cgroup/devices rw - cgroup cgroup rw,devices\n";
+    const V1_MEMORY: &str = "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+    const UNIFIED: &str = "41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+    const PURE_V2: &str = "25 24 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+
+    #[test]
+    fn the_v2_program_where_the_container_has_a_v2_cgroup_else_v1_else_none() {
+        let v2 = |m: &str| Some(Enforcement::V2Program { mount: m.into() });
+        let v1 = |m: &str| Some(Enforcement::V1Controller { mount: m.into() });
+        // Pure v2: chapter 7 puts the container there.
+        assert_eq!(choose(&layout(PURE_V2, "cpu io memory pids")), v2("/sys/fs/cgroup"));
+        // Hybrid (ours): the container's cgroups are v1, so v1's controller.
+        let hybrid = [V1_MEMORY, V1_DEVICES, UNIFIED].concat();
+        assert_eq!(choose(&layout(&hybrid, "hugetlb")), v1("/sys/fs/cgroup/devices"));
+        // Hybrid whose v2 tree holds the controllers chapter 7 uses: v2.
+        let v2_used = [V1_DEVICES, UNIFIED].concat();
+        assert_eq!(choose(&layout(&v2_used, "memory pids")), v2("/sys/fs/cgroup/unified"));
+        // No devices controller, no v2 cgroup for the container: refused.
+        assert_eq!(choose(&layout(&[V1_MEMORY, UNIFIED].concat(), "hugetlb")), None);
+        assert_eq!(choose(&layout("", "")), None);
     }
 }
