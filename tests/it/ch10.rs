@@ -8,7 +8,8 @@
 
 crate::every_chapter_checks!("ch10");
 
-use crate::support::{Run, cgroups_named};
+use crate::support::images::{self, Format, ImageConfig};
+use crate::support::{REGISTRY_TOOLS, Registry, RegistryAuth, Run, cgroups_named, tools_or_skip};
 
 /// Docker's 14, as the probe names them (in the kernel's order).
 const DOCKER: &str = "cap_chown,cap_dac_override,cap_fowner,cap_fsetid,cap_kill,cap_setgid,cap_setuid,cap_setpcap,cap_net_bind_service,cap_net_raw,cap_sys_chroot,cap_mknod,cap_audit_write,cap_setfcap";
@@ -58,8 +59,8 @@ fn root_gets_dockers_fourteen_no_new_privs_and_a_filter() {
 }
 
 /// A user that is not root gets the bounding set and nothing else: here made
-/// so by the kernel when busybox's `su` calls setuid(2) (the image's `User`
-/// goes through chapter 8's switch, tested in `capabilities.rs`).
+/// so by the kernel when busybox's `su` calls setuid(2) (the image's `User`,
+/// through chapter 8's switch: `an_image_user_holds_only_what_file_capabilities_give`).
 #[test]
 fn a_non_root_user_holds_no_capability() {
     if !root_or_skip(module_path!()) {
@@ -68,6 +69,74 @@ fn a_non_root_user_holds_no_capability() {
     let run = harden(&[], &["su", "-s", "/bin/sh", "nobody", "-c", PROBE]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(section(&run.stdout, "capabilities"), caps(DOCKER, "none"), "{run:?}");
+}
+
+/// `ch10 run OPTIONS IMAGE ARGS` in `sandbox` (whose store holds the image);
+/// check that it left no cgroup.
+fn run_image(sandbox: &Sandbox, options: &[&str], image: &str, args: &[&str]) -> Run {
+    let ch10 = crate::support::chapter_bin("ch10").display().to_string();
+    let words = [&[ch10.as_str(), "run", "--net", "none"], options, &[image], args].concat();
+    let run = sandbox.script(&words.join(" "));
+    assert_eq!(cgroups_named(&sandbox.cgroup_parent()), Vec::<std::path::PathBuf>::new());
+    run
+}
+
+/// An image whose config says `User: 1000`, through chapter 8's switch: the
+/// list is the user's bounding, permitted and effective sets, as Docker sets
+/// them today (`capabilities.rs`), and `execve(2)` of the probe empties the
+/// permitted and effective ones — the kernel's rule for a user. A copy of the
+/// probe with the file capability `cap_net_bind_service+ep` gets it (under
+/// no_new_privs too) while the bounding set has it, and cannot run without.
+#[test]
+fn an_image_user_holds_only_what_file_capabilities_give() {
+    let tools = [REGISTRY_TOOLS.as_slice(), &[("setcap", "libcap2-bin"), ("tar", "tar")]].concat();
+    if !root_or_skip(module_path!()) || !tools_or_skip(module_path!(), &tools) {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let fcap = "/usr/local/bin/fcap-probe";
+    let copy = sandbox.rootfs().join(fcap.trim_start_matches('/'));
+    std::fs::copy(sandbox.rootfs().join(PROBE), &copy).unwrap();
+    let setcap = std::process::Command::new("setcap")
+        .arg("cap_net_bind_service+ep")
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(setcap.success());
+    let tar = std::process::Command::new("tar")
+        .args(["--xattrs", "--xattrs-include=security.capability", "-C"])
+        .arg(sandbox.rootfs())
+        .args(["-cf", "-", "."])
+        .output()
+        .unwrap();
+    assert!(tar.status.success(), "{}", String::from_utf8_lossy(&tar.stderr));
+    let registry = Registry::start(RegistryAuth::None);
+    let config = ImageConfig {
+        cmd: vec![format!("/{PROBE}")],
+        user: Some("1000".to_owned()),
+        ..ImageConfig::default()
+    };
+    images::push_layers(&registry, "user:v1", &[tar.stdout], &config, Format::Oci);
+    let image = format!("{}/user:v1", registry.host());
+    let pulled = sandbox.ch08(&["pull", &image]);
+    assert!(pulled.status.success(), "{}", String::from_utf8_lossy(&pulled.stderr));
+
+    let run = run_image(&sandbox, &[], &image, &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("uid: 1000"), "{run:?}");
+    assert_eq!(section(&run.stdout, "capabilities"), caps(DOCKER, "none"), "{run:?}");
+    let only_bind = ["--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE"];
+    let run = run_image(&sandbox, &only_bind, &image, &[]);
+    assert_eq!(section(&run.stdout, "capabilities"), caps("cap_net_bind_service", "none"));
+    let run = run_image(&sandbox, &only_bind, &image, &[fcap]);
+    let bind = "cap_net_bind_service";
+    assert_eq!(section(&run.stdout, "capabilities"), caps(bind, bind), "{run:?}");
+    // Without it in the bounding set, the kernel will not run a program whose
+    // file capabilities it cannot give (`man 7 capabilities`, "Safety checking
+    // for capability-dumb binaries").
+    let run = run_image(&sandbox, &["--cap-drop", "NET_BIND_SERVICE"], &image, &[fcap]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("Operation not permitted"), "{run:?}");
 }
 
 #[test]

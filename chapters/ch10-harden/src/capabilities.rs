@@ -22,10 +22,16 @@
 //!
 //! Docker keeps 14 capabilities ([`DEFAULT`], moby's `oci/caps/defaults.go`),
 //! enough for what images do at start-up (chown files, bind port 80, switch to a
-//! service user, ping), and `--cap-add`/`--cap-drop` change that list. For root
-//! the list becomes the bounding, permitted and effective sets; for any other
-//! user only the bounding set, as `execve(2)` would give such a user nothing
-//! either (moby's `oci.SetCapabilities`).
+//! service user, ping), and `--cap-add`/`--cap-drop` change that list. The
+//! list becomes the bounding, permitted and effective sets, for root and for
+//! any other user alike (moby's `WithCapabilities`, through containerd's
+//! `oci.WithCapabilities`). For a user other than root, `execve(2)` of an
+//! ordinary program then empties the permitted and effective sets itself —
+//! only a program with file capabilities (`setcap cap_net_bind_service+ep`)
+//! gets those of its own that the bounding set allows, even under
+//! `no_new_privs`, which lets a program keep no more than it had: so what it
+//! had must be the list (moby stopped emptying them for users in 2023, commit
+//! 3aef732e "Do not drop effective&permitted set", for exactly this).
 //!
 //! **Order.** Dropping from the bounding set needs `CAP_SETPCAP`, so it happens
 //! while the child is still the runtime's root ([`BoundingSet`], just before
@@ -34,8 +40,6 @@
 //! so the bounding step sets that flag, and [`SetCapabilities`], right after the
 //! switch, clears it and sets the three other sets with `capset(2)` (then the
 //! ambient one). This is the order of runc's `finalizeNamespace`.
-
-use std::collections::HashSet;
 
 use caps::{CapSet, Capability, CapsHashSet};
 use ch00_process::{Context, Doing, Step, StepError};
@@ -116,13 +120,13 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// What Docker gives `uid` from the list `kept`: all three of bounding,
-    /// permitted and effective to root; only the bounding set to anyone else.
-    pub fn for_user(uid: u32, kept: CapsHashSet) -> Capabilities {
-        let root = uid == 0;
+    /// What Docker gives from the list `kept`, whoever the user: bounding,
+    /// permitted and effective. (A user other than root keeps none of it past
+    /// `execve(2)` of a program without file capabilities: the kernel's rule.)
+    pub fn from_list(kept: CapsHashSet) -> Capabilities {
         Capabilities {
-            effective: if root { kept.clone() } else { HashSet::new() },
-            permitted: if root { kept.clone() } else { HashSet::new() },
+            effective: kept.clone(),
+            permitted: kept.clone(),
             bounding: kept,
             ..Capabilities::default()
         }
@@ -250,13 +254,10 @@ mod tests {
     }
 
     #[test]
-    fn a_non_root_user_gets_only_the_bounding_set() {
-        let kept = tweak(&[], &[]);
-        let root = Capabilities::for_user(0, kept.clone());
-        assert_eq!((root.effective.len(), root.permitted.len(), root.bounding.len()), (14, 14, 14));
-        let user = Capabilities::for_user(1000, kept);
-        assert_eq!((user.effective.len(), user.permitted.len(), user.bounding.len()), (0, 0, 14));
-        assert!(user.inheritable.is_empty() && user.ambient.is_empty());
+    fn the_list_is_bounding_permitted_and_effective_never_inheritable() {
+        let caps = Capabilities::from_list(tweak(&[], &[]));
+        assert_eq!((caps.effective.len(), caps.permitted.len(), caps.bounding.len()), (14, 14, 14));
+        assert!(caps.inheritable.is_empty() && caps.ambient.is_empty());
     }
 
     /// The capability lines of `/proc/self/status` in a forked child of root
@@ -311,17 +312,18 @@ mod tests {
         false
     }
 
-    /// Docker's way for a user: the bounding set (here Docker's 14 but
-    /// CAP_CHOWN, a80425fb - 1), nothing else.
+    /// Docker's way for a user, until its `execve(2)`: the list (here
+    /// Docker's 14 but CAP_CHOWN, a80425fb - 1) in three sets, nothing else.
+    /// What the exec leaves is checked by `tests/it/ch10.rs`.
     #[test]
-    fn a_user_gets_the_bounding_set_and_nothing_else() {
+    fn a_user_holds_the_list_until_it_runs_a_program() {
         if !root_or_skip() {
             return;
         }
-        let caps = Capabilities::for_user(1000, tweak(&[], &[CapName::One(Capability::CAP_CHOWN)]));
+        let caps = Capabilities::from_list(tweak(&[], &[CapName::One(Capability::CAP_CHOWN)]));
         assert_eq!(
             after_switch_to_1000(&caps),
-            "CapInh:0000000000000000 CapPrm:0000000000000000 CapEff:0000000000000000 CapBnd:00000000a80425fa CapAmb:0000000000000000"
+            "CapInh:0000000000000000 CapPrm:00000000a80425fa CapEff:00000000a80425fa CapBnd:00000000a80425fa CapAmb:0000000000000000"
         );
     }
 

@@ -84,7 +84,6 @@ pub fn plan(
     container: &mut Container,
     prepared: Prepared,
 ) -> Result<Plan, String> {
-    let ids = prepared.ids.clone();
     let mut plan = ch09_user::run::plan(options, &harden.user, container, prepared)?
         // Once /proc, /sys and /dev are there, whichever way chapter 9 mounted them.
         .insert_before("cgroup namespace", ReadOnlyPaths)
@@ -105,7 +104,7 @@ pub fn plan(
     if !plan.namespaces.contains(CloneFlags::CLONE_NEWUSER) {
         kept = within_reach(kept, &harden.cap_add)?;
     }
-    let caps = Capabilities::for_user(ids.uid, kept);
+    let caps = Capabilities::from_list(kept);
     // Compiled here, in the runtime, before clone(2): for the capabilities the
     // container may ever hold (moby decides a profile's `includes.caps` by the
     // bounding set too). Kept in the state directory: libseccomp takes ~10 ms.
