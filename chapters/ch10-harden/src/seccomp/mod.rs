@@ -170,8 +170,6 @@ pub enum SeccompError {
     Unsupported { what: String },
     #[error("libseccomp could not {what}: {source}")]
     Libseccomp { what: String, source: libseccomp::error::SeccompError },
-    #[error("cannot use the seccomp cache file {path}: {source}")]
-    Cache { path: PathBuf, source: std::io::Error },
     #[error("cannot export the compiled seccomp filter: {0}")]
     Export(std::io::Error),
     #[error(
