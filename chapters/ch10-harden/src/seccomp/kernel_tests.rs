@@ -292,3 +292,38 @@ fn with_cap_sys_admin_the_default_filter_lets_the_kernel_decide() {
     assert_eq!(seen[2..5], [libc::EFAULT, libc::EBADF, EINVAL], "the kernel's answers");
     assert_eq!(seen[5..], [EPERM, EPERM], "the key rings, never");
 }
+
+#[test]
+fn tsync_fails_whole_when_another_thread_has_a_filter_of_its_own() {
+    let json = r#"{"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_TSYNC"]}"#;
+    let program =
+        profile(json).filter(&HashSet::new(), &super::Host::this().unwrap()).compile().unwrap();
+    let own = profile(r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#)
+        .filter(&HashSet::new(), &super::Host::this().unwrap())
+        .compile()
+        .unwrap();
+    // In the child: a second thread installs a filter of its own and waits
+    // (the child's _exit ends it); the child's TSYNC then cannot reach it.
+    let prepare = move || {
+        no_new_privs();
+        let (ready, installed) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            own.install().unwrap();
+            ready.send(()).unwrap();
+            std::thread::park();
+        });
+        installed.recv().unwrap();
+    };
+    let error = in_filtered_child(&program, prepare, || vec![0]).unwrap_err();
+    assert!(
+        error.starts_with("cannot install the seccomp filter: thread ")
+            && error.contains("has a seccomp filter of its own"),
+        "{error}"
+    );
+    // And without TSYNC the same call is a success, as 0.
+    let alone = profile(r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#)
+        .filter(&HashSet::new(), &super::Host::this().unwrap())
+        .compile()
+        .unwrap();
+    assert_eq!(in_filtered_child(&alone, no_new_privs, || vec![0]), Ok(vec![0]));
+}

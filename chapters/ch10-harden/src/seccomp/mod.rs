@@ -177,6 +177,13 @@ pub enum SeccompError {
          most {max} in one filter: use a shorter profile"
     )]
     TooLong { instructions: usize, max: usize },
+    /// From the child, with SECCOMP_FILTER_FLAG_TSYNC: another thread of the
+    /// process has a filter this one does not descend from. Allocates nothing.
+    #[error(
+        "cannot install the seccomp filter: thread {tid} of this process has a seccomp filter \
+         of its own, so SECCOMP_FILTER_FLAG_TSYNC could not give it this one; no thread got it"
+    )]
+    Tsync { tid: libc::c_long },
     /// From the child: carries only an errno, so making it allocates nothing.
     #[error("{}", install_message(*.0))]
     Install(Errno),
