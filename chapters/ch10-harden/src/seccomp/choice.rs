@@ -8,12 +8,13 @@ use super::{DEFAULT_PROFILE, Profile, SeccompError};
 /// The value of `--security-opt seccomp=VALUE`, as Docker and Podman take it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Choice {
-    /// No option: Docker's default profile, [`DEFAULT_PROFILE`].
+    /// No option: [`DEFAULT_PROFILE`] with Docker's gates on top
+    /// ([`Profile::with_docker_gates`]).
     #[default]
     Default,
     /// `unconfined`: no filter at all.
     Unconfined,
-    /// `PROFILE.json`: this profile.
+    /// `PROFILE.json`: this profile, as it is (no gates added, as Docker does).
     File(PathBuf),
 }
 
@@ -33,7 +34,9 @@ impl Choice {
     /// The profile to compile, or `None` for `unconfined`.
     pub fn profile(&self) -> Result<Option<Profile>, SeccompError> {
         match self {
-            Choice::Default => Profile::read(Path::new(DEFAULT_PROFILE)).map(Some),
+            Choice::Default => {
+                Profile::read(Path::new(DEFAULT_PROFILE)).map(|p| Some(p.with_docker_gates()))
+            }
             Choice::Unconfined => Ok(None),
             Choice::File(path) => Profile::read(path).map(Some),
         }
@@ -52,5 +55,34 @@ mod tests {
         assert!(Choice::Unconfined.profile().unwrap().is_none());
         let missing = Choice::File("/nonexistent/p.json".into()).profile().unwrap_err();
         assert!(matches!(missing, SeccompError::Missing { .. }), "{missing}");
+    }
+
+    /// Does the profile allow `name` to a container without capabilities?
+    fn allows_everyone(profile: &Profile, name: &str) -> bool {
+        profile.syscalls.iter().any(|r| {
+            r.names.iter().any(|n| n == name)
+                && r.action == crate::seccomp::Action::Allow
+                && r.includes.caps.is_empty()
+        })
+    }
+
+    #[test]
+    fn the_default_profile_gets_dockers_gates_and_a_named_one_is_taken_as_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mine.json");
+        std::fs::write(
+            &path,
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+                {"names": ["read", "unshare", "mount"], "action": "SCMP_ACT_ALLOW"}]}"#,
+        )
+        .unwrap();
+        let mine = Choice::File(path).profile().unwrap().unwrap();
+        assert!(allows_everyone(&mine, "unshare") && allows_everyone(&mine, "mount"));
+        let Some(podman) = crate::seccomp::testing::default_profile() else { return };
+        // Podman's file allows unshare to everyone; the default choice does not.
+        assert!(allows_everyone(&podman, "unshare"));
+        let default = Choice::Default.profile().unwrap().unwrap();
+        assert!(!allows_everyone(&default, "unshare") && !allows_everyone(&default, "mount"));
+        assert!(allows_everyone(&default, "read"));
     }
 }

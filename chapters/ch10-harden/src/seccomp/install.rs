@@ -67,7 +67,9 @@ impl Program {
     // ANCHOR: install
     /// In the child, the last thing before `execve(2)`, after `no_new_privs` is
     /// set (without it, or `CAP_SYS_ADMIN`, the kernel says EACCES). Allocates
-    /// nothing, also when it fails.
+    /// nothing, also when it fails. Only 0 is success: with
+    /// `SECCOMP_FILTER_FLAG_TSYNC` the kernel says which thread it could not
+    /// synchronise by returning its ID.
     pub fn install(&self) -> Result<(), SeccompError> {
         let program = libc::sock_fprog {
             // At most MAX_INSTRUCTIONS, checked in `from_bytes`.
@@ -84,7 +86,14 @@ impl Program {
                 &raw const program,
             )
         };
-        Errno::result(done).map(drop).map_err(SeccompError::Install)
+        match done {
+            0 => Ok(()),
+            // With SECCOMP_FILTER_FLAG_TSYNC, a thread that cannot take the
+            // filter makes the call fail with that thread's ID, a positive
+            // number: no thread got the filter.
+            tid if tid > 0 => Err(SeccompError::Tsync { tid }),
+            _ => Err(SeccompError::Install(Errno::last())),
+        }
     }
     // ANCHOR_END: install
 

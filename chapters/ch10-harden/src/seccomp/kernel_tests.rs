@@ -177,3 +177,153 @@ fn without_no_new_privs_or_cap_sys_admin_install_says_what_to_do() {
     let error = in_filtered_child(&program, drop_admin, || vec![0]).unwrap_err();
     assert!(error.contains("EACCES") && error.contains("set PR_SET_NO_NEW_PRIVS"), "{error}");
 }
+
+/// The default profile as `--security-opt` gives it (Docker's gates on top),
+/// compiled for Docker's default capabilities (no CAP_SYS_ADMIN) and `more`.
+fn default_with_gates(more: &[Capability]) -> Option<super::Program> {
+    default_profile()?;
+    let Ok(Some(profile)) = super::Choice::Default.profile() else { panic!("the default profile") };
+    use Capability::*;
+    let docker = [
+        CAP_CHOWN,
+        CAP_DAC_OVERRIDE,
+        CAP_FSETID,
+        CAP_FOWNER,
+        CAP_MKNOD,
+        CAP_NET_RAW,
+        CAP_SETGID,
+        CAP_SETUID,
+        CAP_SETFCAP,
+        CAP_SETPCAP,
+        CAP_NET_BIND_SERVICE,
+        CAP_SYS_CHROOT,
+        CAP_KILL,
+        CAP_AUDIT_WRITE,
+    ];
+    let caps: CapsHashSet = docker.iter().chain(more).copied().collect();
+    Some(profile.compile(&caps).unwrap())
+}
+
+/// `clone(flags)` by hand, as fork does it (no new stack): the new process
+/// leaves at once; 0 if it was made (and reaped), else the errno.
+fn clone(flags: libc::c_int) -> i32 {
+    // SAFETY: without CLONE_VM the child has its own copy of memory, like a
+    // fork's, and only calls _exit.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags | libc::SIGCHLD, 0, 0, 0, 0) };
+    match pid {
+        // SAFETY: ends the new process at once.
+        0 => unsafe { libc::_exit(0) },
+        pid if pid > 0 => {
+            let pid = nix::unistd::Pid::from_raw(pid as i32);
+            nix::sys::wait::waitpid(pid, None).map_or(-1, |_| 0)
+        }
+        _ => nix::errno::Errno::last_raw(),
+    }
+}
+
+/// The raw errnos of the calls a container must not make without
+/// CAP_SYS_ADMIN; each is harmless had it been allowed (null pointers, bad
+/// descriptors), and the child goes away with what it made.
+fn gated_calls() -> Vec<i32> {
+    // SAFETY: raw system calls with integer or null arguments.
+    unsafe {
+        vec![
+            // First: after unshare, this process's uid is unmapped, and the
+            // kernel would refuse a nested user namespace itself.
+            clone(libc::CLONE_NEWUSER),
+            errno(libc::syscall(libc::SYS_unshare, libc::CLONE_NEWUSER)),
+            // A null target: EFAULT, had the filter let it through.
+            errno(libc::syscall(libc::SYS_mount, 0, 0, 0, 0, 0)),
+            errno(libc::syscall(libc::SYS_setns, -1, 0)),
+            // A null `struct clone_args`: EINVAL from the kernel.
+            errno(libc::syscall(libc::SYS_clone3, 0, 0)),
+            // Command -1: EOPNOTSUPP from the kernel.
+            errno(libc::syscall(libc::SYS_keyctl, -1, 0, 0, 0, 0)),
+            errno(libc::syscall(libc::SYS_add_key, 0, 0, 0, 0, 0)),
+        ]
+    }
+}
+
+#[test]
+fn without_cap_sys_admin_the_default_filter_refuses_namespaces_mounts_and_keys() {
+    let Some(program) = default_with_gates(&[]) else { return };
+    let seen = in_filtered_child(&program, no_new_privs, gated_calls);
+    // clone3 says ENOSYS, so that glibc falls back to clone.
+    assert_eq!(seen, Ok(vec![EPERM, EPERM, EPERM, EPERM, ENOSYS, EPERM, EPERM]));
+}
+
+#[test]
+fn without_cap_sys_admin_processes_are_still_made() {
+    let Some(program) = default_with_gates(&[]) else { return };
+    let seen = in_filtered_child(&program, no_new_privs, || {
+        let status = |program: &str, args: &[&str]| {
+            let status = std::process::Command::new(program)
+                .args(args)
+                .stderr(std::process::Stdio::null())
+                .status();
+            status.map_or(-1, |s| s.code().unwrap_or(-2))
+        };
+        // SAFETY: the new process only calls _exit.
+        let forked = match unsafe { libc::fork() } {
+            0 => unsafe { libc::_exit(0) },
+            pid if pid > 0 => {
+                nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).map_or(-1, |_| 0)
+            }
+            _ => nix::errno::Errno::last_raw(),
+        };
+        vec![
+            clone(0),
+            forked,
+            // posix_spawn tries clone3 first, gets ENOSYS and uses clone.
+            status("true", &[]),
+            // unshare(1) says "Operation not permitted" and exits with 1.
+            status("unshare", &["-Urn", "true"]),
+        ]
+    });
+    assert_eq!(seen, Ok(vec![0, 0, 0, 1]));
+}
+
+#[test]
+fn with_cap_sys_admin_the_default_filter_lets_the_kernel_decide() {
+    let Some(program) = default_with_gates(&[Capability::CAP_SYS_ADMIN]) else { return };
+    let seen = in_filtered_child(&program, no_new_privs, gated_calls).unwrap();
+    // The test runs as root, so the kernel allows a user namespace.
+    assert_eq!(seen[..2], [0, 0], "clone and unshare with CLONE_NEWUSER");
+    assert_eq!(seen[2..5], [libc::EFAULT, libc::EBADF, EINVAL], "the kernel's answers");
+    assert_eq!(seen[5..], [EPERM, EPERM], "the key rings, never");
+}
+
+#[test]
+fn tsync_fails_whole_when_another_thread_has_a_filter_of_its_own() {
+    let json = r#"{"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_TSYNC"]}"#;
+    let program =
+        profile(json).filter(&HashSet::new(), &super::Host::this().unwrap()).compile().unwrap();
+    let own = profile(r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#)
+        .filter(&HashSet::new(), &super::Host::this().unwrap())
+        .compile()
+        .unwrap();
+    // In the child: a second thread installs a filter of its own and waits
+    // (the child's _exit ends it); the child's TSYNC then cannot reach it.
+    let prepare = move || {
+        no_new_privs();
+        let (ready, installed) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            own.install().unwrap();
+            ready.send(()).unwrap();
+            std::thread::park();
+        });
+        installed.recv().unwrap();
+    };
+    let error = in_filtered_child(&program, prepare, || vec![0]).unwrap_err();
+    assert!(
+        error.starts_with("cannot install the seccomp filter: thread ")
+            && error.contains("has a seccomp filter of its own"),
+        "{error}"
+    );
+    // And without TSYNC the same call is a success, as 0.
+    let alone = profile(r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#)
+        .filter(&HashSet::new(), &super::Host::this().unwrap())
+        .compile()
+        .unwrap();
+    assert_eq!(in_filtered_child(&alone, no_new_privs, || vec![0]), Ok(vec![0]));
+}

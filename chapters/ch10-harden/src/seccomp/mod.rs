@@ -17,8 +17,9 @@
 //! that allow ~370 calls by name, some only with arguments that are safe, some
 //! only for a container that holds a capability (`includes.caps`), on an
 //! architecture (`arches`) or from a kernel version (`minKernel`). Podman's
-//! `containers-common` ships the same format as
-//! `/usr/share/containers/seccomp.json`, which is our default. **libseccomp**
+//! `containers-common` ships a profile in the same format as
+//! `/usr/share/containers/seccomp.json`: our default, once Docker's gates are
+//! put back on top of it (below). **libseccomp**
 //! turns the rules into BPF, for the machine's architecture and its 32-bit
 //! sub-architectures (`archMap`).
 //!
@@ -33,6 +34,8 @@
 //!   and kernel version) and the capabilities the container will hold. The
 //!   result is a [`Filter`]: default action, architectures, flags and plain
 //!   rules.
+//! - `gates.rs`: Docker's gates — which calls need which capability — applied
+//!   to the default profile by [`Profile::with_docker_gates`].
 //! - `filter.rs`: the [`Filter`] model.
 //! - `compile.rs`: a [`Filter`] to a BPF [`Program`] with libseccomp, in the
 //!   runtime, before `clone(2)`.
@@ -84,17 +87,30 @@
 //! (Linux 5.11 answers those from a bitmap), ~100 ns more where the program
 //! runs (`personality`, whose argument is checked).
 //!
-//! ## Podman's profile is not quite Docker's
+//! ## Podman's profile is not Docker's: the gates
 //!
-//! containers-common 0.50 (Debian 12) allows calls that moby's `default.json`
-//! denies without a capability — `mount`, `umount2`, `unshare`, `reboot`,
-//! `keyctl`, `ptrace` (moby: from kernel 4.8) — and leaves them to the
-//! kernel's own capability checks, since Podman often runs containers in a
-//! user namespace. Its default errno is ENOSYS (moby's: EPERM), so a program
-//! that tries a call newer than the profile falls back to an older one;
-//! runc patches its programs for the same reason. It also lists `setns`
-//! both as allowed and, without `CAP_SYS_ADMIN`, as EPERM: libseccomp keeps
-//! the first unconditional rule for a call, so `setns` is allowed.
+//! containers-common 0.50 (Debian 12) is Podman's profile. It allows every
+//! container calls that moby's `default.json` allows only with a capability —
+//! `unshare`, `clone` and `clone3` with any flags, `setns`, `mount`,
+//! `umount2`, `pivot_root`, the new mount API (`fsopen`, `fsconfig`,
+//! `fsmount`, …), `ptrace`, `pidfd_getfd`, `reboot`, `syslog` — and `keyctl`,
+//! which moby never allows. It leaves them to the kernel's own capability
+//! checks, since Podman mostly runs containers in a user namespace. Chapter
+//! 10's containers run as root in the host's user namespace; with Podman's
+//! profile alone, one could `unshare -Urn` and be "root" of a user namespace
+//! of its own, where the kernel lets it reach code only such a root reaches
+//! (mounting filesystems, nf_tables): the start of CVE-2022-0185 and
+//! CVE-2023-32233. So the default profile gets Docker's gates back
+//! (`gates.rs`): each of those calls is allowed only to a container holding
+//! its capability (`CAP_SYS_ADMIN` for mounts and namespaces), `clone` only
+//! without `CLONE_NEW*` flags, `clone3` answers ENOSYS (glibc then uses
+//! `clone`), and the key ring calls are never allowed. A profile the user
+//! names (`--security-opt seccomp=FILE`) is taken as it is, as Docker does.
+//!
+//! Other differences stay. Podman's default errno is ENOSYS (moby's: EPERM),
+//! so a program that tries a call newer than the profile falls back to an
+//! older one; runc patches its programs for the same reason. A gated call that
+//! is refused says EPERM, as in Docker.
 //!
 //! Man pages: `man 2 seccomp`, `man 2 prctl` (`PR_SET_NO_NEW_PRIVS`),
 //! `man 3 seccomp_rule_add`, `man 3 seccomp_export_bpf`; the kernel's
@@ -104,6 +120,7 @@ mod cache;
 mod choice;
 mod compile;
 mod filter;
+mod gates;
 mod install;
 #[cfg(test)]
 mod kernel_tests;
@@ -123,8 +140,9 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 
-/// Docker's default profile, as Debian's and Fedora's `containers-common` ship
-/// it (Debian 12: package `golang-github-containers-common`).
+/// The default profile: Podman's, as Debian's and Fedora's `containers-common`
+/// ship it (Debian 12: package `golang-github-containers-common`), to which
+/// [`Choice::Default`] adds Docker's gates.
 pub const DEFAULT_PROFILE: &str = "/usr/share/containers/seccomp.json";
 
 /// What went wrong, with the file, field or system call it concerns.
@@ -152,8 +170,6 @@ pub enum SeccompError {
     Unsupported { what: String },
     #[error("libseccomp could not {what}: {source}")]
     Libseccomp { what: String, source: libseccomp::error::SeccompError },
-    #[error("cannot use the seccomp cache file {path}: {source}")]
-    Cache { path: PathBuf, source: std::io::Error },
     #[error("cannot export the compiled seccomp filter: {0}")]
     Export(std::io::Error),
     #[error(
@@ -161,6 +177,13 @@ pub enum SeccompError {
          most {max} in one filter: use a shorter profile"
     )]
     TooLong { instructions: usize, max: usize },
+    /// From the child, with SECCOMP_FILTER_FLAG_TSYNC: another thread of the
+    /// process has a filter this one does not descend from. Allocates nothing.
+    #[error(
+        "cannot install the seccomp filter: thread {tid} of this process has a seccomp filter \
+         of its own, so SECCOMP_FILTER_FLAG_TSYNC could not give it this one; no thread got it"
+    )]
+    Tsync { tid: libc::c_long },
     /// From the child: carries only an errno, so making it allocates nothing.
     #[error("{}", install_message(*.0))]
     Install(Errno),

@@ -108,6 +108,30 @@ pub(super) struct When {
     pub min_kernel: Option<KernelVersion>,
 }
 
+impl SyscallRule {
+    /// A rule made in code, for one system call (see `gates.rs`).
+    pub(super) fn new(
+        name: &str,
+        action: Action,
+        errno_ret: Option<u32>,
+        args: Vec<Arg>,
+        includes: When,
+        excludes: When,
+    ) -> SyscallRule {
+        SyscallRule {
+            names: vec![name.to_owned()],
+            name: None,
+            action,
+            errno_ret,
+            errno: None,
+            args,
+            includes,
+            excludes,
+            _comment: IgnoredAny,
+        }
+    }
+}
+
 impl Profile {
     /// Read a profile from JSON text.
     pub fn from_json(text: &str) -> Result<Profile, SeccompError> {

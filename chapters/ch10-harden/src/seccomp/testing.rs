@@ -25,6 +25,18 @@ pub fn default_profile() -> Option<Profile> {
     Some(Profile::read(Path::new(DEFAULT_PROFILE)).expect("the default profile parses"))
 }
 
+/// Is this test running as root? If not, it says it is skipped (and fails
+/// under `CI=true`, where tests run as root).
+pub fn root_or_skip() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    let name = std::thread::current().name().unwrap_or("a test").to_owned();
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{name}: needs root, and CI=true");
+    let _ = writeln!(std::io::stderr(), "SKIPPED {name}: needs root");
+    false
+}
+
 /// A profile from JSON, which the test means to be valid.
 pub fn profile(json: &str) -> Profile {
     Profile::from_json(json).unwrap_or_else(|e| panic!("{e}"))
