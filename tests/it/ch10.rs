@@ -340,6 +340,43 @@ fn seccomp_unconfined_and_a_profile_of_ones_own() {
     assert_eq!(run.stderr, "mkdir: can't create directory '/tmp/d': Operation not permitted\n");
 }
 
+/// Docker's default filter at work, with the probe's attacks: a new user
+/// namespace (in which the container's root would hold every capability
+/// again) and the kernel's key rings (not namespaced: root's keyring is every
+/// container's) are refused by seccomp. The control, `seccomp=unconfined` with
+/// the same capabilities: the namespace is made (the attack mounts a tmpfs in
+/// a mount namespace of its own, which goes with it), and the key search
+/// reaches the kernel, which has no such key.
+#[test]
+fn the_default_filter_refuses_user_namespaces_and_key_rings() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let script = format!(
+        "/{PROBE} attack unshare-user tincan-ch10-userns; /{PROBE} attack keyctl tincan-ch10-key"
+    );
+    let run = harden(&[], &["sh", "-c", &script]);
+    assert_eq!(
+        run.stdout,
+        "BLOCKED: unshare(CLONE_NEWUSER): EPERM: Operation not permitted\n\
+         BLOCKED: search root's keyring for tincan-ch10-key: EPERM: Operation not permitted\n",
+        "{run:?}"
+    );
+    let control = harden(&["--security-opt", "seccomp=unconfined"], &["sh", "-c", &script]);
+    let lines: Vec<&str> = control.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{control:?}");
+    assert!(
+        lines[0].starts_with("TRIED: in a new user namespace with capabilities "),
+        "{control:?}"
+    );
+    assert!(lines[0].ends_with("; mounted a tmpfs on /tmp"), "{control:?}");
+    assert_eq!(
+        lines[1],
+        "BLOCKED: search root's keyring for tincan-ch10-key: ENOKEY: Required key not available",
+        "{control:?}"
+    );
+}
+
 #[test]
 fn bad_options_say_what_to_do() {
     if !root_or_skip(module_path!()) {
