@@ -6,7 +6,7 @@
 //! - `tincan-probe` prints a report of what the process sees: its PID and the
 //!   process table, the hostname, its root and mount table, its user and ID maps,
 //!   its five capability sets, seccomp and no_new_privs, and what it sees at
-//!   runc's masked and read-only paths. Every line can be checked by hand with
+//!   Docker's masked and read-only paths. Every line can be checked by hand with
 //!   ordinary commands (`echo $$`, `ps`, `hostname`, `ls /`,
 //!   `cat /proc/self/mountinfo`, `id`, `grep Cap /proc/self/status`).
 //!   The tests snapshot this report for every chapter.

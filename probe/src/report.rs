@@ -289,19 +289,21 @@ fn security(out: &mut String) {
     );
 }
 
-/// runc's masked paths, then its read-only paths, as runc lists them.
-const PATHS: [&str; 16] = [
+/// Docker's masked paths (moby's `defaultLinuxMaskedPaths`, as chapter 10's
+/// `paths.rs` applies them), then the read-only ones (runc's and Docker's).
+const PATHS: [&str; 17] = [
     "/proc/acpi",
     "/proc/asound",
+    "/proc/interrupts",
     "/proc/kcore",
     "/proc/keys",
     "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
     "/proc/sched_debug",
     "/proc/scsi",
-    "/sys/firmware",
+    "/proc/timer_list",
+    "/proc/timer_stats",
     "/sys/devices/virtual/powercap",
+    "/sys/firmware",
     "/proc/bus",
     "/proc/fs",
     "/proc/irq",
@@ -309,32 +311,47 @@ const PATHS: [&str; 16] = [
     "/proc/sysrq-trigger",
 ];
 
-/// What the process sees at each of runc's masked and read-only paths:
+/// Docker masks each CPU's `thermal_throttle` too: one line for them all.
+const THERMAL_THROTTLE: &str = "/sys/devices/system/cpu/cpu*/thermal_throttle";
+
+/// What the process sees at each of Docker's masked and read-only paths:
 /// `masked` (`/dev/null` over a file, an empty read-only tmpfs over a
 /// directory), `read-only`, `visible` (there and writable, as far as the mount
 /// goes), or `absent` (this kernel has no such file, or `/proc` is not there).
+/// For the CPUs' `thermal_throttle`: the first that is not masked, if any.
 fn paths(out: &mut String) {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let _ = writeln!(out, "paths");
     for path in PATHS {
-        let state = match fs::metadata(path) {
-            Err(_) => "absent",
-            Ok(meta) if meta.file_type().is_char_device() && meta.rdev() == libc::makedev(1, 3) => {
-                "masked"
+        let _ = writeln!(out, "  {path}: {}", path_state(path));
+    }
+    let cpus = fs::read_dir("/sys/devices/system/cpu").into_iter().flatten().flatten();
+    let states: Vec<&str> = cpus
+        .map(|cpu| path_state(&cpu.path().join("thermal_throttle").display().to_string()))
+        .filter(|state| *state != "absent")
+        .collect();
+    let state = states.iter().find(|s| **s != "masked").or(states.first());
+    let state = state.copied().unwrap_or("absent");
+    let _ = writeln!(out, "  {THERMAL_THROTTLE}: {state}");
+}
+
+fn path_state(path: &str) -> &'static str {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    match fs::metadata(path) {
+        Err(_) => "absent",
+        Ok(meta) if meta.file_type().is_char_device() && meta.rdev() == libc::makedev(1, 3) => {
+            "masked"
+        }
+        Ok(meta) => {
+            let read_only = nix::sys::statvfs::statvfs(path)
+                .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY));
+            let tmpfs = nix::sys::statfs::statfs(path)
+                .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC);
+            let empty = fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
+            match (meta.is_dir() && tmpfs && empty && read_only, read_only) {
+                (true, _) => "masked",
+                (false, true) => "read-only",
+                (false, false) => "visible",
             }
-            Ok(meta) => {
-                let read_only = nix::sys::statvfs::statvfs(path)
-                    .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY));
-                let tmpfs = nix::sys::statfs::statfs(path)
-                    .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC);
-                let empty = fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
-                match (meta.is_dir() && tmpfs && empty && read_only, read_only) {
-                    (true, _) => "masked",
-                    (false, true) => "read-only",
-                    (false, false) => "visible",
-                }
-            }
-        };
-        let _ = writeln!(out, "  {path}: {state}");
+        }
     }
 }

@@ -13,7 +13,7 @@
 //! - `no_new_privs.rs`: a set-user-ID program gains nothing.
 //! - `seccomp/` and `syscall_filter.rs`: Docker's default seccomp profile,
 //!   compiled before `clone(2)`, installed last (`--security-opt seccomp=...`).
-//! - `paths.rs`: runc's masked and read-only paths in `/proc` and `/sys`.
+//! - `paths.rs`: Docker's masked and read-only paths in `/proc` and `/sys`.
 //! - `devices.rs`, `device_program.rs`: only the default devices may be opened —
 //!   the v1 `devices` controller, or on cgroup v2 a BPF program of our own.
 //! - `read_only_root.rs`: `--read-only`.

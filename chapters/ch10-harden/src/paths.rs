@@ -11,12 +11,17 @@
 //! program the host runs as root on every crash: a classic escape),
 //! `/proc/sysrq-trigger` reboots the machine.
 //!
-//! So runc's defaults, which Docker and Podman keep:
+//! So Docker's defaults (moby's `daemon/pkg/oci/defaults.go`): runc's example
+//! spec (`libcontainer/specconv/example.go`) has ten of its masked paths;
+//! Docker added `/proc/interrupts`, `/sys/devices/virtual/powercap` and each
+//! CPU's `thermal_throttle` after two advisories (GHSA-6fw5-f8r9-fgfm,
+//! GHSA-jq35-85cj-fj4p: interrupt counts and power use leak what other
+//! containers do). We take Docker's, the longer list.
 //!
-//! - **masked** ([`MASKED`]): a file gets the container's `/dev/null` bound over
-//!   it (reads give nothing, writes vanish); a directory gets an empty read-only
-//!   tmpfs.
-//! - **read-only** ([`READ_ONLY`]): bound onto itself, and that bind mount made
+//! - **masked** ([`MASKED`], [`thermal_throttle`]): a file gets the
+//!   container's `/dev/null` bound over it (reads give nothing, writes
+//!   vanish); a directory gets an empty read-only tmpfs.
+//! - **read-only** ([`READ_ONLY`], the same in runc and Docker): bound onto itself, and that bind mount made
 //!   read-only — the container can still read `/proc/sys/kernel/hostname`, but
 //!   not write `/proc/sys/kernel/core_pattern`.
 //!
@@ -36,20 +41,21 @@ use nix::mount::{MsFlags, mount};
 use nix::sys::statvfs::{FsFlags, statvfs};
 
 // ANCHOR: lists
-/// runc's default masked paths (libcontainer/specconv's example spec, as
-/// Docker's `oci.DefaultSpec` has them).
-pub const MASKED: [&str; 11] = [
+/// Docker's default masked paths, in moby's order (`defaultLinuxMaskedPaths`),
+/// besides each CPU's [`thermal_throttle`]. The probe lists the same.
+pub const MASKED: [&str; 12] = [
     "/proc/acpi",
     "/proc/asound",
+    "/proc/interrupts",
     "/proc/kcore",
     "/proc/keys",
     "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
     "/proc/sched_debug",
     "/proc/scsi",
-    "/sys/firmware",
+    "/proc/timer_list",
+    "/proc/timer_stats",
     "/sys/devices/virtual/powercap",
+    "/sys/firmware",
 ];
 
 /// runc's default read-only paths.
@@ -89,7 +95,8 @@ impl Step for MaskedPaths {
     }
 
     fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
-        for path in MASKED {
+        let throttles = thermal_throttle()?;
+        for path in MASKED.iter().copied().chain(throttles.iter().map(String::as_str)) {
             // These are in the /proc and /sys we mounted, not in the image: no
             // symbolic link of the image's can redirect them.
             let is_dir = match std::fs::symlink_metadata(path) {
@@ -110,6 +117,33 @@ impl Step for MaskedPaths {
     }
 }
 // ANCHOR_END: mask
+
+/// Each possible CPU's `thermal_throttle` directory (Intel CPUs have them),
+/// as Docker masks them: the CPUs from `/sys/devices/system/cpu/possible`
+/// (`0-3,8`), whether or not they have one (the step skips those without).
+pub fn thermal_throttle() -> Result<Vec<String>, StepError> {
+    let possible = "/sys/devices/system/cpu/possible";
+    let text = match std::fs::read_to_string(possible) {
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        read => read.doing(|| format!("read {possible}"))?,
+    };
+    let cpus = parse_cpu_list(&text).ok_or_else(|| {
+        StepError::new(format!("read {possible}"), Errno::EINVAL)
+            .hint(format!("not a CPU list: {:?}", text.trim()))
+    })?;
+    Ok(cpus.map(|cpu| format!("/sys/devices/system/cpu/cpu{cpu}/thermal_throttle")).collect())
+}
+
+/// The kernel's CPU list format: `0-3,8` is 0, 1, 2, 3 and 8.
+fn parse_cpu_list(text: &str) -> Option<impl Iterator<Item = u32>> {
+    let mut ranges = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        let (first, last) = part.split_once('-').unwrap_or((part, part));
+        let (first, last): (u32, u32) = (first.parse().ok()?, last.parse().ok()?);
+        ranges.push(first..=last);
+    }
+    Some(ranges.into_iter().flatten())
+}
 
 /// Make the mount at `path` (a bind mount, or the root) read-only, keeping
 /// its other flags: a remount that left out `nosuid` would *clear* it, and in a
@@ -132,4 +166,18 @@ pub fn remount_read_only(path: &str) -> Result<(), StepError> {
     }
     mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
         .doing(|| format!("make {path} read-only"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_are_ranges_and_single_cpus() {
+        let cpus = |text| parse_cpu_list(text).map(Iterator::collect::<Vec<u32>>);
+        assert_eq!(cpus("0-1\n"), Some(vec![0, 1]));
+        assert_eq!(cpus("0-2,5"), Some(vec![0, 1, 2, 5]));
+        assert_eq!(cpus("0"), Some(vec![0]));
+        assert_eq!(cpus("x"), None);
+    }
 }
