@@ -80,12 +80,14 @@ pub enum CapName {
     One(Capability),
 }
 
-/// Parse a capability as Docker takes it: any case, with or without `CAP_`.
+/// Parse a capability as Docker takes it: any case, with or without `CAP_`;
+/// `ALL` only as itself (moby's `NormalizeLegacyCapabilities` refuses `CAP_ALL`).
 pub fn parse_cap(text: &str) -> Result<CapName, CapabilityError> {
-    let canonical = caps::to_canonical(text.trim());
-    if canonical == "CAP_ALL" {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("ALL") {
         return Ok(CapName::All);
     }
+    let canonical = caps::to_canonical(text);
     canonical.parse().map(CapName::One).map_err(|_| CapabilityError::Unknown(text.to_owned()))
 }
 
@@ -137,11 +139,20 @@ impl Capabilities {
 /// which the switch may take away) and keep the permitted set across it.
 pub struct BoundingSet {
     bounding: CapsHashSet,
+    /// The highest capability number this kernel has.
+    last: u8,
 }
 
 impl BoundingSet {
-    pub fn new(caps: &Capabilities) -> Self {
-        BoundingSet { bounding: caps.bounding.clone() }
+    /// Reads `/proc/sys/kernel/cap_last_cap` here, in the runtime: the kernel
+    /// may know capabilities newer than the `caps` crate, and the child drops
+    /// every one of them by number (as runc does), not only those it can name.
+    pub fn new(caps: &Capabilities) -> Result<Self, String> {
+        let file = "/proc/sys/kernel/cap_last_cap";
+        let text = std::fs::read_to_string(file).map_err(|e| format!("read {file}: {e}"))?;
+        let last =
+            text.trim().parse().map_err(|_| format!("{file} holds {text:?}, not a number"))?;
+        Ok(BoundingSet { bounding: caps.bounding.clone(), last })
     }
 }
 
@@ -153,15 +164,19 @@ impl Step for BoundingSet {
 
     fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
         // EXERCISE(ch10-caps): drop from the bounding set every capability not kept.
-        // hint: caps::runtime::thread_all_supported() lists what this kernel
-        // knows (dropping a capability newer than the kernel is EINVAL);
-        // caps::drop(None, CapSet::Bounding, cap) is prctl(PR_CAPBSET_DROP);
-        // map an error with caps_error(&e, || format!("drop {cap} ...")).
-        for cap in caps::runtime::thread_all_supported() {
-            if !self.bounding.contains(&cap) {
-                caps::drop(None, CapSet::Bounding, cap)
-                    .map_err(|e| caps_error(&e, || format!("drop {cap} from the bounding set")))?;
+        // hint: every number from 0 to self.last (this kernel's, newer than
+        // the caps crate may be), unless self.bounding has a capability
+        // whose cap.index() it is; prctl(PR_CAPBSET_DROP, n, 0, 0, 0) drops
+        // one (nix::errno::Errno::result turns its -1 into the errno).
+        for n in 0..=self.last {
+            if self.bounding.iter().any(|cap| cap.index() == n) {
+                continue;
             }
+            // SAFETY: PR_CAPBSET_DROP takes a number and changes only this thread.
+            let dropped =
+                unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(n), 0, 0, 0) };
+            Errno::result(dropped)
+                .doing(|| format!("drop capability {n} from the bounding set"))?;
         }
         // END EXERCISE
         // setuid(2) to a non-root uid empties the permitted set unless the
@@ -234,6 +249,7 @@ mod tests {
         assert_eq!(parse_cap("net_admin"), Ok(CapName::One(Capability::CAP_NET_ADMIN)));
         assert_eq!(parse_cap("CAP_SYS_ADMIN"), Ok(CapName::One(Capability::CAP_SYS_ADMIN)));
         assert_eq!(parse_cap("all"), Ok(CapName::All));
+        assert_eq!(parse_cap("CAP_ALL"), Err(CapabilityError::Unknown("CAP_ALL".into())));
         let error = parse_cap("CAP_FLY").unwrap_err();
         assert_eq!(error, CapabilityError::Unknown("CAP_FLY".into()));
         assert!(error.to_string().contains("man 7 capabilities"), "{error}");
@@ -279,7 +295,7 @@ mod tests {
         match unsafe { nix::unistd::fork() }.unwrap() {
             nix::unistd::ForkResult::Child => {
                 let steps: [&dyn Step; 3] = [
-                    &BoundingSet::new(caps),
+                    &BoundingSet::new(caps).unwrap(),
                     &ch08_images::user::SwitchUser::new(ids),
                     &SetCapabilities::new(caps.clone()),
                 ];

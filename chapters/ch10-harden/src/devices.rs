@@ -77,8 +77,9 @@ const fn char_rwm(major: u32, minor: Option<u32>) -> Rule {
 }
 
 // ANCHOR: rules
-/// runc's and Docker's default device rules.
-pub const DEFAULT_RULES: [Rule; 10] = [
+/// runc's default device rules (`AllowedDevices` in its `specconv`), which it
+/// adds to every container's, Docker's included.
+pub const DEFAULT_RULES: [Rule; 11] = [
     // Making any node is allowed: opening it is what the rules below decide.
     Rule { kind: Kind::Char, major: None, minor: None, access: Access::MKNOD },
     Rule { kind: Kind::Block, major: None, minor: None, access: Access::MKNOD },
@@ -90,6 +91,14 @@ pub const DEFAULT_RULES: [Rule; 10] = [
     char_rwm(5, Some(0)), // tty
     char_rwm(5, Some(2)), // ptmx
     char_rwm(136, None),  // /dev/pts/*
+    // /dev/net/tun: runc dropped it in 1.2.0 and put it back in 1.2.4 (its
+    // commit 394f4c3b "Re-add tun/tap to default device rules"): VPN images
+    // relied on it. Harmless to the host: making an interface with it needs
+    // CAP_NET_ADMIN, which Docker's set leaves out, and the interface would be
+    // in the container's own network namespace. (Docker's spec also allows
+    // `c 5:1`, /dev/console; our containers have none: a terminal is a pty,
+    // 136:*.)
+    char_rwm(10, Some(200)),
 ];
 // ANCHOR_END: rules
 

@@ -121,7 +121,7 @@ pub fn plan(
         .map_err(|e| e.to_string())?;
 
     plan = plan
-        .insert_before("user", BoundingSet::new(&caps))
+        .insert_before("user", BoundingSet::new(&caps)?)
         .insert_after("user", SetCapabilities::new(caps))
         .then(NoNewPrivs);
     if let Some(program) = program {
