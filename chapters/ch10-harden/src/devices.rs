@@ -26,7 +26,7 @@
 //! `Documentation/admin-guide/cgroup-v1/devices.rst` and
 //! `Documentation/admin-guide/devices.txt` (the numbers).
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::fs;
 use std::io::{ErrorKind, Write};
 use std::os::fd::AsFd;
@@ -166,7 +166,9 @@ pub fn choose(layout: &Layout) -> Option<Enforcement> {
 /// Only the default devices: by a BPF program on the container's v2 cgroup,
 /// else by the v1 `devices` controller; a host with neither is refused.
 pub struct DeviceAccess {
-    layout: Result<Layout, Errno>,
+    /// Read when first needed: a clean-up (every `run` sweeps dead runtimes'
+    /// leftovers with this step) needs only the record, not the mount table.
+    layout: OnceCell<Result<Layout, Errno>>,
     /// tincan's part of each hierarchy (`--cgroup-parent`).
     parent: PathBuf,
     v1: RefCell<Option<DevicesDir>>,
@@ -174,14 +176,15 @@ pub struct DeviceAccess {
 
 impl DeviceAccess {
     pub fn new(parent: PathBuf) -> Self {
-        let layout =
-            Layout::detect().map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw));
-        DeviceAccess { layout, parent, v1: RefCell::new(None) }
+        DeviceAccess { layout: OnceCell::new(), parent, v1: RefCell::new(None) }
     }
 
     fn enforcement(&self) -> Result<Enforcement, StepError> {
+        let layout = self.layout.get_or_init(|| {
+            Layout::detect().map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))
+        });
         let layout =
-            self.layout.as_ref().map_err(|e| StepError::new("read /proc/self/mountinfo", *e))?;
+            layout.as_ref().map_err(|e| StepError::new("read /proc/self/mountinfo", *e))?;
         choose(layout).ok_or_else(|| {
             StepError::new("restrict the devices the container may open", Errno::ENODEV)
                 .hint(NO_DEVICE_CONTROL)
