@@ -4,9 +4,11 @@
 //! builds has it at `/usr/local/bin/tincan-probe`):
 //!
 //! - `tincan-probe` prints a report of what the process sees: its PID and the
-//!   process table, the hostname, its root and mount table, its user and security
-//!   settings. Every line can be checked by hand with ordinary commands
-//!   (`echo $$`, `ps`, `hostname`, `ls /`, `cat /proc/self/mountinfo`, `id`).
+//!   process table, the hostname, its root and mount table, its user and ID maps,
+//!   its five capability sets, seccomp and no_new_privs, and what it sees at
+//!   Docker's masked and read-only paths. Every line can be checked by hand with
+//!   ordinary commands (`echo $$`, `ps`, `hostname`, `ls /`,
+//!   `cat /proc/self/mountinfo`, `id`, `grep Cap /proc/self/status`).
 //!   The tests snapshot this report for every chapter.
 //! - `tincan-probe cgroup` prints the cgroup it is in and that cgroup's limits,
 //!   from `/proc/self/cgroup` and the files under `/sys/fs/cgroup`.
@@ -14,7 +16,11 @@
 //! - `tincan-probe fds` lists the file descriptors it inherited.
 //! - `tincan-probe zombies N` makes N orphans and counts those left unreaped.
 //! - `tincan-probe attack NAME [ARGS]` tries one escape from the escape lab and
-//!   prints one line: `ESCAPED: evidence` or `BLOCKED: why`.
+//!   prints one line: `ESCAPED: evidence`, `BLOCKED: why`, or `TRIED: what`
+//!   where only the host can tell.
+//! - `tincan-probe attacks` lists the attacks, each with `harmless` or
+//!   `harms-host`: the tests read it, so that none of the latter runs on the
+//!   host (the probe also refuses them outside tincan's VM).
 
 mod attack;
 mod cgroup;
@@ -54,6 +60,13 @@ fn main() -> ExitCode {
             }
             Err(_) => usage(),
         },
+        ["attacks"] => {
+            for (name, _, _, harm) in attack::ATTACKS {
+                let harm = if harm == attack::Harm::HarmsHost { "harms-host" } else { "harmless" };
+                println!("{name} {harm}");
+            }
+            ExitCode::SUCCESS
+        }
         ["attack", name, rest @ ..] => match attack::run(name, rest) {
             Some(line) => {
                 println!("{line}");
@@ -67,11 +80,12 @@ fn main() -> ExitCode {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: tincan-probe [report]\n       tincan-probe cgroup\n       tincan-probe spin SECONDS\n       tincan-probe fds\n       tincan-probe zombies N\n       tincan-probe attack NAME [ARGS...]"
+        "usage: tincan-probe [report]\n       tincan-probe cgroup\n       tincan-probe spin SECONDS\n       tincan-probe fds\n       tincan-probe zombies N\n       tincan-probe attack NAME [ARGS...]\n       tincan-probe attacks"
     );
     eprintln!("attacks:");
-    for (name, args, about) in attack::ATTACKS {
-        eprintln!("  {name} {args}\n      {about}");
+    for (name, args, about, harm) in attack::ATTACKS {
+        let vm_only = if harm == attack::Harm::HarmsHost { " (only in tincan's VM)" } else { "" };
+        eprintln!("  {name} {args}\n      {about}{vm_only}");
     }
     ExitCode::from(2)
 }

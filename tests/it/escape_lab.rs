@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::support::{PROBE, Run, Sandbox, Sleeper, marker, root_or_skip};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub enum Outcome {
     Escaped,
     Blocked,
 }
@@ -95,7 +95,7 @@ const STAGES: [&str; 9] = [
 
 /// The limits the ch07 and ch08 stages run with: Docker sets none by default,
 /// and without them chapter 7 stops nothing that chapter 6 did not.
-const STAGE_LIMITS: [&str; 4] = ["--memory", "64m", "--pids-limit", "64"];
+pub const STAGE_LIMITS: [&str; 4] = ["--memory", "64m", "--pids-limit", "64"];
 
 /// A sandbox for an attack on `chapter`, with the stage's options.
 fn stage(chapter: &str) -> Sandbox {
@@ -106,6 +106,33 @@ fn stage(chapter: &str) -> Sandbox {
 fn expected(attack: &str, chapter: &str) -> Outcome {
     let stage = crate::support::CHAPTERS.iter().position(|c| *c == chapter).expect("a chapter");
     EXPECTED.iter().find(|(a, _, _)| *a == attack).expect("an attack").2[stage]
+}
+
+/// Run `tincan-probe attack NAME ARGS` in `sandbox` against `chapter`: only an
+/// attack the probe lists as harmless. The rest would harm the machine itself
+/// if they worked (write kernel settings, load modules, read disks); they run
+/// only inside the VM (`escape_vm`), and the probe refuses them elsewhere too.
+fn attack(sandbox: &Sandbox, chapter: &str, name: &str, args: &[&str]) -> Run {
+    assert!(
+        harmless_attacks().iter().any(|a| a == name),
+        "{name} is not a harmless attack: it runs only in the VM (escape_vm)"
+    );
+    let mut command = vec![PROBE, "attack", name];
+    command.extend_from_slice(args);
+    sandbox.run(chapter, &command)
+}
+
+/// The attacks the probe lists as `harmless` (`tincan-probe attacks`).
+pub fn harmless_attacks() -> &'static [String] {
+    static LIST: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| {
+        let probe = crate::support::template_rootfs().join(PROBE);
+        let out = std::process::Command::new(probe).arg("attacks").output().expect("run the probe");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_suffix(" harmless").map(str::to_owned))
+            .collect()
+    })
 }
 
 /// The attack's one line of output, after checking it is one.
@@ -125,7 +152,7 @@ fn observed(escaped: bool, line: &str) -> Outcome {
 fn chroot_breakout(chapter: &str) -> Outcome {
     let sandbox = stage(chapter);
     let file = sandbox.dir().join(marker("breakout"));
-    let run = sandbox.run(chapter, &[PROBE, "attack", "chroot-breakout", file.to_str().unwrap()]);
+    let run = attack(&sandbox, chapter, "chroot-breakout", &[file.to_str().unwrap()]);
     observed(file.exists(), verdict_line(&run))
 }
 
@@ -133,8 +160,7 @@ fn chroot_breakout(chapter: &str) -> Outcome {
 /// its process's.
 fn see_host_processes(chapter: &str) -> Outcome {
     let sleeper = Sleeper::start();
-    let run =
-        stage(chapter).run(chapter, &[PROBE, "attack", "see-host-processes", &sleeper.marker]);
+    let run = attack(&stage(chapter), chapter, "see-host-processes", &[&sleeper.marker]);
     let line = verdict_line(&run);
     observed(line.ends_with(&format!(" as pid {}", sleeper.pid())), line)
 }
@@ -142,8 +168,7 @@ fn see_host_processes(chapter: &str) -> Outcome {
 /// Judged from outside: is the host's process still alive?
 fn kill_host_process(chapter: &str) -> Outcome {
     let mut sleeper = Sleeper::start();
-    let run = stage(chapter)
-        .run(chapter, &[PROBE, "attack", "kill-host-process", &sleeper.pid().to_string()]);
+    let run = attack(&stage(chapter), chapter, "kill-host-process", &[&sleeper.pid().to_string()]);
     let line = verdict_line(&run);
     // A signal is delivered asynchronously: give a killed process time to die.
     let patience =
@@ -159,7 +184,7 @@ fn read_host_mounts(chapter: &str) -> Outcome {
     let at = sandbox.dir().join("host-mount");
     let sandbox =
         sandbox.before(format!("mkdir -p {at} && mount -t tmpfs {secret} {at}", at = at.display()));
-    let run = sandbox.run(chapter, &[PROBE, "attack", "read-host-mounts", &secret]);
+    let run = attack(&sandbox, chapter, "read-host-mounts", &[&secret]);
     let line = verdict_line(&run);
     observed(line.ends_with(&format!(" at {}", at.display())), line)
 }
@@ -169,7 +194,7 @@ fn read_host_mounts(chapter: &str) -> Outcome {
 fn leak_mount(chapter: &str) -> Outcome {
     let secret = marker("leak");
     let sandbox = stage(chapter).after(format!("grep -c {secret} /proc/self/mountinfo || true"));
-    let run = sandbox.run(chapter, &[PROBE, "attack", "leak-mount", &secret]);
+    let run = attack(&sandbox, chapter, "leak-mount", &[&secret]);
     let line = verdict_line(&run);
     assert!(line.starts_with("MOUNTED"), "the mount itself should work at every stage: {line:?}");
     if run.after.trim() == "0" { Blocked } else { Escaped }
@@ -180,7 +205,7 @@ fn leak_mount(chapter: &str) -> Outcome {
 fn rename_host(chapter: &str) -> Outcome {
     let name = marker("renamed");
     let sandbox = stage(chapter).after("hostname");
-    let run = sandbox.run(chapter, &[PROBE, "attack", "rename-host", &name]);
+    let run = attack(&sandbox, chapter, "rename-host", &[&name]);
     let line = verdict_line(&run);
     assert!(
         line.starts_with("RENAMED"),
@@ -195,7 +220,7 @@ fn attach_host_shm(chapter: &str) -> Outcome {
     let sandbox = stage(chapter)
         .before(crate::support::MAKE_HOST_IPC)
         .after("awk 'NR == 2 { print $6 }' /proc/sysvipc/shm");
-    let run = sandbox.run(chapter, &[PROBE, "attack", "attach-host-shm", "0"]);
+    let run = attack(&sandbox, chapter, "attach-host-shm", &["0"]);
     observed(run.after.trim() != "0", verdict_line(&run))
 }
 
@@ -206,8 +231,7 @@ fn leak_ipc(chapter: &str) -> Outcome {
     let count = format!(
         "cat /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg | awk '$1 == {key}' | wc -l"
     );
-    let run =
-        stage(chapter).after(count).run(chapter, &[PROBE, "attack", "leak-ipc", &key.to_string()]);
+    let run = attack(&stage(chapter).after(count), chapter, "leak-ipc", &[&key.to_string()]);
     let line = verdict_line(&run);
     assert!(line.starts_with("CREATED"), "creating IPC objects works at every stage: {line:?}");
     match run.after.trim() {
@@ -220,15 +244,14 @@ fn leak_ipc(chapter: &str) -> Outcome {
 /// Judged from outside: did the host's service see a client?
 fn reach_host_loopback(chapter: &str) -> Outcome {
     let service = crate::support::LoopbackService::start();
-    let run = stage(chapter)
-        .run(chapter, &[PROBE, "attack", "reach-host-loopback", &service.port.to_string()]);
+    let run = attack(&stage(chapter), chapter, "reach-host-loopback", &[&service.port.to_string()]);
     observed(service.clients() > 0, verdict_line(&run))
 }
 
 /// Judged from outside: the largest resident memory of the run's processes, as
 /// the kernel reports it to the process that waits for them (`wait4(2)`).
 fn exhaust_memory(chapter: &str) -> Outcome {
-    let run = stage(chapter).run(chapter, &[PROBE, "attack", "exhaust-memory", "256"]);
+    let run = attack(&stage(chapter), chapter, "exhaust-memory", &["256"]);
     let held_256_mib = run.peak_rss_kib >= 256 * 1024;
     if !held_256_mib {
         assert_eq!(run.code, 137, "stopped means killed: {run:?}");
@@ -244,7 +267,7 @@ fn fork_bomb(chapter: &str) -> Outcome {
     let bomb = marker("bomb");
     let sandbox = stage(chapter);
     let (run, most) = std::thread::scope(|s| {
-        let run = s.spawn(|| sandbox.run(chapter, &[PROBE, "attack", "fork-bomb", "256", &bomb]));
+        let run = s.spawn(|| attack(&sandbox, chapter, "fork-bomb", &["256", &bomb]));
         let mut most = 0;
         while !run.is_finished() {
             most = most.max(processes_with(&bomb));
@@ -341,15 +364,29 @@ stage!(ch06);
 stage!(ch07);
 stage!(ch08);
 
-/// The table the book prints, rendered from `EXPECTED`, which the tests above prove.
+/// Every row of the book's table: (attack, what it tries, where it is judged,
+/// its outcome against each stage). The attacks harmless on a host are judged
+/// in the test's sandbox (`EXPECTED` above); the others in the VM
+/// (`escape_vm::EXPECTED`).
+fn all_rows() -> Vec<(&'static str, &'static str, &'static str, Vec<Outcome>)> {
+    let host = EXPECTED.iter().map(|(a, what, o)| (*a, *what, "sandbox", o.to_vec()));
+    let vm = crate::escape_vm::EXPECTED.iter().map(|(a, row)| {
+        let attack = crate::escape_vm::VM_ATTACKS.iter().find(|v| v.name == *a).expect("observer");
+        (*a, attack.what, "VM", crate::escape_vm::outcomes(row))
+    });
+    host.chain(vm).collect()
+}
+
+/// The table the book prints, rendered from the expected outcomes, which the
+/// tests here and in `escape_vm` prove.
 #[test]
 fn table() {
     let mut md = format!(
-        "| attack | what it tries | {} |\n|---|---|{}\n",
+        "| attack | what it tries | judged in | {} |\n|---|---|---|{}\n",
         STAGES.join(" | "),
         "---|".repeat(STAGES.len())
     );
-    for (attack, what, outcomes) in EXPECTED {
+    for (attack, what, judged_in, outcomes) in all_rows() {
         let first_block = outcomes.iter().position(|o| *o == Blocked);
         let cells: Vec<&str> = outcomes
             .iter()
@@ -360,7 +397,7 @@ fn table() {
                 Blocked => "stopped",
             })
             .collect();
-        md.push_str(&format!("| `{attack}` | {what} | {} |\n", cells.join(" | ")));
+        md.push_str(&format!("| `{attack}` | {what} | {judged_in} | {} |\n", cells.join(" | ")));
     }
     insta::assert_snapshot!("table", md);
 }
@@ -371,7 +408,7 @@ fn table() {
 fn rows() {
     for (stage, heading) in STAGES.iter().enumerate() {
         let mut md = format!("| attack | what it tries | {heading} |\n|---|---|---|\n");
-        for (attack, what, outcomes) in EXPECTED {
+        for (attack, what, _, outcomes) in all_rows() {
             let first_block = outcomes.iter().position(|o| *o == Blocked);
             let cell = match (outcomes[stage], first_block) {
                 (Escaped, _) => "escapes",
@@ -382,5 +419,25 @@ fn rows() {
         }
         let chapter = &heading[..4];
         insta::assert_snapshot!(format!("row_{chapter}"), md);
+    }
+}
+
+/// The host's suite runs only what the probe calls harmless; every attack the
+/// probe calls harmful has its row in the VM's table.
+#[test]
+fn harmful_attacks_run_only_in_the_vm() {
+    let harmless = harmless_attacks();
+    for (attack, _, _) in EXPECTED {
+        assert!(harmless.iter().any(|a| a == attack), "{attack} runs on the host but harms it");
+    }
+    let probe = crate::support::template_rootfs().join(PROBE);
+    let out = std::process::Command::new(probe).arg("attacks").output().expect("run the probe");
+    for harmful in
+        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.strip_suffix(" harms-host"))
+    {
+        assert!(
+            crate::escape_vm::EXPECTED.iter().any(|(a, _)| *a == harmful),
+            "{harmful} harms a host, and has no row in the VM's table"
+        );
     }
 }

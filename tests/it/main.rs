@@ -1,11 +1,13 @@
 //! tincan's workspace tests: one binary, a module per topic (ripgrep's layout).
 //!
-//! - `ch00` … `ch09`: what each chapter's binary does, from the outside.
+//! - `ch00` … `ch10`: what each chapter's binary does, from the outside.
 //! - `errors`, `hostile_rootfs`, `crash`: clear errors, a rootfs the project did
 //!   not build, and a runtime killed at any moment.
 //! - `snapshot`: the stage probe's report, per chapter, pinned with insta.
 //! - `run_it`: each chapter's "Run it" session for the book, pinned likewise.
 //! - `escape_lab`: attacks against every stage; which stage stops which attack.
+//! - `escape_vm`: the attacks that would harm a real host, against every stage
+//!   inside a VM.
 //! - `support`: privileges, root filesystems, the outer sandbox, filters; for
 //!   chapter 8, registries (real and fake) and images made by real tools.
 //! - `registry_harness`: that chapter 8's harness itself works.
@@ -33,9 +35,12 @@ mod ch08;
 mod ch08_hostile;
 mod ch09;
 mod ch09_rootless;
+mod ch10;
+mod ch10_v2;
 mod crash;
 mod errors;
 mod escape_lab;
+mod escape_vm;
 mod hostile_rootfs;
 mod registry_harness;
 mod run_it;

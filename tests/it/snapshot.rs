@@ -89,6 +89,17 @@ fn ch09_userns() {
     snapshot_with("ch09", "ch09_userns", &["--uidmap", "0:100000:65536"]);
 }
 
+#[test]
+fn ch10() {
+    snapshot("ch10");
+}
+
+/// Chapter 10 in a user namespace: the same capabilities, within it.
+#[test]
+fn ch10_userns() {
+    snapshot_with("ch10", "ch10_userns", &["--uidmap", "0:100000:65536"]);
+}
+
 /// The options of the limits snapshots, here and in the VM (`vm.rs`).
 pub const LIMITS: [&str; 12] = [
     "--memory",

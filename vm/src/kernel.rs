@@ -7,6 +7,11 @@
 //! the in-guest decompression: under software emulation that is ~2.5 s instead of
 //! ~6 s. The setup header says where the compressed kernel lies (the x86 boot
 //! protocol, `Documentation/arch/x86/boot.rst`: `payload_offset`, `payload_length`).
+//!
+//! The package's modules (`/lib/modules/RELEASE`) are kept beside it: much of
+//! what a container runtime needs (bridges, veth pairs, nftables, overlayfs, loop
+//! devices) is a module in Debian's kernel, and the guest loads the ones a run
+//! asks for ([`crate::modules`]).
 
 use std::fs;
 use std::io::{Read, Write};
@@ -22,6 +27,8 @@ pub struct Kernel {
     pub vmlinux: PathBuf,
     /// Its release, as `uname -r` prints it inside: `6.1.0-56-amd64`.
     pub release: String,
+    /// Its modules: the package's `/lib/modules/RELEASE`.
+    pub modules: PathBuf,
 }
 
 /// The kernel in `cache`, fetched and unpacked on first use: the package that
@@ -29,8 +36,12 @@ pub struct Kernel {
 pub fn ensure_kernel(cache: &Path) -> Result<Kernel> {
     let dir = cache.join("kernel");
     let (vmlinux, release_file) = (dir.join("vmlinux"), dir.join("release"));
-    if let (true, Ok(release)) = (vmlinux.exists(), fs::read_to_string(&release_file)) {
-        return Ok(Kernel { vmlinux, release: release.trim().to_owned() });
+    let modules = dir.join("modules");
+    // A cache from before the modules were kept has no modules/: fetch again.
+    if let (true, true, Ok(release)) =
+        (vmlinux.exists(), modules.exists(), fs::read_to_string(&release_file))
+    {
+        return Ok(Kernel { vmlinux, release: release.trim().to_owned(), modules });
     }
     fs::create_dir_all(&dir)?;
     let package = match std::env::var("TINCAN_VM_KERNEL_PACKAGE") {
@@ -62,8 +73,11 @@ pub fn ensure_kernel(cache: &Path) -> Result<Kernel> {
     let partial = work.path().join("vmlinux");
     fs::write(&partial, elf)?;
     fs::rename(&partial, &vmlinux)?;
+    let _ = fs::remove_dir_all(&modules);
+    fs::rename(unpacked.join("lib/modules").join(&release), &modules)
+        .context("the package has no /lib/modules/RELEASE")?;
     fs::write(&release_file, format!("{release}\n"))?;
-    Ok(Kernel { vmlinux, release })
+    Ok(Kernel { vmlinux, release, modules })
 }
 
 /// `apt-cache depends linux-image-amd64` names the current kernel package.

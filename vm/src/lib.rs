@@ -22,6 +22,7 @@ mod accel;
 mod error;
 pub mod initramfs;
 pub mod kernel;
+mod modules;
 pub mod qemu;
 
 use std::io::{BufRead, BufReader};
@@ -170,7 +171,10 @@ impl Vm {
             .arg(initramfs);
         // `panic=-1`: a failing init reboots at once, and -no-reboot makes
         // that qemu's exit instead of a hang.
-        let mut cmdline = "console=ttyS0 quiet loglevel=1 panic=-1".to_owned();
+        // `tincan.vm`: a mark any program in the guest can read in /proc/cmdline
+        // (the kernel ignores a dotted parameter no module claims). The escape
+        // lab's harmful attacks refuse to run on a kernel without it.
+        let mut cmdline = "console=ttyS0 quiet loglevel=1 panic=-1 tincan.vm".to_owned();
         match accel {
             Accel::Kvm => qemu.args(["-accel", "kvm", "-cpu", "host"]),
             Accel::Tcg => {

@@ -16,7 +16,9 @@
 //! | `[HOST ROOT]`      | the list of names in the host's `/`                       |
 //! | `[HOST INTERFACES]`, `[HOST ADDRESSES]` | the host's network interfaces and IPv4 addresses |
 //! | `[HOST MQUEUES]`   | the POSIX queues, when the probe sees the host's `/`     |
+//! | `[HOST CAPS]`      | a capability set the host's root has too (unless `none`): machines differ (ours lack `cap_sys_resource`) |
 //! | `[HOST INIT]`      | the host's PID 1 (`systemd`, `init`, ...)                 |
+//! | `[NOT ON HOST]`    | `absent` at a masked or read-only path the host's kernel lacks too (`/proc/kcore` needs `CONFIG_PROC_KCORE`): kernels differ; `ch10.rs` checks every path |
 //! | `[KEY]`            | a SysV IPC key (`ipcmk` picks them at random)             |
 //! | `[SHORT ID]`       | a hostname of 12 hex digits: the container's short id     |
 //! | `[HOSTPID]`        | a PID of two or more digits (low PIDs belong to the kernel)|
@@ -35,9 +37,11 @@ pub struct HostView {
     root_listing: String,
     init: String,
     rootfs: String,
-    /// The `network` lines of the probe's report run on the host, and their
-    /// placeholders.
-    network: Vec<(String, &'static str)>,
+    /// The `network` and `capabilities` lines of the probe's report run on the
+    /// host, and their placeholders.
+    host_lines: Vec<(String, &'static str)>,
+    /// The lines of the report's `paths` section that say `absent` on the host.
+    absent_paths: Vec<String>,
 }
 
 impl HostView {
@@ -50,15 +54,26 @@ impl HostView {
             let prefix = format!("  {key}: ");
             report.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_default().to_owned()
         };
-        let network = [("interfaces", "[HOST INTERFACES]"), ("ipv4", "[HOST ADDRESSES]")]
-            .map(|(key, placeholder)| (format!("  {key}: {}", value(key)), placeholder))
-            .into();
+        let mut host_lines: Vec<(String, &'static str)> =
+            [("interfaces", "[HOST INTERFACES]"), ("ipv4", "[HOST ADDRESSES]")]
+                .map(|(key, placeholder)| (format!("  {key}: {}", value(key)), placeholder))
+                .into();
+        for set in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
+            let held = value(set);
+            if !held.is_empty() && held != "none" {
+                host_lines.push((format!("  {set}: {held}"), "[HOST CAPS]"));
+            }
+        }
+        let paths = report.lines().skip_while(|l| *l != "paths").skip(1);
+        let paths = paths.take_while(|l| l.starts_with("  "));
+        let absent_paths = paths.filter(|l| l.ends_with(": absent")).map(str::to_owned).collect();
         HostView {
             mount_ids,
             root_listing: value("/ contains"),
             init: value("pid 1 is"),
             rootfs: rootfs.display().to_string(),
-            network,
+            host_lines,
+            absent_paths,
         }
     }
 }
@@ -102,9 +117,13 @@ pub fn normalise(report: &str, host: &HostView) -> String {
     }
     text = text.replace(&host_root, "/ contains: [HOST ROOT]\n");
     text = text.replace(&format!("pid 1 is: {}\n", host.init), "pid 1 is: [HOST INIT]\n");
-    for (line, placeholder) in &host.network {
+    for (line, placeholder) in &host.host_lines {
         let key = line.split(':').next().unwrap_or_default();
         text = text.replace(&format!("{line}\n"), &format!("{key}: {placeholder}\n"));
+    }
+    for line in &host.absent_paths {
+        let not_on_host = line.replace(": absent", ": [NOT ON HOST]");
+        text = text.replace(&format!("{line}\n"), &format!("{not_on_host}\n"));
     }
     let key = Regex::new(r"key -?\d+").unwrap();
     text = key.replace_all(&text, "key [KEY]").into_owned();
@@ -127,18 +146,21 @@ mod tests {
             root_listing: "bin work".into(),
             init: "systemd".into(),
             rootfs: "/t/rootfs".into(),
-            network: vec![("  interfaces: eth0 lo".into(), "[HOST INTERFACES]")],
+            host_lines: vec![("  interfaces: eth0 lo".into(), "[HOST INTERFACES]")],
+            absent_paths: vec!["  /proc/kcore: absent".into()],
         };
         let report = "process\n  pid: 4711\n  parent pid: 0\n  pid 1 is: systemd\n  processes: 250\n\
                       filesystem\n  cwd: /t/rootfs\n  / contains: bin work\n\
                       mounts\n  #1 / ext4 rw\n  #2 /proc proc rw\n  #9 / xfs rw\n  #10 /proc proc rw\n\
-                      ipc\n  posix message queues: q1 q2\nnetwork\n  interfaces: eth0 lo\n";
+                      ipc\n  posix message queues: q1 q2\nnetwork\n  interfaces: eth0 lo\n\
+                      paths\n  /proc/kcore: absent\n  /proc/scsi: absent\n";
         assert_eq!(
             normalise(report, &host),
             "process\n  pid: [HOSTPID]\n  parent pid: 0\n  pid 1 is: [HOST INIT]\n  processes: [HOST PROCESSES]\n\
              filesystem\n  cwd: [ROOTFS]\n  / contains: [HOST ROOT]\n\
              mounts\n  [HOST MOUNTS]\n  / [ROOTFS FS]\n  /proc proc rw\n\
-             ipc\n  posix message queues: [HOST MQUEUES]\nnetwork\n  interfaces: [HOST INTERFACES]\n"
+             ipc\n  posix message queues: [HOST MQUEUES]\nnetwork\n  interfaces: [HOST INTERFACES]\n\
+             paths\n  /proc/kcore: [NOT ON HOST]\n  /proc/scsi: absent\n"
         );
     }
 }

@@ -30,7 +30,7 @@ pub use sandbox::{Run, SANDBOX_HOSTNAME, Sandbox};
 pub use services::{LoopbackService, Sleeper};
 pub use skip::{qemu_or_skip, root_or_skip, tools_or_skip};
 pub use terminal::Terminal;
-pub use vm::{run_in_vm, try_in_vm};
+pub use vm::{run_in_vm, try_in_vm, try_in_vm_with};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,10 +1,11 @@
-//! The VM the cgroup v2 tests run in (the `tincan-vm` crate): Debian's kernel,
-//! with this build's `ch07`, the probe and the test rootfs at `/rootfs`.
+//! The VM the cgroup v2 tests and the escape lab's harmful attacks run in (the
+//! `tincan-vm` crate): Debian's kernel, with this build's chapter binaries, the
+//! probe and the test rootfs at `/rootfs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::{PROBE, chapter_bin, template_rootfs};
+use super::{CHAPTERS, PROBE, chapter_bin, template_rootfs};
 
 /// One VM at a time: each keeps a CPU busy (software emulation), and the
 /// CPU-quota test must not compete with another VM for it.
@@ -28,18 +29,33 @@ pub fn run_in_vm(script: &str) -> tincan_vm::Outcome {
 
 /// Run `script` in a fresh VM that may take `timeout`, boot included.
 pub fn try_in_vm(script: &str, timeout: std::time::Duration) -> anyhow::Result<tincan_vm::Outcome> {
+    try_in_vm_with(script, timeout, |_, _| Ok(String::new()))
+}
+
+/// Run `script` in a fresh VM that `extra` adds to (programs, modules, memory):
+/// what `extra` returns runs first, in the same shell.
+pub fn try_in_vm_with(
+    script: &str,
+    timeout: std::time::Duration,
+    extra: impl FnOnce(&mut tincan_vm::Vm, &tincan_vm::Kernel) -> anyhow::Result<String>,
+) -> anyhow::Result<tincan_vm::Outcome> {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let cache = cache_dir();
     let kernel = tincan_vm::ensure_kernel(&cache).expect("the VM's kernel");
     let qemu = tincan_vm::ensure_qemu(&cache).expect("qemu");
     let rootfs: PathBuf = template_rootfs();
     let busybox = rootfs.join("bin/busybox");
-    let mut vm = tincan_vm::Vm::new(kernel, qemu, &busybox, &cache.join("runs")).expect("a VM");
+    let mut vm =
+        tincan_vm::Vm::new(kernel.clone(), qemu, &busybox, &cache.join("runs")).expect("a VM");
     vm.timeout = timeout;
-    vm.image.program(&chapter_bin("ch07"), "/usr/local/bin/ch07").expect("add ch07");
+    for chapter in CHAPTERS {
+        let guest = format!("/usr/local/bin/{chapter}");
+        vm.image.program(&chapter_bin(chapter), &guest).expect("add a chapter binary");
+    }
     vm.image.host_file(&rootfs.join(PROBE), "/usr/local/bin/tincan-probe").expect("add the probe");
     vm.image.tree(&rootfs, "/rootfs").expect("add the rootfs");
-    let outcome = vm.run(script);
+    let prelude = extra(&mut vm, &kernel)?;
+    let outcome = vm.run(&format!("{prelude}{script}"));
     let runs: Vec<_> = std::fs::read_dir(cache.join("runs")).expect("runs/").flatten().collect();
     assert!(runs.is_empty(), "the VM left files behind: {runs:?}");
     assert_eq!(our_qemus(), 0, "a qemu process outlived its run");

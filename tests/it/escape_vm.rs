@@ -1,0 +1,285 @@
+//! The escape lab's harmful half: attacks that would damage a real host if they
+//! worked (write the kernel's settings, load a module, read its disk...), run
+//! against every stage inside tincan's VM (`support/vm.rs`), where working
+//! harms nothing. One VM per stage runs every attack in turn; the VM's own
+//! script is the observer, outside the container, and judges each from the
+//! VM's state after the attack (see `escape_vm/attacks.rs`). The attack's own
+//! line must agree where it claims anything. `escape_lab` renders the table.
+//!
+//! The VM is a small host as a container engine sees it: the stage's binary,
+//! Debian's kernel with the modules a runtime needs (bridge, veth, nftables,
+//! overlayfs), a disk (an ext2 file system on a loop device) that holds the
+//! runtime's state as `/var/lib/docker` would, a cgroup v1 hierarchy beside
+//! v2 as hybrid hosts have, a key in root's keyring, and a terminal.
+
+mod attacks;
+
+use crate::escape_lab::Outcome::{self, Blocked, Escaped};
+use crate::support::{marker, qemu_or_skip, root_or_skip, tools_or_skip, try_in_vm_with};
+
+pub use attacks::VM_ATTACKS;
+
+/// The stages, in order: the binary and the options it runs with. (ch07 on:
+/// the limits Docker would be given; see `escape_lab::STAGE_LIMITS`.)
+pub const STAGES: &[(&str, &[&str])] = &[
+    ("ch00", &[]),
+    ("ch01", &[]),
+    ("ch02", &[]),
+    ("ch03", &[]),
+    ("ch04", &[]),
+    ("ch05", &[]),
+    ("ch06", &[]),
+    ("ch07", &crate::escape_lab::STAGE_LIMITS),
+    ("ch08", &crate::escape_lab::STAGE_LIMITS),
+];
+
+/// What each attack does against each stage of [`STAGES`], in order: one
+/// letter a stage, `E` escapes, `B` blocked. (A chrooted process may not make a
+/// user namespace, `man 2 unshare`: the chroot of chapters 1 and 2 stops
+/// `unshare-user`, and chapter 3's `pivot_root` lets it through again. Chapter
+/// 8 mounts its overlay with a relative `upperdir`, so `release-agent` cannot
+/// read its root's path on the host from the mount table; a patient attacker
+/// would try `/proc/PID/root` for every host PID instead, which this one does not.)
+pub const EXPECTED: &[(&str, &str)] = &[
+    ("mknod-disk", "E E E E E E E E E"),
+    ("core-pattern", "E E E E E E E E E"),
+    ("sysrq", "E E E E E E E E E"),
+    ("reboot", "E E B B B B B B B"),
+    ("load-module", "E E E E E E E E E"),
+    ("ptrace-host", "E E B B B B B B B"),
+    ("keyctl", "E E E E E E E E E"),
+    ("unshare-user", "E B B E E E E E E"),
+    ("read-kcore", "E E E E E E E E E"),
+    ("shocker", "E E E E E E E E E"),
+    ("fd-leak", "B B B B B B B B B"),
+    ("perf-event", "E E E E E E E E E"),
+    ("bpf-load", "E E E E E E E E E"),
+    ("raise-limits", "E E E E E E E E E"),
+    ("release-agent", "E E E E E E E E B"),
+    ("tiocsti", "E E E B B B B B B"),
+    ("route-localnet", "E E E E E E B B B"),
+    ("arp-spoof", "E E E E E E E E E"),
+];
+
+/// An expected row as outcomes.
+pub fn outcomes(row: &str) -> Vec<Outcome> {
+    row.split(' ').map(|c| if c == "E" { Escaped } else { Blocked }).collect()
+}
+
+/// The kernel modules the VM loads: what chapters 6 and 8 need (a bridge, veth
+/// pairs, nftables with NAT, overlayfs), and a disk (loop, ext4 for ext2).
+const MODULES: &[&str] = &[
+    "crc32c_generic",
+    "bridge",
+    "veth",
+    "nf_tables",
+    "nft_chain_nat",
+    "nft_nat",
+    "nft_masq",
+    "nft_ct",
+    "nft_fib_ipv4",
+    "overlay",
+    "loop",
+    "ext4",
+];
+
+/// Host programs the VM carries (with their libraries): `nft`, which chapter 6
+/// hands its rules to; `keyctl`, to put a key in root's keyring; `script`, to
+/// give the runtime a terminal.
+const PROGRAMS: &[(&str, &str)] =
+    &[("nft", "nftables"), ("keyctl", "keyutils"), ("script", "bsdutils")];
+
+/// The VM's set-up, before any attack.
+const SETUP: &str = r#"
+echo /bin/true > /proc/sys/kernel/modprobe
+ip link set lo up
+# What devtmpfs leaves out, and programs (nft -f /dev/stdin) expect.
+for n in 0:stdin 1:stdout 2:stderr; do ln -sf /proc/self/fd/${n%%:*} /dev/${n#*:}; done
+ln -sf /proc/self/fd /dev/fd
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+# The host's disk: ext2 on a loop device, its first sector (which ext2 leaves
+# alone) holding a word only the VM knows; the runtime's state lives on it.
+truncate -s 48M /disk.img
+losetup /dev/loop0 /disk.img
+mke2fs -q /dev/loop0 > /dev/null
+printf '%s' "$DISKMARK" | dd of=/dev/loop0 conv=notrunc 2> /dev/null
+mkdir -p /data && mount -t ext2 /dev/loop0 /data
+echo "$SECRET" > /data/tincan-secret
+cp -a /rootfs /data/rootfs
+export TINCAN_STATE_DIR=/data/state TINCAN_ROOT=/data/store
+# A cgroup v1 hierarchy beside v2, as systemd keeps on hybrid hosts.
+mkdir -p /run/cgroup-v1 && mount -t cgroup -o none,name=systemd cgroup /run/cgroup-v1
+probe=usr/local/bin/tincan-probe
+alive() { [ -e /proc/$1 ] && ! grep -q '^State:.Z' /proc/$1/status 2> /dev/null; }
+verdict() { echo "verdict: $*"; }
+attackers() {
+  for p in /proc/[0-9]*; do
+    case "$(readlink $p/exe 2> /dev/null)" in
+      *tincan-probe) grep -q "$MARK" $p/cmdline 2> /dev/null && echo ${p#/proc/} ;;
+    esac
+  done
+}
+run_attack() {
+  rootfs=$1; shift
+  $STAGE $rootfs $probe attack "$@" > /tmp/out 2> /tmp/err < /dev/null &
+  runtime=$!
+  while alive $runtime; do watch; sleep 0.1; done
+  wait $runtime; code=$?
+  line=$(cat /tmp/out)
+  echo "line: $line"
+  [ $code = 0 ] || echo "code: $code $(head -c 400 /tmp/err | tr '\n' ' ')"
+}
+"#;
+
+/// The whole script for one stage: set-up, then each attack in a subshell.
+fn script(chapter: &str, options: &[&str]) -> String {
+    let mut script = format!(
+        "MARK={} SECRET={} DISKMARK={}\nSTAGE='{chapter} run {}'\n{SETUP}",
+        marker("mark"),
+        marker("secret"),
+        marker("disk"),
+        options.join(" ")
+    );
+    for attack in VM_ATTACKS {
+        script.push_str(&format!(
+            "echo '@@ {}'\n(\nwatch() {{ :; }}\n{}\n{}\n{}\n)\n",
+            attack.name, attack.setup, attack.run, attack.observe
+        ));
+    }
+    script
+}
+
+/// What the VM reported for one attack.
+#[derive(Debug)]
+struct Report {
+    attack: String,
+    line: String,
+    verdict: String,
+    other: Vec<String>,
+}
+
+fn reports(output: &str) -> Vec<Report> {
+    let mut reports: Vec<Report> = Vec::new();
+    for text in output.lines() {
+        if let Some(attack) = text.strip_prefix("@@ ") {
+            let attack = attack.to_owned();
+            reports.push(Report {
+                attack,
+                line: String::new(),
+                verdict: String::new(),
+                other: vec![],
+            });
+        } else if let Some(report) = reports.last_mut() {
+            if let Some(line) = text.strip_prefix("line: ") {
+                report.line = line.to_owned();
+            } else if let Some(verdict) = text.strip_prefix("verdict: ") {
+                report.verdict = verdict.to_owned();
+            } else {
+                report.other.push(text.to_owned());
+            }
+        }
+    }
+    reports
+}
+
+/// The observer's outcome, after checking that the attack's line agrees.
+fn judged(report: &Report) -> Outcome {
+    let outcome = match report.verdict.split(' ').next() {
+        Some("escaped") => Escaped,
+        Some("blocked") => Blocked,
+        _ => panic!("no verdict for {}: {report:?}", report.attack),
+    };
+    // The runtime's own failures (125: it could not set up the container) are
+    // the lab's, not a stage's defence.
+    if let Some(code) = report.other.iter().find(|l| l.starts_with("code: 12")) {
+        panic!("{}: the container did not run ({code}): {report:?}", report.attack);
+    }
+    let claim = report.line.split(':').next().unwrap_or("");
+    match (claim, outcome) {
+        ("ESCAPED", Escaped) | ("BLOCKED", Blocked) | ("TRIED", _) => {}
+        // A container killed at its limit prints nothing.
+        ("", Blocked) => {}
+        _ => panic!("the observer says {outcome:?}, the attack says {:?}: {report:?}", report.line),
+    }
+    outcome
+}
+
+/// Every attack against the stage `chapter`, in one VM.
+fn check_stage(chapter: &str) {
+    let test = format!("escape_vm::{chapter}");
+    if !(root_or_skip(&test) && qemu_or_skip(&test) && tools_or_skip(&test, PROGRAMS)) {
+        return;
+    }
+    let (index, (_, options)) =
+        STAGES.iter().enumerate().find(|(_, (c, _))| *c == chapter).expect("a stage");
+    let script = script(chapter, options);
+    let started = std::time::Instant::now();
+    let outcome = try_in_vm_with(&script, std::time::Duration::from_secs(600), |vm, kernel| {
+        vm.memory_mib = 1024;
+        for (program, _) in PROGRAMS {
+            let path = which(program);
+            vm.image.program(&path, &format!("/usr/local/bin/{program}"))?;
+        }
+        // The module an attacker brings in its image, for `load-module`.
+        let payload = vm.image.modules(kernel, &["crc8"])?;
+        let loads = vm.image.modules(kernel, MODULES)?;
+        let mut prelude: String = loads.iter().map(|m| format!("insmod {m}\n")).collect();
+        prelude.push_str(&format!("cp {} /rootfs/crc8.ko\n", payload[0]));
+        Ok(prelude)
+    })
+    .expect("the VM ran");
+    eprintln!("escape_vm::{chapter}: {:.0} s in the VM", started.elapsed().as_secs_f64());
+    let reports = reports(&outcome.output);
+    let mut wrong = Vec::new();
+    for (attack, row) in EXPECTED {
+        let report = reports
+            .iter()
+            .find(|r| r.attack == *attack)
+            .unwrap_or_else(|| panic!("{attack}: no report from the VM:\n{}", outcome.output));
+        let got = judged(report);
+        let want = outcomes(row)[index];
+        if got != want {
+            wrong.push(format!("{attack}: expected {want:?}, got {got:?}: {report:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "against {chapter}:\n{}\n--- the VM's output:\n{}",
+        wrong.join("\n"),
+        outcome.output
+    );
+}
+
+/// A program's path on this machine (`tools_or_skip` made sure there is one).
+fn which(program: &str) -> std::path::PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{program} is not installed"))
+}
+
+macro_rules! stages {
+    ($($chapter:ident)*) => {
+        $(
+            #[test]
+            fn $chapter() {
+                check_stage(stringify!($chapter));
+            }
+        )*
+    };
+}
+
+stages!(ch00 ch01 ch02 ch03 ch04 ch05 ch06 ch07 ch08);
+
+/// Every attack of the table has an observer, and every observer a row.
+#[test]
+fn every_attack_has_a_row_and_an_observer() {
+    let rows: Vec<&str> = EXPECTED.iter().map(|(a, _)| *a).collect();
+    let observers: Vec<&str> = VM_ATTACKS.iter().map(|a| a.name).collect();
+    assert_eq!(rows, observers);
+    for (attack, row) in EXPECTED {
+        assert_eq!(outcomes(row).len(), STAGES.len(), "{attack}: one outcome per stage");
+    }
+}
