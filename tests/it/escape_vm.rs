@@ -113,10 +113,8 @@ probe=usr/local/bin/tincan-probe
 alive() { [ -e /proc/$1 ] && ! grep -q '^State:.Z' /proc/$1/status 2> /dev/null; }
 verdict() { echo "verdict: $*"; }
 attackers() {
-  for p in /proc/[0-9]*; do
-    case "$(readlink $p/exe 2> /dev/null)" in
-      *tincan-probe) grep -q "$MARK" $p/cmdline 2> /dev/null && echo ${p#/proc/} ;;
-    esac
+  for p in $(cat /proc/$runtime/task/*/children 2> /dev/null); do
+    case "$(readlink /proc/$p/exe 2> /dev/null)" in *tincan-probe) echo $p ;; esac
   done
 }
 run_attack() {

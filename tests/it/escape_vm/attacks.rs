@@ -11,8 +11,8 @@
 //! - `run_attack ROOTFS ARGS...`: runs `STAGE ROOTFS tincan-probe attack
 //!   ARGS...`, calling `watch` every tenth of a second while it runs, and sets
 //!   `$line` to what the attack printed.
-//! - `attackers`: the PIDs of the probe processes whose command line holds
-//!   `$MARK`, as the VM sees them.
+//! - `attackers`: the PID of the attack (the probe, a child of the runtime), as
+//!   the VM sees it, while it runs.
 //! - `verdict escaped|blocked DETAIL`: the observer's judgement, one per attack.
 
 /// One attack, as the VM runs it.
@@ -123,14 +123,14 @@ if [ -n "$off" ] && [ "$got" = "$want" ]; then verdict escaped the kernel text m
         name: "perf-event",
         what: "watch every process with a system-wide perf event",
         setup: r#"watch() { for p in $(attackers); do ls -l /proc/$p/fd 2> /dev/null | grep -q 'perf_event' && echo $p > /tmp/seen; done; }"#,
-        run: "run_attack /rootfs perf-event $MARK",
+        run: "run_attack /rootfs perf-event",
         observe: r#"if [ -s /tmp/seen ]; then verdict escaped held a perf event; else verdict blocked; fi"#,
     },
     VmAttack {
         name: "bpf-load",
         what: "load a BPF program into the kernel",
         setup: r#"watch() { for p in $(attackers); do ls -l /proc/$p/fd 2> /dev/null | grep -q 'bpf-prog' && echo $p > /tmp/seen; done; }"#,
-        run: "run_attack /rootfs bpf-load $MARK",
+        run: "run_attack /rootfs bpf-load",
         observe: r#"if [ -s /tmp/seen ]; then verdict escaped held a BPF program; else verdict blocked; fi"#,
     },
     VmAttack {
@@ -142,7 +142,7 @@ if [ -n "$off" ] && [ "$got" = "$want" ]; then verdict escaped the kernel text m
     if [ -e $f ]; then cat $f; else echo none; fi > /tmp/limit
   done
 }"#,
-        run: "run_attack /rootfs raise-limits $MARK",
+        run: "run_attack /rootfs raise-limits",
         observe: r#"l=$(cat /tmp/limit 2> /dev/null)
 case "$l" in 64) verdict blocked pids.max $l;; "") verdict blocked not seen;; *) verdict escaped pids.max $l;; esac"#,
     },
@@ -191,7 +191,7 @@ sleep 1.5"#,
         run: "run_attack /rootfs arp-spoof 10.89.0.1",
         observe: r#"gateway=$(cat /sys/class/net/tincan0/address)
 seen=$(awk '$1 == "10.89.0.1" { print $4 }' /proc/$vp/net/arp)
-kill $victim; wait $victim
+kill -KILL $vp; wait $victim
 if [ -n "$seen" ] && [ "$seen" != "$gateway" ]; then verdict escaped the victim sends to $seen; else verdict blocked $seen; fi"#,
     },
 ];
