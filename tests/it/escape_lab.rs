@@ -370,6 +370,16 @@ stage!(ch08);
 /// (`escape_vm::EXPECTED`).
 fn all_rows() -> Vec<(&'static str, &'static str, &'static str, Vec<Outcome>)> {
     let host = EXPECTED.iter().map(|(a, what, o)| (*a, *what, "sandbox", o.to_vec()));
+    // The image's attack on the runtime, not the process's on its walls: a
+    // rootfs whose `etc/hosts`, `dev` or `proc` are links to the host's paths.
+    // `hostile_rootfs.rs` proves this row, fifteen ways per chapter.
+    let symlinks = (
+        "symlink-rootfs",
+        "make the runtime write or mount through a rootfs's links to host paths",
+        "sandbox (`hostile_rootfs`)",
+        vec![Blocked; STAGES.len()],
+    );
+    let host = host.chain([symlinks]);
     let vm = crate::escape_vm::EXPECTED.iter().map(|(a, row)| {
         let attack = crate::escape_vm::VM_ATTACKS.iter().find(|v| v.name == *a).expect("observer");
         (*a, attack.what, "VM", crate::escape_vm::outcomes(row))

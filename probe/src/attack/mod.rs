@@ -161,11 +161,16 @@ fn in_tincans_vm() -> Result<(), String> {
     ensure_proc().map_err(|e| format!("without /proc it cannot tell where it runs ({e})"))?;
     let cmdline = fs::read_to_string("/proc/cmdline")
         .map_err(|e| format!("it cannot read /proc/cmdline to tell where it runs ({e})"))?;
-    if cmdline.split_whitespace().any(|word| word == "tincan.vm") {
+    if booted_by_tincans_vm(&cmdline) {
         Ok(())
     } else {
         Err("this kernel was not booted by tincan's VM (no tincan.vm in /proc/cmdline): try it there, with `cargo xtask vm`".into())
     }
+}
+
+/// Whether a kernel command line carries tincan's VM's mark, as a word of its own.
+fn booted_by_tincans_vm(cmdline: &str) -> bool {
+    cmdline.split_whitespace().any(|word| word == "tincan.vm")
 }
 
 /// Mount `/proc` if the runtime did not: a root process inside a chroot may.
@@ -190,4 +195,25 @@ fn printable(bytes: &[u8]) -> String {
 /// The last OS error, as `ERRNO: description` (nix's spelling).
 fn errno() -> nix::errno::Errno {
     nix::errno::Errno::last()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_tincans_vm_is_marked() {
+        let vm = "console=ttyS0 quiet loglevel=1 panic=-1 tincan.vm tsc_early_khz=2000000\n";
+        assert!(booted_by_tincans_vm(vm));
+        assert!(!booted_by_tincans_vm("BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro quiet\n"));
+        assert!(!booted_by_tincans_vm("root=/dev/sda1 tincan.vm=0x tincan.vmx\n"));
+    }
+
+    #[test]
+    fn every_attack_has_one_entry() {
+        let mut names: Vec<&str> = ATTACKS.iter().map(|a| a.0).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ATTACKS.len());
+    }
 }

@@ -160,9 +160,12 @@ if grep -q "$MARK" /tincan-release-agent 2> /dev/null; then verdict escaped the 
         what: "type a command into the terminal the runtime runs on",
         setup: "",
         // The runtime gets a terminal from script(1); the shell that started it
-        // reads that terminal once the container has ended. (Its standard input
-        // stays open: at end of file, script would type Ctrl-D itself.)
-        run: r#"sleep 4 | script -q -c "$STAGE /rootfs $probe attack tiocsti $MARK; read -t 2 got; echo GOT:\$got" /dev/null > /tmp/tty 2>&1
+        // reads that terminal once the container has ended. (script's standard
+        // input is a FIFO held open and empty: at end of file, script would
+        // type Ctrl-D into the terminal itself.)
+        run: r#"mkfifo /tmp/quiet; exec 3<> /tmp/quiet
+script -q -c "$STAGE /rootfs $probe attack tiocsti $MARK; read -t 2 got; echo GOT:\$got" /dev/null <&3 > /tmp/tty 2>&1
+exec 3<&-
 line=$(grep -a -o 'TRIED.*\|BLOCKED.*' /tmp/tty | head -n 1 | tr -d '\r'); echo "line: $line""#,
         observe: r#"if grep -q "GOT:$MARK" /tmp/tty; then verdict escaped the shell read it; else verdict blocked; fi"#,
     },
