@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 /// (binary, crate directory, what it adds). A test below checks that this
 /// names every crate under `chapters/`, so that a new chapter is not forgotten.
-const CHAPTERS: [(&str, &str, &str); 9] = [
+const CHAPTERS: [(&str, &str, &str); 11] = [
     ("ch00", "chapters/ch00-process", ch00_process::ABOUT),
     ("ch01", "chapters/ch01-chroot", ch01_chroot::ABOUT),
     ("ch02", "chapters/ch02-pid", ch02_pid::ABOUT),
@@ -15,6 +15,8 @@ const CHAPTERS: [(&str, &str, &str); 9] = [
     ("ch06", "chapters/ch06-net", ch06_net::ABOUT),
     ("ch07", "chapters/ch07-cgroups", ch07_cgroups::ABOUT),
     ("ch08", "chapters/ch08-images", ch08_images::ABOUT),
+    ("ch09", "chapters/ch09-user", ch09_user::ABOUT),
+    ("ch10", "chapters/ch10-harden", ch10_harden::ABOUT),
 ];
 
 fn main() -> ExitCode {

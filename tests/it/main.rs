@@ -1,6 +1,6 @@
 //! tincan's workspace tests: one binary, a module per topic (ripgrep's layout).
 //!
-//! - `ch00` … `ch07`: what each chapter's binary does, from the outside.
+//! - `ch00` … `ch09`: what each chapter's binary does, from the outside.
 //! - `errors`, `hostile_rootfs`, `crash`: clear errors, a rootfs the project did
 //!   not build, and a runtime killed at any moment.
 //! - `snapshot`: the stage probe's report, per chapter, pinned with insta.
@@ -33,6 +33,7 @@ mod ch07;
 mod ch07_v2;
 mod ch08;
 mod ch08_hostile;
+mod ch09;
 mod crash;
 mod errors;
 mod escape_lab;

@@ -195,3 +195,23 @@ fn ch08() {
     let transcript = date.replace_all(&transcript, "[DATE]");
     insta::assert_snapshot!("ch08", placeholders(&transcript));
 }
+
+/// Chapter 9: the same container as chapter 8's, then in a user namespace:
+/// root inside, 100000 outside, and no device nodes of its own making.
+#[test]
+fn ch09() {
+    session(
+        "ch09",
+        &[
+            (&["--net", "none"], &["sh", "-c", "id; cat /proc/self/uid_map"]),
+            (
+                &["--net", "none", "--uidmap", "0:100000:65536"],
+                &[
+                    "sh",
+                    "-c",
+                    "id; cat /proc/self/uid_map; stat -c \"%u:%g %n\" /bin/busybox; mknod /null c 1 3",
+                ],
+            ),
+        ],
+    );
+}

@@ -9,10 +9,15 @@
 use crate::support::{HostView, PROBE, Sandbox, normalise, root_or_skip};
 
 fn snapshot(chapter: &str) {
+    snapshot_with(chapter, chapter, &[]);
+}
+
+/// The report of `chapter` run with `options`, pinned as `name`.
+fn snapshot_with(chapter: &str, name: &str, options: &[&str]) {
     if !root_or_skip(chapter) {
         return;
     }
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::new().options(options);
     let host_table = sandbox.dir().join("host-mountinfo");
     let host_report = sandbox.dir().join("host-report");
     // The probe is a static program: it runs on the host as well, and its report
@@ -29,7 +34,7 @@ fn snapshot(chapter: &str) {
         &std::fs::read_to_string(&host_report).unwrap(),
         &sandbox.rootfs(),
     );
-    insta::assert_snapshot!(chapter, normalise(&run.stdout, &host));
+    insta::assert_snapshot!(name, normalise(&run.stdout, &host));
 }
 
 #[test]
@@ -75,6 +80,13 @@ fn ch07() {
 #[test]
 fn ch08() {
     snapshot("ch08");
+}
+
+/// Chapter 9 in a user namespace. Explicit maps, not `--userns`, whose range
+/// is the machine's (`/etc/subuid`).
+#[test]
+fn ch09_userns() {
+    snapshot_with("ch09", "ch09_userns", &["--uidmap", "0:100000:65536"]);
 }
 
 /// The options of the limits snapshots, here and in the VM (`vm.rs`).

@@ -5,6 +5,7 @@
 //! `cargo xtask test` (everything CI runs).
 
 mod bench;
+mod bench_harden;
 mod bench_pull;
 mod book;
 mod check;
@@ -99,6 +100,16 @@ enum Task {
         #[arg(long, default_value = "book/src/measured/pull.md")]
         out: PathBuf,
     },
+    /// Measure what each layer of defence (chapters 7 to 10) adds to start-up,
+    /// in one hyperfine run, and write the book's table.
+    BenchHarden {
+        /// Runs of each (the table shows medians).
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+        /// Where to write the table.
+        #[arg(long, default_value = "book/src/measured/harden.md")]
+        out: PathBuf,
+    },
     /// Write a learner workspace to DIR where the exercises are `todo!()`.
     Workshop {
         /// Where to write it (must not exist).
@@ -126,6 +137,7 @@ fn main() -> Result<()> {
         Task::VmVsContainer { runs, out } => measure::run(runs, &workspace_root().join(out)),
         Task::Bench { runs, out } => bench::run(runs, &workspace_root().join(out)),
         Task::BenchPull { runs, out } => bench_pull::run(runs, &workspace_root().join(out)),
+        Task::BenchHarden { runs, out } => bench_harden::run(runs, &workspace_root().join(out)),
         Task::Workshop { verify: true, .. } => {
             rootfs::prepare_tests()?;
             workshop::verify()

@@ -26,12 +26,13 @@
 //! Man pages: `man 7 mount_namespaces`, `man 2 pivot_root`, `man 2 mount`.
 
 mod console;
+pub mod detached;
 mod dev;
 mod root;
 mod sys;
 
 pub use console::Console;
-pub use dev::MountDev;
+pub use dev::{BindDev, CloneHostDevices, HostDevices, MountDev};
 pub use root::{PivotRoot, PrivateMounts};
 pub use sys::MountSys;
 

@@ -28,12 +28,14 @@
 //! - `unpack/`: applying a layer: whiteouts, and hostile archives kept inside.
 //! - `import.rs`: a rootfs tarball as a one-layer image.
 //! - `overlay.rs`: the container's root, stacked from the layers.
+//! - `cli.rs`: the command line, which later chapters extend with their own `run` options.
 //! - `config.rs`, `user.rs`: the image config: command, environment, user, directory.
 //!
 //! Man pages and specs: the OCI image spec (`image-layout`, `manifest`, `layer`,
 //! `config`), the OCI distribution spec, the kernel's
 //! `Documentation/filesystems/overlayfs.rst`.
 
+pub mod cli;
 pub mod compression;
 pub mod config;
 pub mod digest;

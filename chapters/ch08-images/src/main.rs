@@ -1,232 +1,38 @@
 //! `ch08 pull REF`, `ch08 run [OPTIONS] IMAGE [CMD...]`, and the rest of the
-//! image commands: `import`, `images`, `inspect`, `rmi`, `cleanup`.
+//! image commands: `import`, `images`, `inspect`, `rmi`, `cleanup` (`cli.rs`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ch00_process::cli::{StopTimeout, parse, report, report_cleanup, warn_left};
+use ch00_process::{Container, Plan};
 use ch07_cgroups::CgroupOptions;
-use ch08_images::image::{self, Image};
-use ch08_images::platform::Platform;
-use ch08_images::pull::{PullOptions, pull};
-use ch08_images::reference::Reference;
-use ch08_images::run::{Prepared, is_rootfs, plan, prepare, prepare_rootfs};
-use ch08_images::store::{self, Store};
-use ch08_images::unpack::Limits;
-use ch08_images::{ABOUT, import};
-use clap::{Parser, Subcommand};
+use ch08_images::cli::{self, Chapter};
+use ch08_images::run::{Prepared, plan};
 
-#[derive(Parser)]
-struct Cli {
-    /// Where images are kept [default: /var/lib/tincan for root,
-    /// $XDG_DATA_HOME/tincan for a user]
-    #[arg(long, global = true, value_name = "DIR", env = "TINCAN_ROOT")]
-    root: Option<PathBuf>,
-
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Fetch an image from a registry: alpine, library/alpine:3.20,
-    /// host:5000/name:tag, name@sha256:...
-    Pull {
-        image: String,
-        /// The platform to take from a multi-platform image [default: this machine's]
-        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-        platform: Option<Platform>,
-        /// Use plain HTTP for a registry that is not on this machine.
-        #[arg(long)]
-        insecure: bool,
-        /// Print each HTTP request and its answer.
-        #[arg(long, short)]
-        verbose: bool,
-        /// How many layers to download at once.
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=16))]
-        jobs: u8,
-        #[command(flatten)]
-        limits: LimitArgs,
-    },
-    /// Make an image of one layer from a root file system in a tarball
-    /// (`docker export` output, Alpine's minirootfs).
-    Import {
-        tarball: PathBuf,
-        name: String,
-        #[command(flatten)]
-        limits: LimitArgs,
-    },
-    /// List the images in the store.
-    Images,
-    /// Print an image's manifest and config as JSON.
-    Inspect { image: String },
-    /// Remove images, and the layers no other image uses.
-    Rmi {
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
-    /// Run CMD (default: the image's) in a container of IMAGE, or of the
-    /// directory ROOTFS (a path: starting with / or .).
-    Run(RunArgs),
-    /// Take down what containers whose runtime died left on the host.
-    Cleanup,
-}
-
+/// Chapter 8 adds no `run` options of its own to chapter 7's.
 #[derive(clap::Args)]
-struct LimitArgs {
-    /// The most one layer may unpack to: 512m, 20g. A bound against
-    /// decompression bombs.
-    #[arg(long, value_name = "SIZE", value_parser = ch07_cgroups::parse_size)]
-    max_layer_size: Option<u64>,
-}
+struct NoOptions {}
 
-impl LimitArgs {
-    fn limits(&self) -> Limits {
-        let default = Limits::default();
-        Limits { max_bytes: self.max_layer_size.unwrap_or(default.max_bytes), ..default }
+struct Ch08;
+
+impl Chapter for Ch08 {
+    type RunArgs = NoOptions;
+    const NAME: &'static str = "ch08";
+    const ABOUT: &'static str = ch08_images::ABOUT;
+
+    fn plan(
+        options: &CgroupOptions,
+        _: &NoOptions,
+        _: &mut Container,
+        prepared: Prepared,
+    ) -> Result<Plan, String> {
+        Ok(plan(options, prepared))
     }
-}
 
-#[derive(clap::Args)]
-struct RunArgs {
-    #[command(flatten)]
-    options: CgroupOptions,
-    #[command(flatten)]
-    stop: StopTimeout,
-    /// Keep the container's own directory (its changes, in upper/) after it ends.
-    #[arg(long)]
-    keep: bool,
-    #[arg(value_name = "IMAGE|ROOTFS")]
-    image: String,
-    /// The command to run inside, and its arguments [default: the image's]
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    command: Vec<String>,
+    fn sweep_plan() -> Plan {
+        plan(&CgroupOptions::default(), Prepared::default())
+    }
 }
 
 fn main() -> ExitCode {
-    ch00_process::quiet_panics_in_steps();
-    let cli = match parse::<Cli>("ch08", ABOUT) {
-        Ok(cli) => cli,
-        Err(code) => return code,
-    };
-    let result = Store::open(cli.root.clone().unwrap_or_else(store::default_root))
-        .map_err(|e| e.to_string())
-        .and_then(|store| command(&store, cli.command));
-    match result {
-        Ok(code) => code,
-        Err(message) => {
-            // One line, whatever a hostile archive or registry put in it.
-            let line: String =
-                message.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-            eprintln!("ch08: {line}");
-            ExitCode::from(125)
-        }
-    }
-}
-
-fn command(store: &Store, command: Command) -> Result<ExitCode, String> {
-    let writes_layers =
-        matches!(command, Command::Pull { .. } | Command::Import { .. } | Command::Rmi { .. });
-    if writes_layers && !nix::unistd::geteuid().is_root() {
-        // A layer holds files of many owners, devices, and overlayfs's own
-        // attributes: only root can make (and remove) them as they are.
-        return Err("this needs root (try sudo): a layer's files keep their owners, which only root can give; chapter 9 brings rootless images".to_owned());
-    }
-    match command {
-        Command::Pull { image, platform, insecure, verbose, jobs, limits } => {
-            let reference: Reference = image.parse().map_err(|e| format!("{image}: {e}"))?;
-            let platform = platform.unwrap_or_else(Platform::host);
-            let options = PullOptions {
-                platform,
-                insecure,
-                verbose,
-                limits: limits.limits(),
-                jobs: jobs.into(),
-            };
-            let pulled = pull(store, &reference, &options).map_err(|e| e.to_string())?;
-            println!("Digest: {}", pulled.manifest);
-            println!("{}: {} layers, {} downloaded", pulled.name, pulled.layers, pulled.downloaded);
-        }
-        Command::Import { tarball, name, limits } => {
-            let reference: Reference = name.parse().map_err(|e| format!("{name}: {e}"))?;
-            let digest = import::import(store, &tarball, &reference, &limits.limits())
-                .map_err(|e| e.to_string())?;
-            println!("{reference}: {digest}");
-        }
-        Command::Images => images(store)?,
-        Command::Inspect { image } => {
-            let image = Image::find(store, &image).map_err(|e| e.to_string())?;
-            let json = serde_json::json!({
-                "Name": image.name,
-                "Id": image.config_digest.to_string(),
-                "Digest": image.manifest_digest.to_string(),
-                "Manifest": image.manifest,
-                "Config": image.config,
-            });
-            println!("{}", serde_json::to_string_pretty(&json).expect("JSON values serialise"));
-        }
-        Command::Rmi { images } => {
-            let removed = image::remove(store, &images).map_err(|e| e.to_string())?;
-            for name in &removed.names {
-                println!("Untagged: {name}");
-            }
-            println!("Deleted: {} blobs, {} layers", removed.blobs, removed.layers);
-        }
-        Command::Run(args) => return Ok(run(store, args)),
-        Command::Cleanup => {
-            // Half-written blobs and layers of pulls that died, when no pull
-            // is under way (else the next cleanup or `rmi` takes them).
-            if let Some(exclusive) = store.try_lock_exclusive().map_err(|e| e.to_string())? {
-                store.clear_tmp(&exclusive).map_err(|e| e.to_string())?;
-            }
-            return Ok(report_cleanup("ch08", sweep()));
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Clean up after dead runtimes with every step chapter 8 has.
-fn sweep() -> ch00_process::Swept {
-    ch00_process::sweep(&plan(&CgroupOptions::default(), Prepared::default()))
-}
-
-fn run(store: &Store, args: RunArgs) -> ExitCode {
-    warn_left("ch08", &sweep());
-    let ready = if is_rootfs(&args.image) {
-        // The same checks, and words, as every earlier chapter's.
-        let rootfs = PathBuf::from(&args.image);
-        match std::fs::metadata(&rootfs) {
-            Ok(m) if m.is_dir() => Ok(prepare_rootfs(store, &rootfs, &args.command, args.keep)),
-            Ok(_) => return report("ch08", Err(ch00_process::Error::RootfsNotADirectory(rootfs))),
-            Err(_) => return report("ch08", Err(ch00_process::Error::RootfsMissing(rootfs))),
-        }
-    } else {
-        prepare(store, &args.image, &args.command, args.keep).map_err(|e| e.to_string())
-    };
-    let (mut container, prepared) = match ready {
-        Ok(ready) => ready,
-        Err(message) => {
-            eprintln!("ch08: {message}");
-            return ExitCode::from(125);
-        }
-    };
-    container.stop_timeout = args.stop.duration();
-    let code = report("ch08", ch00_process::run(&container, &plan(&args.options, prepared)));
-    if args.keep {
-        eprintln!("ch08: kept {}", store.container_dir(&container.id).display());
-    }
-    code
-}
-
-/// `ch08 images`: one line per name, as `docker images` prints them.
-fn images(store: &Store) -> Result<(), String> {
-    let index = ch08_images::index::Index::load(store).map_err(|e| e.to_string())?;
-    println!("{:<50} {:<12} {:>10}", "IMAGE", "ID", "SIZE");
-    for (name, digest) in &index.images {
-        let digest = digest.parse().map_err(|e: ch08_images::DigestError| e.to_string())?;
-        let image = Image::load(store, name, &digest).map_err(|e| e.to_string())?;
-        let size = indicatif::HumanBytes(image.size());
-        println!("{:<50} {:<12} {:>10}", name, image.config_digest.short(), size.to_string());
-    }
-    Ok(())
+    cli::main::<Ch08>()
 }

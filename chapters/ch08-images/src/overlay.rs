@@ -85,10 +85,10 @@ pub const MAX_LAYERS: usize = 500;
 const RECORD: &str = "overlay";
 
 /// The parts of the container's directory.
-const UPPER: &str = "upper";
-const WORK: &str = "work";
+pub const UPPER: &str = "upper";
+pub const WORK: &str = "work";
 const ROOTFS: &str = "rootfs";
-const LOWER: &str = "lower";
+pub const LOWER: &str = "lower";
 
 /// Mount the image's layers as the container's root.
 pub struct Overlay {
@@ -188,7 +188,7 @@ impl Step for Overlay {
 // ANCHOR: mount_data
 /// The options for `layers` lower layers, named by their links in `lower/`:
 /// `lowerdir=2:1:0,upperdir=../upper,workdir=../work`. Top layer first.
-fn mount_data(layers: usize) -> String {
+pub fn mount_data(layers: usize) -> String {
     let lowers: Vec<String> = (0..layers).rev().map(|n| n.to_string()).collect();
     format!("lowerdir={},upperdir=../{UPPER},workdir=../{WORK}", lowers.join(":"))
 }
@@ -196,7 +196,7 @@ fn mount_data(layers: usize) -> String {
 
 /// The container's directory: the parent of its rootfs, which must be
 /// `…/containers/ID/rootfs`. Checked because the clean-up removes it whole.
-fn container_dir(container: &Container) -> Result<PathBuf, StepError> {
+pub fn container_dir(container: &Container) -> Result<PathBuf, StepError> {
     let rootfs = &container.rootfs;
     let ours = |dir: &&Path| {
         rootfs.file_name().is_some_and(|n| n == ROOTFS)
@@ -219,7 +219,8 @@ fn make_dir(dir: &Path, mode: u32) -> Result<(), StepError> {
 }
 
 /// `lower/N` → the layer N (bottom first). An image without layers gets one
-/// empty directory instead: overlayfs needs at least one lower directory.
+/// empty directory instead: overlayfs needs at least one lower directory
+/// (and chapter 9 knows that [`LOWER`]`/0` then is it).
 fn link_layers(lower: &Path, layers: &[PathBuf]) -> Result<(), StepError> {
     if layers.is_empty() {
         return make_dir(&lower.join("0"), 0o755);

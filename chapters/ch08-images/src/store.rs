@@ -87,9 +87,12 @@ impl Store {
         // its author made them: set-user-ID programs owned by root, device
         // nodes. Reachable by every user of the host, they would be a way to
         // root on it (Docker's CVE-2021-41091): only their owner may enter.
-        for dir in ["layers", "containers", "tmp"] {
+        // `containers` lets anyone *pass* (x, not r): a container in a user
+        // namespace (chapter 9) reaches its own directory, which is its
+        // mapped root's and 700, through it; nobody can list it.
+        for (dir, mode) in [("layers", 0o700), ("containers", 0o711), ("tmp", 0o700)] {
             let path = store.root.join(dir);
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).at(&path)?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).at(&path)?;
         }
         Ok(store)
     }
@@ -283,12 +286,12 @@ mod tests {
     }
 
     #[test]
-    fn only_the_owner_may_enter_the_layers_and_the_containers() {
+    fn only_the_owner_may_enter_the_layers_or_list_the_containers() {
         let dir = tempfile::tempdir().unwrap();
         Store::open(dir.path()).unwrap();
-        for sub in ["layers", "containers", "tmp"] {
+        for (sub, expected) in [("layers", 0o700), ("containers", 0o711), ("tmp", 0o700)] {
             let mode = fs::metadata(dir.path().join(sub)).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o700, "{sub}");
+            assert_eq!(mode & 0o777, expected, "{sub}");
         }
     }
 

@@ -28,6 +28,7 @@
 //! `man 2 setuid`, `man 7 credentials`, `man 5 passwd`, `man 5 group`)
 
 use ch00_process::{Context, Doing, Step, StepError};
+use nix::errno::Errno;
 use nix::sys::prctl;
 use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
 
@@ -211,13 +212,25 @@ impl Step for SwitchUser {
         // the process would keep root's groups. An empty list is set too: it
         // drops the runtime's own supplementary groups (`man 2 setgroups`).
         let gids: Vec<Gid> = groups.iter().copied().map(Gid::from_raw).collect();
-        setgroups(&gids).doing(|| format!("set the supplementary groups to {groups:?}"))?;
+        match setgroups(&gids) {
+            // In a user namespace whose maps allow no setgroups (chapter 9,
+            // a user without newgidmap), even an empty list is refused: the
+            // process keeps the groups it has, which is all it can do.
+            Err(Errno::EPERM) if gids.is_empty() && setgroups_denied() => {}
+            other => other.doing(|| format!("set the supplementary groups to {groups:?}"))?,
+        }
         setgid(Gid::from_raw(*gid)).doing(|| format!("set the gid to {gid}"))?;
         setuid(Uid::from_raw(*uid)).doing(|| format!("set the uid to {uid}"))?;
         prctl::set_pdeathsig(death_signal).doing(|| "set the parent-death signal again".into())
     }
 }
 // ANCHOR_END: switch_user
+
+/// Has our user namespace denied `setgroups(2)` (`/proc/self/setgroups`;
+/// chapter 9)?
+pub fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+}
 
 #[cfg(test)]
 mod tests {

@@ -23,8 +23,8 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::SFlag;
 
 use super::path::clean;
-use super::root::{DIR, Root, has_xattr, is_whiteout, lstat};
-use super::whiteout::OPAQUE;
+use super::root::{DIR, Root, is_whiteout, lstat};
+use super::whiteout::is_opaque;
 use super::{At, UnpackError};
 
 /// Which of `layers` (bottom first, each an unpacked layer directory, see
@@ -96,8 +96,7 @@ fn look_up(root: &Root, path: &Path, at: At) -> Result<Found, UnpackError> {
         sofar.push(name);
         match root.resolve(&sofar, OFlag::O_RDONLY | OFlag::O_DIRECTORY) {
             Ok(next) => {
-                opaque |=
-                    has_xattr(&next, OPAQUE, b"y").map_err(at.io("read a directory's mark"))?;
+                opaque |= is_opaque(&next).map_err(at.io("read a directory's mark"))?;
                 dir = next;
             }
             // A file, or a link to no directory in this layer, hides the lower

@@ -28,9 +28,16 @@ use super::root::{DIR, has_xattr, is_dir, is_whiteout, lstat, open_dir, set_xatt
 use super::{At, Layer, UnpackError};
 
 /// The extended attribute that makes a directory opaque. (`trusted.*` needs
-/// CAP_SYS_ADMIN to read or write, which is why overlayfs trusts it; mounted
-/// with `userxattr`, rootless, overlayfs reads `user.overlay.opaque` instead.)
+/// CAP_SYS_ADMIN to read or write, which is why overlayfs trusts it.)
 pub(super) const OPAQUE: &[u8] = b"trusted.overlay.opaque";
+
+/// The same mark for an overlay mounted in a user namespace (chapter 9), with
+/// `userxattr`: there overlayfs reads `user.overlay.*` and ignores
+/// `trusted.*`, so without it an opaque directory would show the lower
+/// layers' files again. It is safe to trust because `meta.rs` never lets a
+/// layer bring its own. (Layers unpacked before this line was written lack it:
+/// pull them again, after `rmi`, to run them in a user namespace.)
+pub(super) const USER_OPAQUE: &[u8] = b"user.overlay.opaque";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Marker {
@@ -45,15 +52,33 @@ fn write_marker(dir: &OwnedFd, name: &OsStr, marker: Marker) -> io::Result<()> {
     // EXERCISE(ch08-images): write a whiteout, or an opaque mark, as overlayfs reads them.
     // hint: a whiteout is a character device numbered 0/0: nix::sys::stat::mknodat
     // with SFlag::S_IFCHR, Mode::empty() and makedev(0, 0). An opaque directory
-    // carries the extended attribute OPAQUE = "y": open_dir(dir, name), then
-    // set_xattr on it. (`?` turns nix's Errno into io::Error.)
+    // carries the extended attributes OPAQUE and USER_OPAQUE = "y": open_dir(dir,
+    // name), then set_xattr on it, once for each. (`?` turns nix's Errno into io::Error.)
     match marker {
         Marker::Whiteout => Ok(mknodat(dir, name, SFlag::S_IFCHR, Mode::empty(), makedev(0, 0))?),
-        Marker::Opaque => set_xattr(&open_dir(dir, name)?, OPAQUE, b"y"),
+        Marker::Opaque => {
+            let dir = open_dir(dir, name)?;
+            set_xattr(&dir, USER_OPAQUE, b"y")?;
+            set_xattr(&dir, OPAQUE, b"y").or_else(only_root_may)
+        }
     }
     // END EXERCISE
 }
 // ANCHOR_END: write_marker
+
+/// `trusted.*` is the host root's alone: a user unpacking into a store of its
+/// own (rootless, chapter 9) gets EPERM, and its overlay, mounted in a user
+/// namespace, reads only the `user.*` mark anyway.
+fn only_root_may(error: io::Error) -> io::Result<()> {
+    let root = nix::unistd::geteuid().is_root();
+    if error.raw_os_error() == Some(libc::EPERM) && !root { Ok(()) } else { Err(error) }
+}
+
+/// Is the directory `dir` opaque? Either mark counts: a layer brings neither
+/// of its own (`meta.rs`), so each was written by us.
+pub(super) fn is_opaque(dir: &impl std::os::fd::AsFd) -> io::Result<bool> {
+    Ok(has_xattr(dir, USER_OPAQUE, b"y")? || has_xattr(dir, OPAQUE, b"y")?)
+}
 
 impl Layer<'_> {
     // ANCHOR: whiteout
@@ -126,7 +151,7 @@ impl Layer<'_> {
         here.ancestors().skip(1).any(|above| {
             self.markers.get(above) == Some(&Marker::Opaque)
                 && (self.root.resolve(above, OFlag::O_RDONLY | OFlag::O_DIRECTORY))
-                    .is_ok_and(|fd| has_xattr(&fd, OPAQUE, b"y").unwrap_or(false))
+                    .is_ok_and(|fd| is_opaque(&fd).unwrap_or(false))
         })
     }
 }

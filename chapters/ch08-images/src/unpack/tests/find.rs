@@ -53,6 +53,30 @@ fn the_search_goes_down_from_the_top_and_stops_where_something_hides_the_path() 
     assert_eq!(find_in_layers(&[], Path::new("etc/passwd")).unwrap().map(|(i, _)| i), None);
 }
 
+/// A directory marked opaque by `user.overlay.opaque` alone — as a user's
+/// own store has it (rootless, chapter 9: `trusted.*` is root's) — hides the
+/// layers below as well.
+#[test]
+fn the_user_mark_alone_makes_a_directory_opaque() {
+    if !root_or_skip() {
+        return;
+    }
+    let [bottom, top] =
+        [Tar::default().file("opt/a", b"0\n"), Tar::default().dir("opt/")].map(|tar| {
+            let scene = Scene::new();
+            scene.unpack(tar).unwrap();
+            scene
+        });
+    let opt = std::ffi::CString::new(top.at("opt").into_os_string().into_encoded_bytes()).unwrap();
+    let (name, value) = (c"user.overlay.opaque", c"y");
+    // SAFETY: the path and the name are NUL-terminated; the value is 1 byte.
+    let set = unsafe { libc::setxattr(opt.as_ptr(), name.as_ptr(), value.as_ptr().cast(), 1, 0) };
+    assert_eq!(set, 0, "{}", std::io::Error::last_os_error());
+    let dirs = [bottom.dest.clone(), top.dest.clone()];
+    assert_eq!(find_in_layers(&dirs[..1], Path::new("opt/a")).unwrap().map(|(i, _)| i), Some(0));
+    assert!(find_in_layers(&dirs, Path::new("opt/a")).unwrap().is_none());
+}
+
 /// Links in a layer are resolved inside that layer: one pointing at the
 /// host's files finds nothing there.
 #[test]

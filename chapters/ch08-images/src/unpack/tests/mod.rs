@@ -177,6 +177,9 @@ fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
     usize::try_from(len).ok().map(|len| buffer[..len].to_vec())
 }
 
+/// Opaque to an overlay mounted by the host's root (`trusted.*`) and to one
+/// mounted in a user namespace (`user.*`, chapter 9) alike.
 fn is_opaque(path: &Path) -> bool {
-    xattr(path, "trusted.overlay.opaque").as_deref() == Some(b"y")
+    let marked = |name| xattr(path, name).as_deref() == Some(&b"y"[..]);
+    marked("trusted.overlay.opaque") && marked("user.overlay.opaque")
 }
