@@ -78,6 +78,8 @@ const PROGRAMS: &[(&str, &str)] =
 
 /// The VM's set-up, before any attack.
 const SETUP: &str = r#"
+# The kernel asks modprobe for a module it lacks; the VM has none to offer (all
+# it needs is loaded before this), so the answer comes at once.
 echo /bin/true > /proc/sys/kernel/modprobe
 ip link set lo up
 # What devtmpfs leaves out, and programs (nft -f /dev/stdin) expect.
