@@ -15,7 +15,7 @@ struct Tool {
     purpose: &'static str,
 }
 
-const TOOLS: [Tool; 13] = [
+const TOOLS: [Tool; 15] = [
     Tool { command: "unshare", package: "util-linux", purpose: "the tests' outer sandbox" },
     Tool { command: "hostname", package: "hostname", purpose: "the tests' outer sandbox" },
     Tool { command: "ip", package: "iproute2", purpose: "the tests' outer sandbox" },
@@ -29,7 +29,42 @@ const TOOLS: [Tool; 13] = [
     Tool { command: "skopeo", package: "skopeo", purpose: "pushing chapter 8's test images" },
     Tool { command: "htpasswd", package: "apache2-utils", purpose: "chapter 8's Basic auth tests" },
     Tool { command: "openssl", package: "openssl", purpose: "chapter 8's token auth tests" },
+    Tool { command: "newuidmap", package: "uidmap", purpose: "chapter 9 without root" },
+    Tool {
+        command: "slirp4netns",
+        package: "slirp4netns",
+        purpose: "chapter 9's network without root",
+    },
 ];
+
+/// A file the build or the tests need, and the package that has it.
+struct File {
+    path: &'static str,
+    package: &'static str,
+    purpose: &'static str,
+}
+
+const FILES: [File; 2] = [
+    File {
+        // The linker's name for the library: only the -dev package has it,
+        // in the machine's multiarch directory (x86_64-linux-gnu, ...).
+        path: "/usr/lib/*/libseccomp.so",
+        package: "libseccomp-dev",
+        purpose: "chapter 10's seccomp filters (the libseccomp crate links it)",
+    },
+    File {
+        path: "/usr/share/containers/seccomp.json",
+        package: "golang-github-containers-common",
+        purpose: "chapter 10's default seccomp profile",
+    },
+];
+
+/// Does `pattern` name a file? Its one `*`, if any, stands for a directory.
+fn exists(pattern: &str) -> bool {
+    let Some((dir, rest)) = pattern.split_once("/*/") else { return Path::new(pattern).exists() };
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    entries.flatten().any(|e| e.path().join(rest).exists())
+}
 
 /// Stop, with one line per missing thing and the command that installs it,
 /// unless everything is there.
@@ -41,6 +76,9 @@ pub fn check() -> Result<()> {
     }
     for tool in TOOLS.iter().filter(|t| !installed(t.command)) {
         missing.push((format!("{} ({})", tool.command, tool.purpose), tool.package));
+    }
+    for file in FILES.iter().filter(|f| !exists(f.path)) {
+        missing.push((format!("{} ({})", file.path, file.purpose), file.package));
     }
     if let Err(why) = qemu_available(&vm::cache_dir()) {
         missing.push((why, tincan_vm::qemu::PACKAGE));
@@ -90,5 +128,7 @@ mod tests {
     fn a_command_is_found_on_path_or_in_sbin() {
         assert!(installed("sh"));
         assert!(!installed("tincan-no-such-command"));
+        assert!(exists("/proc/*/status"));
+        assert!(!exists("/proc/*/tincan-no-such-file"));
     }
 }
