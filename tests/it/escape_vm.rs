@@ -197,8 +197,6 @@ fn judged(report: &Report) -> Outcome {
     let claim = report.line.split(':').next().unwrap_or("");
     match (claim, outcome) {
         ("ESCAPED", Escaped) | ("BLOCKED", Blocked) | ("TRIED", _) => {}
-        // A container killed at its limit prints nothing.
-        ("", Blocked) => {}
         _ => panic!("the observer says {outcome:?}, the attack says {:?}: {report:?}", report.line),
     }
     outcome
