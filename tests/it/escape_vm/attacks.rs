@@ -152,7 +152,7 @@ case "$l" in 64) verdict blocked pids.max $l;; "") verdict blocked not seen;; *)
         setup: "rm -f /tincan-release-agent",
         run: "run_attack $ROOTFS release-agent $MARK",
         observe: r#"for i in 1 2 3 4 5 6 7 8 9 10; do [ -e /tincan-release-agent ] && break; sleep 0.2; done
-echo > /run/cgroup-v1/release_agent; rm -f /tincan-agent
+echo > /run/cgroup-v1/release_agent; rm -f /tincan-agent /tincan-agent-ran $ROOTFS/tincan-agent $ROOTFS/tincan-agent-ran
 if grep -q "$MARK" /tincan-release-agent 2> /dev/null; then verdict escaped the host ran the agent; else verdict blocked; fi"#,
     },
     VmAttack {
