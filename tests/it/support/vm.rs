@@ -3,13 +3,15 @@
 //! probe and the test rootfs at `/rootfs`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 use super::{CHAPTERS, PROBE, chapter_bin, template_rootfs};
 
-/// One VM at a time: each keeps a CPU busy (software emulation), and the
-/// CPU-quota test must not compete with another VM for it.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+/// Each VM keeps a CPU busy (software emulation). The CPU-quota test must not
+/// compete with another VM for it: [`try_in_vm`] runs alone (a write lock);
+/// the escape lab's VMs, which only need to finish, share the machine (a read
+/// lock), two at a time on two cores.
+static CPUS: RwLock<()> = RwLock::new(());
 
 /// Where the VM's kernel (and qemu, if the system has none) is cached:
 /// `cargo xtask test` and `check` say (a workshop's workspace shares it); run
@@ -27,26 +29,41 @@ pub fn run_in_vm(script: &str) -> tincan_vm::Outcome {
     try_in_vm(script, std::time::Duration::from_secs(180)).expect("run the script in the VM")
 }
 
-/// Run `script` in a fresh VM that may take `timeout`, boot included.
+/// Run `script` in a fresh VM that may take `timeout`, boot included, with no
+/// other VM running.
 pub fn try_in_vm(script: &str, timeout: std::time::Duration) -> anyhow::Result<tincan_vm::Outcome> {
-    try_in_vm_with(script, timeout, |_, _| Ok(String::new()))
+    let _alone = CPUS.write().unwrap_or_else(|e| e.into_inner());
+    boot(script, timeout, |_, _| Ok(String::new()))
 }
 
 /// Run `script` in a fresh VM that `extra` adds to (programs, modules, memory):
-/// what `extra` returns runs first, in the same shell.
+/// what `extra` returns runs first, in the same shell. Other VMs of this kind
+/// may run beside it.
 pub fn try_in_vm_with(
     script: &str,
     timeout: std::time::Duration,
     extra: impl FnOnce(&mut tincan_vm::Vm, &tincan_vm::Kernel) -> anyhow::Result<String>,
 ) -> anyhow::Result<tincan_vm::Outcome> {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _shared = CPUS.read().unwrap_or_else(|e| e.into_inner());
+    boot(script, timeout, extra)
+}
+
+fn boot(
+    script: &str,
+    timeout: std::time::Duration,
+    extra: impl FnOnce(&mut tincan_vm::Vm, &tincan_vm::Kernel) -> anyhow::Result<String>,
+) -> anyhow::Result<tincan_vm::Outcome> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static RUNS: AtomicU32 = AtomicU32::new(0);
     let cache = cache_dir();
+    // This run's own scratch directory: another VM may be running beside it.
+    let n = RUNS.fetch_add(1, Ordering::Relaxed);
+    let scratch = cache.join("runs").join(format!("{}-{n}", std::process::id()));
     let kernel = tincan_vm::ensure_kernel(&cache).expect("the VM's kernel");
     let qemu = tincan_vm::ensure_qemu(&cache).expect("qemu");
     let rootfs: PathBuf = template_rootfs();
     let busybox = rootfs.join("bin/busybox");
-    let mut vm =
-        tincan_vm::Vm::new(kernel.clone(), qemu, &busybox, &cache.join("runs")).expect("a VM");
+    let mut vm = tincan_vm::Vm::new(kernel.clone(), qemu, &busybox, &scratch).expect("a VM");
     vm.timeout = timeout;
     for chapter in CHAPTERS {
         let guest = format!("/usr/local/bin/{chapter}");
@@ -56,14 +73,17 @@ pub fn try_in_vm_with(
     vm.image.tree(&rootfs, "/rootfs").expect("add the rootfs");
     let prelude = extra(&mut vm, &kernel)?;
     let outcome = vm.run(&format!("{prelude}{script}"));
-    let runs: Vec<_> = std::fs::read_dir(cache.join("runs")).expect("runs/").flatten().collect();
-    assert!(runs.is_empty(), "the VM left files behind: {runs:?}");
-    assert_eq!(our_qemus(), 0, "a qemu process outlived its run");
+    let left: Vec<_> =
+        std::fs::read_dir(&scratch).expect("the run's directory").flatten().collect();
+    assert!(left.is_empty(), "the VM left files behind: {left:?}");
+    std::fs::remove_dir(&scratch).expect("remove the run's directory");
+    assert_eq!(our_qemus(&scratch), 0, "a qemu process outlived its run");
     outcome
 }
 
-/// How many of this test process's children are qemu.
-fn our_qemus() -> usize {
+/// How many of this test process's children are qemu, run with files from
+/// `scratch`.
+fn our_qemus(scratch: &Path) -> usize {
     let me = std::process::id();
     let tasks = std::fs::read_dir(format!("/proc/{me}/task")).expect("own tasks");
     tasks
@@ -73,6 +93,11 @@ fn our_qemus() -> usize {
         .filter(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/comm"))
                 .is_ok_and(|c| c.starts_with("qemu"))
+        })
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let scratch = scratch.as_os_str().as_encoded_bytes();
+            cmdline.windows(scratch.len()).any(|w| w == scratch)
         })
         .count()
 }
