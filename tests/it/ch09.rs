@@ -491,7 +491,6 @@ fn cleanup_after_a_killed_runtime_leaves_nothing() {
 /// mounts only from 6.3, so a container in a user namespace cannot run there.
 /// `ch09` says so, and why, before the container starts; nothing is left.
 #[test]
-#[ignore = "needs ch09 in the VM's image: one line in tests/it/support/vm.rs (for the lead)"]
 fn on_the_vm_s_tmpfs_a_user_namespace_says_why_it_cannot() {
     if !root_or_skip(module_path!()) || !crate::support::qemu_or_skip(module_path!()) {
         return;

@@ -15,7 +15,7 @@ struct Tool {
     purpose: &'static str,
 }
 
-const TOOLS: [Tool; 15] = [
+const TOOLS: [Tool; 17] = [
     Tool { command: "unshare", package: "util-linux", purpose: "the tests' outer sandbox" },
     Tool { command: "hostname", package: "hostname", purpose: "the tests' outer sandbox" },
     Tool { command: "ip", package: "iproute2", purpose: "the tests' outer sandbox" },

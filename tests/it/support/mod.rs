@@ -43,8 +43,8 @@ use std::time::SystemTime;
 pub static HOST: Mutex<()> = Mutex::new(());
 
 /// The chapters, in order.
-pub const CHAPTERS: [&str; 9] =
-    ["ch00", "ch01", "ch02", "ch03", "ch04", "ch05", "ch06", "ch07", "ch08"];
+pub const CHAPTERS: [&str; 11] =
+    ["ch00", "ch01", "ch02", "ch03", "ch04", "ch05", "ch06", "ch07", "ch08", "ch09", "ch10"];
 
 /// The probe inside every test rootfs. The path is relative on purpose: chapter 0
 /// starts in ROOTFS without changing the root, later chapters start in `/`, and
