@@ -35,6 +35,16 @@ const TOOLS: [Tool; 17] = [
         package: "slirp4netns",
         purpose: "chapter 9's network without root",
     },
+    Tool {
+        command: "keyctl",
+        package: "keyutils",
+        purpose: "the escape lab's keyring attack (VM)",
+    },
+    Tool {
+        command: "script",
+        package: "bsdutils",
+        purpose: "the escape lab's terminal attack (VM)",
+    },
 ];
 
 /// A file the build or the tests need, and the package that has it.
