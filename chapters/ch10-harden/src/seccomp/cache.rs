@@ -5,10 +5,12 @@
 //! it on every start). The same profile and the same capabilities always give
 //! the same program, so, like crun (`.cache/seccomp` in its state directory),
 //! we keep each program in a file named by a SHA-256 of everything it depends
-//! on: the filter, the source of the code that compiles it (a learner who
+//! on (a [`Key`]): the source of the code that compiles it (a learner who
 //! changes `comparator()` gets a new program, not the old one), libseccomp's
-//! version and the kernel (`uname`). A start that finds its file reads ~10 KiB
-//! instead.
+//! version, the kernel (`uname`), and what the program is made from. That is
+//! either a [`Filter`] ([`Cache::compile`]) or, for a start, the profile
+//! *file's bytes* with the gates and capabilities (`Choice::program`): a start
+//! that finds its file then reads ~12 KiB and parses no JSON at all.
 //!
 //! Whoever can write a program there decides what the next container may
 //! call, so the cache trusts nothing it has not checked:
@@ -23,8 +25,9 @@
 //!   swap the directory after the check (`openat(2)`), with `O_NOFOLLOW` (no
 //!   symbolic link out of it) and `O_NONBLOCK` (a FIFO does not block the
 //!   start), and read only if they are regular files;
-//! - a file starts with a SHA-256 of the program, checked on reading: a file
-//!   cut short or damaged is compiled again, not installed;
+//! - a file starts with a SHA-256 of what follows (the filter's flags, then
+//!   the program), checked on reading: a file cut short or damaged is
+//!   compiled again, not installed;
 //! - a program is written to a new file (`O_CREAT | O_EXCL | O_NOFOLLOW`),
 //!   then renamed over the old one: a runtime starting beside us reads an old
 //!   file or a whole new one.
@@ -53,8 +56,13 @@ pub struct Cache {
     dir: PathBuf,
 }
 
-/// The first line of a cache file; the second is the program's SHA-256.
+/// The first line of a cache file; the second is the SHA-256 of the rest:
+/// the program's `SECCOMP_FILTER_FLAG_*` bits (a C `unsigned long`,
+/// little-endian), then its instructions.
 const MAGIC: &[u8] = b"tincan seccomp program\n";
+
+/// The size of the flags in a cache file.
+const FLAGS: usize = std::mem::size_of::<libc::c_ulong>();
 
 /// More than any file we write (a program has at most 4096 8-byte instructions).
 const MAX_FILE: u64 = 64 * 1024;
@@ -69,6 +77,34 @@ const SOURCES: &[&str] = &[
     include_str!("cache.rs"),
 ];
 
+/// [`SOURCES`] hashed while the runtime is compiled, not at each start.
+const COMPILER: [u8; 16] = code_digest(SOURCES);
+
+/// A digest of source files, worked out by the compiler (`const fn`): FNV-1a
+/// with 128 bits. Hashing our ~125 KB of sources with SHA-256 took ~60 µs of
+/// every start. FNV is no cryptographic hash, and need not be: it tells
+/// versions of our own code apart, and nobody but whoever builds the
+/// runtime chooses that text. What a user chooses — the profile file's
+/// bytes — goes into the SHA-256.
+pub(super) const fn code_digest(sources: &[&str]) -> [u8; 16] {
+    const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
+    const PRIME: u128 = 0x0000000001000000000000000000013b;
+    let mut hash = OFFSET;
+    let mut i = 0;
+    while i < sources.len() {
+        let bytes = sources[i].as_bytes();
+        let mut j = 0;
+        while j < bytes.len() {
+            hash = (hash ^ bytes[j] as u128).wrapping_mul(PRIME);
+            j += 1;
+        }
+        // A byte no UTF-8 text holds ends each file: ["ab", "c"] is not ["a", "bc"].
+        hash = (hash ^ 0xff).wrapping_mul(PRIME);
+        i += 1;
+    }
+    hash.to_le_bytes()
+}
+
 impl Cache {
     /// A cache in `dir` (made on first use, `0700`), such as the runtime's
     /// state directory's `seccomp/`.
@@ -78,21 +114,30 @@ impl Cache {
 
     /// The program for `filter`: from the cache, or compiled and kept there.
     pub fn compile(&self, filter: &Filter) -> Result<Program, SeccompError> {
+        self.program(filter_key(filter), || filter.compile())
+    }
+
+    /// The program kept under `key`, or the one `compile` makes, then kept
+    /// there. Whoever makes the key puts in it everything `compile` depends on.
+    pub(super) fn program(
+        &self,
+        key: Key,
+        compile: impl FnOnce() -> Result<Program, SeccompError>,
+    ) -> Result<Program, SeccompError> {
         let dir = match self.open_dir() {
             Ok(dir) => dir,
             Err(why) => {
                 self.warn(&format!("not using it: {why}"));
-                return filter.compile();
+                return compile();
             }
         };
-        let name = key(filter, SOURCES);
+        let name = key.name();
         // A file that is not a whole program is compiled again.
-        let kept = read(&dir, &name).and_then(|b| Program::from_bytes(&b, filter.flag_bits()).ok());
-        if let Some(program) = kept {
+        if let Some(program) = read(&dir, &name) {
             return Ok(program);
         }
-        let program = filter.compile()?;
-        if let Err(e) = keep(&dir, &name, &program.to_bytes()) {
+        let program = compile()?;
+        if let Err(e) = keep(&dir, &name, &program) {
             self.warn(&format!("cannot keep the compiled filter in it: {e}"));
         }
         Ok(program)
@@ -132,8 +177,8 @@ impl Cache {
 }
 
 /// The program kept as `name` in `dir`, if that is a regular file whose
-/// program matches its SHA-256.
-fn read(dir: &OwnedFd, name: &str) -> Option<Vec<u8>> {
+/// contents match their SHA-256.
+fn read(dir: &OwnedFd, name: &str) -> Option<Program> {
     let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
     let file = openat(dir, name, flags, Mode::empty()).ok()?;
     let kind = SFlag::from_bits_truncate(fstat(&file).ok()?.st_mode) & SFlag::S_IFMT;
@@ -142,12 +187,22 @@ fn read(dir: &OwnedFd, name: &str) -> Option<Vec<u8>> {
     }
     let mut bytes = Vec::new();
     File::from(file).take(MAX_FILE).read_to_end(&mut bytes).ok()?;
-    let (digest, program) = bytes.strip_prefix(MAGIC)?.split_at_checked(65)?;
-    (digest == digest_line(program)).then(|| program.to_vec())
+    let (digest, body) = bytes.strip_prefix(MAGIC)?.split_at_checked(65)?;
+    if digest != digest_line(body) {
+        return None;
+    }
+    let (flags, program) = body.split_first_chunk::<FLAGS>()?;
+    Program::from_bytes(program, libc::c_ulong::from_le_bytes(*flags)).ok()
+}
+
+/// What a cache file holds for `program`.
+fn contents(program: &Program) -> Vec<u8> {
+    let body = [&program.flags().to_le_bytes()[..], &program.to_bytes()].concat();
+    [MAGIC, &digest_line(&body), &body].concat()
 }
 
 /// Keep `program` as `name` in `dir`: a new file, then a rename.
-fn keep(dir: &OwnedFd, name: &str, program: &[u8]) -> Result<(), Errno> {
+fn keep(dir: &OwnedFd, name: &str, program: &Program) -> Result<(), Errno> {
     // Unique in this process; O_EXCL refuses a name another process has.
     static COUNT: AtomicU64 = AtomicU64::new(0);
     let n = COUNT.fetch_add(1, Ordering::Relaxed);
@@ -155,9 +210,8 @@ fn keep(dir: &OwnedFd, name: &str, program: &[u8]) -> Result<(), Errno> {
     let flags =
         OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let file = openat(dir, temporary.as_str(), flags, Mode::from_bits_truncate(0o600))?;
-    let contents = [MAGIC, &digest_line(program), program].concat();
     let kept = File::from(file)
-        .write_all(&contents)
+        .write_all(&contents(program))
         .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
         .and_then(|()| renameat(dir, temporary.as_str(), dir, name));
     if kept.is_err() {
@@ -166,29 +220,58 @@ fn keep(dir: &OwnedFd, name: &str, program: &[u8]) -> Result<(), Errno> {
     kept
 }
 
-/// The SHA-256 of `program` in hex, and a newline.
-fn digest_line(program: &[u8]) -> Vec<u8> {
-    let hex: String = Sha256::digest(program).iter().map(|b| format!("{b:02x}")).collect();
-    [hex.as_bytes(), b"\n"].concat()
+/// The SHA-256 of `bytes` in hex, and a newline.
+fn digest_line(bytes: &[u8]) -> Vec<u8> {
+    [hex(&Sha256::digest(bytes)).as_bytes(), b"\n"].concat()
 }
 
-/// The file's name: a SHA-256 of what the program depends on.
-fn key(filter: &Filter, sources: &[&str]) -> String {
-    let uname = nix::sys::utsname::uname().ok();
-    let kernel = uname.as_ref().map(|u| (u.release(), u.version(), u.machine()));
-    let library = libseccomp::ScmpVersion::current().ok().map(|v| (v.major, v.minor, v.micro));
-    let mut hash = Sha256::new();
-    // Each part ends with a 0 byte, so no two lists of parts hash alike.
-    let mut put = |part: &str| hash.update([part.as_bytes(), &[0]].concat());
-    sources.iter().for_each(|source| put(source));
-    put(&format!("{library:?} {kernel:?}"));
-    let Filter { default_action, default_errno_ret, architectures, flags, rules } = filter;
-    put(&format!("{default_action:?} {default_errno_ret:?} {architectures:?} {flags:?}"));
-    for Rule { names, action, errno_ret, args } in rules {
-        put(&format!("{} {action:?} {errno_ret:?} {args:?}", names.len()));
-        names.iter().for_each(|name| put(name));
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A cache file's name in the making: a SHA-256 of what its program depends on.
+pub(super) struct Key(Sha256);
+
+impl Key {
+    /// A key for a program made from `what` (`"filter"`, `"profile file"`) on
+    /// this machine by the compiler's code. Its maker then [`Key::put`]s the
+    /// rest, with the [`code_digest`] of any code that turns `what` into a
+    /// filter.
+    pub(super) fn new(what: &str) -> Key {
+        let mut key = Key(Sha256::new());
+        key.put(what.as_bytes());
+        key.put(&COMPILER);
+        let uname = nix::sys::utsname::uname().ok();
+        let kernel = uname.as_ref().map(|u| (u.release(), u.version(), u.machine()));
+        let library = libseccomp::ScmpVersion::current().ok().map(|v| (v.major, v.minor, v.micro));
+        key.put(format!("{library:?} {kernel:?}").as_bytes());
+        key
     }
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+
+    /// Add one part. Each goes in after its length, so no two lists of parts
+    /// hash alike (a profile file may hold any byte, so no byte can end one).
+    pub(super) fn put(&mut self, part: &[u8]) {
+        self.0.update((part.len() as u64).to_le_bytes());
+        self.0.update(part);
+    }
+
+    /// The file's name: the SHA-256 in hex.
+    pub(super) fn name(self) -> String {
+        hex(&self.0.finalize())
+    }
+}
+
+/// The key of the program for `filter`.
+fn filter_key(filter: &Filter) -> Key {
+    let mut key = Key::new("filter");
+    let Filter { default_action, default_errno_ret, architectures, flags, rules } = filter;
+    let mut put = |part: String| key.put(part.as_bytes());
+    put(format!("{default_action:?} {default_errno_ret:?} {architectures:?} {flags:?}"));
+    for Rule { names, action, errno_ret, args } in rules {
+        put(format!("{} {action:?} {errno_ret:?} {args:?}", names.len()));
+        names.iter().for_each(|name| put(name.clone()));
+    }
+    key
 }
 
 #[cfg(test)]
@@ -221,7 +304,7 @@ mod tests {
 
     /// The file the cache keeps for `filter` in `dir`.
     fn file_for(dir: &Path, filter: &Filter) -> PathBuf {
-        dir.join(key(filter, SOURCES))
+        dir.join(filter_key(filter).name())
     }
 
     #[test]
@@ -234,11 +317,11 @@ mod tests {
         assert!(name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()), "{name}");
         let mode = fs::metadata(dir.path().join("seccomp")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
-        // The magic line, the program's SHA-256 in hex, the program.
+        // The magic line, the SHA-256 in hex of the rest: the flags, the program.
         let kept = fs::read(dir.path().join("seccomp").join(name)).unwrap();
-        let program = compiled.to_bytes();
-        let digest: String = Sha256::digest(&program).iter().map(|b| format!("{b:02x}")).collect();
-        let expected = [&b"tincan seccomp program\n"[..], digest.as_bytes(), b"\n", &program];
+        let body = [&[0; FLAGS][..], &compiled.to_bytes()].concat();
+        let digest: String = Sha256::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
+        let expected = [&b"tincan seccomp program\n"[..], digest.as_bytes(), b"\n", &body];
         assert_eq!(kept, expected.concat());
         // Read back, it is the same program, and the kernel enforces it.
         let read = cache.compile(&filter).unwrap();
@@ -292,10 +375,9 @@ mod tests {
         let allow_all = profile(r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#)
             .filter(&CapsHashSet::new(), &crate::seccomp::Host::this().unwrap())
             .compile()
-            .unwrap()
-            .to_bytes();
+            .unwrap();
         let elsewhere = dir.path().join("elsewhere");
-        fs::write(&elsewhere, [MAGIC, &digest_line(&allow_all), &allow_all].concat()).unwrap();
+        fs::write(&elsewhere, contents(&allow_all)).unwrap();
         fs::remove_file(&file).unwrap();
         std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
         assert_eq!(
@@ -366,12 +448,11 @@ mod tests {
 
     #[test]
     fn the_key_changes_with_the_compilers_source() {
-        let filter = deny_mkdir();
-        assert_ne!(
-            key(&filter, &["fn comparator() { a }"]),
-            key(&filter, &["fn comparator() { b }"])
-        );
-        assert_eq!(key(&filter, &["same"]), key(&filter, &["same"]));
+        let digest = code_digest;
+        assert_ne!(digest(&["fn comparator() { a }"]), digest(&["fn comparator() { b }"]));
+        assert_ne!(digest(&["ab", "c"]), digest(&["a", "bc"]));
+        assert_eq!(digest(&["same"]), digest(&["same"]));
+        assert_eq!(COMPILER, digest(SOURCES));
         // The workshop's exercise is in compile.rs; its text is in the key.
         assert!(SOURCES.iter().any(|s| s.contains("fn comparator(arg: &Arg) -> ScmpArgCompare")));
         assert!(SOURCES.iter().any(|s| s.contains("fn from_bytes(")));

@@ -265,7 +265,6 @@ mod tests {
         println!("  select + cached program (hash, read) {cached:?}");
         println!("  program: {} instructions", program.instructions());
         // In a child: the install, and what the filter adds to a system call.
-        // In a child: the install, and what the filter adds to a system call.
         // Since Linux 5.11 the kernel answers calls the filter always allows
         // (getppid) from a bitmap; calls with argument rules (personality)
         // run the program. The child always has a filter: allow-all, then
@@ -294,14 +293,22 @@ mod tests {
             });
             seen.unwrap()
         };
+        // The native architecture alone: what x86 and x32 (archMap) cost.
+        let native = Filter { architectures: Vec::new(), ..filter.clone() }.compile().unwrap();
         let (without, with): (Vec<_>, Vec<_>) =
             (0..11).map(|_| (per_call(None), per_call(Some(&program)))).unzip();
+        let alone: Vec<_> = (0..11).map(|_| per_call(Some(&native))).collect();
         let middle = |runs: &[Vec<i32>], i: usize| {
             let mut seen: Vec<i32> = runs.iter().map(|r| r[i]).collect();
             seen.sort();
             seen[seen.len() / 2]
         };
         println!("  install {} µs (medians of 11 children)", middle(&with, 0) / 1000);
+        println!(
+            "  the native architecture alone: {} instructions, install {} µs",
+            native.instructions(),
+            middle(&alone, 0) / 1000
+        );
         println!("  getppid {} ns, with the profile {} ns", middle(&without, 1), middle(&with, 1));
         println!(
             "  personality {} ns, with the profile {} ns",

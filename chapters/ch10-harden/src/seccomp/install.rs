@@ -97,6 +97,11 @@ impl Program {
     }
     // ANCHOR_END: install
 
+    /// Its `SECCOMP_FILTER_FLAG_*` bits, which the cache keeps with it.
+    pub(super) fn flags(&self) -> libc::c_ulong {
+        self.flags
+    }
+
     /// How many BPF instructions the program has.
     pub fn instructions(&self) -> usize {
         self.instructions.len()

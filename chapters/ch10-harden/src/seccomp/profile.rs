@@ -140,11 +140,25 @@ impl Profile {
 
     /// Read the profile at `path`, such as [`super::DEFAULT_PROFILE`].
     pub fn read(path: &Path) -> Result<Profile, SeccompError> {
-        let text = std::fs::read_to_string(path).map_err(|source| match source.kind() {
+        Self::from_file_bytes(&Self::read_bytes(path)?, path)
+    }
+
+    /// The bytes of the profile file at `path`, unread as yet: what the cache
+    /// keys a program by (`choice.rs`), before any parsing.
+    pub(super) fn read_bytes(path: &Path) -> Result<Vec<u8>, SeccompError> {
+        std::fs::read(path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => SeccompError::Missing { path: path.to_owned() },
             _ => SeccompError::Read { path: path.to_owned(), source },
+        })
+    }
+
+    /// The profile in `bytes`, read from the file `path`.
+    pub(super) fn from_file_bytes(bytes: &[u8], path: &Path) -> Result<Profile, SeccompError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| SeccompError::Read {
+            path: path.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
         })?;
-        Self::parse(&text, &path.display().to_string())
+        Self::parse(text, &path.display().to_string())
     }
 
     /// The program for this machine's architecture (and its `archMap`
