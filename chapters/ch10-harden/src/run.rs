@@ -109,16 +109,12 @@ pub fn plan(
     // container may ever hold (moby decides a profile's `includes.caps` by the
     // bounding set too). Kept in the state directory: libseccomp takes ~10 ms.
     let choice = harden.security_opt.last().cloned().unwrap_or_default();
-    let profile = choice.profile().map_err(|e| e.to_string())?;
     // The state directory first, as the runtime makes it: the cache makes what
     // it lacks private (0700), and the container's /etc files are below it.
     let state = state_root();
     std::fs::create_dir_all(&state).map_err(|e| format!("create {}: {e}", state.display()))?;
     let cache = Cache::new(state.join("seccomp"));
-    let program = profile
-        .map(|p| p.compile_cached(&caps.bounding, &cache))
-        .transpose()
-        .map_err(|e| e.to_string())?;
+    let program = choice.program(&caps.bounding, &cache).map_err(|e| e.to_string())?;
 
     plan = plan
         .insert_before("user", BoundingSet::new(&caps)?)
