@@ -20,9 +20,18 @@
 //!   `execve(2)` of an ordinary program. Docker leaves both empty (an inheritable
 //!   set was CVE-2022-24769's way to give a program more than intended).
 //!
-//! Docker keeps 14 capabilities ([`DEFAULT`], moby's `oci/caps/defaults.go`),
-//! enough for what images do at start-up (chown files, bind port 80, switch to a
-//! service user, ping), and `--cap-add`/`--cap-drop` change that list. The
+//! Docker keeps 14 capabilities (moby's `oci/caps/defaults.go`), enough for
+//! what images do at start-up (chown files, bind port 80, switch to a service
+//! user, ping). tincan keeps 13 ([`DEFAULT`]): Docker's but `CAP_NET_RAW`, as
+//! Podman does (containers-common's `default_capabilities`, which also leaves
+//! out `CAP_MKNOD` and `CAP_AUDIT_WRITE`). `CAP_NET_RAW` opens raw and packet
+//! sockets (`AF_PACKET`): with one, a container writes whole Ethernet frames
+//! onto the bridge, with any source — an ARP reply saying "I am 172.17.0.1"
+//! makes the other containers send it what they meant for the gateway (ARP
+//! spoofing), and it can claim any neighbour's address the same way. What
+//! images needed it for is `ping`, which a ping socket does without it
+//! (`ping_group.rs`). `--cap-add NET_RAW` gives it back, and
+//! `--cap-add`/`--cap-drop` change the list in general. The
 //! list becomes the bounding, permitted and effective sets, for root and for
 //! any other user alike (moby's `WithCapabilities`, through containerd's
 //! `oci.WithCapabilities`). For a user other than root, `execve(2)` of an
@@ -46,14 +55,14 @@ use ch00_process::{Context, Doing, Step, StepError};
 use nix::errno::Errno;
 
 // ANCHOR: default
-/// Docker's default capabilities, in moby's order.
-pub const DEFAULT: [Capability; 14] = [
+/// Docker's default capabilities, in moby's order, but `CAP_NET_RAW` (after
+/// `CAP_MKNOD` in Docker's list): no forged frames on the bridge.
+pub const DEFAULT: [Capability; 13] = [
     Capability::CAP_CHOWN,
     Capability::CAP_DAC_OVERRIDE,
     Capability::CAP_FSETID,
     Capability::CAP_FOWNER,
     Capability::CAP_MKNOD,
-    Capability::CAP_NET_RAW,
     Capability::CAP_SETGID,
     Capability::CAP_SETUID,
     Capability::CAP_SETFCAP,
@@ -258,10 +267,11 @@ mod tests {
     #[test]
     fn drop_then_add_and_all_either_way() {
         let one = |c| CapName::One(c);
-        assert_eq!(tweak(&[], &[]).len(), 14);
+        assert_eq!(tweak(&[], &[]).len(), 13);
+        assert!(!tweak(&[], &[]).contains(&Capability::CAP_NET_RAW));
         let set = tweak(&[one(Capability::CAP_NET_ADMIN)], &[one(Capability::CAP_CHOWN)]);
         assert!(set.contains(&Capability::CAP_NET_ADMIN) && !set.contains(&Capability::CAP_CHOWN));
-        assert_eq!(set.len(), 14);
+        assert_eq!(set.len(), 13);
         let only = tweak(&[one(Capability::CAP_KILL)], &[CapName::All]);
         assert_eq!(names(&only), ["CAP_KILL"]);
         let all = tweak(&[CapName::All], &[one(Capability::CAP_SYS_ADMIN)]);
@@ -272,7 +282,7 @@ mod tests {
     #[test]
     fn the_list_is_bounding_permitted_and_effective_never_inheritable() {
         let caps = Capabilities::from_list(tweak(&[], &[]));
-        assert_eq!((caps.effective.len(), caps.permitted.len(), caps.bounding.len()), (14, 14, 14));
+        assert_eq!((caps.effective.len(), caps.permitted.len(), caps.bounding.len()), (13, 13, 13));
         assert!(caps.inheritable.is_empty() && caps.ambient.is_empty());
     }
 
@@ -329,7 +339,7 @@ mod tests {
     }
 
     /// Docker's way for a user, until its `execve(2)`: the list (here
-    /// Docker's 14 but CAP_CHOWN, a80425fb - 1) in three sets, nothing else.
+    /// tincan's 13 but CAP_CHOWN, a80405fb - 1) in three sets, nothing else.
     /// What the exec leaves is checked by `tests/it/ch10.rs`.
     #[test]
     fn a_user_holds_the_list_until_it_runs_a_program() {
@@ -339,7 +349,7 @@ mod tests {
         let caps = Capabilities::from_list(tweak(&[], &[CapName::One(Capability::CAP_CHOWN)]));
         assert_eq!(
             after_switch_to_1000(&caps),
-            "CapInh:0000000000000000 CapPrm:00000000a80425fa CapEff:00000000a80425fa CapBnd:00000000a80425fa CapAmb:0000000000000000"
+            "CapInh:0000000000000000 CapPrm:00000000a80405fa CapEff:00000000a80405fa CapBnd:00000000a80405fa CapAmb:0000000000000000"
         );
     }
 

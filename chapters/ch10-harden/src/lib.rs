@@ -8,8 +8,9 @@
 //! the defaults a production runtime (Docker, Podman, containerd with runc)
 //! applies, one module each:
 //!
-//! - `capabilities.rs`: root's powers cut to Docker's 14 (`--cap-add`,
-//!   `--cap-drop`), for the five capability sets.
+//! - `capabilities.rs`: root's powers cut to Docker's 14 but `CAP_NET_RAW`
+//!   (`--cap-add`, `--cap-drop`), for the five capability sets;
+//!   `ping_group.rs`: `ping` without it.
 //! - `no_new_privs.rs`: a set-user-ID program gains nothing.
 //! - `seccomp/` and `syscall_filter.rs`: Docker's default seccomp profile,
 //!   compiled before `clone(2)`, installed last (`--security-opt seccomp=...`).
@@ -36,6 +37,7 @@ pub mod device_program;
 pub mod devices;
 pub mod no_new_privs;
 pub mod paths;
+pub mod ping_group;
 pub mod read_only_root;
 pub mod run;
 pub mod seccomp;

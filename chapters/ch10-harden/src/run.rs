@@ -11,6 +11,7 @@ use crate::capabilities::{BoundingSet, CapName, Capabilities, SetCapabilities, p
 use crate::devices::DeviceAccess;
 use crate::no_new_privs::NoNewPrivs;
 use crate::paths::{MaskedPaths, ReadOnlyPaths};
+use crate::ping_group::PingGroupRange;
 use crate::read_only_root::ReadOnlyRoot;
 use crate::seccomp::{Cache, Choice};
 use crate::syscall_filter::Seccomp;
@@ -21,12 +22,13 @@ pub struct HardenOptions {
     #[command(flatten)]
     pub user: UserOptions,
 
-    /// Add a capability to Docker's default set: NET_ADMIN, CAP_SYS_TIME, ...
+    /// Add a capability to the default set (Docker's but NET_RAW): NET_RAW,
+    /// NET_ADMIN, CAP_SYS_TIME, ...
     /// or ALL (repeatable).
     #[arg(long, value_name = "CAP", value_parser = parse_cap_option)]
     pub cap_add: Vec<CapName>,
 
-    /// Drop a capability from Docker's default set, or ALL (repeatable).
+    /// Drop a capability from the default set, or ALL (repeatable).
     #[arg(long, value_name = "CAP", value_parser = parse_cap_option)]
     pub cap_drop: Vec<CapName>,
 
@@ -75,7 +77,8 @@ fn within_reach(kept: CapsHashSet, added: &[CapName]) -> Result<CapsHashSet, Str
 
 // ANCHOR: plan
 /// Chapter 10's plan: chapter 9's, with runc's masked and read-only paths once
-/// `/proc` and `/sys` are there, the root made read-only if asked, and around
+/// `/proc` and `/sys` are there (ping allowed just before, in a network
+/// namespace of the container's own), the root made read-only if asked, and around
 /// chapter 8's user switch — the last step so far — the capabilities;
 /// then `no_new_privs`, and the seccomp filter, last of all.
 pub fn plan(
@@ -91,6 +94,12 @@ pub fn plan(
     // Only root can make a cgroup (a user without root has the host's devices
     // bound, and no way to open a disk in any case). First: on v1 its clean-up
     // then runs after chapter 7's, once the container's processes are gone.
+    // Without CAP_NET_RAW, ping needs a ping socket: allowed in a network
+    // namespace of its own, written before /proc/sys turns read-only. Never in
+    // the host's (`--net host`).
+    if plan.namespaces.contains(CloneFlags::CLONE_NEWNET) {
+        plan = plan.insert_before("read-only paths", PingGroupRange);
+    }
     if nix::unistd::geteuid().is_root() {
         plan = plan.first(DeviceAccess::new(options.cgroup_parent.clone()));
     }
