@@ -11,7 +11,7 @@
 //! The package's modules (`/lib/modules/RELEASE`) are kept beside it: much of
 //! what a container runtime needs (bridges, veth pairs, nftables, overlayfs, loop
 //! devices) is a module in Debian's kernel, and the guest loads the ones a run
-//! asks for ([`crate::modules`]).
+//! asks for (`modules.rs`).
 
 use std::fs;
 use std::io::{Read, Write};

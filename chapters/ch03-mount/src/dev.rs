@@ -113,7 +113,7 @@ pub struct HostDevices {
     mounts: RefCell<Vec<OwnedFd>>,
 }
 
-/// Clone the host's nodes of [`DEVICES`] while the host's `/dev` is in reach.
+/// Clone the host's nodes of `DEVICES` while the host's `/dev` is in reach.
 pub struct CloneHostDevices(pub Rc<HostDevices>);
 
 impl Step for CloneHostDevices {

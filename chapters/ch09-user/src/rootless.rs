@@ -24,7 +24,7 @@
 //!   overlay on them directly, inside the user namespace (`layers.rs`'s
 //!   `UserOverlay`, unmapped). What the container wrote there may belong to
 //!   its other users, which are not ours outside: the clean-up removes it as
-//!   the container's root ([`remove_as_container_root`]).
+//!   the container's root (`remove_as_container_root`).
 
 use std::path::Path;
 
