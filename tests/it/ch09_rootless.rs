@@ -886,9 +886,10 @@ fn a_user_pulls_runs_and_removes_an_image_whose_files_keep_their_owners() {
         "stat -c '%n %u:%g %a' / /bin/sh /{OWNED}; ls /{OPAQUE_DIR}; \
          for f in /{DELETED_FILE} /{DELETED_DIR}; do test -e $f && echo $f is there; done; id -u"
     );
-    let run = user.ch09(&["run", "--net", "none", &image, "sh", "-c", &inside]);
+    // The image's entrypoint is `sh -c`; its user, 1000.
+    let run = user.ch09(&["run", "--net", "none", &image, &inside]);
     assert_eq!(run.code, 0, "{run:?}");
-    let expected = format!("/ 0:0 755\n/bin/sh 0:0 777\n/{OWNED} 1000:1000 640\nnew-c\n0\n");
+    let expected = format!("/ 0:0 755\n/bin/sh 0:0 777\n/{OWNED} 1000:1000 640\nnew-c\n1000\n");
     assert_eq!(run.stdout, expected, "{run:?}");
 
     let removed = user.ch09(&["rmi", &image]);
