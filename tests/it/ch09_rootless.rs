@@ -14,6 +14,10 @@
 //!   moves into it; `--cgroup-parent` stays inside the hierarchy; `--remove`
 //!   removes what it made and nothing else. On a v2 host, `delegate` refuses.
 //! - The bridge: refused, naming what to use instead.
+//! - Images without sudo: `pull` from a registry on 127.0.0.1, `import`, `rmi`,
+//!   as root of a user namespace: the image's owners seen inside, deletions and
+//!   opaque directories as with root; device nodes left out with a warning;
+//!   without subordinate IDs, refused with what to add.
 //! - The support's own guards: `/dev/net/tun`'s mode comes back even after a
 //!   test process is killed; a test user's containers' processes end with it.
 //!
@@ -26,9 +30,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::images::{self, DELETED_DIR, DELETED_FILE, Format, OPAQUE_DIR, OWNED, THREE};
 use crate::support::unprivileged::{TestUser, TunMode, owner_of};
 use crate::support::{
-    LoopbackService, PROBE, cgroups_named, chapter_bin, marker, root_or_skip, tools_or_skip,
+    LoopbackService, PROBE, REGISTRY_TOOLS, Registry, RegistryAuth, cgroups_named, chapter_bin,
+    marker, root_or_skip, tools_or_skip,
 };
 
 /// What these tests run, with the Debian packages that have it.
@@ -834,4 +840,134 @@ fn root_may_use_slirp4netns_too() {
         .filter(|c| c.starts_with("slirp4netns") && c.contains(&state))
         .collect();
     assert_eq!(slirps, Vec::<String>::new(), "slirp4netns outlived its container");
+}
+
+/// The layer directory of the user's store that holds `path` (relative).
+fn layer_with(user: &TestUser, path: &str) -> PathBuf {
+    let layers = user.store_dir().join("layers/sha256");
+    let found = std::fs::read_dir(&layers).into_iter().flatten().flatten().map(|e| e.path());
+    found
+        .into_iter()
+        .find(|layer| layer.join(path).symlink_metadata().is_ok())
+        .unwrap_or_else(|| panic!("no layer in {} holds {path}", layers.display()))
+}
+
+/// The layers left in the user's store.
+fn layers_left(user: &TestUser) -> Vec<PathBuf> {
+    let layers = user.store_dir().join("layers/sha256");
+    std::fs::read_dir(layers).into_iter().flatten().flatten().map(|e| e.path()).collect()
+}
+
+/// The three-layer image, pulled from a registry on 127.0.0.1 by a user without
+/// sudo: its layers are unpacked as root of a user namespace with the map
+/// `run` gives the user's containers, so a file of 1000 is the user's
+/// subordinate 999's outside and 1000's inside, root's files are 0's; the
+/// deletions are gone and the opaque directory hides the lower layers' files
+/// (overlayfs reads the `user.overlay.opaque` mark). `rmi` removes the layers,
+/// subordinate-owned files too.
+#[test]
+fn a_user_pulls_runs_and_removes_an_image_whose_files_keep_their_owners() {
+    let tools = [TOOLS.as_slice(), &REGISTRY_TOOLS].concat();
+    if !root_or_skip(module_path!()) || !tools_or_skip(module_path!(), &tools) {
+        return;
+    }
+    let registry = Registry::start(RegistryAuth::None);
+    images::push(images::shared_layout(), THREE, &registry, "three:v1", Format::Oci);
+    let user = TestUser::create(true);
+    let (subuid, subgid) = user.subordinate.expect("ranges");
+    let image = format!("{}/three:v1", registry.host());
+    let pulled = user.ch09(&["pull", &image]);
+    assert_eq!(pulled.code, 0, "{pulled:?}");
+    assert!(!pulled.stderr.contains("warning"), "{pulled:?}");
+    assert_eq!(owner_of(&layer_with(&user, OWNED).join(OWNED)), (subuid + 999, subgid + 999));
+    assert_eq!(owner_of(&layer_with(&user, "bin/sh").join("bin/sh")), (user.uid, user.gid));
+
+    let inside = format!(
+        "stat -c '%n %u:%g %a' / /bin/sh /{OWNED}; ls /{OPAQUE_DIR}; \
+         for f in /{DELETED_FILE} /{DELETED_DIR}; do test -e $f && echo $f is there; done; id -u"
+    );
+    // The image's entrypoint is `sh -c`; its user, 1000.
+    let run = user.ch09(&["run", "--net", "none", &image, &inside]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let expected = format!("/ 0:0 755\n/bin/sh 0:0 777\n/{OWNED} 1000:1000 640\nnew-c\n1000\n");
+    assert_eq!(run.stdout, expected, "{run:?}");
+
+    let removed = user.ch09(&["rmi", &image]);
+    assert_eq!(removed.code, 0, "{removed:?}");
+    assert_eq!(layers_left(&user), Vec::<PathBuf>::new());
+    assert_nothing_left(&user);
+}
+
+/// A tar with a block and a character device, a FIFO and a whiteout.
+fn tar_with_devices() -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let entries = [
+        ("dev/", tar::EntryType::Directory, 0, 0),
+        ("dev/sda", tar::EntryType::Block, 8, 0),
+        ("dev/null", tar::EntryType::Char, 1, 3),
+        ("dev/fifo", tar::EntryType::Fifo, 0, 0),
+        ("srv/", tar::EntryType::Directory, 0, 0),
+        ("srv/.wh.old", tar::EntryType::Regular, 0, 0),
+    ];
+    for (path, kind, major, minor) in entries {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(kind);
+        header.set_mode(if kind == tar::EntryType::Directory { 0o755 } else { 0o644 });
+        header.set_size(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_device_major(major).expect("a major number");
+        header.set_device_minor(minor).expect("a minor number");
+        tar.append_data(&mut header, path, std::io::empty()).expect("a tar entry");
+    }
+    tar.into_inner().expect("finish a tar")
+}
+
+/// Root of a user namespace may make no device node: a user's import leaves
+/// them out, with one warning for the layer that counts them, and makes the
+/// rest — the FIFO, and the whiteout (a 0/0 character device, which a user
+/// namespace may make since Linux 5.8).
+#[test]
+fn a_users_import_leaves_out_device_nodes_with_a_warning() {
+    if !ready(module_path!()) {
+        return;
+    }
+    let user = TestUser::create(true);
+    let tarball = user.runtime_dir().with_file_name("devices.tar");
+    std::fs::write(&tarball, tar_with_devices()).expect("write the tarball");
+    std::fs::set_permissions(&tarball, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let imported = user.ch09(&["import", tarball.to_str().unwrap(), "devices:v1"]);
+    assert_eq!(imported.code, 0, "{imported:?}");
+    let warnings: Vec<&str> = imported.stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{imported:?}");
+    assert!(warnings[0].contains("2 device nodes left out"), "{imported:?}");
+    let layer = layer_with(&user, "dev/fifo");
+    assert!(layer.join("dev/sda").symlink_metadata().is_err(), "a block device was made");
+    assert!(layer.join("dev/null").symlink_metadata().is_err(), "a character device was made");
+    let whiteout = layer.join("srv/old").symlink_metadata().expect("the whiteout");
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    assert!(whiteout.file_type().is_char_device() && whiteout.rdev() == 0, "{whiteout:?}");
+
+    let removed = user.ch09(&["rmi", "devices:v1"]);
+    assert_eq!(removed.code, 0, "{removed:?}");
+    assert_eq!(layers_left(&user), Vec::<PathBuf>::new());
+    assert_nothing_left(&user);
+}
+
+/// Without subordinate IDs every file of an image would be the user's own:
+/// the pull is refused, saying what to add to /etc/subuid and /etc/subgid.
+#[test]
+fn without_subordinate_ids_a_pull_is_refused_saying_what_to_add() {
+    if !ready(module_path!()) {
+        return;
+    }
+    let user = TestUser::create(false);
+    let pulled = user.ch09(&["pull", "127.0.0.1:1/nothing:v1"]);
+    assert_eq!(pulled.code, 125, "{pulled:?}");
+    let expected = format!(
+        "ch09: without root, a layer's files keep their owners only through subordinate IDs, and /etc/subuid gives {:?} none: as root, usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {}\n",
+        user.name, user.name
+    );
+    assert_eq!(pulled.stderr, expected, "{pulled:?}");
 }

@@ -43,11 +43,13 @@ pub trait Chapter {
     /// runtimes left (`cleanup`, and before each `run`).
     fn sweep_plan() -> Plan;
 
-    /// Whether the caller may write layers (`pull`, `import`, `rmi`); an error
-    /// says why not and what to do.
-    fn may_write_layers() -> Result<(), String> {
+    /// Whether the caller may write layers (`pull`, `import`, `rmi`) in
+    /// `store`: `Ok(None)` to go on here; `Ok(Some(code))` when the chapter ran
+    /// the command itself some other way (chapter 9, as root of a user
+    /// namespace) and it ended with `code`; an error says why not and what to do.
+    fn may_write_layers(_store: &Store) -> Result<Option<ExitCode>, String> {
         if nix::unistd::geteuid().is_root() {
-            return Ok(());
+            return Ok(None);
         }
         // A layer holds files of many owners, devices, and overlayfs's own
         // attributes: only root can make (and remove) them as they are.
@@ -169,8 +171,8 @@ pub fn main<C: Chapter>() -> ExitCode {
 fn command<C: Chapter>(store: &Store, command: Command<C::RunArgs>) -> Result<ExitCode, String> {
     let writes_layers =
         matches!(command, Command::Pull { .. } | Command::Import { .. } | Command::Rmi { .. });
-    if writes_layers {
-        C::may_write_layers()?;
+    if writes_layers && let Some(code) = C::may_write_layers(store)? {
+        return Ok(code);
     }
     match command {
         Command::Pull { image, platform, insecure, verbose, jobs, limits } => {

@@ -22,7 +22,7 @@ use crate::compression::decompressed;
 use crate::digest::{Hashing, Verify};
 use crate::registry::{Client, RegistryError};
 use crate::store::{AtPath, Store, StoreError};
-use crate::unpack::{Limits, UnpackError, unpack};
+use crate::unpack::{Limits, UnpackError, Unpacked, unpack};
 use crate::{Digest, DigestError};
 
 #[derive(Debug, thiserror::Error)]
@@ -112,13 +112,23 @@ pub fn fetch(
     if let Some(why) = compressed.get_ref().inner.failure() {
         return Err(LayerError::Blob { digest, why: why.to_owned() });
     }
-    let got = unpacked.map_err(|source| match source {
+    let (got, done) = unpacked.map_err(|source| match source {
         Failure::Unpack(source) => LayerError::Unpack { digest: digest.clone(), source },
         Failure::Read(source) => LayerError::Read { digest: digest.clone(), source },
         Failure::Trailing => LayerError::Trailing { digest: digest.clone() },
     })?;
     if got != *diff_id {
         return Err(LayerError::DiffId { digest, expected: diff_id.clone(), got });
+    }
+    if done.devices_skipped > 0 {
+        // Never silently: the image's devices are missing from its containers.
+        bar.suspend(|| {
+            eprintln!(
+                "warning: layer {}: {} device nodes left out (root of a user namespace may make none; a container gets its devices from the runtime)",
+                digest.short(),
+                done.devices_skipped
+            );
+        });
     }
     if let Some(file) = keep {
         store.keep_blob(file, &digest)?;
@@ -140,14 +150,14 @@ const MAX_TRAILING: u64 = 1 << 20;
 /// Decompress and unpack into `dir`; read to the end, so that the diff id
 /// covers every byte (the archive's end-of-archive blocks may come before the
 /// end of the stream) and the blob's digest is checked over all of it. Returns
-/// the diff id.
+/// the diff id, and what the layer held.
 fn unpack_checked(
     compressed: &mut impl io::BufRead,
     dir: &std::path::Path,
     limits: &Limits,
-) -> Result<Digest, Failure> {
+) -> Result<(Digest, Unpacked), Failure> {
     let mut tar = Hashing::new(decompressed(&mut *compressed).map_err(Failure::Read)?);
-    unpack(&mut tar, dir, limits).map_err(Failure::Unpack)?;
+    let done = unpack(&mut tar, dir, limits).map_err(Failure::Unpack)?;
     // What follows the archive's end is padding (tar writes in records of
     // 10 KiB): a little, or a decompression bomb that no limit would count.
     let trailing = io::copy(&mut (&mut tar).take(MAX_TRAILING + 1), &mut io::sink());
@@ -156,7 +166,7 @@ fn unpack_checked(
     }
     let (diff_id, _) = tar.finish();
     io::copy(compressed, &mut io::sink()).map_err(Failure::Read)?;
-    Ok(diff_id)
+    Ok((diff_id, done))
 }
 
 /// Pass the bytes on, and write a copy of each to `copy` on the way.

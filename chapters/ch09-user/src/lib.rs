@@ -23,6 +23,8 @@
 //!   under one root delegated to the user, or none.
 //! - `slirp.rs`, `slirp_process.rs`: `--net slirp4netns`, a user-mode network (the
 //!   default without root), and its process.
+//! - `images.rs`: `pull`, `import` and `rmi` without root, run again as root of a
+//!   user namespace.
 //! - `delegate.rs`: `sudo ch09 delegate USER`, root's one-time set-up for a user's limits.
 //!
 //! Man pages: `man 7 user_namespaces`, `man 5 subuid`, `man 1 newuidmap`.
@@ -33,6 +35,7 @@ pub const ABOUT: &str = "user namespaces: root inside, nobody outside; rootless 
 pub mod delegate;
 mod early;
 pub mod idmap;
+pub mod images;
 mod layers;
 pub mod rootless;
 pub mod run;

@@ -6,6 +6,7 @@ use ch00_process::{Container, Plan};
 use ch07_cgroups::CgroupOptions;
 use ch08_images::cli::{self, Chapter};
 use ch08_images::run::Prepared;
+use ch08_images::store::Store;
 use ch09_user::run::{UserOptions, plan, sweep_plan};
 
 struct Ch09;
@@ -26,6 +27,11 @@ impl Chapter for Ch09 {
 
     fn sweep_plan() -> Plan {
         sweep_plan()
+    }
+
+    /// A user's layers are written as root of a user namespace (`images.rs`).
+    fn may_write_layers(store: &Store) -> Result<Option<ExitCode>, String> {
+        ch09_user::images::write_layers_in_user_namespace(store.root())
     }
 }
 

@@ -20,6 +20,7 @@ use tar::EntryType;
 use super::meta::Meta;
 use super::path::{Name, classify, clean, in_aufs_metadata, shown};
 use super::root::{self, DIR, is_dir, is_whiteout, kind, lstat, open_dir};
+use super::userns::in_user_namespace;
 use super::{At, Layer, UnpackError};
 
 impl Layer<'_> {
@@ -143,7 +144,17 @@ impl Layer<'_> {
                 // nothing in this chapter stops root in the container (root on
                 // the host) from opening it; chapters 9 and 10, to come, will
                 // (user namespaces; the device cgroup).
-                created(mknodat(dir, name, node, Mode::from_bits_truncate(0o600), device))?;
+                let mode = Mode::from_bits_truncate(0o600);
+                match mknodat(dir, name, node, mode, device) {
+                    // Root of a user namespace may make no device (a FIFO it
+                    // may): left out, and counted for the one warning the
+                    // caller prints per layer (`userns.rs`).
+                    Err(Errno::EPERM) if node != SFlag::S_IFIFO && in_user_namespace() => {
+                        self.done.devices_skipped += 1;
+                        return Ok(());
+                    }
+                    other => created(other)?,
+                }
                 fchownat(dir, name, Some(meta.uid), Some(meta.gid), nofollow)
                     .map_err(at.io("set the owner"))?;
                 fchmodat(dir, name, meta.mode, FchmodatFlags::NoFollowSymlink)

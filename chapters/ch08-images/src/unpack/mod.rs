@@ -37,6 +37,7 @@ mod find;
 mod meta;
 mod path;
 mod root;
+mod userns;
 mod whiteout;
 
 #[cfg(test)]
@@ -82,6 +83,9 @@ impl Default for Limits {
 pub struct Unpacked {
     pub entries: u64,
     pub bytes: u64,
+    /// Device nodes left out: in a user namespace (a user's pull, chapter 9)
+    /// the kernel lets no one make them (`userns.rs`).
+    pub devices_skipped: u64,
 }
 
 #[derive(Debug, thiserror::Error)]

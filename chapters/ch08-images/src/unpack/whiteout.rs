@@ -25,6 +25,7 @@ use nix::sys::stat::{Mode, SFlag, makedev, mknodat};
 use nix::unistd::{UnlinkatFlags, unlinkat};
 
 use super::root::{DIR, has_xattr, is_dir, is_whiteout, lstat, open_dir, set_xattr};
+use super::userns::in_user_namespace;
 use super::{At, Layer, UnpackError};
 
 /// The extended attribute that makes a directory opaque. (`trusted.*` needs
@@ -66,12 +67,16 @@ fn write_marker(dir: &OwnedFd, name: &OsStr, marker: Marker) -> io::Result<()> {
 }
 // ANCHOR_END: write_marker
 
-/// `trusted.*` is the host root's alone: a user unpacking into a store of its
-/// own (rootless, chapter 9) gets EPERM, and its overlay, mounted in a user
-/// namespace, reads only the `user.*` mark anyway.
+/// `trusted.*` is the host root's alone: root of a user namespace (a user's
+/// pull, chapter 9) gets EPERM, and its overlay, mounted in a user namespace
+/// with `userxattr`, reads only the `user.*` mark anyway. For the host's root
+/// it stays an error: its overlay reads the `trusted.*` mark.
 fn only_root_may(error: io::Error) -> io::Result<()> {
-    let root = nix::unistd::geteuid().is_root();
-    if error.raw_os_error() == Some(libc::EPERM) && !root { Ok(()) } else { Err(error) }
+    if error.raw_os_error() == Some(libc::EPERM) && in_user_namespace() {
+        Ok(())
+    } else {
+        Err(error)
+    }
 }
 
 /// Is the directory `dir` opaque? Either mark counts: a layer brings neither
