@@ -170,7 +170,10 @@ fn the_hosts_loopback_stays_out_of_reach_through_the_bridge() {
                   ip route add 127.0.0.1/32 via 10.123.0.1 dev eth0; \
                   timeout 2 wget -qO- http://127.0.0.1:9999/secret || echo blocked";
     let script = format!(
-        "busybox httpd -p 127.0.0.1:9999 -h {www} & httpd=$!\n\
+        // In the foreground (-f), so that `kill` ends the server itself; the
+        // attack starts once it listens (port 9999 is 270F in /proc/net/tcp).
+        "busybox httpd -f -p 127.0.0.1:9999 -h {www} & httpd=$!\n\
+         until grep -q ':270F ' /proc/net/tcp; do sleep 0.05; done\n\
          {run} sh -c '{attack}'\nkill $httpd",
         www = www.display(),
         run = ch06_in(&sandbox, ""),
