@@ -172,6 +172,18 @@ impl Step for BoundingSet {
     }
 
     fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        self.drop_the_rest()?;
+        // setuid(2) to a non-root uid empties the permitted set unless the
+        // thread asked to keep it (`man 2 PR_SET_KEEPCAPS`).
+        nix::sys::prctl::set_keepcaps(true).doing(|| "keep capabilities across setuid".into())
+    }
+}
+
+impl BoundingSet {
+    /// Drop every capability the container does not keep from the bounding
+    /// set: from then on, nothing this process or its children execute can
+    /// ever hold one of them again.
+    fn drop_the_rest(&self) -> Result<(), StepError> {
         // EXERCISE(ch10-caps): drop from the bounding set every capability not kept.
         // hint: every number from 0 to self.last (this kernel's, newer than
         // the caps crate may be), unless self.bounding has a capability
@@ -187,10 +199,8 @@ impl Step for BoundingSet {
             Errno::result(dropped)
                 .doing(|| format!("drop capability {n} from the bounding set"))?;
         }
+        Ok(())
         // END EXERCISE
-        // setuid(2) to a non-root uid empties the permitted set unless the
-        // thread asked to keep it (`man 2 PR_SET_KEEPCAPS`).
-        nix::sys::prctl::set_keepcaps(true).doing(|| "keep capabilities across setuid".into())
     }
 }
 // ANCHOR_END: bounding
