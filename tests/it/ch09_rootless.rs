@@ -345,8 +345,22 @@ fn slirp4netns_goes_out_and_publishes_ports_but_keeps_the_hosts_loopback_closed(
     let outside_port = outside.local_addr().expect("address").port();
     let secret = marker("outside");
     let answer = secret.clone();
+    // Waits for its client a while, not for ever: a container that never
+    // started (a workshop's missing exercise) must fail the test, not hang it.
+    outside.set_nonblocking(true).expect("a non-blocking listener");
     let server = std::thread::spawn(move || {
-        let (mut client, _) = outside.accept().expect("a client");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut client = loop {
+            match outside.accept() {
+                Ok((client, _)) => break client,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(std::time::Instant::now() < deadline, "no client within 30 s");
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        };
+        client.set_nonblocking(false).expect("a blocking stream");
         std::io::Write::write_all(&mut client, answer.as_bytes()).expect("answer");
     });
     let loopback = LoopbackService::start();
