@@ -151,7 +151,10 @@ pub fn verify() -> Result<()> {
         SLOW_WHERE_CODE_IS_MISSING.join(", ")
     );
     check::build(&out, &chapters, Some(&target_dir))?;
-    let mut by_chapter = check::run_checks(&out, &complete, &[], Some(&target_dir))?;
+    // The VM lab's stages lean on later chapters (its arp-spoof victim sits on
+    // chapter 6's bridge), so they are the main run's, never a complete
+    // chapter's own checks in a workspace where later chapters are missing.
+    let mut by_chapter = check::run_checks(&out, &complete, &["escape_vm::"], Some(&target_dir))?;
     let slow = &SLOW_WHERE_CODE_IS_MISSING;
     by_chapter.extend(check::run_checks(&out, &incomplete, slow, Some(&target_dir))?);
     let mut wrong = 0;
