@@ -153,17 +153,7 @@ impl Step for Overlay {
     /// comment), then go back to where we were.
     fn in_child(&self, cx: &Context) -> Result<(), StepError> {
         let lower = container_dir(cx.container)?.join(LOWER);
-        let data = mount_data(self.lowers.len().max(1));
-        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        let back = open(".", flags, Mode::empty()).doing(|| "open the current directory".into())?;
-        chdir(&lower).doing(|| format!("chdir to {}", lower.display()))?;
-        let rootfs = &cx.container.rootfs;
-        let mounted =
-            mount(Some("overlay"), rootfs, Some("overlay"), MsFlags::empty(), Some(data.as_str()));
-        fchdir(&back).doing(|| "go back to the directory we were in".into())?;
-        mounted
-            .doing(|| format!("mount the overlay ({data}) on {}", rootfs.display()))
-            .map_err(|e| e.hint("overlayfs says why in the kernel's log: see `dmesg | tail`"))
+        mount_from(&lower, &cx.container.rootfs, &mount_data(self.lowers.len().max(1)))
     }
 
     /// Remove the container's directory unless it is to be kept, from the
@@ -191,6 +181,20 @@ impl Step for Overlay {
 pub fn mount_data(layers: usize) -> String {
     let lowers: Vec<String> = (0..layers).rev().map(|n| n.to_string()).collect();
     format!("lowerdir={},upperdir=../{UPPER},workdir=../{WORK}", lowers.join(":"))
+}
+
+/// Mount an overlay with the options `data` on `rootfs`, from inside `dir`,
+/// whose short names `data` uses; then go back to where we were. (Chapter 9
+/// mounts its own overlays this way too.)
+pub fn mount_from(dir: &Path, rootfs: &Path, data: &str) -> Result<(), StepError> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let back = open(".", flags, Mode::empty()).doing(|| "open the current directory".into())?;
+    chdir(dir).doing(|| format!("chdir to {}", dir.display()))?;
+    let mounted = mount(Some("overlay"), rootfs, Some("overlay"), MsFlags::empty(), Some(data));
+    fchdir(&back).doing(|| "go back to the directory we were in".into())?;
+    mounted
+        .doing(|| format!("mount the overlay ({data}) on {}", rootfs.display()))
+        .map_err(|e| e.hint("overlayfs says why in the kernel's log: see `dmesg | tail`"))
 }
 // ANCHOR_END: mount_data
 

@@ -88,14 +88,13 @@ use ch03_mount::detached;
 use ch08_images::overlay::{self, LOWER, Overlay, UPPER, WORK};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag, open, openat2};
-use nix::mount::{MsFlags, mount};
 use nix::sys::socket::{
     AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
     sendmsg, socketpair,
 };
 use nix::sys::stat::Mode;
 use nix::sys::statfs::{TMPFS_MAGIC, fstatfs};
-use nix::unistd::{Gid, Pid, Uid, chdir, chown, fchdir};
+use nix::unistd::{Gid, Pid, Uid, chown};
 
 /// Where the idmapped layers are attached, in the container's directory.
 const IDMAPPED: &str = "idmapped";
@@ -253,16 +252,7 @@ impl Step for UserOverlay {
         // As chapter 8 does, from the directory of the layers (short names),
         // with the overlay's attributes in user.overlay.*.
         let data = format!("{},userxattr", overlay::mount_data(layers));
-        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        let back = open(".", flags, Mode::empty()).doing(|| "open the current directory".into())?;
-        chdir(&from).doing(|| format!("chdir to {}", from.display()))?;
-        let rootfs = &cx.container.rootfs;
-        let mounted =
-            mount(Some("overlay"), rootfs, Some("overlay"), MsFlags::empty(), Some(data.as_str()));
-        fchdir(&back).doing(|| "go back to the directory we were in".into())?;
-        mounted
-            .doing(|| format!("mount the overlay ({data}) on {}", rootfs.display()))
-            .map_err(|e| e.hint("overlayfs says why in the kernel's log: see `dmesg | tail`"))
+        overlay::mount_from(&from, &cx.container.rootfs, &data)
     }
     // ANCHOR_END: in_child
 
@@ -435,6 +425,7 @@ mod tests {
     use std::panic::{AssertUnwindSafe, catch_unwind};
 
     use ch00_process::{Container, State};
+    use nix::mount::{MsFlags, mount};
     use nix::sched::{CloneFlags, unshare};
     use nix::unistd::{ForkResult, fork, pipe, setgroups, setresgid, setresuid};
     use tempfile::TempDir;
