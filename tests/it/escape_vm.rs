@@ -13,18 +13,36 @@
 //! v2 as hybrid hosts have, a key in root's keyring, and a terminal.
 
 mod attacks;
+mod walls;
 
 use crate::escape_lab::Outcome::{self, Blocked, Escaped};
 use crate::escape_lab::STAGE_LIMITS;
 use crate::support::{marker, qemu_or_skip, root_or_skip, tools_or_skip, try_in_vm_with};
 
-pub use attacks::VM_ATTACKS;
+use attacks::VmAttack;
+
+/// Every attack the VM runs, in the table's order: the walls' first.
+pub fn vm_attacks() -> impl Iterator<Item = &'static VmAttack> {
+    walls::WALLS.iter().chain(attacks::VM_ONLY)
+}
 
 /// What each attack does against each stage of [`STAGES`], in order: one
 /// letter a stage, `E` escapes, `B` blocked. (A chrooted process may not make a
 /// user namespace, `man 2 unshare`: the chroot of chapters 1 and 2 stops
 /// `unshare-user`, and chapter 3's `pivot_root` lets it through again.)
 pub const EXPECTED: &[(&str, &str)] = &[
+    ("chroot-breakout", "E E E B B B B B B B B"),
+    ("see-host-processes", "E E B B B B B B B B B"),
+    ("kill-host-process", "E E B B B B B B B B B"),
+    ("read-host-mounts", "E E B B B B B B B B B"),
+    ("leak-mount", "E E E B B B B B B B B"),
+    ("rename-host", "E E E E B B B B B B B"),
+    ("attach-host-shm", "E E E E E B B B B B B"),
+    ("leak-ipc", "E E E E E B B B B B B"),
+    ("reach-host-loopback", "E E E E E E B B B B B"),
+    ("exhaust-memory", "E E E E E E E B B B B"),
+    ("fork-bomb", "E E E E E E E B B B B"),
+    ("symlink-rootfs", "B B B B B B B B B B B"),
     ("mknod-disk", "E E E E E E E E E B B"),
     ("core-pattern", "E E E E E E E E E B B"),
     ("sysrq", "E E E E E E E E E B B"),
@@ -38,6 +56,7 @@ pub const EXPECTED: &[(&str, &str)] = &[
     ("fd-leak", "B B B B B B B B B B B"),
     ("perf-event", "E E E E E E E E E B B"),
     ("bpf-load", "E E E E E E E E E B B"),
+    ("remount-sys", "E E E E E E E E E B B"),
     ("raise-limits", "E E E E E E E E E B B"),
     ("release-agent", "E E E E E E E E E B B"),
     ("tiocsti", "E E E B B B B B B B B"),
@@ -69,9 +88,15 @@ const MODULES: &[&str] = &[
 
 /// Host programs the VM carries (with their libraries): `nft`, which chapter 6
 /// hands its rules to; `keyctl`, to put a key in root's keyring; `script`, to
-/// give the runtime a terminal.
-const PROGRAMS: &[(&str, &str)] =
-    &[("nft", "nftables"), ("keyctl", "keyutils"), ("script", "bsdutils")];
+/// give the runtime a terminal; `ipcmk` and `ipcrm`, to make and remove the
+/// VM's own IPC objects (busybox has neither).
+const PROGRAMS: &[(&str, &str)] = &[
+    ("nft", "nftables"),
+    ("keyctl", "keyutils"),
+    ("script", "bsdutils"),
+    ("ipcmk", "util-linux"),
+    ("ipcrm", "util-linux"),
+];
 
 /// The VM's set-up, before any attack.
 const SETUP: &str = r#"
@@ -101,6 +126,12 @@ mkdir -p /run/cgroup-v1 && mount -t cgroup -o none,name=systemd cgroup /run/cgro
 probe=usr/local/bin/tincan-probe
 alive() { [ -e /proc/$1 ] && ! grep -q '^State:.Z' /proc/$1/status 2> /dev/null; }
 verdict() { echo "verdict: $*"; }
+# What an attack mounted in a chroot (chapters 1 and 2 share the VM's mount
+# table) goes when it is judged, so that the next finds the rootfs as it was.
+unmount_under() {
+  awk -v r="$1/" 'index($5, r) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+    while read m; do umount -l "$m"; done
+}
 attackers() {
   for p in $(cat /proc/$runtime/task/*/children 2> /dev/null); do
     case "$(readlink /proc/$p/exe 2> /dev/null)" in *tincan-probe) echo $p ;; esac
@@ -108,7 +139,7 @@ attackers() {
 }
 run_attack() {
   rootfs=$1; shift
-  $STAGE $rootfs $probe attack "$@" > /tmp/out 2> /tmp/err < /dev/null &
+  $WRAP $STAGE $rootfs $probe attack "$@" > /tmp/out 2> /tmp/err < /dev/null &
   runtime=$!
   while alive $runtime; do watch; sleep 0.1; done
   wait $runtime; code=$?
@@ -127,7 +158,7 @@ fn rootfs(options: &[&str]) -> &'static str {
 }
 
 /// The whole script for one stage: set-up, then each attack in a subshell,
-/// with no observer's file left from the one before.
+/// with no observer's file or attacker's mount left from the one before.
 fn script(chapter: &str, options: &[&str]) -> String {
     let mut script = format!(
         "MARK={} SECRET={} DISKMARK={}\nSTAGE='{chapter} run {}' ROOTFS={}\n{SETUP}",
@@ -137,9 +168,9 @@ fn script(chapter: &str, options: &[&str]) -> String {
         options.join(" "),
         rootfs(options)
     );
-    for attack in VM_ATTACKS {
+    for attack in vm_attacks() {
         script.push_str(&format!(
-            "echo '@@ {}'\n(\nrm -f /tmp/seen /tmp/traced /tmp/limit /tmp/tty\nwatch() {{ :; }}\n{}\n{}\n{}\n)\n",
+            "echo '@@ {}'\n(\nrm -f /tmp/seen /tmp/traced /tmp/limit /tmp/tty\nwatch() {{ :; }}\n{}\n{}\n{}\n)\nunmount_under /rootfs; unmount_under /data/rootfs\n",
             attack.name, attack.setup, attack.run, attack.observe
         ));
     }
@@ -191,9 +222,15 @@ fn judged(report: &Report) -> Outcome {
     if let Some(code) = report.other.iter().find(|l| l.starts_with("code: 12")) {
         panic!("{}: the container did not run ({code}): {report:?}", report.attack);
     }
+    // A memory limit ends the attack before it says anything (SIGKILL, which
+    // the runtime passes on as 137).
+    let killed = report.other.iter().any(|l| l.starts_with("code: 137"));
     let claim = report.line.split(':').next().unwrap_or("");
     match (claim, outcome) {
-        ("ESCAPED", Escaped) | ("BLOCKED", Blocked) | ("TRIED", _) => {}
+        ("ESCAPED", Escaped) | ("BLOCKED", Blocked) => {}
+        ("", Blocked) if killed => {}
+        // Only the observer can tell whether what the attack made is seen.
+        ("TRIED" | "MOUNTED" | "RENAMED" | "CREATED", _) => {}
         _ => panic!("the observer says {outcome:?}, the attack says {:?}: {report:?}", report.line),
     }
     outcome
@@ -209,7 +246,7 @@ fn check_stage(chapter: &str) {
         STAGES.iter().enumerate().find(|(_, (c, _))| *c == chapter).expect("a stage");
     let script = script(chapter, options);
     let started = std::time::Instant::now();
-    let outcome = try_in_vm_with(&script, std::time::Duration::from_secs(600), |vm, kernel| {
+    let outcome = try_in_vm_with(&script, std::time::Duration::from_secs(240), |vm, kernel| {
         vm.memory_mib = 1024;
         for (stage, _) in STAGES.iter().filter(|(s, _)| !crate::support::CHAPTERS.contains(s)) {
             let bin = crate::support::chapter_bin(stage);
@@ -296,7 +333,7 @@ stages! {
 #[test]
 fn every_attack_has_a_row_and_an_observer() {
     let rows: Vec<&str> = EXPECTED.iter().map(|(a, _)| *a).collect();
-    let observers: Vec<&str> = VM_ATTACKS.iter().map(|a| a.name).collect();
+    let observers: Vec<&str> = vm_attacks().map(|a| a.name).collect();
     assert_eq!(rows, observers);
     for (attack, row) in EXPECTED {
         assert_eq!(outcomes(row).len(), STAGES.len(), "{attack}: one outcome per stage");

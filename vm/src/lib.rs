@@ -237,6 +237,8 @@ impl Vm {
                 // Stopped, qemu's error output ends, and tells what it knows.
                 let _ = qemu.0.kill();
                 let _ = qemu.0.wait();
+                // Where it stopped: the boot's last lines, or the script's.
+                console.extend(outcome.output.lines().map(str::to_owned));
                 let (console, stderr) = (tail(&console), qemu.stderr());
                 return Err(BootError::Timeout { limit: deadline, console, stderr });
             }
@@ -251,9 +253,9 @@ impl Vm {
     }
 }
 
-/// The last lines of the console, to show where a boot stopped.
+/// The last lines of the console, to show where a boot (or a script) stopped.
 fn tail(console: &[String]) -> String {
-    console[console.len().saturating_sub(5)..].join("\n")
+    console[console.len().saturating_sub(10)..].join("\n")
 }
 
 /// A running qemu, killed (by its PID) and reaped if we leave early.

@@ -24,6 +24,7 @@ mod network;
 mod privilege;
 mod resources;
 mod sight;
+mod sysfs;
 
 use std::fs;
 use std::path::Path;
@@ -45,7 +46,7 @@ pub enum Harm {
 use Harm::{Harmless, HarmsHost};
 
 /// (name, arguments, what it tries, what it would harm).
-pub const ATTACKS: [(&str, &str, &str, Harm); 29] = [
+pub const ATTACKS: [(&str, &str, &str, Harm); 30] = [
     (
         "chroot-breakout",
         "HOST_FILE",
@@ -90,6 +91,7 @@ pub const ATTACKS: [(&str, &str, &str, Harm); 29] = [
     ("load-module", "PATH", "load the kernel module PATH", HarmsHost),
     ("perf-event", "", "open a system-wide perf event and hold it", HarmsHost),
     ("bpf-load", "", "load a BPF program into the kernel and hold it", HarmsHost),
+    ("remount-sys", "", "make /sys writable and change a kernel setting there", HarmsHost),
     ("raise-limits", "", "remount the cgroup file system writable; lift its own limits", HarmsHost),
     (
         "release-agent",
@@ -141,6 +143,7 @@ pub fn run(name: &str, args: &[&str]) -> Option<String> {
         ("load-module", [path]) => kernel::load_module(Path::new(path)),
         ("perf-event", []) => kernel::perf_event(),
         ("bpf-load", []) => kernel::bpf_load(),
+        ("remount-sys", []) => sysfs::remount_sys(),
         ("raise-limits", []) => cgroups::raise_limits(),
         ("release-agent", [marker]) => cgroups::release_agent(marker),
         ("tiocsti", [text]) => privilege::tiocsti(text),

@@ -44,7 +44,7 @@ pub fn fork_bomb(n: usize) -> String {
         }
     }
     let started = children.len();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::thread::sleep(super::HOLD);
     for child in children {
         let _ = kill(child, Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(child, None);

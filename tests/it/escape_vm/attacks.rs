@@ -1,5 +1,6 @@
-//! The attacks that would harm a real host, each with its observer: shell lines
-//! the VM runs around the container, as the machine the container runs on.
+//! The attacks that only the VM runs (most would harm a real host), each with
+//! its observer: shell lines the VM runs around the container, as the machine
+//! the container runs on. `walls.rs` has the rest.
 //!
 //! Each attack runs in a subshell of the VM's script (see `script` in
 //! `escape_vm.rs`), with these at hand:
@@ -9,8 +10,9 @@
 //!   on its disk, a key in its keyring) and `$DISKMARK` (its disk's first
 //!   sector), so an attack that reports them reached them.
 //! - `run_attack ROOTFS ARGS...`: runs `STAGE ROOTFS tincan-probe attack
-//!   ARGS...`, calling `watch` every tenth of a second while it runs, and sets
-//!   `$line` to what the attack printed.
+//!   ARGS...` (after `$WRAP`, if an attack's setup sets it), calling `watch`
+//!   every tenth of a second while it runs, and sets `$line` to what the
+//!   attack printed.
 //! - `attackers`: the PID of the attack (the probe, a child of the runtime), as
 //!   the VM sees it, while it runs.
 //! - `verdict escaped|blocked DETAIL`: the observer's judgement, one per attack.
@@ -29,7 +31,7 @@ pub struct VmAttack {
 
 /// The container runs with the stage's rootfs, `$ROOTFS` (see `rootfs` in
 /// `escape_vm.rs`), except where it says `/data/rootfs` (the VM's disk).
-pub const VM_ATTACKS: &[VmAttack] = &[
+pub const VM_ONLY: &[VmAttack] = &[
     VmAttack {
         name: "mknod-disk",
         what: "make the host's disk's device node and read it",
@@ -132,6 +134,14 @@ if [ -n "$off" ] && [ "$got" = "$want" ]; then verdict escaped the kernel text m
         setup: r#"watch() { for p in $(attackers); do ls -l /proc/$p/fd 2> /dev/null | grep -q 'bpf-prog' && echo $p > /tmp/seen; done; }"#,
         run: "run_attack $ROOTFS bpf-load",
         observe: r#"if [ -s /tmp/seen ]; then verdict escaped held a BPF program; else verdict blocked; fi"#,
+    },
+    VmAttack {
+        name: "remount-sys",
+        what: "remount `/sys` writable and change a kernel setting there",
+        setup: "echo N > /sys/module/printk/parameters/time",
+        run: "run_attack $ROOTFS remount-sys",
+        observe: r#"v=$(cat /sys/module/printk/parameters/time); echo N > /sys/module/printk/parameters/time
+if [ "$v" = Y ]; then verdict escaped printk.time is $v; else verdict blocked; fi"#,
     },
     VmAttack {
         name: "raise-limits",

@@ -270,41 +270,14 @@ fn clone_new_mask() -> u64 {
 #[cfg(test)]
 mod tests {
     use caps::Capability::*;
-    use caps::CapsHashSet;
     use libseccomp::ScmpArch;
 
     use super::*;
-    use crate::seccomp::testing::{default_profile, profile};
+    use crate::seccomp::testing::{default_profile, docker_caps_and, profile};
     use crate::seccomp::{Filter, Host};
 
     const AMD64_6_1: Host =
         Host { arch: ScmpArch::X8664, kernel: KernelVersion { major: 6, minor: 1 } };
-
-    /// Docker's default capabilities (moby's `oci/caps/defaults.go`):
-    /// no CAP_SYS_ADMIN.
-    fn docker_default_caps() -> CapsHashSet {
-        [
-            CAP_CHOWN,
-            CAP_DAC_OVERRIDE,
-            CAP_FSETID,
-            CAP_FOWNER,
-            CAP_MKNOD,
-            CAP_NET_RAW,
-            CAP_SETGID,
-            CAP_SETUID,
-            CAP_SETFCAP,
-            CAP_SETPCAP,
-            CAP_NET_BIND_SERVICE,
-            CAP_SYS_CHROOT,
-            CAP_KILL,
-            CAP_AUDIT_WRITE,
-        ]
-        .into()
-    }
-
-    fn with(more: &[Capability]) -> CapsHashSet {
-        docker_default_caps().into_iter().chain(more.iter().copied()).collect()
-    }
 
     /// (action, errno) of each rule of `filter` for `name`, with its arguments.
     fn actions(filter: &Filter, name: &str) -> Vec<(Action, Option<u32>, Vec<Arg>)> {
@@ -326,7 +299,7 @@ mod tests {
     fn without_cap_sys_admin_the_default_profile_allows_no_namespace_or_mount() {
         let Some(profile) = default_profile() else { return };
         let gated = profile.with_docker_gates();
-        let filter = gated.filter(&docker_default_caps(), &AMD64_6_1);
+        let filter = gated.filter(&docker_caps_and(&[]), &AMD64_6_1);
         // Podman's file allows all of these to every container; moby's only
         // with the capability named beside them.
         for (name, cap) in [
@@ -370,7 +343,7 @@ mod tests {
             assert_eq!(actions(&filter, name), [ALLOW], "{name}");
         }
         let old = Host { kernel: KernelVersion { major: 4, minor: 7 }, ..AMD64_6_1 };
-        let on_4_7 = gated.filter(&docker_default_caps(), &old);
+        let on_4_7 = gated.filter(&docker_caps_and(&[]), &old);
         assert_eq!(actions(&on_4_7, "ptrace"), [EPERM]);
     }
 
@@ -378,7 +351,7 @@ mod tests {
     fn a_capability_opens_its_gate_and_no_other() {
         let Some(profile) = default_profile() else { return };
         let profile = profile.with_docker_gates();
-        let filter = |more: &[Capability]| profile.filter(&with(more), &AMD64_6_1);
+        let filter = |more: &[Capability]| profile.filter(&docker_caps_and(more), &AMD64_6_1);
         let admin = filter(&[CAP_SYS_ADMIN]);
         for name in ["mount", "unshare", "setns", "fsconfig", "clone", "clone3", "syslog", "bpf"] {
             let all_allow = actions(&admin, name).iter().all(|a| *a == ALLOW);

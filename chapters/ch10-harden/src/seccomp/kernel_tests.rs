@@ -8,7 +8,9 @@ use std::collections::HashSet;
 use caps::{Capability, CapsHashSet};
 use libc::{EACCES, EDOM, EINVAL, ENOSYS, EPERM};
 
-use super::testing::{default_profile, errno, in_filtered_child, no_new_privs, profile};
+use super::testing::{
+    default_profile, docker_caps_and, errno, in_filtered_child, no_new_privs, profile,
+};
 
 fn getpid() -> i32 {
     // SAFETY: a raw system call without pointers.
@@ -183,24 +185,7 @@ fn without_no_new_privs_or_cap_sys_admin_install_says_what_to_do() {
 fn default_with_gates(more: &[Capability]) -> Option<super::Program> {
     default_profile()?;
     let Ok(Some(profile)) = super::Choice::Default.profile() else { panic!("the default profile") };
-    use Capability::*;
-    let docker = [
-        CAP_CHOWN,
-        CAP_DAC_OVERRIDE,
-        CAP_FSETID,
-        CAP_FOWNER,
-        CAP_MKNOD,
-        CAP_NET_RAW,
-        CAP_SETGID,
-        CAP_SETUID,
-        CAP_SETFCAP,
-        CAP_SETPCAP,
-        CAP_NET_BIND_SERVICE,
-        CAP_SYS_CHROOT,
-        CAP_KILL,
-        CAP_AUDIT_WRITE,
-    ];
-    let caps: CapsHashSet = docker.iter().chain(more).copied().collect();
+    let caps = docker_caps_and(more);
     Some(profile.compile(&caps).unwrap())
 }
 

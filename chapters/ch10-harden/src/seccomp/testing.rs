@@ -25,6 +25,14 @@ pub fn default_profile() -> Option<Profile> {
     Some(Profile::read(Path::new(DEFAULT_PROFILE)).expect("the default profile parses"))
 }
 
+/// Docker's 14 default capabilities (moby's `oci/caps/defaults.go`): tincan's
+/// [`DEFAULT`](crate::capabilities::DEFAULT) and `CAP_NET_RAW`, with no
+/// `CAP_SYS_ADMIN`, which the profile's gates open and close on; and `more`.
+pub fn docker_caps_and(more: &[caps::Capability]) -> caps::CapsHashSet {
+    let docker = crate::capabilities::DEFAULT.iter().chain([&caps::Capability::CAP_NET_RAW]);
+    docker.chain(more).copied().collect()
+}
+
 /// Is this test running as root? If not, it says it is skipped (and fails
 /// under `CI=true`, where tests run as root).
 pub fn root_or_skip() -> bool {
