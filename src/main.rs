@@ -1,7 +1,17 @@
-//! `tincan`: the full runtime grows here, built from the chapters' pieces.
-//! For now it tells you where the chapters are.
+//! `tincan`: the runtime the chapters build, with the command line of runc,
+//! which container engines (podman, containerd) drive: `create`, `start`,
+//! `state`, `kill`, `delete`. `tincan chapters` lists the chapters.
 
+mod bundle;
+mod commands;
+mod gate;
+mod lifecycle;
+mod store;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 
 /// (binary, crate directory, what it adds). A test below checks that this
 /// names every crate under `chapters/`, so that a new chapter is not forgotten.
@@ -19,22 +29,117 @@ const CHAPTERS: [(&str, &str, &str); 11] = [
     ("ch10", "chapters/ch10-harden", ch10_harden::ABOUT),
 ];
 
+#[derive(Parser)]
+#[command(
+    name = "tincan",
+    version,
+    about = "an OCI container runtime, built one kernel feature at a time"
+)]
+struct Cli {
+    /// Where containers' state lives.
+    #[arg(long, global = true, default_value = store::DEFAULT_ROOT)]
+    root: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Set a container up from its bundle, and leave it waiting for `start`.
+    Create {
+        /// The bundle: a directory with config.json and the root file system.
+        #[arg(long, short, default_value = ".")]
+        bundle: PathBuf,
+        /// Write the container's PID here.
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        id: String,
+    },
+    /// Create and start a container, wait for its command, delete it; exit
+    /// with the command's status.
+    Run {
+        #[arg(long, short, default_value = ".")]
+        bundle: PathBuf,
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        id: String,
+    },
+    /// Let a created container run its command.
+    Start { id: String },
+    /// Print a container's state as JSON.
+    State { id: String },
+    /// Send a signal (default SIGTERM) to a container's process.
+    Kill {
+        id: String,
+        /// A name (`KILL`, `SIGKILL`) or a number; 0 only checks that the
+        /// process is there.
+        #[arg(default_value = "TERM")]
+        signal: String,
+    },
+    /// Remove a stopped container (--force: any container, killing it).
+    Delete {
+        #[arg(long, short)]
+        force: bool,
+        id: String,
+    },
+    /// List the chapters the runtime is built from.
+    Chapters,
+}
+
+/// A command's failure: one line on stderr, as engines expect.
+#[derive(Debug)]
+pub struct Failure(String);
+
+impl Failure {
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure(message.into())
+    }
+}
+
+impl<E: std::error::Error> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure(e.to_string())
+    }
+}
+
 fn main() -> ExitCode {
-    match std::env::args().nth(1).as_deref() {
-        None | Some("chapters") => {
-            println!("tincan: a container runtime, one kernel feature at a time.\n");
-            for (bin, dir, about) in CHAPTERS {
-                println!("  {bin}  {about}\n        {dir}/");
-            }
-            let (last, ..) = CHAPTERS[CHAPTERS.len() - 1];
-            println!("\nRun one: sudo target/debug/{last} run ./rootfs /bin/sh");
-            ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let root = &cli.root;
+    let done = match &cli.command {
+        Command::Create { bundle, pid_file, id } => {
+            commands::create::create(root, id, bundle, pid_file.as_deref()).map(drop)
         }
-        Some(other) => {
-            eprintln!("tincan: unknown command {other:?}; try `tincan chapters`");
-            ExitCode::from(2)
+        Command::Run { bundle, pid_file, id } => {
+            match commands::run::run(root, id, bundle, pid_file.as_deref()) {
+                Ok(code) => return ExitCode::from(code),
+                Err(e) => Err(e),
+            }
+        }
+        Command::Start { id } => commands::start::start(root, id),
+        Command::State { id } => commands::state::state(root, id),
+        Command::Kill { id, signal } => commands::kill::kill(root, id, signal),
+        Command::Delete { force, id } => commands::delete::delete(root, id, *force),
+        Command::Chapters => {
+            chapters();
+            Ok(())
+        }
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(message)) => {
+            eprintln!("tincan: {message}");
+            ExitCode::FAILURE
         }
     }
+}
+
+fn chapters() {
+    println!("tincan: a container runtime, one kernel feature at a time.\n");
+    for (bin, dir, about) in CHAPTERS {
+        println!("  {bin}  {about}\n        {dir}/");
+    }
+    let (last, ..) = CHAPTERS[CHAPTERS.len() - 1];
+    println!("\nRun one: sudo target/debug/{last} run ./rootfs /bin/sh");
 }
 
 #[cfg(test)]

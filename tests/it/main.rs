@@ -42,6 +42,7 @@ mod errors;
 mod escape_lab;
 mod escape_vm;
 mod hostile_rootfs;
+mod oci_runtime;
 mod registry_harness;
 mod run_it;
 mod snapshot;

@@ -45,7 +45,8 @@ impl Container {
 
     /// The first 12 hex digits of the id: what `docker ps` shows.
     pub fn short_id(&self) -> &str {
-        &self.id[..12]
+        // An id an engine chose (the OCI runtime's) may be shorter.
+        self.id.get(..12).unwrap_or(&self.id)
     }
 
     /// The value of `PATH` in the container's environment.

@@ -48,15 +48,16 @@ pub mod handshake;
 mod leftovers;
 pub mod plan;
 mod run;
-mod signals;
+pub mod signals;
 mod state;
 pub mod supervise;
 
 pub use container::{Container, DEFAULT_PATH, DEFAULT_STOP_TIMEOUT};
 pub use error::{Doing, Error, StepError};
+pub use exec::resolve;
 pub use leftovers::{Swept, sweep};
 pub use plan::{Context, Init, Plan, Step};
-pub use run::{Ended, Exit, quiet_panics_in_steps, run};
+pub use run::{Ended, Exit, Launched, cleanup, launch, quiet_panics_in_steps, run};
 pub use state::{State, state_root};
 
 /// One line describing this chapter, for `--help` and `tincan chapters`.

@@ -87,6 +87,57 @@ pub fn run(container: &Container, plan: &Plan) -> Result<Ended, Error> {
 // ANCHOR_END: run
 
 fn start_and_wait(cx: &Context, plan: &Plan, signals: &mut Signals) -> Result<Ended, Error> {
+    let (child, go, receiver) = clone_child(cx, plan)?;
+    let ended = after_clone(cx, plan, &child, go, receiver, signals);
+    if ended.is_err() {
+        // Whatever went wrong, the child must not outlive the error (the clean-up
+        // is about to take down its network and cgroup): kill and collect it.
+        // Both fail harmlessly if it is gone already.
+        let _ = send_signal(&child.pidfd, Signal::SIGKILL);
+        let _ = reap(&child);
+    }
+    ended
+}
+
+/// A container set up by [`launch`]: its first process has run every step and
+/// goes on to its command by itself (an OCI runtime's last step holds it there
+/// until `start`).
+pub struct Launched {
+    pub child: Child,
+    receiver: Receiver,
+}
+
+impl Launched {
+    /// The child's report channel: end-of-file once the command runs, or why it
+    /// could not (see [`handshake`]).
+    pub fn into_receiver(self) -> (Child, Receiver) {
+        (self.child, self.receiver)
+    }
+}
+
+/// Start `container` with `plan` and leave it to run: every step's parent-side
+/// part, then "go", and no wait. This is the first half of [`run`], for a
+/// runtime whose container outlives it (an OCI runtime's `create`, after which
+/// the engine watches the container). The caller must have made `cx.state`, and
+/// takes down what the steps made ([`cleanup`]) when the container is deleted.
+pub fn launch(cx: &Context, plan: &Plan) -> Result<Launched, Error> {
+    if !plan.root_from_steps {
+        check_rootfs(cx.container)?;
+    }
+    let (child, go, receiver) = clone_child(cx, plan)?;
+    if let Err(e) = in_parent(cx, plan, &child) {
+        drop(go); // the child reads end-of-file instead of "go", and exits
+        let _ = send_signal(&child.pidfd, Signal::SIGKILL);
+        let _ = reap(&child);
+        return Err(e);
+    }
+    go.go();
+    Ok(Launched { child, receiver })
+}
+
+/// Every step's `before_clone`, then the child, which runs the steps' `in_child`
+/// once told "go".
+fn clone_child(cx: &Context, plan: &Plan) -> Result<(Child, Go, Receiver), Error> {
     let mut into = CloneInto::default();
     for step in plan.steps() {
         attempt(step, || step.before_clone(cx, &mut into))?;
@@ -117,15 +168,7 @@ fn start_and_wait(cx: &Context, plan: &Plan, signals: &mut Signals) -> Result<En
     // Our copies of the child's pipe ends must go: a pipe reads end-of-file only
     // when no process holds its write end open.
     drop((sender, wait_for_go, into));
-    let ended = after_clone(cx, plan, &child, go, receiver, signals);
-    if ended.is_err() {
-        // Whatever went wrong, the child must not outlive the error (the clean-up
-        // is about to take down its network and cgroup): kill and collect it.
-        // Both fail harmlessly if it is gone already.
-        let _ = send_signal(&child.pidfd, Signal::SIGKILL);
-        let _ = reap(&child);
-    }
-    ended
+    Ok((child, go, receiver))
 }
 
 /// The parent's side, once the child exists: its part of the set-up, "go", the
@@ -341,7 +384,7 @@ fn attempt(
 }
 
 /// Take down, in reverse order, what the steps left on the host.
-pub(crate) fn cleanup(cx: &Context, plan: &Plan) -> Result<(), Error> {
+pub fn cleanup(cx: &Context, plan: &Plan) -> Result<(), Error> {
     let steps: Vec<_> = plan.steps().collect();
     let mut result = Ok(());
     for step in steps.into_iter().rev() {

@@ -85,12 +85,12 @@ impl Signals {
     }
 
     /// The next pending signal, if any (never blocks).
-    pub fn next(&mut self) -> Option<Received> {
+    pub fn next_received(&mut self) -> Option<Received> {
         self.held.pop_front().or_else(|| self.read())
     }
 
     /// The next request to stop — SIGTERM, SIGINT, SIGQUIT or SIGHUP sent to the
-    /// runtime — if one is pending; other signals are kept for [`Signals::next`].
+    /// runtime — if one is pending; other signals are kept for [`Signals::next_received`].
     pub fn next_stop(&mut self) -> Option<Signal> {
         while let Some(received) = self.read() {
             match received {
@@ -120,7 +120,7 @@ impl Drop for Signals {
     /// Discard what is still pending (the container is gone; a late `SIGTERM`
     /// must not kill the runtime with its default action), then unblock.
     fn drop(&mut self) {
-        while self.next().is_some() {}
+        while self.next_received().is_some() {}
         let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.mask_before), None);
     }
 }

@@ -62,8 +62,14 @@ impl State {
     /// clean-up looking for dead runtimes never finds a directory that is not
     /// locked yet because its runtime has only just started.
     pub fn create(root: &Path, container: &Container) -> io::Result<State> {
-        let containers = root.join("containers");
-        fs::create_dir_all(&containers)?;
+        State::create_in(&root.join("containers"), container)
+    }
+
+    /// Make and lock the state directory of `container` as `parent/ID`, as
+    /// [`State::create`] does under `root/containers`. (The OCI runtime keeps
+    /// its containers under `--root`, as runc does: engines look there.)
+    pub fn create_in(containers: &Path, container: &Container) -> io::Result<State> {
+        fs::create_dir_all(containers)?;
         let hidden = containers.join(format!(".new-{}", container.id));
         fs::create_dir(&hidden)?;
         let lock = lock(&hidden.join("lock"))?;
@@ -72,6 +78,16 @@ impl State {
         state.write(CONTAINER, container)?;
         fs::rename(&state.dir, &dir)?;
         Ok(State { dir, ..state })
+    }
+
+    /// Lock the existing state directory `dir`, waiting while another process
+    /// holds it: an OCI runtime's commands on one container take turns. A
+    /// directory without its lock file is not a container's (or not yet).
+    pub fn open(dir: &Path) -> io::Result<State> {
+        let file =
+            OpenOptions::new().write(true).custom_flags(libc::O_CLOEXEC).open(dir.join("lock"))?;
+        let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| errno)?;
+        Ok(State { dir: dir.to_owned(), _lock: lock })
     }
 
     /// In the child, right after `clone`: close the child's copy of the lock.

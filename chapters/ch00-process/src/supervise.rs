@@ -56,7 +56,7 @@ pub fn supervise(
         };
         let ready = wait_for_any(child, signals, relay.as_ref(), timeout)?;
         if ready.signal {
-            while let Some(received) = signals.next() {
+            while let Some(received) = signals.next_received() {
                 match received {
                     Received::Sent(signal) => {
                         // ESRCH: it has just ended; the pidfd says so next.

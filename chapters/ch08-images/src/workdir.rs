@@ -60,6 +60,8 @@ impl Step for WorkDir {
         // 755 whatever the runtime's umask, which is put back after.
         let root = RootDir::open(Path::new("/"))?;
         let inside = self.dir.strip_prefix("/").unwrap_or(&self.dir).to_string_lossy();
+        // `WORKDIR /` is the root itself.
+        let inside = if inside.is_empty() { ".".into() } else { inside };
         let umask = nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
         let dir = root.dir(&inside);
         nix::sys::stat::umask(umask);
@@ -104,6 +106,17 @@ mod tests {
             assert_eq!(meta.permissions().mode() & 0o7777, 0o755, "{}", made.display());
             assert_eq!(meta.uid(), nix::unistd::geteuid().as_raw(), "owned by the runtime's user");
         }
+    }
+
+    #[test]
+    fn the_root_is_a_working_directory_too() {
+        let fixture = Fixture::new();
+        let step = WorkDir::new(PathBuf::from("/"));
+        let seen = in_a_child(|| match step.in_child(&fixture.cx()) {
+            Ok(()) => std::env::current_dir().unwrap().display().to_string(),
+            Err(e) => e.to_string(),
+        });
+        assert_eq!(seen, "/");
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod filters;
 mod host;
 mod image_config;
 pub mod images;
+pub mod oci;
 mod oci_layout;
 mod registry;
 mod sandbox;

@@ -1,0 +1,135 @@
+//! `tincan create --bundle B [--pid-file F] ID`: set the container up, leave
+//! its process waiting before the command, and exit.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use ch00_process::clone::Child;
+use ch00_process::{Context, State, launch};
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::gate::WaitForStart;
+use crate::store::{self, Record};
+use crate::{Failure, bundle};
+
+/// Create the container; return its first process (a child of ours, for `run`
+/// to wait for; `create` just exits, and the engine becomes its parent).
+pub fn create(
+    root: &Path,
+    id: &str,
+    bundle_dir: &Path,
+    pid_file: Option<&Path>,
+) -> Result<Child, Failure> {
+    let bundle_dir = std::path::absolute(bundle_dir)
+        .map_err(|e| Failure::new(format!("bundle {}: {e}", bundle_dir.display())))?;
+    check_id(id)?;
+    let bundle = bundle::read(&bundle_dir, id)?;
+    if store::dir(root, id).exists() {
+        return Err(Failure::new(format!("container {id} already exists")));
+    }
+    let state = State::create_in(root, &bundle.container).map_err(|e| {
+        Failure::new(format!("create the state of {id} in {}: {e}", root.display()))
+    })?;
+    match set_up(&state, bundle, &bundle_dir, pid_file) {
+        Ok(child) => Ok(child),
+        Err(e) => {
+            // Nothing of a half-made container stays: its records say what to take down.
+            let _ = crate::commands::delete::take_down(state);
+            Err(e)
+        }
+    }
+}
+
+/// An id is a file name under `--root` and a part of host objects' names:
+/// runc's rule (letters, digits, `_`, `+`, `-`, `.`), and not `.` or `..`.
+fn check_id(id: &str) -> Result<(), Failure> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_+-.".contains(c);
+    if id.is_empty() || id == "." || id == ".." || !id.chars().all(allowed) || id.len() > 1024 {
+        return Err(Failure::new(format!(
+            "invalid container id {id:?}: use letters, digits, _ + - and ."
+        )));
+    }
+    Ok(())
+}
+
+fn set_up(
+    state: &State,
+    bundle: bundle::Bundle,
+    bundle_dir: &Path,
+    pid_file: Option<&Path>,
+) -> Result<Child, Failure> {
+    let (ready_read, ready_write): (OwnedFd, OwnedFd) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Failure::new(format!("pipe2: {e}")))?;
+    let gate = WaitForStart::new(state.dir(), ready_write)?;
+    let plan = bundle.plan.then(gate);
+    let container = bundle.container;
+    let cx = Context { container: &container, namespaces: plan.namespaces, state, console: None };
+    let launched = launch(&cx, &plan);
+    let ready = launched.and_then(|launched| {
+        // Our copy of the "ready" pipe's write end goes with the plan: the
+        // pipe must read end-of-file if the child dies.
+        drop(plan);
+        let (child, receiver) = launched.into_receiver();
+        match wait_until_ready(&ready_read, &receiver) {
+            Ok(()) => Ok(child),
+            Err(()) => Err(match receiver.receive() {
+                Ok(Some(failure)) => ch00_process::Error::from(failure),
+                _ => ch00_process::Error::Handshake(
+                    "the container's process ended during its set-up".into(),
+                ),
+            }),
+        }
+    });
+    let child = match ready {
+        Ok(child) => child,
+        Err(e) => return Err(Failure::new(e.to_string())),
+    };
+    let pid = child.pid.as_raw();
+    let record = Record {
+        id: container.id.clone(),
+        bundle: bundle_dir.to_owned(),
+        pid,
+        started_at: store::started_at(pid).unwrap_or_default(),
+        annotations: bundle.annotations,
+        created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+    };
+    store::write(state, &record).map_err(|e| Failure::new(format!("write the state: {e}")))?;
+    if let Some(file) = pid_file {
+        write_pid_file(file, pid)?;
+    }
+    Ok(child)
+}
+
+/// Wait for the child's "ready" (`Ok`), or for its report channel to say it
+/// failed or died (`Err`).
+fn wait_until_ready(ready: &OwnedFd, receiver: &impl AsFd) -> Result<(), ()> {
+    loop {
+        let mut fds = [
+            PollFd::new(ready.as_fd(), PollFlags::POLLIN),
+            PollFd::new(receiver.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return Err(()),
+        }
+        let mut byte = [0u8; 1];
+        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+            let mut file = File::from(ready.try_clone().map_err(|_| ())?);
+            return if matches!(file.read(&mut byte), Ok(1)) { Ok(()) } else { Err(()) };
+        }
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            return Err(());
+        }
+    }
+}
+
+/// The PID, as runc writes it (no newline), atomically: engines poll for it.
+fn write_pid_file(file: &Path, pid: i32) -> Result<(), Failure> {
+    let partial = PathBuf::from(format!("{}.partial", file.display()));
+    std::fs::write(&partial, pid.to_string())
+        .and_then(|()| std::fs::rename(&partial, file))
+        .map_err(|e| Failure::new(format!("write the pid file {}: {e}", file.display())))
+}

@@ -1,0 +1,15 @@
+//! `tincan start ID`: let a created container run its command.
+
+use std::path::Path;
+
+use crate::{Failure, gate, store};
+
+pub fn start(root: &Path, id: &str) -> Result<(), Failure> {
+    let state = store::open(root, id).map_err(|e| Failure::new(e.to_string()))?;
+    let record = store::read(&state).map_err(|e| Failure::new(e.to_string()))?;
+    store::status(&state, record.as_ref()).may_start()?;
+    gate::release(state.dir()).map_err(|e| Failure::new(format!("start {id}: {e}")))?;
+    // The FIFO gone is what says "running" from now on.
+    std::fs::remove_file(state.dir().join(gate::FIFO))
+        .map_err(|e| Failure::new(format!("remove {}: {e}", gate::FIFO)))
+}

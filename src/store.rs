@@ -1,0 +1,116 @@
+//! The runtime's state: one directory a container under `--root`, as runc
+//! keeps it, which engines point at. It holds chapter 0's [`State`] (the lock,
+//! and the records of what the steps made on the host, for `delete` to take
+//! down), the start FIFO while the container is created, and `runtime-state`:
+//! what `state` prints, and how to tell whether the process is still ours.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use ch00_process::State;
+use serde::{Deserialize, Serialize};
+
+use crate::gate::FIFO;
+use crate::lifecycle::Status;
+
+/// The default `--root`.
+pub const DEFAULT_ROOT: &str = "/run/tincan";
+
+/// What `runtime-state` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    /// The bundle's absolute path.
+    pub bundle: PathBuf,
+    /// The container's first process, as the host sees it.
+    pub pid: i32,
+    /// When that process started, in clock ticks since boot (`/proc/PID/stat`,
+    /// field 22): a PID may be reused once the process is gone, its start time
+    /// tells the two apart.
+    pub started_at: u64,
+    /// The bundle's annotations, which `state` reports.
+    pub annotations: std::collections::HashMap<String, String>,
+    /// When the container was created (RFC 3339), as runc reports it.
+    pub created: String,
+}
+
+/// Not a `.json` record of chapter 0's (those are objects on the host to take down).
+const RECORD: &str = "runtime-state";
+
+/// The error for a container that does not exist, in runc's words.
+pub fn not_found(id: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, format!("container {id} does not exist"))
+}
+
+/// The directory of container `id` under `root`.
+pub fn dir(root: &Path, id: &str) -> PathBuf {
+    root.join(id)
+}
+
+/// Lock container `id`'s state, waiting for another command on it to finish.
+pub fn open(root: &Path, id: &str) -> io::Result<State> {
+    State::open(&dir(root, id)).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => not_found(id),
+        _ => e,
+    })
+}
+
+/// Write the record, atomically (a crash leaves the old one or the new one).
+pub fn write(state: &State, record: &Record) -> io::Result<()> {
+    let partial = state.dir().join(format!(".{RECORD}.partial"));
+    fs::write(&partial, serde_json::to_vec_pretty(record)?)?;
+    fs::rename(partial, state.dir().join(RECORD))
+}
+
+/// Read the record; `None` while `create` has not written it yet.
+pub fn read(state: &State) -> io::Result<Option<Record>> {
+    match fs::read(state.dir().join(RECORD)) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(io::Error::other),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The container's status now: its process alive (and still the same
+/// process) and waiting at the FIFO, or running, or gone.
+pub fn status(state: &State, record: Option<&Record>) -> Status {
+    let Some(record) = record else { return Status::Creating };
+    if started_at(record.pid) != Some(record.started_at) || is_zombie(record.pid) {
+        return Status::Stopped;
+    }
+    if state.dir().join(FIFO).exists() {
+        return Status::Created;
+    }
+    Status::Running
+}
+
+/// Field 22 of `/proc/PID/stat`, the process's start time; `None` if there
+/// is no such process.
+pub fn started_at(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    after_name.split(' ').nth(19)?.parse().ok()
+}
+
+fn is_zombie(pid: i32) -> bool {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rfind(')').and_then(|at| stat.get(at + 2..at + 3)) == Some("Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_process_has_a_start_time_and_a_gone_one_none() {
+        let me = std::process::id() as i32;
+        let started = started_at(me).expect("our own start time");
+        assert_eq!(started_at(me), Some(started), "it does not change");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        child.wait().unwrap();
+        assert_eq!(started_at(pid), None, "reaped: no such process");
+    }
+}

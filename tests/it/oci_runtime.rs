@@ -1,0 +1,220 @@
+//! The OCI runtime command line, differentially: each case runs against runc
+//! and crun (Debian's packages), the references, and against tincan, and
+//! tincan must answer as they do — the peers are the reference, not our
+//! reading of the spec. Each case's table (a row a step, a column a runtime)
+//! is a snapshot, which the book shows.
+//!
+//! What is compared is what engines rely on and both references agree on:
+//! exit codes (0, or 1 with a line on stderr), silence on success, the status
+//! `state` reports, and what is left on the host. Not the error texts: runc's
+//! and crun's differ in every case.
+
+use crate::support::oci::{Lab, REFERENCES, RUNTIMES, Said};
+use crate::support::{root_or_skip, tools_or_skip};
+
+/// One step of a case, and what the runtime did.
+type Row = (String, String);
+
+/// Run `case` against every runtime; assert they agree; the table.
+fn differential(name: &str, case: fn(&Lab) -> Vec<Row>) -> Option<String> {
+    let test = format!("oci_runtime::{name}");
+    if !(root_or_skip(&test) && tools_or_skip(&test, &REFERENCES)) {
+        return None;
+    }
+    let results: Vec<Vec<Row>> = RUNTIMES.iter().map(|r| case(&Lab::new(*r))).collect();
+    let mut md = format!(
+        "| step | {} |\n|---|{}\n",
+        RUNTIMES.map(|r| r.name()).join(" | "),
+        "---|".repeat(RUNTIMES.len())
+    );
+    for (i, (step, _)) in results[0].iter().enumerate() {
+        let cells: Vec<&str> = results.iter().map(|rows| rows[i].1.as_str()).collect();
+        md.push_str(&format!("| {step} | {} |\n", cells.join(" | ")));
+    }
+    let (runc, crun, tincan) = (&results[0], &results[1], &results[2]);
+    assert_eq!(runc, crun, "{name}: the references disagree; this case cannot judge:\n{md}");
+    assert_eq!(tincan, runc, "{name}: tincan answers otherwise:\n{md}");
+    Some(md)
+}
+
+/// What a command said, as a row.
+fn row(step: &str, said: &Said) -> Row {
+    (step.to_owned(), said.outcome())
+}
+
+/// The life of a container: created, started, killed, deleted; and what each
+/// status refuses.
+fn lifecycle(lab: &Lab) -> Vec<Row> {
+    let id = lab.id("life");
+    let bundle = lab.bundle(&id, &["sleep", "30"], |_| {});
+    let pid_file = bundle.join("pid");
+    let mut rows = Vec::new();
+    let b = bundle.to_str().unwrap();
+    rows.push(row(
+        "`create`",
+        &lab.run(&["create", "--bundle", b, "--pid-file", pid_file.to_str().unwrap(), &id]),
+    ));
+    let pid = std::fs::read_to_string(&pid_file).unwrap_or_default();
+    let pid_ok = !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit());
+    rows.push(("pid file: the PID, no newline".into(), pid_ok.to_string()));
+    let state = lab.state(&id).unwrap_or_default();
+    rows.push(("`state`".into(), state["status"].as_str().unwrap_or("?").to_owned()));
+    let keys = ["ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner"];
+    let has_keys = keys.iter().all(|k| state.get(k).is_some());
+    rows.push(("`state` has the spec's keys and runc's".into(), has_keys.to_string()));
+    rows.push((
+        "`state`'s pid is the pid file's".into(),
+        (state["pid"].as_i64().map(|p| p.to_string()) == Some(pid.clone())).to_string(),
+    ));
+    rows.push((
+        "exec.fifo while created".into(),
+        lab.container_dir(&id).join("exec.fifo").exists().to_string(),
+    ));
+    rows.push(row("`start`", &lab.run(&["start", &id])));
+    rows.push(("`state`".into(), lab.status(&id)));
+    rows.push((
+        "exec.fifo once started".into(),
+        lab.container_dir(&id).join("exec.fifo").exists().to_string(),
+    ));
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    rows.push(("the pid runs the command".into(), (cmdline == b"sleep\x0030\x00").to_string()));
+    rows.push(row("`start` again", &lab.run(&["start", &id])));
+    rows.push(row("`kill KILL`", &lab.run(&["kill", &id, "KILL"])));
+    rows.push(("`state`".into(), lab.wait_for(&id, "stopped")));
+    rows.push(("`state`'s pid".into(), lab.state(&id).unwrap_or_default()["pid"].to_string()));
+    rows.push(row("`start` when stopped", &lab.run(&["start", &id])));
+    rows.push(row("`kill` when stopped", &lab.run(&["kill", &id, "KILL"])));
+    rows.push(row("`delete`", &lab.run(&["delete", &id])));
+    rows.push(("`state`".into(), lab.status(&id)));
+    rows
+}
+
+/// What `delete` takes: a created or stopped container, or any with `--force`.
+fn delete(lab: &Lab) -> Vec<Row> {
+    let (created, running) = (lab.id("created"), lab.id("running"));
+    let mut rows = Vec::new();
+    for id in [&created, &running] {
+        let bundle = lab.bundle(id, &["sleep", "30"], |_| {});
+        let said = lab.run(&["create", "--bundle", bundle.to_str().unwrap(), id]);
+        rows.push(row(&format!("`create` {}", &id[..id.find('-').unwrap()]), &said));
+    }
+    rows.push(row("`start` running", &lab.run(&["start", &running])));
+    rows.push(row("`delete` created", &lab.run(&["delete", &created])));
+    rows.push(("`state` of created".into(), lab.status(&created)));
+    rows.push(row("`delete` running", &lab.run(&["delete", &running])));
+    rows.push(("`state` of running".into(), lab.status(&running)));
+    rows.push(row("`delete --force` running", &lab.run(&["delete", "--force", &running])));
+    rows.push(("`state` of running".into(), lab.status(&running)));
+    rows.push(row(
+        "`delete --force` of no container",
+        &lab.run(&["delete", "--force", "nothing-here"]),
+    ));
+    rows
+}
+
+/// Every command on an id that is not a container's.
+fn unknown_id(lab: &Lab) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for command in [&["state"][..], &["start"], &["kill"], &["kill", "KILL"], &["delete"]] {
+        let mut args = command.to_vec();
+        args.insert(1, "nothing-here");
+        rows.push(row(&format!("`{}`", command.join(" ")), &lab.run(&args)));
+    }
+    rows
+}
+
+/// A second container with an id in use.
+fn duplicate_id(lab: &Lab) -> Vec<Row> {
+    let id = lab.id("twice");
+    let bundle = lab.bundle(&id, &["sleep", "30"], |_| {});
+    let b = bundle.to_str().unwrap();
+    vec![
+        row("`create`", &lab.run(&["create", "--bundle", b, &id])),
+        row("`create` again", &lab.run(&["create", "--bundle", b, &id])),
+        ("`state` of the first".into(), lab.status(&id)),
+    ]
+}
+
+/// A bundle that cannot make a container fails at `create` (not at `start`),
+/// and leaves nothing behind.
+fn bad_bundles(lab: &Lab) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let mut attempt = |what: &str, args: &[&str], spoil: fn(&std::path::Path)| {
+        let id = lab.id(&format!("bad{}", rows.len()));
+        let bundle = lab.bundle(&id, args, |_| {});
+        spoil(&bundle);
+        let said = lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+        let left = lab.container_dir(&id).exists();
+        rows.push((
+            what.to_owned(),
+            format!("{}{}", said.outcome(), if left { ", state left" } else { "" }),
+        ));
+    };
+    attempt("no bundle directory", &["true"], |b| std::fs::remove_dir_all(b).unwrap());
+    attempt("no config.json", &["true"], |b| std::fs::remove_file(b.join("config.json")).unwrap());
+    attempt("config.json not JSON", &["true"], |b| {
+        std::fs::write(b.join("config.json"), "{").unwrap()
+    });
+    attempt("no root file system", &["true"], |b| {
+        std::fs::remove_dir_all(b.join("rootfs")).unwrap()
+    });
+    attempt("no such command (a path)", &["/no-such-command"], |_| {});
+    attempt("no such command (in PATH)", &["no-such-command"], |_| {});
+    rows
+}
+
+/// A working directory the rootfs lacks is made, as both references do.
+fn missing_cwd(lab: &Lab) -> Vec<Row> {
+    let id = lab.id("cwd");
+    let bundle = lab.bundle(&id, &["sleep", "30"], |c| c["process"]["cwd"] = "/made/here".into());
+    vec![
+        row("`create`", &lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &id])),
+        row("`start`", &lab.run(&["start", &id])),
+        ("the directory is there".into(), bundle.join("rootfs/made/here").is_dir().to_string()),
+    ]
+}
+
+/// The spellings of a signal, and one that is none.
+fn signals(lab: &Lab) -> Vec<Row> {
+    let id = lab.id("signals");
+    let bundle = lab.bundle(&id, &["sleep", "30"], |_| {});
+    let mut rows =
+        vec![row("`create`", &lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &id]))];
+    rows.push(row("`start`", &lab.run(&["start", &id])));
+    for signal in ["TERM", "SIGTERM", "term", "15", "0"] {
+        rows.push(row(&format!("`kill {signal}`"), &lab.run(&["kill", &id, signal])));
+    }
+    // PID 1 of a namespace ignores a signal it has no handler for.
+    rows.push(("`state`: sleep ignores TERM as PID 1".into(), lab.status(&id)));
+    rows.push(row("`kill 99`", &lab.run(&["kill", &id, "99"])));
+    rows
+}
+
+/// `run` passes the command's exit status through, and deletes the container.
+fn run(lab: &Lab) -> Vec<Row> {
+    let id = lab.id("run");
+    let bundle = lab.bundle(&id, &["sh", "-c", "exit 3"], |_| {});
+    let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    vec![
+        ("`run` of `exit 3`".into(), format!("exit {}", said.code)),
+        ("`state` after".into(), lab.status(&id)),
+    ]
+}
+
+macro_rules! cases {
+    ($($case:ident),*) => {
+        $(
+            #[test]
+            fn $case() {
+                if let Some(table) = differential(stringify!($case), super::$case) {
+                    insta::assert_snapshot!(table);
+                }
+            }
+        )*
+    };
+}
+
+mod case {
+    use super::differential;
+    cases!(lifecycle, delete, unknown_id, duplicate_id, bad_bundles, missing_cwd, signals, run);
+}
