@@ -13,7 +13,8 @@ use ch06_net::{NetOptions, Network};
 use ch07_cgroups::CgroupOptions;
 use ch08_images::user::{Ids, SwitchUser};
 use ch08_images::workdir::WorkDir;
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use ch10_harden::capabilities::{BoundingSet, Capabilities, SetCapabilities};
+use oci_spec::runtime::{LinuxCapabilities, LinuxNamespaceType, Mount, Spec};
 
 /// What is wrong with a bundle.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,8 @@ pub enum BundleError {
     Unsupported(String),
     #[error("{0} is missing from config.json")]
     Missing(&'static str),
+    #[error("{0}")]
+    Host(String),
 }
 
 /// A bundle, read: the container, and the plan that sets it up.
@@ -33,18 +36,24 @@ pub struct Bundle {
     pub annotations: HashMap<String, String>,
 }
 
-/// The mounts every container of chapter 6's plan gets, which a config may
-/// list (`runc spec` does): (destination, type).
-const STANDARD_MOUNTS: [(&str, &str); 7] = [
-    ("/proc", "proc"),
-    ("/dev", "tmpfs"),
-    ("/dev/pts", "devpts"),
-    ("/dev/shm", "tmpfs"),
-    ("/dev/mqueue", "mqueue"),
-    ("/sys", "sysfs"),
+/// The mounts the chapters make, which a config must list (`runc spec` does),
+/// with the options `runc spec` gives them: (destination, type, options).
+/// The chapters make them so; a config that asks for other options, or
+/// leaves one out, asks for what tincan cannot do yet.
+const STANDARD_MOUNTS: [(&str, &str, &[&str]); 7] = [
+    ("/proc", "proc", &["nosuid", "noexec", "nodev"]),
+    ("/dev", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
+    // Not `gid=5` (runc's, for the group tty): chapter 3 leaves new terminals
+    // in their creator's group, as in chapter 9's user namespace there may be
+    // no group 5 at all.
+    ("/dev/pts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]),
+    ("/dev/shm", "tmpfs", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+    ("/dev/mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
+    ("/sys", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
     // Chapter 7's: the container's cgroups, read-only, in a cgroup namespace
     // (which it makes whether or not `linux.namespaces` asks, as Docker on v2).
-    ("/sys/fs/cgroup", "cgroup"),
+    // The only one a config may leave out.
+    ("/sys/fs/cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", "ro"]),
 ];
 
 // ANCHOR: read
@@ -78,9 +87,9 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
     let ids = Ids {
         uid: user.uid(),
         gid: user.gid(),
-        groups: std::iter::once(user.gid())
-            .chain(user.additional_gids().clone().unwrap_or_default())
-            .collect(),
+        // Exactly the groups the config lists: runc and crun add not even the
+        // primary one.
+        groups: user.additional_gids().clone().unwrap_or_default(),
         home: None,
     };
     let mut plan = ch07_cgroups::plan(&options);
@@ -88,7 +97,15 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
     if !cgroup_mount {
         plan = plan.replace("cgroup namespace", vec![]);
     }
-    let plan = plan.then(WorkDir::new(process.cwd().clone())).then(SwitchUser::new(ids));
+    // Chapter 10's capability steps, around the user switch; the sets the
+    // config asks for (none, if it asks for none: the spec's default).
+    let caps = capabilities(process.capabilities().as_ref())?;
+    let bounding = BoundingSet::new(&caps).map_err(BundleError::Host)?;
+    let plan = plan
+        .then(WorkDir::new(process.cwd().clone()))
+        .then(SwitchUser::new(ids))
+        .insert_before("user", bounding)
+        .insert_after("user", SetCapabilities::new(caps));
     let annotations = spec.annotations().clone().unwrap_or_default();
     Ok(Bundle { container, plan, annotations })
 }
@@ -103,7 +120,6 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
     if let Some(process) = spec.process() {
         let fields = [
             ("process.terminal", process.terminal() == Some(true)),
-            ("process.capabilities", process.capabilities().is_some()),
             ("process.rlimits", process.rlimits().as_ref().is_some_and(|r| !r.is_empty())),
             ("process.noNewPrivileges", process.no_new_privileges() == Some(true)),
             ("process.apparmorProfile", process.apparmor_profile().is_some()),
@@ -120,10 +136,20 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
     if spec.domainname().is_some() {
         return unsupported("domainname");
     }
-    for (i, mount) in spec.mounts().iter().flatten().enumerate() {
-        let (to, kind) = (mount.destination(), mount.typ().as_deref().unwrap_or("bind"));
-        if !STANDARD_MOUNTS.iter().any(|(d, t)| Path::new(d) == to && *t == kind) {
-            return unsupported(&format!("mounts[{i}] ({kind} on {})", to.display()));
+    let mounts = spec.mounts().clone().unwrap_or_default();
+    for (i, mount) in mounts.iter().enumerate() {
+        if !is_standard(mount) {
+            let (to, kind) = (mount.destination(), mount.typ().as_deref().unwrap_or("bind"));
+            let options = mount.options().clone().unwrap_or_default().join(",");
+            return unsupported(&format!(
+                "mounts[{i}] ({kind} on {} with {options:?})",
+                to.display()
+            ));
+        }
+    }
+    for (to, _, _) in &STANDARD_MOUNTS[..6] {
+        if !mounts.iter().any(|m| m.destination() == Path::new(to)) {
+            return unsupported(&format!("mounts without {to} (the chapters always make it)"));
         }
     }
     let Some(linux) = spec.linux() else { return Err(BundleError::Missing("linux")) };
@@ -162,6 +188,39 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
     }
 }
 
+/// A mount the chapters make, with options they honour.
+fn is_standard(mount: &Mount) -> bool {
+    let kind = mount.typ().as_deref().unwrap_or("bind");
+    let options = mount.options().clone().unwrap_or_default();
+    STANDARD_MOUNTS.iter().any(|(to, t, known)| {
+        Path::new(to) == mount.destination()
+            && *t == kind
+            && options.iter().all(|o| known.contains(&o.as_str()))
+    })
+}
+
+/// The five capability sets of `process.capabilities`, for chapter 10's steps.
+fn capabilities(asked: Option<&LinuxCapabilities>) -> Result<Capabilities, BundleError> {
+    let Some(asked) = asked else { return Ok(Capabilities::default()) };
+    let set = |field: &str, set: &Option<oci_spec::runtime::Capabilities>| {
+        set.iter()
+            .flatten()
+            .map(|cap| {
+                format!("CAP_{cap}").parse::<caps::Capability>().map_err(|_| {
+                    BundleError::Unsupported(format!("process.capabilities.{field}: CAP_{cap}"))
+                })
+            })
+            .collect::<Result<caps::CapsHashSet, _>>()
+    };
+    Ok(Capabilities {
+        bounding: set("bounding", asked.bounding())?,
+        effective: set("effective", asked.effective())?,
+        permitted: set("permitted", asked.permitted())?,
+        inheritable: set("inheritable", asked.inheritable())?,
+        ambient: set("ambient", asked.ambient())?,
+    })
+}
+
 /// `linux.cgroupsPath` as chapter 7 names a container's cgroup: a path of
 /// names in each hierarchy ending with the container's id.
 fn parent_of(path: &Path, id: &str) -> Result<PathBuf, BundleError> {
@@ -184,4 +243,63 @@ fn parent_of(path: &Path, id: &str) -> Result<PathBuf, BundleError> {
 pub fn cleanup_plan() -> Plan {
     let net = NetOptions { net: Network::None, ..NetOptions::default() };
     ch07_cgroups::plan(&CgroupOptions { net, ..CgroupOptions::default() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `tincan spec`'s config, changed by `edit`, read as container "t".
+    fn read_with(edit: impl FnOnce(&mut serde_json::Value)) -> Result<Bundle, BundleError> {
+        let bundle = tempfile::tempdir().unwrap();
+        crate::commands::spec::spec(bundle.path()).unwrap();
+        std::fs::create_dir(bundle.path().join("rootfs")).unwrap();
+        let path = bundle.path().join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        edit(&mut config);
+        std::fs::write(&path, config.to_string()).unwrap();
+        read(bundle.path(), "t")
+    }
+
+    fn refusal(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+        match read_with(edit) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("taken"),
+        }
+    }
+
+    #[test]
+    fn a_field_tincan_does_not_honour_is_refused_by_name() {
+        let rlimits = refusal(|c| {
+            c["process"]["rlimits"] =
+                serde_json::json!([{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]);
+        });
+        assert!(rlimits.starts_with("process.rlimits: not supported"), "{rlimits}");
+        let seccomp = refusal(|c| {
+            c["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"})
+        });
+        assert!(seccomp.starts_with("linux.seccomp"), "{seccomp}");
+    }
+
+    #[test]
+    fn a_mount_with_other_options_or_one_left_out_is_refused() {
+        let small =
+            refusal(|c| c["mounts"][1]["options"] = serde_json::json!(["mode=700", "size=1k"]));
+        assert!(small.starts_with("mounts[1] (tmpfs on /dev"), "{small}");
+        let bind = refusal(|c| {
+            let mounts = c["mounts"].as_array_mut().unwrap();
+            mounts.push(serde_json::json!({"destination": "/data", "type": "bind", "source": "/"}));
+        });
+        assert!(bind.starts_with("mounts[7] (bind on /data"), "{bind}");
+        let missing = refusal(|c| drop(c["mounts"].as_array_mut().unwrap().remove(4)));
+        assert!(missing.starts_with("mounts without /dev/mqueue"), "{missing}");
+    }
+
+    #[test]
+    fn a_cgroups_path_must_end_with_the_id() {
+        let other = refusal(|c| c["linux"]["cgroupsPath"] = "/parent/someone-else".into());
+        assert!(other.starts_with("linux.cgroupsPath /parent/someone-else"), "{other}");
+        assert!(read_with(|c| c["linux"]["cgroupsPath"] = "/parent/t".into()).is_ok());
+    }
 }

@@ -6,6 +6,7 @@ mod bundle;
 mod commands;
 mod gate;
 mod lifecycle;
+mod log;
 mod store;
 
 use std::path::PathBuf;
@@ -39,6 +40,15 @@ struct Cli {
     /// Where containers' state lives.
     #[arg(long, global = true, default_value = store::DEFAULT_ROOT)]
     root: PathBuf,
+    /// Also write errors to this file (containerd's shim reads it).
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// How errors are written to the log (and to stderr, with json and no --log).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: log::LogFormat,
+    /// Manage cgroups through systemd: not supported; tincan writes cgroupfs.
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,6 +63,9 @@ enum Command {
         /// Write the container's PID here.
         #[arg(long)]
         pid_file: Option<PathBuf>,
+        /// Where to send the container's terminal: not supported yet.
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
         id: String,
     },
     /// Create and start a container, wait for its command, delete it; exit
@@ -70,6 +83,9 @@ enum Command {
     State { id: String },
     /// Send a signal (default SIGTERM) to a container's process.
     Kill {
+        /// Every process of the container, not only its first.
+        #[arg(long, short)]
+        all: bool,
         id: String,
         /// A name (`KILL`, `SIGKILL`) or a number; 0 only checks that the
         /// process is there.
@@ -81,6 +97,25 @@ enum Command {
         #[arg(long, short)]
         force: bool,
         id: String,
+    },
+    /// List the containers.
+    List {
+        #[arg(long, short, value_enum, default_value = "table")]
+        format: commands::list::Format,
+        /// Only their ids.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// List a container's processes (PIDs as the host numbers them).
+    Ps {
+        #[arg(long, short, value_enum, default_value = "table")]
+        format: commands::list::Format,
+        id: String,
+    },
+    /// Write a config.json to start from, one that tincan runs as it is.
+    Spec {
+        #[arg(long, short, default_value = ".")]
+        bundle: PathBuf,
     },
     /// List the chapters the runtime is built from.
     Chapters,
@@ -104,31 +139,61 @@ impl<E: std::error::Error> From<E> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let root = &cli.root;
-    let done = match &cli.command {
-        Command::Create { bundle, pid_file, id } => {
-            commands::create::create(root, id, bundle, pid_file.as_deref()).map(drop)
-        }
-        Command::Run { bundle, pid_file, id } => {
-            match commands::run::run(root, id, bundle, pid_file.as_deref()) {
-                Ok(code) => return ExitCode::from(code),
-                Err(e) => Err(e),
-            }
-        }
-        Command::Start { id } => commands::start::start(root, id),
-        Command::State { id } => commands::state::state(root, id),
-        Command::Kill { id, signal } => commands::kill::kill(root, id, signal),
-        Command::Delete { force, id } => commands::delete::delete(root, id, *force),
-        Command::Chapters => {
-            chapters();
-            Ok(())
-        }
+    let done = if cli.systemd_cgroup {
+        Err(Failure::new(
+            "--systemd-cgroup: not supported; tincan manages cgroups itself (cgroupfs)",
+        ))
+    } else {
+        command(&cli)
     };
     match done {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(Failure(message)) => {
-            eprintln!("tincan: {message}");
+            // One line on stderr, as engines expect; and the log, if asked.
+            match (&cli.log, cli.log_format) {
+                (Some(file), format) => {
+                    if let Err(e) = log::append(file, format, &message) {
+                        eprintln!("tincan: write the log {}: {e}", file.display());
+                    }
+                    eprintln!("tincan: {message}");
+                }
+                (None, log::LogFormat::Json) => {
+                    eprint!("{}", log::line(log::LogFormat::Json, &message))
+                }
+                (None, log::LogFormat::Text) => eprintln!("tincan: {message}"),
+            }
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Run the command; the exit code it asks for (`run`: the container's).
+fn command(cli: &Cli) -> Result<u8, Failure> {
+    let root = &cli.root;
+    match &cli.command {
+        Command::Create { bundle, pid_file, console_socket, id } => {
+            if console_socket.is_some() {
+                return Err(Failure::new(
+                    "--console-socket: a terminal is not supported by tincan yet",
+                ));
+            }
+            commands::create::create(root, id, bundle, pid_file.as_deref()).map(|_| 0)
+        }
+        Command::Run { bundle, pid_file, id } => {
+            commands::run::run(root, id, bundle, pid_file.as_deref())
+        }
+        Command::Start { id } => commands::start::start(root, id).map(|()| 0),
+        Command::State { id } => commands::state::state(root, id).map(|()| 0),
+        Command::Kill { all, id, signal } => {
+            commands::kill::kill(root, id, signal, *all).map(|()| 0)
+        }
+        Command::Delete { force, id } => commands::delete::delete(root, id, *force).map(|()| 0),
+        Command::List { format, quiet } => commands::list::list(root, *format, *quiet).map(|()| 0),
+        Command::Ps { format, id } => commands::ps::ps(root, id, *format).map(|()| 0),
+        Command::Spec { bundle } => commands::spec::spec(bundle).map(|()| 0),
+        Command::Chapters => {
+            chapters();
+            Ok(0)
         }
     }
 }

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::gate::FIFO;
 use crate::lifecycle::Status;
 
-/// The default `--root`.
-pub const DEFAULT_ROOT: &str = "/run/tincan";
+/// The default `--root`: beside the chapters' own state (`/run/tincan`),
+/// not in it, so that no container id can be one of their directories.
+pub const DEFAULT_ROOT: &str = "/run/tincan/runtime";
 
 /// What `runtime-state` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,14 +44,21 @@ pub fn not_found(id: &str) -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, format!("container {id} does not exist"))
 }
 
-/// The directory of container `id` under `root`.
-pub fn dir(root: &Path, id: &str) -> PathBuf {
-    root.join(id)
+/// The directory of container `id` under `root`, once `id` is a valid one:
+/// runc's rule (letters, digits, `_`, `+`, `-`, `.`; not `.` or `..`), so
+/// that it names a directory under `root` and nothing else.
+pub fn dir(root: &Path, id: &str) -> io::Result<PathBuf> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_+-.".contains(c);
+    if id.is_empty() || id == "." || id == ".." || !id.chars().all(allowed) || id.len() > 1024 {
+        let why = format!("invalid container id {id:?}: use letters, digits, _ + - and .");
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+    }
+    Ok(root.join(id))
 }
 
 /// Lock container `id`'s state, waiting for another command on it to finish.
 pub fn open(root: &Path, id: &str) -> io::Result<State> {
-    State::open(&dir(root, id)).map_err(|e| match e.kind() {
+    State::open(&dir(root, id)?).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => not_found(id),
         _ => e,
     })

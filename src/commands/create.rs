@@ -23,11 +23,10 @@ pub fn create(
     bundle_dir: &Path,
     pid_file: Option<&Path>,
 ) -> Result<Child, Failure> {
-    let bundle_dir = std::path::absolute(bundle_dir)
-        .map_err(|e| Failure::new(format!("bundle {}: {e}", bundle_dir.display())))?;
-    check_id(id)?;
+    let bundle_dir = clean(bundle_dir)?;
+    let dir = store::dir(root, id)?;
     let bundle = bundle::read(&bundle_dir, id)?;
-    if store::dir(root, id).exists() {
+    if dir.exists() {
         return Err(Failure::new(format!("container {id} already exists")));
     }
     let state = State::create_in(root, &bundle.container).map_err(|e| {
@@ -41,18 +40,6 @@ pub fn create(
             Err(e)
         }
     }
-}
-
-/// An id is a file name under `--root` and a part of host objects' names:
-/// runc's rule (letters, digits, `_`, `+`, `-`, `.`), and not `.` or `..`.
-fn check_id(id: &str) -> Result<(), Failure> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "_+-.".contains(c);
-    if id.is_empty() || id == "." || id == ".." || !id.chars().all(allowed) || id.len() > 1024 {
-        return Err(Failure::new(format!(
-            "invalid container id {id:?}: use letters, digits, _ + - and ."
-        )));
-    }
-    Ok(())
 }
 
 fn set_up(
@@ -101,6 +88,25 @@ fn set_up(
         write_pid_file(file, pid)?;
     }
     Ok(child)
+}
+
+/// The bundle's absolute path, `.` and `..` taken out as runc does (without
+/// following links).
+fn clean(bundle: &Path) -> Result<PathBuf, Failure> {
+    use std::path::Component;
+    let absolute = std::path::absolute(bundle)
+        .map_err(|e| Failure::new(format!("bundle {}: {e}", bundle.display())))?;
+    let mut clean = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            Component::ParentDir => {
+                clean.pop();
+            }
+            Component::CurDir => {}
+            other => clean.push(other),
+        }
+    }
+    Ok(clean)
 }
 
 /// Wait for the child's "ready" (`Ok`), or for its report channel to say it

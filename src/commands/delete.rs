@@ -4,7 +4,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ch00_process::{Context, State, cleanup};
-use nix::sys::signal::Signal;
 
 use crate::lifecycle::Status;
 use crate::{Failure, bundle, store};
@@ -31,7 +30,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Failure> {
 /// Kill the container's process and wait until it is gone (its PID namespace
 /// dies with it, and the kernel kills the rest).
 fn end(pid: i32, started_at: u64) -> Result<(), Failure> {
-    crate::commands::kill::signal_process(pid, started_at, Signal::SIGKILL)?;
+    // Gone already (it may end by itself this very moment): nothing to kill.
+    let _ = crate::commands::kill::signal_process(pid, started_at, libc::SIGKILL);
     let deadline = Instant::now() + Duration::from_secs(10);
     while store::started_at(pid) == Some(started_at) && !zombie_or_gone(pid) {
         if Instant::now() > deadline {

@@ -3,6 +3,9 @@
 pub mod create;
 pub mod delete;
 pub mod kill;
+pub mod list;
+pub mod ps;
 pub mod run;
+pub mod spec;
 pub mod start;
 pub mod state;

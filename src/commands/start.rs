@@ -8,7 +8,9 @@ pub fn start(root: &Path, id: &str) -> Result<(), Failure> {
     let state = store::open(root, id).map_err(|e| Failure::new(e.to_string()))?;
     let record = store::read(&state).map_err(|e| Failure::new(e.to_string()))?;
     store::status(&state, record.as_ref()).may_start()?;
-    gate::release(state.dir()).map_err(|e| Failure::new(format!("start {id}: {e}")))?;
+    let record = record.expect("a created container has its record");
+    let process = crate::commands::kill::pidfd(record.pid, record.started_at)?;
+    gate::release(state.dir(), &process).map_err(|e| Failure::new(format!("start {id}: {e}")))?;
     // The FIFO gone is what says "running" from now on.
     std::fs::remove_file(state.dir().join(gate::FIFO))
         .map_err(|e| Failure::new(format!("remove {}: {e}", gate::FIFO)))

@@ -13,19 +13,27 @@ use crate::{Failure, store};
 #[serde(rename_all = "camelCase")]
 pub struct OciState {
     oci_version: &'static str,
-    id: String,
-    status: Status,
-    pid: i32,
-    bundle: String,
+    pub id: String,
+    pub status: Status,
+    pub pid: i32,
+    pub bundle: String,
     rootfs: String,
-    created: String,
+    pub created: String,
     /// Who made the container (runc reports it; engines show it).
-    owner: String,
+    pub owner: String,
     #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
     annotations: std::collections::HashMap<String, String>,
 }
 
 pub fn state(root: &Path, id: &str) -> Result<(), Failure> {
+    let oci = of(root, id)?;
+    let json = serde_json::to_string_pretty(&oci).map_err(|e| Failure::new(e.to_string()))?;
+    println!("{json}");
+    Ok(())
+}
+
+/// The state of container `id`, as `state` prints it and `list` lists it.
+pub fn of(root: &Path, id: &str) -> Result<OciState, Failure> {
     let state = store::open(root, id).map_err(|e| Failure::new(e.to_string()))?;
     let record = store::read(&state).map_err(|e| Failure::new(e.to_string()))?;
     let status = store::status(&state, record.as_ref());
@@ -36,7 +44,7 @@ pub fn state(root: &Path, id: &str) -> Result<(), Failure> {
     // A stopped container has no process: the spec says the pid is then absent,
     // runc says 0.
     let pid = if status == Status::Stopped { 0 } else { record.pid };
-    let oci = OciState {
+    Ok(OciState {
         oci_version: oci_spec::runtime::VERSION,
         id: record.id,
         status,
@@ -46,10 +54,7 @@ pub fn state(root: &Path, id: &str) -> Result<(), Failure> {
         created: record.created,
         owner: owner(state.dir()),
         annotations: record.annotations,
-    };
-    let json = serde_json::to_string_pretty(&oci).map_err(|e| Failure::new(e.to_string()))?;
-    println!("{json}");
-    Ok(())
+    })
 }
 
 /// The name of the user who owns the container's state, as runc reports it.

@@ -201,6 +201,116 @@ fn run(lab: &Lab) -> Vec<Row> {
     ]
 }
 
+/// What the container's process holds: with no `process.capabilities`,
+/// nothing (the spec's default); with some, exactly those.
+fn capabilities(lab: &Lab) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let show = ["sh", "-c", "grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status"];
+    let none = lab.id("nocaps");
+    let bundle = lab.bundle(&none, &show, |_| {});
+    let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &none]);
+    rows.push((
+        "no `process.capabilities`".into(),
+        said.stdout.trim().replace('\t', " ").replace('\n', ", "),
+    ));
+    let some = lab.id("caps");
+    let bundle = lab.bundle(&some, &show, |c| {
+        let caps = serde_json::json!(["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"]);
+        c["process"]["capabilities"] = serde_json::json!({
+            "bounding": caps, "effective": caps, "permitted": caps
+        });
+    });
+    let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &some]);
+    rows.push((
+        "`runc spec`'s three".into(),
+        said.stdout.trim().replace('\t', " ").replace('\n', ", "),
+    ));
+    rows
+}
+
+/// A process of another user: it starts, and is that user.
+fn user(lab: &Lab) -> Vec<Row> {
+    let id = lab.id("user");
+    let bundle = lab.bundle(&id, &["sleep", "30"], |c| {
+        c["process"]["user"] =
+            serde_json::json!({"uid": 1000, "gid": 1000, "additionalGids": [100]});
+    });
+    let mut rows =
+        vec![row("`create`", &lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &id]))];
+    rows.push(row("`start`", &lab.run(&["start", &id])));
+    rows.push(("`state`".into(), lab.status(&id)));
+    let pid = lab.state(&id).unwrap_or_default()["pid"].as_i64().unwrap_or(0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let ids = |key: &str| {
+        let line = status.lines().find(|l| l.starts_with(key)).unwrap_or("");
+        line.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")
+    };
+    rows.push(("Uid".into(), ids("Uid:")));
+    rows.push(("Gid".into(), ids("Gid:")));
+    rows.push(("Groups".into(), ids("Groups:")));
+    rows
+}
+
+/// A container killed before it starts: `start` fails, and does not hang.
+fn killed_before_start(lab: &Lab) -> Vec<Row> {
+    let id = lab.id("early");
+    let bundle = lab.bundle(&id, &["sleep", "30"], |_| {});
+    vec![
+        row("`create`", &lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &id])),
+        row("`kill KILL`", &lab.run(&["kill", &id, "KILL"])),
+        ("`state`".into(), lab.wait_for(&id, "stopped")),
+        row("`start`", &lab.run(&["start", &id])),
+        row("`delete`", &lab.run(&["delete", &id])),
+    ]
+}
+
+/// `--log F --log-format json`: an error is a JSON line in F, as
+/// containerd's shim reads it, and still a line on stderr.
+fn log(lab: &Lab) -> Vec<Row> {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let log = file.path().to_str().unwrap();
+    let said = lab.run(&["--log", log, "--log-format", "json", "state", "nothing-here"]);
+    let line = std::fs::read_to_string(file.path()).unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_str(line.trim()).unwrap_or_default();
+    vec![
+        row("`state` of no container", &said),
+        ("the log: one line".into(), (line.lines().count() == 1).to_string()),
+        ("its `level`".into(), json["level"].as_str().unwrap_or("?").to_owned()),
+        (
+            "it has `msg` and `time`".into(),
+            (json["msg"].is_string() && json["time"].is_string()).to_string(),
+        ),
+    ]
+}
+
+/// `list -q` and `list --format json`, with a created and a running container.
+fn list(lab: &Lab) -> Vec<Row> {
+    let (a, b) = (lab.id("lista"), lab.id("listb"));
+    for id in [&a, &b] {
+        let bundle = lab.bundle(id, &["sleep", "30"], |_| {});
+        lab.run(&["create", "--bundle", bundle.to_str().unwrap(), id]);
+    }
+    lab.run(&["start", &b]);
+    let quiet = lab.run(&["list", "-q"]);
+    let json = lab.run(&["list", "--format", "json"]);
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&json.stdout).unwrap_or_default();
+    // In order of id (crun lists them in its directory's order).
+    let mut statuses: Vec<String> = listed
+        .iter()
+        .map(|s| {
+            format!(
+                "{}: {}",
+                &s["id"].as_str().unwrap_or("?")[..5],
+                s["status"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    statuses.sort();
+    let mut ids: Vec<&str> = quiet.stdout.lines().map(|l| &l[..5]).collect();
+    ids.sort();
+    vec![("`list -q`".into(), ids.join(", ")), ("`list --format json`".into(), statuses.join(", "))]
+}
+
 macro_rules! cases {
     ($($case:ident),*) => {
         $(
@@ -216,5 +326,19 @@ macro_rules! cases {
 
 mod case {
     use super::differential;
-    cases!(lifecycle, delete, unknown_id, duplicate_id, bad_bundles, missing_cwd, signals, run);
+    cases!(
+        lifecycle,
+        delete,
+        unknown_id,
+        duplicate_id,
+        bad_bundles,
+        missing_cwd,
+        signals,
+        run,
+        capabilities,
+        user,
+        killed_before_start,
+        log,
+        list
+    );
 }

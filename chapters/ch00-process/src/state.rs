@@ -87,6 +87,11 @@ impl State {
         let file =
             OpenOptions::new().write(true).custom_flags(libc::O_CLOEXEC).open(dir.join("lock"))?;
         let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| errno)?;
+        // While we waited, the command before us may have removed the
+        // container: our lock is then on a file no longer there.
+        if !dir.join("lock").exists() {
+            return Err(io::ErrorKind::NotFound.into());
+        }
         Ok(State { dir: dir.to_owned(), _lock: lock })
     }
 
@@ -246,6 +251,21 @@ mod tests {
         assert_eq!(found[0].container().unwrap().id, container.id);
         assert_eq!(found[0].recorded::<String>("thing").unwrap().as_deref(), Some("made"));
         assert_eq!(found[0].records(), ["thing"]);
+    }
+
+    #[test]
+    fn a_state_removed_while_waiting_for_its_lock_is_not_found() {
+        let root = tempfile::tempdir().unwrap();
+        let containers = root.path().join("runtime");
+        let state = State::create_in(&containers, &Container::new("/r", vec![])).unwrap();
+        let dir = state.dir().to_owned();
+        let waiting = std::thread::spawn({
+            let dir = dir.clone();
+            move || State::open(&dir).map(drop).map_err(|e| e.kind())
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        state.remove().unwrap(); // the command before it deletes the container
+        assert_eq!(waiting.join().unwrap(), Err(io::ErrorKind::NotFound));
     }
 
     #[test]
