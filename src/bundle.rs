@@ -14,7 +14,11 @@ use ch07_cgroups::CgroupOptions;
 use ch08_images::user::{Ids, SwitchUser};
 use ch08_images::workdir::WorkDir;
 use ch10_harden::capabilities::{BoundingSet, Capabilities, SetCapabilities};
-use oci_spec::runtime::{LinuxCapabilities, LinuxNamespaceType, Mount, Spec};
+use ch10_harden::no_new_privs::NoNewPrivs;
+use ch10_harden::paths::{MaskedPaths, ReadOnlyPaths};
+use oci_spec::runtime::{LinuxCapabilities, LinuxNamespaceType, Mount, PosixRlimitType, Spec};
+
+use crate::process_steps::{OomScoreAdj, Rlimits, Sysctl};
 
 /// What is wrong with a bundle.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +44,7 @@ pub struct Bundle {
 /// with the options `runc spec` gives them: (destination, type, options).
 /// The chapters make them so; a config that asks for other options, or
 /// leaves one out, asks for what tincan cannot do yet.
-const STANDARD_MOUNTS: [(&str, &str, &[&str]); 7] = [
+pub const STANDARD_MOUNTS: [(&str, &str, &[&str]); 7] = [
     ("/proc", "proc", &["nosuid", "noexec", "nodev"]),
     ("/dev", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
     // Not `gid=5` (runc's, for the group tty): chapter 3 leaves new terminals
@@ -54,6 +58,15 @@ const STANDARD_MOUNTS: [(&str, &str, &[&str]); 7] = [
     // (which it makes whether or not `linux.namespaces` asks, as Docker on v2).
     // The only one a config may leave out.
     ("/sys/fs/cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", "ro"]),
+];
+
+/// The namespaces a config must ask for, new: the chapters make them all.
+pub const NAMESPACES: [LinuxNamespaceType; 5] = [
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Mount,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Network,
 ];
 
 // ANCHOR: read
@@ -101,11 +114,39 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
     // config asks for (none, if it asks for none: the spec's default).
     let caps = capabilities(process.capabilities().as_ref())?;
     let bounding = BoundingSet::new(&caps).map_err(BundleError::Host)?;
-    let plan = plan
+    let mut plan = plan
         .then(WorkDir::new(process.cwd().clone()))
         .then(SwitchUser::new(ids))
         .insert_before("user", bounding)
         .insert_after("user", SetCapabilities::new(caps));
+    // While the process still holds every capability (raising a limit,
+    // lowering its OOM score, writing /proc/sys, mounting over paths need
+    // some), and once /proc and /sys are the container's: before the working
+    // directory. The settings before /proc/sys turns read-only.
+    let linux = spec.linux().as_ref().ok_or(BundleError::Missing("linux"))?;
+    let sysctl: Vec<(String, String)> =
+        linux.sysctl().clone().unwrap_or_default().into_iter().collect();
+    if !sysctl.is_empty() {
+        plan = plan.insert_before("working directory", Sysctl(sysctl));
+    }
+    if let Some(paths) = linux.readonly_paths().clone().filter(|p| !p.is_empty()) {
+        plan = plan.insert_before("working directory", ReadOnlyPaths::of(paths));
+    }
+    if let Some(paths) = linux.masked_paths().clone().filter(|p| !p.is_empty()) {
+        plan = plan.insert_before("working directory", MaskedPaths::of(paths));
+    }
+    let rlimits = process.rlimits().clone().unwrap_or_default();
+    if !rlimits.is_empty() {
+        let rlimits =
+            rlimits.iter().map(|r| (r.typ().to_string(), resource(r.typ()), r.soft(), r.hard()));
+        plan = plan.insert_before("working directory", Rlimits(rlimits.collect()));
+    }
+    if let Some(score) = process.oom_score_adj() {
+        plan = plan.insert_before("working directory", OomScoreAdj(score));
+    }
+    if process.no_new_privileges() == Some(true) {
+        plan = plan.then(NoNewPrivs);
+    }
     let annotations = spec.annotations().clone().unwrap_or_default();
     Ok(Bundle { container, plan, annotations })
 }
@@ -120,11 +161,8 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
     if let Some(process) = spec.process() {
         let fields = [
             ("process.terminal", process.terminal() == Some(true)),
-            ("process.rlimits", process.rlimits().as_ref().is_some_and(|r| !r.is_empty())),
-            ("process.noNewPrivileges", process.no_new_privileges() == Some(true)),
             ("process.apparmorProfile", process.apparmor_profile().is_some()),
             ("process.selinuxLabel", process.selinux_label().is_some()),
-            ("process.oomScoreAdj", process.oom_score_adj().is_some()),
         ];
         if let Some((field, _)) = fields.iter().find(|(_, set)| *set) {
             return unsupported(field);
@@ -159,8 +197,7 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
             return unsupported(&format!("linux.namespaces: joining {}", path.display()));
         }
     }
-    use LinuxNamespaceType::*;
-    let wanted = [Pid, Mount, Uts, Ipc, Network];
+    let wanted = NAMESPACES;
     let types: Vec<_> = namespaces.iter().map(|ns| ns.typ()).collect();
     if let Some(other) = types.iter().find(|t| !wanted.contains(t)) {
         return unsupported(&format!("linux.namespaces: {other:?}"));
@@ -168,16 +205,20 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
     if let Some(missing) = wanted.iter().find(|t| !types.contains(t)) {
         return unsupported(&format!("linux.namespaces without {missing:?}"));
     }
+    for key in linux.sysctl().iter().flatten().map(|(key, _)| key) {
+        if !Sysctl::is_namespaced(key) {
+            return unsupported(&format!(
+                "linux.sysctl {key} (the host's own setting, not a namespace's)"
+            ));
+        }
+    }
     let fields = [
         ("linux.uidMappings", linux.uid_mappings().is_some()),
         ("linux.gidMappings", linux.gid_mappings().is_some()),
-        ("linux.sysctl", linux.sysctl().as_ref().is_some_and(|s| !s.is_empty())),
         ("linux.resources", linux.resources().is_some()),
         ("linux.devices", linux.devices().as_ref().is_some_and(|d| !d.is_empty())),
         ("linux.seccomp", linux.seccomp().is_some()),
         ("linux.rootfsPropagation", linux.rootfs_propagation().is_some()),
-        ("linux.maskedPaths", linux.masked_paths().as_ref().is_some_and(|p| !p.is_empty())),
-        ("linux.readonlyPaths", linux.readonly_paths().as_ref().is_some_and(|p| !p.is_empty())),
         ("linux.mountLabel", linux.mount_label().is_some()),
         ("linux.intelRdt", linux.intel_rdt().is_some()),
         ("linux.personality", linux.personality().is_some()),
@@ -185,6 +226,29 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
     match fields.iter().find(|(_, set)| *set) {
         Some((field, _)) => unsupported(field),
         None => Ok(()),
+    }
+}
+
+/// The `RLIMIT_*` number of a resource.
+fn resource(typ: PosixRlimitType) -> libc::__rlimit_resource_t {
+    use PosixRlimitType::*;
+    match typ {
+        RlimitCpu => libc::RLIMIT_CPU,
+        RlimitFsize => libc::RLIMIT_FSIZE,
+        RlimitData => libc::RLIMIT_DATA,
+        RlimitStack => libc::RLIMIT_STACK,
+        RlimitCore => libc::RLIMIT_CORE,
+        RlimitRss => libc::RLIMIT_RSS,
+        RlimitNproc => libc::RLIMIT_NPROC,
+        RlimitNofile => libc::RLIMIT_NOFILE,
+        RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        RlimitAs => libc::RLIMIT_AS,
+        RlimitLocks => libc::RLIMIT_LOCKS,
+        RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        RlimitNice => libc::RLIMIT_NICE,
+        RlimitRtprio => libc::RLIMIT_RTPRIO,
+        RlimitRttime => libc::RLIMIT_RTTIME,
     }
 }
 
@@ -271,15 +335,18 @@ mod tests {
 
     #[test]
     fn a_field_tincan_does_not_honour_is_refused_by_name() {
-        let rlimits = refusal(|c| {
-            c["process"]["rlimits"] =
-                serde_json::json!([{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]);
+        let maps = refusal(|c| {
+            c["linux"]["uidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         });
-        assert!(rlimits.starts_with("process.rlimits: not supported"), "{rlimits}");
+        assert!(maps.starts_with("linux.uidMappings: not supported"), "{maps}");
         let seccomp = refusal(|c| {
             c["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"})
         });
         assert!(seccomp.starts_with("linux.seccomp"), "{seccomp}");
+        let host =
+            refusal(|c| c["linux"]["sysctl"] = serde_json::json!({"kernel.core_pattern": "|/x"}));
+        assert!(host.starts_with("linux.sysctl kernel.core_pattern"), "{host}");
     }
 
     #[test]

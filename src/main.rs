@@ -7,6 +7,7 @@ mod commands;
 mod gate;
 mod lifecycle;
 mod log;
+mod process_steps;
 mod store;
 
 use std::path::PathBuf;
@@ -117,6 +118,8 @@ enum Command {
         #[arg(long, short, default_value = ".")]
         bundle: PathBuf,
     },
+    /// What this runtime can do, as JSON (the runtime spec's features).
+    Features,
     /// List the chapters the runtime is built from.
     Chapters,
 }
@@ -191,6 +194,11 @@ fn command(cli: &Cli) -> Result<u8, Failure> {
         Command::List { format, quiet } => commands::list::list(root, *format, *quiet).map(|()| 0),
         Command::Ps { format, id } => commands::ps::ps(root, id, *format).map(|()| 0),
         Command::Spec { bundle } => commands::spec::spec(bundle).map(|()| 0),
+        Command::Features => {
+            let json = serde_json::to_string_pretty(&commands::features::features());
+            println!("{}", json.map_err(|e| Failure::new(e.to_string()))?);
+            Ok(0)
+        }
         Command::Chapters => {
             chapters();
             Ok(0)

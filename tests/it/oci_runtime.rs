@@ -311,6 +311,60 @@ fn list(lab: &Lab) -> Vec<Row> {
     vec![("`list -q`".into(), ids.join(", ")), ("`list --format json`".into(), statuses.join(", "))]
 }
 
+/// What a config sets on the process: limits, `no_new_privs`, the OOM
+/// score, masked and read-only paths, namespaced kernel settings — and
+/// what no runtime may set.
+fn process_settings(lab: &Lab) -> Vec<Row> {
+    let show = [
+        "sh",
+        "-c",
+        "grep 'Max open files' /proc/self/limits | tr -s ' '; grep NoNewPrivs /proc/self/status; \
+         cat /proc/self/oom_score_adj; [ -s /proc/kcore ] && echo kcore has bytes || echo kcore is empty; \
+         (echo x > /proc/sys/kernel/hostname) 2> /dev/null && echo wrote || echo refused; \
+         cat /proc/sys/net/ipv4/ping_group_range",
+    ];
+    let id = lab.id("settings");
+    let bundle = lab.bundle(&id, &show, |c| {
+        c["process"]["rlimits"] =
+            serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 1000, "hard": 1001}]);
+        c["process"]["noNewPrivileges"] = true.into();
+        c["process"]["oomScoreAdj"] = 500.into();
+        c["linux"]["maskedPaths"] = serde_json::json!(["/proc/kcore", "/proc/keys"]);
+        c["linux"]["readonlyPaths"] = serde_json::json!(["/proc/sys"]);
+        c["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ping_group_range": "0 1000"});
+    });
+    let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    let labels = [
+        "`rlimits`: RLIMIT_NOFILE 1000:1001",
+        "`noNewPrivileges`",
+        "`oomScoreAdj` 500",
+        "`maskedPaths`: /proc/kcore",
+        "`readonlyPaths`: write /proc/sys",
+        "`sysctl` net.ipv4.ping_group_range",
+    ];
+    let lines = said.stdout.lines().map(|l| l.replace('\t', " ").trim().to_owned());
+    let mut rows: Vec<Row> = labels.iter().map(|l| l.to_string()).zip(lines).collect();
+    rows.push(("exit".into(), said.code.to_string()));
+    let host = lab.id("hostsysctl");
+    let bundle = lab.bundle(&host, &["true"], |c| {
+        c["linux"]["sysctl"] = serde_json::json!({"kernel.core_pattern": "|/tmp/x"});
+    });
+    rows.push(row(
+        "a host setting (`kernel.core_pattern`)",
+        &lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &host]),
+    ));
+    let high = lab.id("highlimit");
+    let bundle = lab.bundle(&high, &["true"], |c| {
+        c["process"]["rlimits"] =
+            serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 1 << 30, "hard": 1 << 30}]);
+    });
+    rows.push(row(
+        "a limit above the runtime's own",
+        &lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &high]),
+    ));
+    rows
+}
+
 macro_rules! cases {
     ($($case:ident),*) => {
         $(
@@ -339,6 +393,7 @@ mod case {
         user,
         killed_before_start,
         log,
-        list
+        list,
+        process_settings
     );
 }

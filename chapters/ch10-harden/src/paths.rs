@@ -63,8 +63,22 @@ pub const READ_ONLY: [&str; 5] =
     ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 // ANCHOR_END: lists
 
-/// Bind each of [`READ_ONLY`] onto itself, read-only.
-pub struct ReadOnlyPaths;
+/// Bind each path onto itself, read-only: [`READ_ONLY`], or the list an OCI
+/// config gives (`linux.readonlyPaths`).
+pub struct ReadOnlyPaths {
+    paths: Vec<String>,
+}
+
+impl ReadOnlyPaths {
+    /// runc's and Docker's.
+    pub fn defaults() -> Self {
+        ReadOnlyPaths::of(READ_ONLY.map(String::from).to_vec())
+    }
+
+    pub fn of(paths: Vec<String>) -> Self {
+        ReadOnlyPaths { paths }
+    }
+}
 
 impl Step for ReadOnlyPaths {
     fn name(&self) -> &'static str {
@@ -72,7 +86,8 @@ impl Step for ReadOnlyPaths {
     }
 
     fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
-        for path in READ_ONLY {
+        for path in &self.paths {
+            let path = path.as_str();
             let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
             match mount(Some(path), path, None::<&str>, bind, None::<&str>) {
                 Err(Errno::ENOENT) => continue,
@@ -84,9 +99,24 @@ impl Step for ReadOnlyPaths {
     }
 }
 
-/// Hide each of [`MASKED`]: `/dev/null` over a file, an empty read-only tmpfs
-/// over a directory.
-pub struct MaskedPaths;
+/// Hide each path: `/dev/null` over a file, an empty read-only tmpfs over a
+/// directory. Docker's ([`MASKED`] and every CPU's [`thermal_throttle`]), or
+/// the list an OCI config gives (`linux.maskedPaths`).
+pub struct MaskedPaths {
+    paths: Vec<String>,
+    thermal_throttle: bool,
+}
+
+impl MaskedPaths {
+    /// Docker's.
+    pub fn defaults() -> Self {
+        MaskedPaths { paths: MASKED.map(String::from).to_vec(), thermal_throttle: true }
+    }
+
+    pub fn of(paths: Vec<String>) -> Self {
+        MaskedPaths { paths, thermal_throttle: false }
+    }
+}
 
 // ANCHOR: mask
 impl Step for MaskedPaths {
@@ -95,8 +125,9 @@ impl Step for MaskedPaths {
     }
 
     fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
-        let throttles = thermal_throttle()?;
-        for path in MASKED.iter().copied().chain(throttles.iter().map(String::as_str)) {
+        let throttles = if self.thermal_throttle { thermal_throttle()? } else { Vec::new() };
+        for path in self.paths.iter().chain(&throttles) {
+            let path = path.as_str();
             // These are in the /proc and /sys we mounted, not in the image: no
             // symbolic link of the image's can redirect them.
             let is_dir = match std::fs::symlink_metadata(path) {

@@ -89,8 +89,8 @@ pub fn plan(
 ) -> Result<Plan, String> {
     let mut plan = ch09_user::run::plan(options, &harden.user, container, prepared)?
         // Once /proc, /sys and /dev are there, whichever way chapter 9 mounted them.
-        .insert_before("cgroup namespace", ReadOnlyPaths)
-        .insert_before("cgroup namespace", MaskedPaths);
+        .insert_before("cgroup namespace", ReadOnlyPaths::defaults())
+        .insert_before("cgroup namespace", MaskedPaths::defaults());
     // Only root can make a cgroup (a user without root has the host's devices
     // bound, and no way to open a disk in any case). First: on v1 its clean-up
     // then runs after chapter 7's, once the container's processes are gone.

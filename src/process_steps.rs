@@ -1,0 +1,102 @@
+//! What an OCI config sets on the container's process that no chapter
+//! teaches: its resource limits (`process.rlimits`), how readily the kernel's
+//! OOM killer picks it (`process.oomScoreAdj`), and the namespaced kernel
+//! settings of `linux.sysctl`. Each a step, in the child, while it still holds
+//! the capabilities that raising a limit or lowering a score needs.
+
+use ch00_process::{Context, Doing, Step, StepError};
+use nix::errno::Errno;
+
+/// `process.rlimits`: (the resource's number, soft, hard), by `setrlimit(2)`.
+pub struct Rlimits(pub Vec<(String, libc::__rlimit_resource_t, u64, u64)>);
+
+impl Step for Rlimits {
+    fn name(&self) -> &'static str {
+        "rlimits"
+    }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        for (name, resource, soft, hard) in &self.0 {
+            let limit = libc::rlimit { rlim_cur: *soft, rlim_max: *hard };
+            // SAFETY: setrlimit(2) reads the struct above.
+            let set = unsafe { libc::setrlimit(*resource, &limit) };
+            Errno::result(set).map(drop).map_err(|errno| {
+                let error = StepError::new(format!("set {name} to {soft}:{hard}"), errno);
+                match errno {
+                    Errno::EPERM => error.hint(format!(
+                        "the runtime's own hard limit is lower, and it may not raise one (it lacks CAP_SYS_RESOURCE): ask for at most `ulimit -H` of {name}"
+                    )),
+                    _ => error,
+                }
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// `process.oomScoreAdj`: written to `/proc/self/oom_score_adj`.
+pub struct OomScoreAdj(pub i32);
+
+impl Step for OomScoreAdj {
+    fn name(&self) -> &'static str {
+        "oom score"
+    }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        std::fs::write("/proc/self/oom_score_adj", self.0.to_string())
+            .doing(|| format!("set oom_score_adj to {}", self.0))
+    }
+}
+
+/// `linux.sysctl`: each key (`net.ipv4.ip_forward`) written under
+/// `/proc/sys` (`net/ipv4/ip_forward`) in the container's namespaces, before
+/// `/proc/sys` turns read-only. Only the settings a namespace owns are the
+/// container's to change: the rest would change the host's, and are refused.
+pub struct Sysctl(pub Vec<(String, String)>);
+
+/// The prefixes of the settings that belong to a namespace the container
+/// has its own of (runc's list: IPC, network and UTS).
+const NAMESPACED: [&str; 8] = [
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shm",
+    "fs.mqueue.",
+    "net.",
+    "kernel.hostname",
+];
+
+impl Sysctl {
+    /// Whether `key` belongs to one of the container's namespaces.
+    pub fn is_namespaced(key: &str) -> bool {
+        NAMESPACED.iter().any(|prefix| key.starts_with(prefix)) || key == "kernel.domainname"
+    }
+}
+
+impl Step for Sysctl {
+    fn name(&self) -> &'static str {
+        "sysctl"
+    }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        for (key, value) in &self.0 {
+            let path = format!("/proc/sys/{}", key.replace('.', "/"));
+            std::fs::write(&path, value).doing(|| format!("set {key} to {value}"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_namespace_s_settings_are_the_container_s() {
+        assert!(Sysctl::is_namespaced("net.ipv4.ping_group_range"));
+        assert!(Sysctl::is_namespaced("kernel.shmmax"));
+        assert!(!Sysctl::is_namespaced("kernel.core_pattern"));
+        assert!(!Sysctl::is_namespaced("vm.overcommit_memory"));
+    }
+}
