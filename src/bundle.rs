@@ -14,11 +14,13 @@ use ch07_cgroups::CgroupOptions;
 use ch08_images::user::{Ids, SwitchUser};
 use ch08_images::workdir::WorkDir;
 use ch10_harden::capabilities::{BoundingSet, Capabilities, SetCapabilities};
+use ch10_harden::devices::DeviceAccess;
 use ch10_harden::no_new_privs::NoNewPrivs;
 use ch10_harden::paths::{MaskedPaths, ReadOnlyPaths};
 use oci_spec::runtime::{LinuxCapabilities, LinuxNamespaceType, Mount, PosixRlimitType, Spec};
 
 use crate::process_steps::{OomScoreAdj, Rlimits, Sysctl};
+use crate::{mounts, resources};
 
 /// What is wrong with a bundle.
 #[derive(Debug, thiserror::Error)]
@@ -47,10 +49,12 @@ pub struct Bundle {
 pub const STANDARD_MOUNTS: [(&str, &str, &[&str]); 7] = [
     ("/proc", "proc", &["nosuid", "noexec", "nodev"]),
     ("/dev", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
-    // Not `gid=5` (runc's, for the group tty): chapter 3 leaves new terminals
-    // in their creator's group, as in chapter 9's user namespace there may be
-    // no group 5 at all.
-    ("/dev/pts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]),
+    // With `gid=5` by a remount ([`mounts::DevptsGroup`]).
+    (
+        "/dev/pts",
+        "devpts",
+        &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+    ),
     ("/dev/shm", "tmpfs", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
     ("/dev/mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
     ("/sys", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
@@ -95,7 +99,12 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
         Some(path) => parent_of(&path, id)?,
         None => CgroupOptions::default().cgroup_parent,
     };
-    let options = CgroupOptions { net, cgroup_parent, ..CgroupOptions::default() };
+    let mut options = CgroupOptions { net, cgroup_parent, ..CgroupOptions::default() };
+    let linux = spec.linux().as_ref().ok_or(BundleError::Missing("linux"))?;
+    let devices = match linux.resources() {
+        Some(asked) => resources::read(asked, &mut options).map_err(BundleError::Unsupported)?,
+        None => None,
+    };
     let user = process.user();
     let ids = Ids {
         uid: user.uid(),
@@ -106,10 +115,22 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
         home: None,
     };
     let mut plan = ch07_cgroups::plan(&options);
+    if spec.hostname().is_none() {
+        // No hostname asked: the one the new UTS namespace starts with (the
+        // host's), as runc leaves it — not chapter 4's default, the id.
+        plan = plan.replace("set hostname", vec![]);
+    }
+    if let Some(rules) = devices {
+        // First, as chapter 10 has it: its clean-up then runs after chapter 7's.
+        plan = plan.first(DeviceAccess::with_rules(options.cgroup_parent.clone(), rules));
+    }
     let cgroup_mount = spec.mounts().iter().flatten().any(|m| m.typ().as_deref() == Some("cgroup"));
     if !cgroup_mount {
         plan = plan.replace("cgroup namespace", vec![]);
     }
+    // The config's own mounts, after the chapters' (checked above).
+    let extra: Vec<_> =
+        spec.mounts().iter().flatten().filter_map(|m| extra_mount(m).ok().flatten()).collect();
     // Chapter 10's capability steps, around the user switch; the sets the
     // config asks for (none, if it asks for none: the spec's default).
     let caps = capabilities(process.capabilities().as_ref())?;
@@ -119,11 +140,20 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
         .then(SwitchUser::new(ids))
         .insert_before("user", bounding)
         .insert_after("user", SetCapabilities::new(caps));
+    let devpts = spec.mounts().iter().flatten().find(|m| m.destination() == Path::new("/dev/pts"));
+    let gid =
+        devpts.and_then(|m| m.options().iter().flatten().find_map(|o| o.strip_prefix("gid=")));
+    if let Some(gid) = gid.and_then(|g| g.parse().ok()) {
+        plan = plan.insert_before("working directory", mounts::DevptsGroup(gid));
+    }
+    if !extra.is_empty() {
+        let (clone, attach) = mounts::steps(extra);
+        plan = plan.insert_before("pivot_root", clone).insert_before("working directory", attach);
+    }
     // While the process still holds every capability (raising a limit,
     // lowering its OOM score, writing /proc/sys, mounting over paths need
     // some), and once /proc and /sys are the container's: before the working
     // directory. The settings before /proc/sys turns read-only.
-    let linux = spec.linux().as_ref().ok_or(BundleError::Missing("linux"))?;
     let sysctl: Vec<(String, String)> =
         linux.sysctl().clone().unwrap_or_default().into_iter().collect();
     if !sysctl.is_empty() {
@@ -176,13 +206,9 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
     }
     let mounts = spec.mounts().clone().unwrap_or_default();
     for (i, mount) in mounts.iter().enumerate() {
-        if !is_standard(mount) {
+        if let Err(why) = extra_mount(mount) {
             let (to, kind) = (mount.destination(), mount.typ().as_deref().unwrap_or("bind"));
-            let options = mount.options().clone().unwrap_or_default().join(",");
-            return unsupported(&format!(
-                "mounts[{i}] ({kind} on {} with {options:?})",
-                to.display()
-            ));
+            return unsupported(&format!("mounts[{i}] ({kind} on {}): {why}", to.display()));
         }
     }
     for (to, _, _) in &STANDARD_MOUNTS[..6] {
@@ -215,7 +241,6 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
     let fields = [
         ("linux.uidMappings", linux.uid_mappings().is_some()),
         ("linux.gidMappings", linux.gid_mappings().is_some()),
-        ("linux.resources", linux.resources().is_some()),
         ("linux.devices", linux.devices().as_ref().is_some_and(|d| !d.is_empty())),
         ("linux.seccomp", linux.seccomp().is_some()),
         ("linux.rootfsPropagation", linux.rootfs_propagation().is_some()),
@@ -249,6 +274,23 @@ fn resource(typ: PosixRlimitType) -> libc::__rlimit_resource_t {
         RlimitNice => libc::RLIMIT_NICE,
         RlimitRtprio => libc::RLIMIT_RTPRIO,
         RlimitRttime => libc::RLIMIT_RTTIME,
+    }
+}
+
+/// `None` for a mount the chapters make, with options they honour; a mount
+/// of the config's own ([`mounts`]); or why tincan cannot make it.
+fn extra_mount(mount: &Mount) -> Result<Option<mounts::ExtraMount>, String> {
+    if is_standard(mount) {
+        return Ok(None);
+    }
+    let standard = STANDARD_MOUNTS.iter().find(|(to, ..)| Path::new(to) == mount.destination());
+    match (standard, mount.typ().as_deref()) {
+        // The chapters' own, asked with other options.
+        (Some((_, kind, _)), Some(t)) if t == *kind => {
+            let options = mount.options().clone().unwrap_or_default().join(",");
+            Err(format!("the chapters make it with other options than {options:?}"))
+        }
+        _ => mounts::read(mount).map(Some),
     }
 }
 
@@ -306,7 +348,8 @@ fn parent_of(path: &Path, id: &str) -> Result<PathBuf, BundleError> {
 /// records alone (the bundle may be gone by `delete`).
 pub fn cleanup_plan() -> Plan {
     let net = NetOptions { net: Network::None, ..NetOptions::default() };
-    ch07_cgroups::plan(&CgroupOptions { net, ..CgroupOptions::default() })
+    let options = CgroupOptions { net, ..CgroupOptions::default() };
+    ch07_cgroups::plan(&options).first(DeviceAccess::new(options.cgroup_parent))
 }
 
 #[cfg(test)]
@@ -353,12 +396,13 @@ mod tests {
     fn a_mount_with_other_options_or_one_left_out_is_refused() {
         let small =
             refusal(|c| c["mounts"][1]["options"] = serde_json::json!(["mode=700", "size=1k"]));
-        assert!(small.starts_with("mounts[1] (tmpfs on /dev"), "{small}");
-        let bind = refusal(|c| {
+        assert!(small.starts_with("mounts[1] (tmpfs on /dev): the chapters make it"), "{small}");
+        let nfs = refusal(|c| {
             let mounts = c["mounts"].as_array_mut().unwrap();
-            mounts.push(serde_json::json!({"destination": "/data", "type": "bind", "source": "/"}));
+            mounts
+                .push(serde_json::json!({"destination": "/data", "type": "nfs", "source": "h:/"}));
         });
-        assert!(bind.starts_with("mounts[7] (bind on /data"), "{bind}");
+        assert!(nfs.starts_with("mounts[7] (nfs on /data): the type"), "{nfs}");
         let missing = refusal(|c| drop(c["mounts"].as_array_mut().unwrap().remove(4)));
         assert!(missing.starts_with("mounts without /dev/mqueue"), "{missing}");
     }

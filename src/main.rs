@@ -7,7 +7,9 @@ mod commands;
 mod gate;
 mod lifecycle;
 mod log;
+mod mounts;
 mod process_steps;
+mod resources;
 mod store;
 
 use std::path::PathBuf;

@@ -256,7 +256,7 @@ fn check_stage(chapter: &str) {
         let profile = std::path::Path::new(ch10_harden::seccomp::DEFAULT_PROFILE);
         vm.image.host_file(profile, &profile.display().to_string())?;
         for (program, _) in PROGRAMS {
-            let path = which(program);
+            let path = crate::support::which(program);
             vm.image.program(&path, &format!("/usr/local/bin/{program}"))?;
         }
         // The module an attacker brings in its image, for `load-module`.
@@ -287,16 +287,6 @@ fn check_stage(chapter: &str) {
         wrong.join("\n"),
         outcome.output
     );
-}
-
-/// A program's path on this machine (`tools_or_skip` made sure there is one).
-fn which(program: &str) -> std::path::PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/sbin".into()])
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{program} is not installed"))
 }
 
 /// The stages, in order: the binary and the options it runs with, and a test

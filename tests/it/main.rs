@@ -37,6 +37,7 @@ mod ch09;
 mod ch09_rootless;
 mod ch10;
 mod ch10_v2;
+mod containerd;
 mod crash;
 mod errors;
 mod escape_lab;

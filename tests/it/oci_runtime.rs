@@ -27,8 +27,12 @@ fn differential(name: &str, case: fn(&Lab) -> Vec<Row>) -> Option<String> {
         RUNTIMES.map(|r| r.name()).join(" | "),
         "---|".repeat(RUNTIMES.len())
     );
-    for (i, (step, _)) in results[0].iter().enumerate() {
-        let cells: Vec<&str> = results.iter().map(|rows| rows[i].1.as_str()).collect();
+    // Each runtime's rows, side by side (a runtime with fewer rows — one that
+    // printed less — shows nothing in the others').
+    let longest = results.iter().max_by_key(|rows| rows.len()).expect("three runtimes");
+    for (i, (step, _)) in longest.iter().enumerate() {
+        let cells: Vec<&str> =
+            results.iter().map(|rows| rows.get(i).map_or("—", |(_, cell)| cell.as_str())).collect();
         md.push_str(&format!("| {step} | {} |\n", cells.join(" | ")));
     }
     let (runc, crun, tincan) = (&results[0], &results[1], &results[2]);
@@ -365,6 +369,87 @@ fn process_settings(lab: &Lab) -> Vec<Row> {
     rows
 }
 
+/// The config's own mounts: a tmpfs (containerd's `/run`), a host file bound
+/// read-only (an engine's `/etc/hosts`), a host directory (a volume) — each
+/// where the config says, with its flags.
+fn mounts(lab: &Lab) -> Vec<Row> {
+    let id = lab.id("mounts");
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("hosts"), "192.0.2.1 from-the-host\n").unwrap();
+    std::fs::create_dir(host.path().join("volume")).unwrap();
+    std::fs::write(host.path().join("volume/data"), "volume data\n").unwrap();
+    let show = [
+        "sh",
+        "-c",
+        "for m in /run /etc/hosts /srv/volume; do \
+           grep \" $m \" /proc/self/mountinfo | cut -d' ' -f5,6 | sed 's/,relatime//'; done; \
+         cat /etc/hosts /srv/volume/data; (echo x > /etc/hosts) 2> /dev/null || echo hosts read-only",
+    ];
+    let (hosts, volume) = (host.path().join("hosts"), host.path().join("volume"));
+    let bundle = lab.bundle(&id, &show, |c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.push(serde_json::json!({"destination": "/run", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}));
+        mounts
+            .push(serde_json::json!({"destination": "/etc/hosts", "type": "bind", "source": hosts,
+            "options": ["rbind", "ro", "nosuid", "nodev"]}));
+        mounts.push(
+            serde_json::json!({"destination": "/srv/volume", "type": "bind", "source": volume,
+            "options": ["rbind", "rw"]}),
+        );
+    });
+    let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    let mut rows: Vec<Row> = said
+        .stdout
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (format!("output, line {}", i + 1), l.to_owned()))
+        .collect();
+    rows.push(("exit".into(), said.code.to_string()));
+    rows
+}
+
+/// `linux.resources.devices`, as containerd writes it: every device denied,
+/// then the usual ones allowed. With `CAP_MKNOD`, a node for another device
+/// is made, and cannot be opened.
+fn devices(lab: &Lab) -> Vec<Row> {
+    let id = lab.id("devices");
+    let show = [
+        "sh",
+        "-c",
+        "head -c 1 /dev/zero | wc -c; mknod /tmp/kmsg c 1 11 && echo made; \
+         (head -c 1 /tmp/kmsg > /dev/null) 2> /dev/null && echo opened || echo not opened; \
+         grep ' /dev/pts ' /proc/self/mountinfo | grep -o 'gid=[0-9]*'",
+    ];
+    let bundle = lab.bundle(&id, &show, |c| {
+        let caps = serde_json::json!(["CAP_MKNOD"]);
+        c["process"]["capabilities"] =
+            serde_json::json!({"bounding": caps, "effective": caps, "permitted": caps});
+        let allow = |major: i64, minor: Option<i64>| {
+            let mut rule =
+                serde_json::json!({"allow": true, "type": "c", "major": major, "access": "rwm"});
+            if let Some(minor) = minor {
+                rule["minor"] = minor.into();
+            }
+            rule
+        };
+        let mut devices = vec![serde_json::json!({"allow": false, "access": "rwm"})];
+        for (major, minor) in
+            [(1, Some(3)), (1, Some(8)), (1, Some(7)), (5, Some(0)), (1, Some(5)), (1, Some(9))]
+        {
+            devices.push(allow(major, minor));
+        }
+        devices.extend([allow(5, Some(1)), allow(136, None), allow(5, Some(2))]);
+        c["linux"]["resources"] = serde_json::json!({"devices": devices, "cpu": {"shares": 1024}});
+    });
+    let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    let labels = ["read /dev/zero", "mknod c 1:11 (/dev/kmsg)", "open it", "/dev/pts's group"];
+    let mut rows: Vec<Row> =
+        labels.iter().map(|l| l.to_string()).zip(said.stdout.lines().map(str::to_owned)).collect();
+    rows.push(("exit".into(), said.code.to_string()));
+    rows
+}
+
 macro_rules! cases {
     ($($case:ident),*) => {
         $(
@@ -394,6 +479,8 @@ mod case {
         killed_before_start,
         log,
         list,
-        process_settings
+        process_settings,
+        mounts,
+        devices
     );
 }

@@ -15,15 +15,29 @@ struct Tool {
     purpose: &'static str,
 }
 
-const TOOLS: [Tool; 17] = [
+const TOOLS: [Tool; 19] = [
     Tool { command: "unshare", package: "util-linux", purpose: "the tests' outer sandbox" },
     Tool { command: "hostname", package: "hostname", purpose: "the tests' outer sandbox" },
     Tool { command: "ip", package: "iproute2", purpose: "the tests' outer sandbox" },
     Tool { command: "nft", package: "nftables", purpose: "chapter 6's NAT and published ports" },
     Tool { command: "strip", package: "binutils", purpose: "small binaries in the VM" },
     Tool { command: "hyperfine", package: "hyperfine", purpose: "the benchmarks" },
-    Tool { command: "runc", package: "runc", purpose: "the benchmarks compare with it" },
-    Tool { command: "crun", package: "crun", purpose: "the benchmarks compare with it" },
+    Tool {
+        command: "runc",
+        package: "runc",
+        purpose: "the benchmarks and the runtime's tests compare with it",
+    },
+    Tool {
+        command: "crun",
+        package: "crun",
+        purpose: "the benchmarks and the runtime's tests compare with it",
+    },
+    Tool {
+        command: "containerd",
+        package: "containerd",
+        purpose: "driving the runtime in its tests",
+    },
+    Tool { command: "ctr", package: "containerd", purpose: "driving the runtime in its tests" },
     Tool { command: "docker-registry", package: "docker-registry", purpose: "chapter 8's tests" },
     Tool { command: "umoci", package: "umoci", purpose: "chapter 8's test images" },
     Tool { command: "skopeo", package: "skopeo", purpose: "pushing chapter 8's test images" },

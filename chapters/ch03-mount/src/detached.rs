@@ -29,6 +29,30 @@ pub fn clone_mount(path: &Path) -> nix::Result<OwnedFd> {
     open_tree(libc::AT_FDCWD, &c_path(path)?, 0)
 }
 
+/// A detached copy of the mount at `path` and of every mount below it (what
+/// `mount --rbind` copies).
+pub fn clone_tree(path: &Path) -> nix::Result<OwnedFd> {
+    open_tree(libc::AT_FDCWD, &c_path(path)?, libc::AT_RECURSIVE as u32)
+}
+
+/// Change a detached mount's attributes before it is attached: read-only,
+/// `nosuid`..., or the user namespace its IDs are seen through (chapter 9).
+pub fn set_attributes(mount: &OwnedFd, attr: &libc::mount_attr) -> nix::Result<()> {
+    // SAFETY: an empty NUL-terminated path (AT_EMPTY_PATH: the descriptor
+    // itself), and the attributes with their size.
+    let done = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            mount.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if done < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
 /// The same for the file or directory `opened` (an `O_PATH` descriptor):
 /// how it was found — say, with no symbolic link followed — is the caller's
 /// choice, and nothing can swap it between that and the copy.
@@ -45,6 +69,24 @@ fn open_tree(dir: RawFd, path: &std::ffi::CStr, flags: u32) -> nix::Result<Owned
     }
     // SAFETY: the descriptor is new, and ours alone.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Attach the detached mount `mount` on the file or directory `place` (an
+/// `O_PATH` descriptor: found the caller's way, say inside a rootfs).
+pub fn attach_on(mount: &OwnedFd, place: BorrowedFd) -> nix::Result<()> {
+    let empty = c"";
+    // SAFETY: empty NUL-terminated paths; both ends are the descriptors.
+    let done = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mount.as_raw_fd(),
+            empty.as_ptr(),
+            place.as_raw_fd(),
+            empty.as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if done < 0 { Err(Errno::last()) } else { Ok(()) }
 }
 
 /// Attach the detached mount `mount` at `target` (an existing file or directory).

@@ -306,19 +306,7 @@ fn idmap(mount: &OwnedFd, userns: &OwnedFd) -> nix::Result<()> {
         propagation: 0,
         userns_fd: userns.as_raw_fd() as u64,
     };
-    // SAFETY: an empty NUL-terminated path (AT_EMPTY_PATH: the descriptor
-    // itself), and the attributes with their size.
-    let done = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            mount.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        )
-    };
-    if done < 0 { Err(Errno::last()) } else { Ok(()) }
+    ch03_mount::detached::set_attributes(mount, &attr)
 }
 
 /// The most descriptors one `SCM_RIGHTS` message carries (`SCM_MAX_FD`,

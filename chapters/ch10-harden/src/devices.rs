@@ -58,6 +58,19 @@ impl Access {
     pub const MKNOD: Access = Access(1);
     pub const RWM: Access = Access(1 | 2 | 4);
 
+    /// From v1's letters, as an OCI config also gives them: `rwm`, `r`...
+    pub fn from_letters(letters: &str) -> Option<Access> {
+        letters.chars().try_fold(Access(0), |access, letter| {
+            let bit = match letter {
+                'm' => 1,
+                'r' => 2,
+                'w' => 4,
+                _ => return None,
+            };
+            Some(Access(access.0 | bit))
+        })
+    }
+
     pub fn bits(self) -> u8 {
         self.0
     }
@@ -171,12 +184,20 @@ pub struct DeviceAccess {
     layout: OnceCell<Result<Layout, Errno>>,
     /// tincan's part of each hierarchy (`--cgroup-parent`).
     parent: PathBuf,
+    /// What may be opened: [`DEFAULT_RULES`], or an OCI config's list.
+    rules: Vec<Rule>,
     v1: RefCell<Option<DevicesDir>>,
 }
 
 impl DeviceAccess {
+    /// runc's default devices.
     pub fn new(parent: PathBuf) -> Self {
-        DeviceAccess { layout: OnceCell::new(), parent, v1: RefCell::new(None) }
+        DeviceAccess::with_rules(parent, DEFAULT_RULES.to_vec())
+    }
+
+    /// The devices `rules` allow, and no other.
+    pub fn with_rules(parent: PathBuf, rules: Vec<Rule>) -> Self {
+        DeviceAccess { layout: OnceCell::new(), parent, rules, v1: RefCell::new(None) }
     }
 
     fn enforcement(&self) -> Result<Enforcement, StepError> {
@@ -209,7 +230,7 @@ impl Step for DeviceAccess {
         // Deny everything, then allow the rules: a v1 child cgroup starts with
         // its parent's list, which (tincan's, the root's) allows everything.
         write(&dir.path.join("devices.deny"), "a")?;
-        allow(&dir.path.join("devices.allow"), &DEFAULT_RULES)?;
+        allow(&dir.path.join("devices.allow"), &self.rules)?;
         *self.v1.borrow_mut() = Some(dir);
         Ok(())
     }
@@ -228,8 +249,8 @@ impl Step for DeviceAccess {
         let to_step_error = |e: device_program::DeviceProgramError| {
             StepError::new("allow only the default devices", e.errno()).hint(e.to_string())
         };
-        let program = device_program::load(&device_program::program(&DEFAULT_RULES))
-            .map_err(to_step_error)?;
+        let program =
+            device_program::load(&device_program::program(&self.rules)).map_err(to_step_error)?;
         device_program::attach(program.as_fd(), dir.as_fd()).map_err(to_step_error)
     }
 

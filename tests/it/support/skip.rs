@@ -61,3 +61,13 @@ fn skip(test: &str, reason: &str) -> bool {
     let _ = writeln!(std::io::stderr(), "SKIPPED {name}: {reason}");
     false
 }
+
+/// A program's path on this machine (`tools_or_skip` made sure there is one).
+pub fn which(program: &str) -> std::path::PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{program} is not installed"))
+}

@@ -1,0 +1,209 @@
+//! A containerd of the test's own (Debian's 1.6, started by hand: its root,
+//! state and socket in a temporary directory), with an image of the test
+//! rootfs imported, to run containers with a runtime of our choosing through
+//! its runc shim (`ctr run --runc-binary`). Everything it made goes when
+//! dropped: its tasks and containers, the process itself (by its PID), the
+//! mounts under its directory, the shim sockets and the cgroups of the
+//! containers it ran.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::oci::Said;
+
+/// The packages: containerd (with ctr), and the tools that build the image.
+pub const CONTAINERD_TOOLS: [(&str, &str); 4] =
+    [("containerd", "containerd"), ("ctr", "containerd"), ("umoci", "umoci"), ("skopeo", "skopeo")];
+
+/// The image's name in containerd.
+pub const IMAGE: &str = "docker.io/library/tincan-test:latest";
+
+pub struct Containerd {
+    dir: tempfile::TempDir,
+    process: Child,
+    /// The containers this test ran: the cgroups to look for afterwards.
+    ids: std::cell::RefCell<Vec<String>>,
+    /// Whether /run/containerd was ours to remove (the shim puts its sockets there).
+    made_run_dir: bool,
+    /// The parent of the containers' cgroups, this test's own.
+    cgroup_parent: String,
+}
+
+impl Containerd {
+    /// Start containerd and import the test image.
+    pub fn start() -> Containerd {
+        let dir =
+            tempfile::Builder::new().prefix("tincan-containerd-").tempdir().expect("temp dir");
+        let w = dir.path();
+        let config = format!(
+            "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\n[grpc]\n  address = \"{0}/sock\"\n[ttrpc]\n  address = \"{0}/sock.ttrpc\"\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  disable = true\n",
+            w.display()
+        );
+        std::fs::write(w.join("config.toml"), config).expect("containerd's config");
+        let made_run_dir = !Path::new("/run/containerd").exists();
+        let log = std::fs::File::create(w.join("containerd.log")).expect("its log");
+        let process = Command::new("containerd")
+            .arg("--config")
+            .arg(w.join("config.toml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start containerd");
+        let cgroup_parent = super::marker("tincan-test-containerd");
+        let containerd =
+            Containerd { dir, process, ids: Default::default(), made_run_dir, cgroup_parent };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !containerd.dir.path().join("sock").exists() {
+            assert!(Instant::now() < deadline, "containerd did not start: {}", containerd.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        containerd.import();
+        containerd
+    }
+
+    /// The test rootfs as a one-layer image (`/bin/sh` its command), through
+    /// umoci and skopeo, imported.
+    fn import(&self) {
+        let w = self.dir.path();
+        let layout = format!("{}/layout", w.display());
+        let bundle = w.join("unpacked");
+        let run = |program: &str, args: &[&str]| {
+            let out = Command::new(program).args(args).output().expect(program);
+            assert!(
+                out.status.success(),
+                "{program} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run("umoci", &["init", "--layout", &layout]);
+        run("umoci", &["new", "--image", &format!("{layout}:t")]);
+        run("umoci", &["unpack", "--image", &format!("{layout}:t"), bundle.to_str().unwrap()]);
+        std::fs::remove_dir_all(bundle.join("rootfs")).expect("the empty rootfs");
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(super::template_rootfs())
+            .arg(bundle.join("rootfs"))
+            .status()
+            .expect("cp");
+        assert!(copied.success());
+        run("umoci", &["repack", "--image", &format!("{layout}:t"), bundle.to_str().unwrap()]);
+        let path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        run(
+            "umoci",
+            &[
+                "config",
+                "--image",
+                &format!("{layout}:t"),
+                "--config.cmd",
+                "/bin/sh",
+                "--config.env",
+                path,
+            ],
+        );
+        let archive = format!("{}/image.tar", w.display());
+        run(
+            "skopeo",
+            &["copy", &format!("oci:{layout}:t"), &format!("oci-archive:{archive}:{IMAGE}")],
+        );
+        std::fs::remove_dir_all(&bundle).expect("remove the unpacked image");
+        let imported = self.ctr(&["image", "import", &archive]);
+        assert_eq!(imported.code, 0, "ctr image import: {imported:?}");
+    }
+
+    /// `ctr ARGS` against this containerd.
+    pub fn ctr(&self, args: &[&str]) -> Said {
+        let out = Command::new("ctr")
+            .arg("--address")
+            .arg(self.dir.path().join("sock"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ctr");
+        Said {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `ctr run [FLAGS] --runc-binary RUNTIME IMAGE ID CMD...`: the runtime's
+    /// state and the task's FIFOs in our directory, the container's cgroup
+    /// under [`CGROUP_PARENT`] (not ctr's `/default`, which may be a real
+    /// containerd's).
+    pub fn run(&self, runtime: &Path, flags: &[&str], id: &str, command: &[&str]) -> Said {
+        self.ids.borrow_mut().push(id.to_owned());
+        let root = self.dir.path().join("runtime-root");
+        let fifos = self.dir.path().join("fifo");
+        let cgroup = format!("/{}/{id}", self.cgroup_parent);
+        let mut args = vec!["run"];
+        args.extend_from_slice(flags);
+        let (runtime, root, fifos) =
+            (runtime.to_str().unwrap(), root.to_str().unwrap(), fifos.to_str().unwrap());
+        args.extend_from_slice(&[
+            "--runc-binary",
+            runtime,
+            "--runc-root",
+            root,
+            "--fifo-dir",
+            fifos,
+        ]);
+        args.extend_from_slice(&["--cgroup", &cgroup, IMAGE, id]);
+        args.extend_from_slice(command);
+        self.ctr(&args)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default()
+    }
+
+    /// The cgroups left under this test's parent, in any hierarchy.
+    pub fn cgroups_left(&self) -> Vec<PathBuf> {
+        super::cgroups_named(&self.cgroup_parent)
+            .into_iter()
+            .flat_map(|parent| std::fs::read_dir(parent).into_iter().flatten().flatten())
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        for id in self.ids.borrow().iter() {
+            self.ctr(&["task", "kill", "--all", "--signal", "SIGKILL", id]);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        for id in self.ids.borrow().iter() {
+            self.ctr(&["task", "delete", "--force", id]);
+            self.ctr(&["container", "delete", id]);
+        }
+        self.ctr(&["image", "remove", IMAGE]);
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        // The containers' root file systems, if a shim left one mounted.
+        let w = self.dir.path().display().to_string();
+        let mounts = super::host_mounts();
+        let mut left: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&w))
+            .collect();
+        left.sort_unstable_by(|a, b| b.cmp(a));
+        for mount in left {
+            let _ = nix::mount::umount2(
+                mount,
+                nix::mount::MntFlags::MNT_DETACH | nix::mount::MntFlags::UMOUNT_NOFOLLOW,
+            );
+        }
+        // runc leaves the parents it made: ours, removed once empty.
+        for dir in self.cgroups_left().into_iter().chain(super::cgroups_named(&self.cgroup_parent))
+        {
+            let _ = std::fs::remove_dir(dir);
+        }
+        if self.made_run_dir {
+            let _ = std::fs::remove_dir_all("/run/containerd");
+        }
+    }
+}
