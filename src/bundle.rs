@@ -19,6 +19,7 @@ use ch10_harden::no_new_privs::NoNewPrivs;
 use ch10_harden::paths::{MaskedPaths, ReadOnlyPaths};
 use oci_spec::runtime::{LinuxCapabilities, LinuxNamespaceType, Mount, PosixRlimitType, Spec};
 
+use crate::freezer::FreezerCgroup;
 use crate::process_steps::{OomScoreAdj, Rlimits, Sysctl};
 use crate::{mounts, resources};
 
@@ -120,6 +121,9 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
         // host's), as runc leaves it — not chapter 4's default, the id.
         plan = plan.replace("set hostname", vec![]);
     }
+    // First, so that its clean-up runs last, once chapter 7's has seen the
+    // processes gone.
+    plan = plan.first(FreezerCgroup { parent: options.cgroup_parent.clone() });
     if let Some(rules) = devices {
         // First, as chapter 10 has it: its clean-up then runs after chapter 7's.
         plan = plan.first(DeviceAccess::with_rules(options.cgroup_parent.clone(), rules));
@@ -349,7 +353,8 @@ fn parent_of(path: &Path, id: &str) -> Result<PathBuf, BundleError> {
 pub fn cleanup_plan() -> Plan {
     let net = NetOptions { net: Network::None, ..NetOptions::default() };
     let options = CgroupOptions { net, ..CgroupOptions::default() };
-    ch07_cgroups::plan(&options).first(DeviceAccess::new(options.cgroup_parent))
+    let freezer = FreezerCgroup { parent: options.cgroup_parent.clone() };
+    ch07_cgroups::plan(&options).first(freezer).first(DeviceAccess::new(options.cgroup_parent))
 }
 
 #[cfg(test)]

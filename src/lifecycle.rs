@@ -13,6 +13,8 @@ pub enum Status {
     Created,
     /// Its command runs.
     Running,
+    /// Its processes are frozen (`pause`).
+    Paused,
     /// Its process has ended; `delete` removes what is left.
     Stopped,
 }
@@ -32,6 +34,7 @@ impl std::fmt::Display for Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         };
         f.write_str(word)
@@ -50,8 +53,24 @@ impl Status {
     /// `kill` needs a process to signal.
     pub fn may_kill(self) -> Result<(), NotNow> {
         match self {
-            Status::Created | Status::Running => Ok(()),
+            Status::Created | Status::Running | Status::Paused => Ok(()),
             status => Err(NotNow { operation: "kill", status, hint: "" }),
+        }
+    }
+
+    /// `pause` freezes a running container.
+    pub fn may_pause(self) -> Result<(), NotNow> {
+        match self {
+            Status::Running => Ok(()),
+            status => Err(NotNow { operation: "pause", status, hint: "" }),
+        }
+    }
+
+    /// `resume` thaws a paused one.
+    pub fn may_resume(self) -> Result<(), NotNow> {
+        match self {
+            Status::Paused => Ok(()),
+            status => Err(NotNow { operation: "resume", status, hint: "" }),
         }
     }
 
@@ -87,6 +106,16 @@ mod tests {
             "cannot delete a container that is running: stop it first, or use --force"
         );
         assert_eq!(Status::Stopped.may_delete(), Ok(()));
+    }
+
+    #[test]
+    fn only_a_running_container_pauses_and_only_a_paused_one_resumes() {
+        assert_eq!(Status::Running.may_pause(), Ok(()));
+        assert!(Status::Paused.may_pause().is_err());
+        assert!(Status::Created.may_pause().is_err());
+        assert_eq!(Status::Paused.may_resume(), Ok(()));
+        assert!(Status::Running.may_resume().is_err());
+        assert!(Status::Paused.may_delete().is_err());
     }
 
     #[test]

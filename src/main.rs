@@ -4,6 +4,7 @@
 
 mod bundle;
 mod commands;
+mod freezer;
 mod gate;
 mod lifecycle;
 mod log;
@@ -101,6 +102,10 @@ enum Command {
         force: bool,
         id: String,
     },
+    /// Freeze every process of a running container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
     /// List the containers.
     List {
         #[arg(long, short, value_enum, default_value = "table")]
@@ -193,6 +198,8 @@ fn command(cli: &Cli) -> Result<u8, Failure> {
             commands::kill::kill(root, id, signal, *all).map(|()| 0)
         }
         Command::Delete { force, id } => commands::delete::delete(root, id, *force).map(|()| 0),
+        Command::Pause { id } => commands::pause::pause(root, id).map(|()| 0),
+        Command::Resume { id } => commands::pause::resume(root, id).map(|()| 0),
         Command::List { format, quiet } => commands::list::list(root, *format, *quiet).map(|()| 0),
         Command::Ps { format, id } => commands::ps::ps(root, id, *format).map(|()| 0),
         Command::Spec { bundle } => commands::spec::spec(bundle).map(|()| 0),

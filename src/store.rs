@@ -90,7 +90,7 @@ pub fn status(state: &State, record: Option<&Record>) -> Status {
     if state.dir().join(FIFO).exists() {
         return Status::Created;
     }
-    Status::Running
+    if crate::freezer::frozen(state) { Status::Paused } else { Status::Running }
 }
 
 /// Field 22 of `/proc/PID/stat`, the process's start time; `None` if there

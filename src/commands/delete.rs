@@ -21,6 +21,10 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Failure> {
         if !force {
             status.may_delete()?;
         }
+        // A frozen process cannot die: thaw it first.
+        if status == Status::Paused {
+            crate::freezer::set(&state, false).map_err(Failure::new)?;
+        }
         // A created container never ran its command: ending it is deleting it.
         end(record.pid, record.started_at)?;
     }

@@ -80,8 +80,8 @@ fn lifecycle(lab: &Lab) -> Vec<Row> {
         "exec.fifo once started".into(),
         lab.container_dir(&id).join("exec.fifo").exists().to_string(),
     ));
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    rows.push(("the pid runs the command".into(), (cmdline == b"sleep\x0030\x00").to_string()));
+    let runs = lab.wait_for_exec(&id, &["sleep", "30"]);
+    rows.push(("the pid runs the command".into(), runs.to_string()));
     rows.push(row("`start` again", &lab.run(&["start", &id])));
     rows.push(row("`kill KILL`", &lab.run(&["kill", &id, "KILL"])));
     rows.push(("`state`".into(), lab.wait_for(&id, "stopped")));
@@ -185,6 +185,8 @@ fn signals(lab: &Lab) -> Vec<Row> {
     let mut rows =
         vec![row("`create`", &lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &id]))];
     rows.push(row("`start`", &lab.run(&["start", &id])));
+    // Signals for the command, not for the runtime's code before it.
+    rows.push(("the command runs".into(), lab.wait_for_exec(&id, &["sleep", "30"]).to_string()));
     for signal in ["TERM", "SIGTERM", "term", "15", "0"] {
         rows.push(row(&format!("`kill {signal}`"), &lab.run(&["kill", &id, signal])));
     }
@@ -242,6 +244,7 @@ fn user(lab: &Lab) -> Vec<Row> {
     let mut rows =
         vec![row("`create`", &lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &id]))];
     rows.push(row("`start`", &lab.run(&["start", &id])));
+    rows.push(("the command runs".into(), lab.wait_for_exec(&id, &["sleep", "30"]).to_string()));
     rows.push(("`state`".into(), lab.status(&id)));
     let pid = lab.state(&id).unwrap_or_default()["pid"].as_i64().unwrap_or(0);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -450,6 +453,32 @@ fn devices(lab: &Lab) -> Vec<Row> {
     rows
 }
 
+/// `pause` and `resume`: the cgroup freezer, and what a paused container
+/// still allows.
+fn pause(lab: &Lab) -> Vec<Row> {
+    let id = lab.id("pause");
+    let bundle = lab.bundle(&id, &["sleep", "30"], |_| {});
+    let mut rows =
+        vec![row("`create`", &lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &id]))];
+    rows.push(row("`start`", &lab.run(&["start", &id])));
+    rows.push(("the command runs".into(), lab.wait_for_exec(&id, &["sleep", "30"]).to_string()));
+    rows.push(row("`pause`", &lab.run(&["pause", &id])));
+    rows.push(("`state`".into(), lab.status(&id)));
+    let pid = lab.state(&id).unwrap_or_default()["pid"].as_i64().unwrap_or(0);
+    // A frozen task sleeps uninterruptibly, in the freezer: `D`.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let state = stat.lines().find_map(|l| l.strip_prefix("State:")).unwrap_or("").trim();
+    rows.push(("its process's state".into(), state.chars().next().unwrap_or('?').to_string()));
+    rows.push(row("`delete` paused", &lab.run(&["delete", &id])));
+    rows.push(row("`resume`", &lab.run(&["resume", &id])));
+    rows.push(("`state`".into(), lab.status(&id)));
+    // (`resume` again: an error for runc, not for crun.)
+    rows.push(row("`pause` again", &lab.run(&["pause", &id])));
+    rows.push(row("`delete --force` paused", &lab.run(&["delete", "--force", &id])));
+    rows.push(("`state`".into(), lab.status(&id)));
+    rows
+}
+
 macro_rules! cases {
     ($($case:ident),*) => {
         $(
@@ -481,6 +510,7 @@ mod case {
         list,
         process_settings,
         mounts,
-        devices
+        devices,
+        pause
     );
 }

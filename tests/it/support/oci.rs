@@ -173,6 +173,24 @@ impl Lab {
         }
     }
 
+    /// Wait (up to 5 s) for the container's process to run `argv` — `start`
+    /// returns once the process is let go, a moment before its `execve(2)` —
+    /// and say whether it does.
+    pub fn wait_for_exec(&self, id: &str, argv: &[&str]) -> bool {
+        let pid = self.state(id).and_then(|s| s["pid"].as_i64()).unwrap_or(0);
+        let want: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            if std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want) {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// The container's directory under the state root.
     pub fn container_dir(&self, id: &str) -> PathBuf {
         self.root().join(id)

@@ -1,0 +1,142 @@
+//! `pause` and `resume`: the cgroup freezer stops every process of the
+//! container at once, where no signal could (a `SIGSTOP` can be seen, and
+//! would reach only the processes that exist when it is sent). On cgroup v1
+//! it is a controller of its own, `freezer`, in which the container needs a
+//! cgroup (this step makes it, as chapter 10's makes the `devices` one); on
+//! v2 every cgroup has a `cgroup.freeze` file: chapter 7's. The kernel's
+//! `Documentation/admin-guide/cgroup-v1/freezer-subsystem.rst` and
+//! `cgroup-v2.rst` ("Core interface files").
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ch00_process::clone::CloneInto;
+use ch00_process::{Context, Doing, State, Step, StepError};
+use ch07_cgroups::{Layout, Version};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+const RECORD: &str = "freezer";
+
+/// Where the container's freezer is, as recorded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Freezer {
+    /// A v1 freezer cgroup this step made: `freezer.state`.
+    V1(PathBuf),
+    /// Chapter 7's v2 cgroup: `cgroup.freeze`.
+    V2(PathBuf),
+}
+
+/// The step that gives the container a freezer.
+pub struct FreezerCgroup {
+    /// tincan's part of each hierarchy (the config's `cgroupsPath` parent).
+    pub parent: PathBuf,
+}
+
+impl Step for FreezerCgroup {
+    fn name(&self) -> &'static str {
+        "freezer"
+    }
+
+    fn before_clone(&self, cx: &Context, _into: &mut CloneInto) -> Result<(), StepError> {
+        let layout = Layout::detect().doing(|| "read /proc/self/mountinfo".into())?;
+        let v1 = layout
+            .hierarchies
+            .iter()
+            .find(|h| h.version == Version::V1 && h.controllers.iter().any(|c| c == "freezer"));
+        let freezer = match (v1, layout.hierarchies.iter().find(|h| h.version == Version::V2)) {
+            (Some(v1), _) => Freezer::V1(v1.mount.join(&self.parent).join(&cx.container.id)),
+            (None, Some(v2)) => Freezer::V2(v2.mount.join(&self.parent).join(&cx.container.id)),
+            (None, None) => return Ok(()), // no freezer: `pause` will say so
+        };
+        cx.state.record(RECORD, &freezer).doing(|| "record the freezer".into())?;
+        if let Freezer::V1(dir) = &freezer {
+            std::fs::create_dir_all(dir).doing(|| format!("create {}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    fn in_parent(&self, cx: &Context, child: Pid) -> Result<(), StepError> {
+        if let Some(Freezer::V1(dir)) = recorded(cx.state)? {
+            let procs = dir.join("cgroup.procs");
+            std::fs::write(&procs, child.to_string())
+                .doing(|| format!("write {}", procs.display()))?;
+        }
+        Ok(())
+    }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        Ok(())
+    }
+
+    /// The v1 cgroup, once its processes are gone (thawed first: a frozen
+    /// process never dies), and tincan's empty parents up to the mount.
+    fn cleanup(&self, cx: &Context) -> Result<(), StepError> {
+        if let Some(Freezer::V1(dir)) = recorded(cx.state)? {
+            let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match std::fs::remove_dir(&dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(e) if Instant::now() > deadline => {
+                        return Err(e).doing(|| format!("remove {}", dir.display()));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+            let mut parent = dir.parent();
+            while let Some(p) = parent
+                .filter(|p| p.join("freezer.state").exists() && std::fs::remove_dir(p).is_ok())
+            {
+                parent = p.parent();
+            }
+        }
+        cx.state.forget(RECORD).doing(|| "forget the freezer".into())
+    }
+}
+
+fn recorded(state: &State) -> Result<Option<Freezer>, StepError> {
+    state.recorded(RECORD).doing(|| "read the freezer's record".into())
+}
+
+/// Freeze (`true`) or thaw the container, and wait until the kernel has.
+pub fn set(state: &State, frozen: bool) -> Result<(), String> {
+    let freezer = recorded(state).map_err(|e| e.to_string())?;
+    let Some(freezer) = freezer else {
+        return Err("this host has no cgroup freezer (neither v1's controller nor v2)".into());
+    };
+    let (file, value) = match (&freezer, frozen) {
+        (Freezer::V1(dir), true) => (dir.join("freezer.state"), "FROZEN"),
+        (Freezer::V1(dir), false) => (dir.join("freezer.state"), "THAWED"),
+        (Freezer::V2(dir), true) => (dir.join("cgroup.freeze"), "1"),
+        (Freezer::V2(dir), false) => (dir.join("cgroup.freeze"), "0"),
+    };
+    std::fs::write(&file, value)
+        .map_err(|e| format!("write {value} to {}: {e}", file.display()))?;
+    // Freezing takes a moment (v1 says FREEZING meanwhile).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while is_frozen(&freezer) != frozen {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the container did not {} in 5 s",
+                if frozen { "freeze" } else { "thaw" }
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+/// Whether the container's processes are frozen.
+pub fn frozen(state: &State) -> bool {
+    matches!(recorded(state), Ok(Some(f)) if is_frozen(&f))
+}
+
+fn is_frozen(freezer: &Freezer) -> bool {
+    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    match freezer {
+        Freezer::V1(dir) => read(&dir.join("freezer.state")).trim() == "FROZEN",
+        Freezer::V2(dir) => read(&dir.join("cgroup.events")).lines().any(|l| l == "frozen 1"),
+    }
+}
