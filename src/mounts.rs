@@ -76,6 +76,8 @@ pub fn read(mount: &Mount) -> Result<ExtraMount, String> {
     }
     let kind = match kind {
         "tmpfs" => Kind::Tmpfs { data: data.join(",") },
+        // Only with the option, as runc has it (without, it asks the kernel
+        // for a file system named "bind", which there is none of).
         "bind" | "none" if bind => {
             let source = mount.source().clone().ok_or("no source")?;
             if !source.is_absolute() {
@@ -88,13 +90,33 @@ pub fn read(mount: &Mount) -> Result<ExtraMount, String> {
     Ok(ExtraMount { destination: to.trim_start_matches('/').to_owned(), kind, flags })
 }
 
-/// tmpfs's own options (`man 5 tmpfs`).
-fn tmpfs_data(option: &str) -> bool {
-    ["mode=", "size=", "nr_blocks=", "nr_inodes=", "uid=", "gid="]
-        .iter()
-        .any(|p| option.starts_with(p))
-}
+/// The options a config's own mount may have, besides tmpfs's (for
+/// `features`).
+pub const OPTIONS: [&str; 16] = [
+    "ro",
+    "rw",
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "noatime",
+    "nodiratime",
+    "relatime",
+    "strictatime",
+    "bind",
+    "rbind",
+    "private",
+    "rprivate",
+];
 
+/// tmpfs's own options (`man 5 tmpfs`), as prefixes.
+pub const TMPFS_OPTIONS: [&str; 6] = ["mode=", "size=", "nr_blocks=", "nr_inodes=", "uid=", "gid="];
+
+fn tmpfs_data(option: &str) -> bool {
+    TMPFS_OPTIONS.iter().any(|p| option.starts_with(p))
+}
 /// The detached copies of the bind mounts' sources, in the order of the
 /// mounts (`None` for a tmpfs), from [`CloneSources`] to [`ConfigMounts`].
 type Sources = Rc<RefCell<Vec<Option<OwnedFd>>>>;
@@ -135,12 +157,8 @@ impl Step for CloneSources {
                 detached::clone_mount(source)
             };
             let copy = copy.doing(shown)?;
-            let attr = libc::mount_attr {
-                attr_set: attributes(mount.flags),
-                attr_clr: 0,
-                propagation: 0,
-                userns_fd: 0,
-            };
+            let (attr_set, attr_clr) = attributes(mount.flags);
+            let attr = libc::mount_attr { attr_set, attr_clr, propagation: 0, userns_fd: 0 };
             detached::set_attributes(&copy, &attr)
                 .doing(|| format!("set the flags of the bind mount of {}", source.display()))?;
             sources.push(Some(copy));
@@ -149,18 +167,27 @@ impl Step for CloneSources {
     }
 }
 
-/// `MS_*` flags as `MOUNT_ATTR_*` attributes.
-fn attributes(flags: MsFlags) -> u64 {
+/// `MS_*` flags as `MOUNT_ATTR_*` attributes: (to set, to clear). The
+/// access-time ones are one setting, not flags: to set one, the kernel wants
+/// the whole setting cleared first (`MOUNT_ATTR__ATIME`).
+fn attributes(flags: MsFlags) -> (u64, u64) {
     let pairs = [
         (MsFlags::MS_RDONLY, libc::MOUNT_ATTR_RDONLY),
         (MsFlags::MS_NOSUID, libc::MOUNT_ATTR_NOSUID),
         (MsFlags::MS_NODEV, libc::MOUNT_ATTR_NODEV),
         (MsFlags::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
-        (MsFlags::MS_NOATIME, libc::MOUNT_ATTR_NOATIME),
         (MsFlags::MS_NODIRATIME, libc::MOUNT_ATTR_NODIRATIME),
-        (MsFlags::MS_STRICTATIME, libc::MOUNT_ATTR_STRICTATIME),
     ];
-    pairs.iter().filter(|(ms, _)| flags.contains(*ms)).map(|(_, attr)| *attr).sum()
+    let set: u64 = pairs.iter().filter(|(ms, _)| flags.contains(*ms)).map(|(_, attr)| *attr).sum();
+    let atime = [
+        (MsFlags::MS_NOATIME, libc::MOUNT_ATTR_NOATIME),
+        (MsFlags::MS_STRICTATIME, libc::MOUNT_ATTR_STRICTATIME),
+        (MsFlags::MS_RELATIME, libc::MOUNT_ATTR_RELATIME),
+    ];
+    match atime.iter().find(|(ms, _)| flags.contains(*ms)) {
+        Some((_, attr)) => (set | attr, libc::MOUNT_ATTR__ATIME),
+        None => (set, 0),
+    }
 }
 
 /// In the container, after the chapters' mounts: each mount of the config,
@@ -199,7 +226,15 @@ impl Step for ConfigMounts {
                     // (asked of the copy: the source is out of reach now).
                     let is_dir = nix::sys::stat::fstat(&copy)
                         .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
-                    let place = if is_dir { root.dir(to)? } else { root.file(to)? };
+                    let place = if is_dir {
+                        root.dir(to)?
+                    } else {
+                        // A file's directories are made on the way, as runc does.
+                        if let Some((parent, _)) = to.rsplit_once('/') {
+                            root.dir(parent)?;
+                        }
+                        root.file(to)?
+                    };
                     detached::attach_on(&copy, place.as_fd())
                         .doing(|| format!("bind {} on /{to}", source.display()))?;
                 }

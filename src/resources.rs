@@ -32,16 +32,21 @@ pub fn read(
         }
     }
     if let Some(cpu) = resources.cpu() {
-        // 1024 is v1's default share: nothing to change. Others as runc turns
-        // shares into v2's weight (which chapter 7 turns back on v1).
-        options.cpu_weight = match cpu.shares() {
-            None | Some(1024) => None,
-            Some(shares) => Some((1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142) as u16),
-        };
-        options.cpus = match cpu.quota() {
-            Some(quota) if quota > 0 => Some(quota as f64 / cpu.period().unwrap_or(100_000) as f64),
-            _ => None,
-        };
+        // Chapter 7 takes v2's weight, and turns it into v1's shares only
+        // approximately: only v1's default share (nothing to write) is taken
+        // as it is. (0, as for runc, is no setting.)
+        match cpu.shares() {
+            None | Some(0) | Some(1024) => {}
+            Some(_) => return Err(field("cpu.shares other than 1024")),
+        }
+        // Chapter 7 writes a quota over the default period, 100 ms.
+        match (cpu.quota(), cpu.period()) {
+            (Some(quota), None | Some(100_000)) if quota > 0 => {
+                options.cpus = Some(quota as f64 / 100_000.0);
+            }
+            (None | Some(-1), None) => {}
+            _ => return Err(field("cpu.period other than 100000")),
+        }
         let others = [
             ("cpu.realtimeRuntime", cpu.realtime_runtime().is_some()),
             ("cpu.realtimePeriod", cpu.realtime_period().is_some()),
@@ -59,7 +64,11 @@ pub fn read(
     }
     if let Some(io) = resources.block_io() {
         // v1's 10–1000, onto v2's 1–10000, which chapter 7 takes.
-        options.io_weight = io.weight().map(|w| 1 + (w.clamp(10, 1000) - 10) * 9999 / 990);
+        // (0, as for runc, is no setting.)
+        options.io_weight = io.weight().filter(|w| *w > 0).map(|w| {
+            let w = u32::from(w.clamp(10, 1000));
+            (1 + (w - 10) * 9999 / 990) as u16
+        });
         let devices = [
             ("blockIO.leafWeight", io.leaf_weight().is_some()),
             ("blockIO.weightDevice", io.weight_device().as_ref().is_some_and(|d| !d.is_empty())),
@@ -116,16 +125,17 @@ fn device_rules(devices: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>, String> {
         return Err("linux.resources.devices that does not start by denying every device".into());
     };
     let _ = first;
-    // runc and crun add these to every list: making a node of any device is
-    // harmless, opening it is what the rules decide (chapter 10's first two).
-    let mknod = ch10_harden::devices::DEFAULT_RULES[..2].iter().copied().map(Ok);
-    mknod
+    // runc and crun add their default devices to every list: any node may be
+    // made, and /dev's own devices opened (chapter 10's list, runc's).
+    let defaults = ch10_harden::devices::DEFAULT_RULES.iter().copied().map(Ok);
+    defaults
         .chain(allows.iter().enumerate().map(|(i, d)| {
             let at = || format!("linux.resources.devices[{}]", i + 1);
             let kind = match d.typ() {
                 Some(LinuxDeviceType::C | LinuxDeviceType::U) => Kind::Char,
                 Some(LinuxDeviceType::B) => Kind::Block,
                 _ if !d.allow() => return Err(format!("{} (a deny after the first)", at())),
+                Some(LinuxDeviceType::P) => return Err(format!("{} (a FIFO)", at())),
                 _ => return Err(format!("{} (every device of every kind)", at())),
             };
             if !d.allow() {
@@ -133,6 +143,7 @@ fn device_rules(devices: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>, String> {
             }
             let number = |n: Option<i64>| n.filter(|n| *n >= 0).map(|n| n as u32);
             let access = Access::from_letters(d.access().as_deref().unwrap_or("rwm"))
+                .filter(|a| a.bits() != 0)
                 .ok_or_else(|| format!("{} (access {:?})", at(), d.access()))?;
             Ok(Rule { kind, major: number(d.major()), minor: number(d.minor()), access })
         }))
@@ -158,10 +169,10 @@ mod tests {
         );
         let mut options = CgroupOptions::default();
         let rules = read(&r, &mut options).unwrap().unwrap();
-        assert_eq!(
-            rules.iter().map(Rule::v1_line).collect::<Vec<_>>(),
-            ["c *:* m", "b *:* m", "c 1:3 rwm", "c 136:* rwm"]
-        );
+        let lines: Vec<String> = rules.iter().map(Rule::v1_line).collect();
+        let defaults = ch10_harden::devices::DEFAULT_RULES.len();
+        assert_eq!(lines[..2], ["c *:* m", "b *:* m"]);
+        assert_eq!(lines[defaults..], ["c 1:3 rwm", "c 136:* rwm"]);
         assert_eq!(options.cpu_weight, None, "1024 is the default share");
     }
 
@@ -169,7 +180,7 @@ mod tests {
     fn limits_become_chapter_7_s() {
         let r = resources(
             r#"{"memory": {"limit": 67108864, "swap": -1}, "pids": {"limit": 64},
-            "cpu": {"quota": 50000, "period": 100000, "shares": 2}, "blockIO": {"weight": 10}}"#,
+            "cpu": {"quota": 50000, "period": 100000, "shares": 1024}, "blockIO": {"weight": 500}}"#,
         );
         let mut options = CgroupOptions::default();
         assert_eq!(read(&r, &mut options).unwrap(), None);
@@ -178,7 +189,8 @@ mod tests {
             (Some(64 << 20), Some(MemorySwap::Unlimited))
         );
         assert_eq!((options.pids_limit, options.cpus), (Some(64), Some(0.5)));
-        assert_eq!((options.cpu_weight, options.io_weight), (Some(1), Some(1)));
+        // 500 on v1's 10-1000 is about the middle of v2's 1-10000.
+        assert_eq!((options.cpu_weight, options.io_weight), (None, Some(4950)));
     }
 
     #[test]
@@ -190,5 +202,11 @@ mod tests {
         assert!(
             read(&allow_first, &mut options).unwrap_err().contains("does not start by denying")
         );
+        let shares = resources(r#"{"cpu": {"shares": 512}}"#);
+        let error = read(&shares, &mut options).unwrap_err();
+        assert_eq!(error, "linux.resources.cpu.shares other than 1024");
+        let period = resources(r#"{"cpu": {"quota": 25000, "period": 50000}}"#);
+        let error = read(&period, &mut options).unwrap_err();
+        assert_eq!(error, "linux.resources.cpu.period other than 100000");
     }
 }

@@ -5,10 +5,18 @@
 use serde_json::{Value, json};
 
 use crate::bundle::{NAMESPACES, STANDARD_MOUNTS};
+use crate::mounts::{OPTIONS, TMPFS_OPTIONS};
 
 pub fn features() -> Value {
-    let mut options: Vec<&str> =
-        STANDARD_MOUNTS.iter().flat_map(|(_, _, o)| o.iter().copied()).collect();
+    // The chapters' mounts' options, and a config's own mounts' (tmpfs's
+    // own by name: `mode`, `size`...).
+    let tmpfs = TMPFS_OPTIONS.iter().map(|o| o.trim_end_matches('='));
+    let mut options: Vec<&str> = STANDARD_MOUNTS
+        .iter()
+        .flat_map(|(_, _, o)| o.iter().copied())
+        .chain(OPTIONS)
+        .chain(tmpfs)
+        .collect();
     options.sort_unstable();
     options.dedup();
     // As config.json spells them (`mount`, `network`), not as `/proc` does.

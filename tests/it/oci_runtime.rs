@@ -384,7 +384,7 @@ fn mounts(lab: &Lab) -> Vec<Row> {
     let show = [
         "sh",
         "-c",
-        "for m in /run /etc/hosts /srv/volume; do \
+        "for m in /run /etc/hosts /srv/volume /new/dir/hosts; do \
            grep \" $m \" /proc/self/mountinfo | cut -d' ' -f5,6 | sed 's/,relatime//'; done; \
          cat /etc/hosts /srv/volume/data; (echo x > /etc/hosts) 2> /dev/null || echo hosts read-only",
     ];
@@ -400,6 +400,9 @@ fn mounts(lab: &Lab) -> Vec<Row> {
             serde_json::json!({"destination": "/srv/volume", "type": "bind", "source": volume,
             "options": ["rbind", "rw"]}),
         );
+        // A file's place, two directories the rootfs lacks; an access-time option.
+        mounts.push(serde_json::json!({"destination": "/new/dir/hosts", "type": "bind",
+            "source": hosts, "options": ["rbind", "ro", "noatime"]}));
     });
     let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
     let mut rows: Vec<Row> = said
@@ -479,6 +482,42 @@ fn pause(lab: &Lab) -> Vec<Row> {
     rows
 }
 
+/// `linux.resources` as the cgroup files show it from the host, and a
+/// device list that only denies (the runtimes' own defaults still allowed).
+fn resources(lab: &Lab) -> Vec<Row> {
+    let id = lab.id("resources");
+    let bundle =
+        lab.bundle(&id, &["sh", "-c", "head -c 1 /dev/zero | wc -c; exec sleep 30"], |c| {
+            c["linux"]["resources"] = serde_json::json!({
+                "devices": [{"allow": false, "access": "rwm"}],
+                "memory": {"limit": 67_108_864},
+                "pids": {"limit": 64},
+                "cpu": {"shares": 1024, "quota": 50_000, "period": 100_000}
+            });
+        });
+    let out = bundle.join("out");
+    let said = lab.run_to(&["create", "--bundle", bundle.to_str().unwrap(), &id], &out);
+    let mut rows = vec![row("`create`", &said)];
+    rows.push(row("`start`", &lab.run(&["start", &id])));
+    lab.wait_for_exec(&id, &["sleep", "30"]);
+    let zero = std::fs::read_to_string(&out).unwrap_or_default().trim().to_owned();
+    rows.push(("deny-all list: read /dev/zero".into(), zero));
+    for (controller, file) in [
+        ("memory", "memory.limit_in_bytes"),
+        ("pids", "pids.max"),
+        ("cpu", "cpu.cfs_quota_us"),
+        ("cpu", "cpu.cfs_period_us"),
+        ("cpu", "cpu.shares"),
+    ] {
+        let path = format!("/sys/fs/cgroup/{controller}/{}/{id}/{file}", lab.cgroup_parent);
+        let value =
+            std::fs::read_to_string(&path).map_or("none".to_owned(), |v| v.trim().to_owned());
+        rows.push((format!("`{file}`"), value));
+    }
+    rows.push(row("`delete --force`", &lab.run(&["delete", "--force", &id])));
+    rows
+}
+
 macro_rules! cases {
     ($($case:ident),*) => {
         $(
@@ -511,6 +550,7 @@ mod case {
         process_settings,
         mounts,
         devices,
-        pause
+        pause,
+        resources
     );
 }

@@ -128,8 +128,10 @@ impl Step for MaskedPaths {
         let throttles = if self.thermal_throttle { thermal_throttle()? } else { Vec::new() };
         for path in self.paths.iter().chain(&throttles) {
             let path = path.as_str();
-            // These are in the /proc and /sys we mounted, not in the image: no
-            // symbolic link of the image's can redirect them.
+            // Docker's are in the /proc and /sys we mounted, not in the image:
+            // no symbolic link of the image's can redirect them. A config's may
+            // be anywhere, but this runs in the container's own root, after
+            // pivot_root: a link leads nowhere else.
             let is_dir = match std::fs::symlink_metadata(path) {
                 Ok(meta) => meta.is_dir(),
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,

@@ -36,8 +36,21 @@ impl Containerd {
         let dir =
             tempfile::Builder::new().prefix("tincan-containerd-").tempdir().expect("temp dir");
         let w = dir.path();
+        // Only what `ctr run` needs: no CRI, and none of the plugins that
+        // would touch the host beyond our directory (`opt` makes
+        // /opt/containerd; snapshotters load kernel modules).
         let config = format!(
-            "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\n[grpc]\n  address = \"{0}/sock\"\n[ttrpc]\n  address = \"{0}/sock.ttrpc\"\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  disable = true\n",
+            r#"version = 2
+root = "{0}/root"
+state = "{0}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt",
+  "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+[grpc]
+  address = "{0}/sock"
+[ttrpc]
+  address = "{0}/sock.ttrpc"
+"#,
             w.display()
         );
         std::fs::write(w.join("config.toml"), config).expect("containerd's config");
@@ -183,7 +196,7 @@ impl Drop for Containerd {
         let _ = self.process.kill();
         let _ = self.process.wait();
         // The containers' root file systems, if a shim left one mounted.
-        let w = self.dir.path().display().to_string();
+        let w = format!("{}/", self.dir.path().display());
         let mounts = super::host_mounts();
         let mut left: Vec<&str> = mounts
             .lines()
@@ -202,8 +215,17 @@ impl Drop for Containerd {
         {
             let _ = std::fs::remove_dir(dir);
         }
+        // The shims' sockets, named for our address, namespace and id (as
+        // containerd 1.6 names them); then the directories, if ours and empty.
+        let address = self.dir.path().join("sock");
+        for id in self.ids.borrow().iter() {
+            let name = super::sha256(format!("{}/default/{id}", address.display()).as_bytes());
+            let socket = Path::new("/run/containerd/s").join(name.trim_start_matches("sha256:"));
+            let _ = std::fs::remove_file(socket);
+        }
         if self.made_run_dir {
-            let _ = std::fs::remove_dir_all("/run/containerd");
+            let _ = std::fs::remove_dir("/run/containerd/s");
+            let _ = std::fs::remove_dir("/run/containerd");
         }
     }
 }

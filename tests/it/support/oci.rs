@@ -114,6 +114,16 @@ impl Lab {
 
     /// Run the runtime with `args` (after `--root`).
     pub fn run(&self, args: &[&str]) -> Said {
+        self.run_with(args, None)
+    }
+
+    /// The same, the container's output (a created container keeps the
+    /// runtime's stdout) going to the file `out`.
+    pub fn run_to(&self, args: &[&str], out: &Path) -> Said {
+        self.run_with(args, Some(out))
+    }
+
+    fn run_with(&self, args: &[&str], container_out: Option<&Path>) -> Said {
         let root = self.root();
         let mut command = match self.runtime {
             Runtime::Tincan => Command::new(env!("CARGO_BIN_EXE_tincan")),
@@ -137,7 +147,16 @@ impl Lab {
         command.arg("--root").arg(&root).args(args);
         // Files, not pipes: a created container keeps the runtime's stdout and
         // stderr (engines hand it theirs), and a pipe would not end before it.
-        let out = tempfile::tempfile().expect("a file for stdout");
+        let out = match container_out {
+            Some(path) => std::fs::File::options()
+                .create(true)
+                .truncate(true)
+                .read(true)
+                .write(true)
+                .open(path)
+                .expect("the output file"),
+            None => tempfile::tempfile().expect("a file for stdout"),
+        };
         let err = tempfile::tempfile().expect("a file for stderr");
         command
             .stdin(Stdio::null())
