@@ -11,17 +11,13 @@ use ch02_pid::PidOptions;
 use ch04_uts::UtsOptions;
 use ch06_net::{NetOptions, Network};
 use ch07_cgroups::CgroupOptions;
-use ch08_images::user::{Ids, SwitchUser};
-use ch08_images::workdir::WorkDir;
-use ch10_harden::capabilities::{BoundingSet, Capabilities, SetCapabilities};
 use ch10_harden::devices::DeviceAccess;
-use ch10_harden::no_new_privs::NoNewPrivs;
 use ch10_harden::paths::{MaskedPaths, ReadOnlyPaths};
-use oci_spec::runtime::{LinuxCapabilities, LinuxNamespaceType, Mount, PosixRlimitType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 
 use crate::freezer::FreezerCgroup;
-use crate::process_steps::{OomScoreAdj, Rlimits, Sysctl};
-use crate::{mounts, resources};
+use crate::process_steps::Sysctl;
+use crate::{mounts, process, resources};
 
 /// What is wrong with a bundle.
 #[derive(Debug, thiserror::Error)]
@@ -106,15 +102,6 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
         Some(asked) => resources::read(asked, &mut options).map_err(BundleError::Unsupported)?,
         None => None,
     };
-    let user = process.user();
-    let ids = Ids {
-        uid: user.uid(),
-        gid: user.gid(),
-        // Exactly the groups the config lists: runc and crun add not even the
-        // primary one.
-        groups: user.additional_gids().clone().unwrap_or_default(),
-        home: None,
-    };
     let mut plan = ch07_cgroups::plan(&options);
     if spec.hostname().is_none() {
         // No hostname asked: the one the new UTS namespace starts with (the
@@ -135,15 +122,8 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
     // The config's own mounts, after the chapters' (checked above).
     let extra: Vec<_> =
         spec.mounts().iter().flatten().filter_map(|m| extra_mount(m).ok().flatten()).collect();
-    // Chapter 10's capability steps, around the user switch; the sets the
-    // config asks for (none, if it asks for none: the spec's default).
-    let caps = capabilities(process.capabilities().as_ref())?;
-    let bounding = BoundingSet::new(&caps).map_err(BundleError::Host)?;
-    let mut plan = plan
-        .then(WorkDir::new(process.cwd().clone()))
-        .then(SwitchUser::new(ids))
-        .insert_before("user", bounding)
-        .insert_after("user", SetCapabilities::new(caps));
+    // What the process is: its working directory, user, capabilities, limits.
+    let mut plan = process::steps(plan, process)?;
     let devpts = spec.mounts().iter().flatten().find(|m| m.destination() == Path::new("/dev/pts"));
     let gid =
         devpts.and_then(|m| m.options().iter().flatten().find_map(|o| o.strip_prefix("gid=")));
@@ -169,18 +149,6 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
     if let Some(paths) = linux.masked_paths().clone().filter(|p| !p.is_empty()) {
         plan = plan.insert_before("working directory", MaskedPaths::of(paths));
     }
-    let rlimits = process.rlimits().clone().unwrap_or_default();
-    if !rlimits.is_empty() {
-        let rlimits =
-            rlimits.iter().map(|r| (r.typ().to_string(), resource(r.typ()), r.soft(), r.hard()));
-        plan = plan.insert_before("working directory", Rlimits(rlimits.collect()));
-    }
-    if let Some(score) = process.oom_score_adj() {
-        plan = plan.insert_before("working directory", OomScoreAdj(score));
-    }
-    if process.no_new_privileges() == Some(true) {
-        plan = plan.then(NoNewPrivs);
-    }
     let annotations = spec.annotations().clone().unwrap_or_default();
     Ok(Bundle { container, plan, annotations })
 }
@@ -193,14 +161,7 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
         return unsupported("root.readonly");
     }
     if let Some(process) = spec.process() {
-        let fields = [
-            ("process.terminal", process.terminal() == Some(true)),
-            ("process.apparmorProfile", process.apparmor_profile().is_some()),
-            ("process.selinuxLabel", process.selinux_label().is_some()),
-        ];
-        if let Some((field, _)) = fields.iter().find(|(_, set)| *set) {
-            return unsupported(field);
-        }
+        process::refuse_unsupported(process)?;
     }
     if spec.hooks().is_some() {
         return unsupported("hooks");
@@ -258,29 +219,6 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
     }
 }
 
-/// The `RLIMIT_*` number of a resource.
-fn resource(typ: PosixRlimitType) -> libc::__rlimit_resource_t {
-    use PosixRlimitType::*;
-    match typ {
-        RlimitCpu => libc::RLIMIT_CPU,
-        RlimitFsize => libc::RLIMIT_FSIZE,
-        RlimitData => libc::RLIMIT_DATA,
-        RlimitStack => libc::RLIMIT_STACK,
-        RlimitCore => libc::RLIMIT_CORE,
-        RlimitRss => libc::RLIMIT_RSS,
-        RlimitNproc => libc::RLIMIT_NPROC,
-        RlimitNofile => libc::RLIMIT_NOFILE,
-        RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        RlimitAs => libc::RLIMIT_AS,
-        RlimitLocks => libc::RLIMIT_LOCKS,
-        RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        RlimitNice => libc::RLIMIT_NICE,
-        RlimitRtprio => libc::RLIMIT_RTPRIO,
-        RlimitRttime => libc::RLIMIT_RTTIME,
-    }
-}
-
 /// `None` for a mount the chapters make, with options they honour; a mount
 /// of the config's own ([`mounts`]); or why tincan cannot make it.
 fn extra_mount(mount: &Mount) -> Result<Option<mounts::ExtraMount>, String> {
@@ -306,28 +244,6 @@ fn is_standard(mount: &Mount) -> bool {
         Path::new(to) == mount.destination()
             && *t == kind
             && options.iter().all(|o| known.contains(&o.as_str()))
-    })
-}
-
-/// The five capability sets of `process.capabilities`, for chapter 10's steps.
-fn capabilities(asked: Option<&LinuxCapabilities>) -> Result<Capabilities, BundleError> {
-    let Some(asked) = asked else { return Ok(Capabilities::default()) };
-    let set = |field: &str, set: &Option<oci_spec::runtime::Capabilities>| {
-        set.iter()
-            .flatten()
-            .map(|cap| {
-                format!("CAP_{cap}").parse::<caps::Capability>().map_err(|_| {
-                    BundleError::Unsupported(format!("process.capabilities.{field}: CAP_{cap}"))
-                })
-            })
-            .collect::<Result<caps::CapsHashSet, _>>()
-    };
-    Ok(Capabilities {
-        bounding: set("bounding", asked.bounding())?,
-        effective: set("effective", asked.effective())?,
-        permitted: set("permitted", asked.permitted())?,
-        inheritable: set("inheritable", asked.inheritable())?,
-        ambient: set("ambient", asked.ambient())?,
     })
 }
 

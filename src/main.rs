@@ -6,9 +6,11 @@ mod bundle;
 mod commands;
 mod freezer;
 mod gate;
+mod join;
 mod lifecycle;
 mod log;
 mod mounts;
+mod process;
 mod process_steps;
 mod resources;
 mod store;
@@ -101,6 +103,34 @@ enum Command {
         #[arg(long, short)]
         force: bool,
         id: String,
+    },
+    /// Start another process in a running container.
+    Exec {
+        /// The process, as JSON (the config's `process` object).
+        #[arg(long, short)]
+        process: Option<PathBuf>,
+        /// Leave it running, and exit.
+        #[arg(long, short)]
+        detach: bool,
+        /// Write its PID here.
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        /// Add KEY=VALUE to its environment (repeatable).
+        #[arg(long, short)]
+        env: Vec<String>,
+        /// Its working directory.
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+        /// A terminal: not supported yet.
+        #[arg(long, short)]
+        tty: bool,
+        /// Where to send its terminal: not supported yet.
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
+        id: String,
+        /// The command and its arguments (without --process).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// Freeze every process of a running container.
     Pause { id: String },
@@ -198,6 +228,22 @@ fn command(cli: &Cli) -> Result<u8, Failure> {
             commands::kill::kill(root, id, signal, *all).map(|()| 0)
         }
         Command::Delete { force, id } => commands::delete::delete(root, id, *force).map(|()| 0),
+        Command::Exec { process, detach, pid_file, env, cwd, tty, console_socket, id, args } => {
+            if *tty || console_socket.is_some() {
+                return Err(Failure::new(
+                    "--tty, --console-socket: a terminal is not supported by tincan yet",
+                ));
+            }
+            let asked = commands::exec::Exec {
+                process: process.as_deref(),
+                args,
+                env,
+                cwd: cwd.as_deref(),
+                detach: *detach,
+                pid_file: pid_file.as_deref(),
+            };
+            commands::exec::exec(root, id, &asked)
+        }
         Command::Pause { id } => commands::pause::pause(root, id).map(|()| 0),
         Command::Resume { id } => commands::pause::resume(root, id).map(|()| 0),
         Command::List { format, quiet } => commands::list::list(root, *format, *quiet).map(|()| 0),

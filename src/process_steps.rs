@@ -88,6 +88,20 @@ impl Step for Sysctl {
     }
 }
 
+/// Last, for a process that outlives the runtime which starts it (a
+/// detached `exec`): no parent-death signal, which chapter 0 asks for.
+pub struct Outlive;
+
+impl Step for Outlive {
+    fn name(&self) -> &'static str {
+        "outlive the runtime"
+    }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        nix::sys::prctl::set_pdeathsig(None).doing(|| "clear the parent-death signal".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -133,7 +133,7 @@ fn wait_until_ready(ready: &OwnedFd, receiver: &impl AsFd) -> Result<(), ()> {
 }
 
 /// The PID, as runc writes it (no newline), atomically: engines poll for it.
-fn write_pid_file(file: &Path, pid: i32) -> Result<(), Failure> {
+pub fn write_pid_file(file: &Path, pid: i32) -> Result<(), Failure> {
     let partial = PathBuf::from(format!("{}.partial", file.display()));
     std::fs::write(&partial, pid.to_string())
         .and_then(|()| std::fs::rename(&partial, file))

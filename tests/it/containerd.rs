@@ -29,6 +29,12 @@ fn steps(containerd: &Containerd, runtime: &Path, name: &str) -> Vec<(String, St
     let said = containerd.run(runtime, &["-d"], &id, &["sleep", "30"]);
     rows.push(("`ctr run -d ... sleep 30`".into(), said.code.to_string()));
     rows.push(("`ctr task ls`".into(), status(containerd, &id)));
+    let exec = containerd.exec(&id, "e1", &["sh", "-c", "echo from exec; exit 4"]);
+    rows.push((
+        "`ctr task exec ... sh -c 'echo from exec; exit 4'`".into(),
+        exec.stdout.trim().to_owned(),
+    ));
+    rows.push(("its exit status".into(), exec.code.to_string()));
     let ps = containerd.ctr(&["task", "ps", &id]);
     rows.push(("`ctr task ps`: one process".into(), (ps.stdout.lines().count() == 2).to_string()));
     let kill = containerd.ctr(&["task", "kill", "--signal", "SIGKILL", &id]);

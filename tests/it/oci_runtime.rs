@@ -518,6 +518,57 @@ fn resources(lab: &Lab) -> Vec<Row> {
     rows
 }
 
+/// `exec`: another process in a running container, in its namespaces;
+/// with a whole `process` from a file, as containerd's shim writes it;
+/// detached.
+fn exec(lab: &Lab) -> Vec<Row> {
+    let id = lab.id("exec");
+    let bundle = lab.bundle(&id, &["sleep", "30"], |_| {});
+    let mut rows =
+        vec![row("`create`", &lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &id]))];
+    rows.push(row("`start`", &lab.run(&["start", &id])));
+    let said = lab.run(&["exec", &id, "sh", "-c", "hostname; exit 5"]);
+    rows.push((
+        "`exec ID sh -c 'hostname; exit 5'`".into(),
+        format!("{} / exit {}", said.stdout.trim(), said.code),
+    ));
+    let process = bundle.join("process.json");
+    let json = serde_json::json!({"args": ["sh", "-c", "echo $FOO; pwd"], "env": ["FOO=bar", "PATH=/bin:/usr/bin"],
+        "cwd": "/tmp", "user": {"uid": 0, "gid": 0}});
+    std::fs::write(&process, json.to_string()).unwrap();
+    let said = lab.run(&["exec", "--process", process.to_str().unwrap(), &id]);
+    rows.push((
+        "`exec --process F` (`echo $FOO; pwd`)".into(),
+        said.stdout.trim().replace('\n', ", "),
+    ));
+    let pid_file = bundle.join("exec.pid");
+    let said = lab.run(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+        "sleep",
+        "20",
+    ]);
+    rows.push(row("`exec --detach --pid-file P ID sleep 20`", &said));
+    let exec_pid = std::fs::read_to_string(&pid_file).unwrap_or_default();
+    let init = lab.state(&id).unwrap_or_default()["pid"].as_i64().unwrap_or(0);
+    let ns = |pid: &str, name: &str| std::fs::read_link(format!("/proc/{pid}/ns/{name}")).ok();
+    let shared = ["pid", "mnt", "net", "ipc", "uts"]
+        .iter()
+        .all(|n| ns(&exec_pid, n).is_some() && ns(&exec_pid, n) == ns(&init.to_string(), n));
+    rows.push(("its namespaces are the container's".into(), shared.to_string()));
+    let ps = lab.run(&["ps", "--format", "json", &id]);
+    let pids: Vec<i64> = serde_json::from_str(ps.stdout.trim()).unwrap_or_default();
+    rows.push(("`ps --format json`: processes".into(), pids.len().to_string()));
+    rows.push(row("`kill KILL`", &lab.run(&["kill", &id, "KILL"])));
+    rows.push(("`state`".into(), lab.wait_for(&id, "stopped")));
+    // (`exec` when stopped: runc exits 255, crun 1; tincan too says no, with 1.)
+    rows.push(row("`delete`", &lab.run(&["delete", &id])));
+    rows
+}
+
 macro_rules! cases {
     ($($case:ident),*) => {
         $(
@@ -551,6 +602,7 @@ mod case {
         mounts,
         devices,
         pause,
-        resources
+        resources,
+        exec
     );
 }

@@ -74,35 +74,27 @@ fn open_tree(dir: RawFd, path: &std::ffi::CStr, flags: u32) -> nix::Result<Owned
 /// Attach the detached mount `mount` on the file or directory `place` (an
 /// `O_PATH` descriptor: found the caller's way, say inside a rootfs).
 pub fn attach_on(mount: &OwnedFd, place: BorrowedFd) -> nix::Result<()> {
-    let empty = c"";
-    // SAFETY: empty NUL-terminated paths; both ends are the descriptors.
-    let done = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            mount.as_raw_fd(),
-            empty.as_ptr(),
-            place.as_raw_fd(),
-            empty.as_ptr(),
-            libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH,
-        )
-    };
-    if done < 0 { Err(Errno::last()) } else { Ok(()) }
+    move_mount(mount, place.as_raw_fd(), c"", libc::MOVE_MOUNT_T_EMPTY_PATH)
 }
 
 /// Attach the detached mount `mount` at `target` (an existing file or directory).
 pub fn attach(mount: &OwnedFd, target: &Path) -> nix::Result<()> {
-    let target = c_path(target)?;
-    let empty = c"";
-    // SAFETY: NUL-terminated strings; MOVE_MOUNT_F_EMPTY_PATH: the source is
-    // the descriptor itself.
+    move_mount(mount, libc::AT_FDCWD, &c_path(target)?, 0)
+}
+
+/// `move_mount(2)` of the detached `mount` (the descriptor itself,
+/// `MOVE_MOUNT_F_EMPTY_PATH`) to `to` from `to_dir`, with `flags` for the
+/// target.
+fn move_mount(mount: &OwnedFd, to_dir: RawFd, to: &std::ffi::CStr, flags: u32) -> nix::Result<()> {
+    // SAFETY: NUL-terminated strings, and descriptors we hold.
     let done = unsafe {
         libc::syscall(
             libc::SYS_move_mount,
             mount.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_FDCWD,
-            target.as_ptr(),
-            libc::MOVE_MOUNT_F_EMPTY_PATH,
+            c"".as_ptr(),
+            to_dir,
+            to.as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH | flags,
         )
     };
     if done < 0 { Err(Errno::last()) } else { Ok(()) }

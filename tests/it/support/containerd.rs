@@ -167,6 +167,15 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"
         self.ctr(&args)
     }
 
+    /// `ctr task exec --exec-id EXEC ID CMD...`, its FIFOs in our directory.
+    pub fn exec(&self, id: &str, exec_id: &str, command: &[&str]) -> Said {
+        let fifos = self.dir.path().join("fifo");
+        let mut args =
+            vec!["task", "exec", "--fifo-dir", fifos.to_str().unwrap(), "--exec-id", exec_id, id];
+        args.extend_from_slice(command);
+        self.ctr(&args)
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default()
     }
@@ -224,8 +233,9 @@ impl Drop for Containerd {
             let _ = std::fs::remove_file(socket);
         }
         if self.made_run_dir {
-            let _ = std::fs::remove_dir("/run/containerd/s");
-            let _ = std::fs::remove_dir("/run/containerd");
+            for dir in ["/run/containerd/s", "/run/containerd/fifo", "/run/containerd"] {
+                let _ = std::fs::remove_dir(dir);
+            }
         }
     }
 }

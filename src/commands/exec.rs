@@ -1,0 +1,108 @@
+//! `tincan exec [--process FILE | ARGS...] [--detach] [--pid-file F] ID`:
+//! start another process in a running container, in its namespaces and
+//! cgroups, as the config's `process` says (`--process`: a whole `process`
+//! object, as containerd's shim writes one; else the container's own, with
+//! other arguments, `--env` and `--cwd`). Detached, the runtime exits and the
+//! engine becomes the process's parent; otherwise the runtime waits for it
+//! and exits with its status.
+
+use std::path::{Path, PathBuf};
+
+use ch00_process::signals::Signals;
+use ch00_process::supervise::supervise;
+use ch00_process::{Container, Context, DEFAULT_STOP_TIMEOUT, Plan, State, launch};
+use oci_spec::runtime::{Process, Spec};
+
+use crate::join::JoinContainer;
+use crate::lifecycle::Status;
+use crate::process_steps::Outlive;
+use crate::{Failure, process, store};
+
+/// What `exec` was asked.
+pub struct Exec<'a> {
+    pub process: Option<&'a Path>,
+    pub args: &'a [String],
+    pub env: &'a [String],
+    pub cwd: Option<&'a Path>,
+    pub detach: bool,
+    pub pid_file: Option<&'a Path>,
+}
+
+pub fn exec(root: &Path, id: &str, asked: &Exec) -> Result<u8, Failure> {
+    // Held back from here on, and forwarded to the process once it runs.
+    let mut signals = Signals::block().map_err(|e| Failure::new(format!("block signals: {e}")))?;
+    let state = store::open(root, id).map_err(|e| Failure::new(e.to_string()))?;
+    let record = store::read(&state).map_err(|e| Failure::new(e.to_string()))?;
+    let status = store::status(&state, record.as_ref());
+    if !matches!(status, Status::Running | Status::Created) {
+        return Err(Failure::new(format!("cannot exec in a container that is {status}")));
+    }
+    let record = record.expect("a running container has its record");
+    let process = process_of(asked, &record.bundle)?;
+    process::refuse_unsupported(&process)?;
+    let args = process.args().clone().unwrap_or_default();
+    if args.is_empty() {
+        return Err(Failure::new("no command to execute"));
+    }
+    let pidfd = crate::commands::kill::pidfd(record.pid, record.started_at)?;
+    let join = JoinContainer::new(pidfd, record.pid).map_err(Failure::new)?;
+    join.join_pid_namespace().map_err(Failure::new)?;
+    let mut container = Container::new(state.container()?.rootfs, args);
+    container.env = process.env().clone().unwrap_or_default();
+    let mut plan = process::steps(Plan::new().then(join), &process)?;
+    if asked.detach {
+        plan = plan.then(Outlive);
+    }
+    // The process's own state, for the steps' records (they make none on the
+    // host: what it joins is the container's), in the container's directory.
+    let own = State::create_in(&state.dir().join("execs"), &container)
+        .map_err(|e| Failure::new(format!("the exec's state: {e}")))?;
+    let cx =
+        Context { container: &container, namespaces: plan.namespaces, state: &own, console: None };
+    let launched = launch(&cx, &plan);
+    drop(plan);
+    let child = launched.and_then(|launched| {
+        let (child, receiver) = launched.into_receiver();
+        match receiver.receive()? {
+            None => Ok(child),
+            Some(failure) => Err(failure.into()),
+        }
+    });
+    let _ = own.remove();
+    let child = child.map_err(|e| Failure::new(e.to_string()))?;
+    if let Some(file) = asked.pid_file {
+        crate::commands::create::write_pid_file(file, child.pid.as_raw())?;
+    }
+    // The container's lock, not held while the process runs: the engine
+    // may `kill` or `state` meanwhile.
+    drop(state);
+    if asked.detach {
+        return Ok(0);
+    }
+    let (exit, _why) = supervise(&child, &mut signals, DEFAULT_STOP_TIMEOUT, None)?;
+    Ok(exit.code())
+}
+
+/// The `process` to run: the file's, or the container's own with the
+/// arguments, environment and working directory asked.
+fn process_of(asked: &Exec, bundle: &Path) -> Result<Process, Failure> {
+    if let Some(file) = asked.process {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Failure::new(format!("read {}: {e}", file.display())))?;
+        return serde_json::from_str(&text)
+            .map_err(|e| Failure::new(format!("{}: not a process: {e}", file.display())));
+    }
+    let config = bundle.join("config.json");
+    let spec =
+        Spec::load(&config).map_err(|e| Failure::new(format!("{}: {e}", config.display())))?;
+    let mut process =
+        spec.process().clone().ok_or_else(|| Failure::new("the bundle has no process"))?;
+    process.set_args(Some(asked.args.to_vec()));
+    let mut env = process.env().clone().unwrap_or_default();
+    env.extend(asked.env.iter().cloned());
+    process.set_env(Some(env));
+    if let Some(cwd) = asked.cwd {
+        process.set_cwd(PathBuf::from(cwd));
+    }
+    Ok(process)
+}
