@@ -37,6 +37,8 @@ pub struct Bundle {
     pub container: Container,
     pub plan: Plan,
     pub annotations: HashMap<String, String>,
+    /// The config's `process` (for its terminal).
+    pub process: oci_spec::runtime::Process,
 }
 
 /// The mounts the chapters make, which a config must list (`runc spec` does),
@@ -150,7 +152,7 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
         plan = plan.insert_before("working directory", MaskedPaths::of(paths));
     }
     let annotations = spec.annotations().clone().unwrap_or_default();
-    Ok(Bundle { container, plan, annotations })
+    Ok(Bundle { container, plan, annotations, process: process.clone() })
 }
 // ANCHOR_END: read
 

@@ -69,7 +69,8 @@ enum Command {
         /// Write the container's PID here.
         #[arg(long)]
         pid_file: Option<PathBuf>,
-        /// Where to send the container's terminal: not supported yet.
+        /// With `process.terminal`: the engine's socket, where the terminal's
+        /// master is sent.
         #[arg(long)]
         console_socket: Option<PathBuf>,
         id: String,
@@ -121,10 +122,10 @@ enum Command {
         /// Its working directory.
         #[arg(long)]
         cwd: Option<PathBuf>,
-        /// A terminal: not supported yet.
+        /// A terminal of its own (its master sent to --console-socket).
         #[arg(long, short)]
         tty: bool,
-        /// Where to send its terminal: not supported yet.
+        /// The engine's socket, where the terminal's master is sent.
         #[arg(long)]
         console_socket: Option<PathBuf>,
         id: String,
@@ -212,12 +213,8 @@ fn command(cli: &Cli) -> Result<u8, Failure> {
     let root = &cli.root;
     match &cli.command {
         Command::Create { bundle, pid_file, console_socket, id } => {
-            if console_socket.is_some() {
-                return Err(Failure::new(
-                    "--console-socket: a terminal is not supported by tincan yet",
-                ));
-            }
-            commands::create::create(root, id, bundle, pid_file.as_deref()).map(|_| 0)
+            let (pid_file, console) = (pid_file.as_deref(), console_socket.as_deref());
+            commands::create::create(root, id, bundle, pid_file, console).map(|_| 0)
         }
         Command::Run { bundle, pid_file, id } => {
             commands::run::run(root, id, bundle, pid_file.as_deref())
@@ -229,11 +226,6 @@ fn command(cli: &Cli) -> Result<u8, Failure> {
         }
         Command::Delete { force, id } => commands::delete::delete(root, id, *force).map(|()| 0),
         Command::Exec { process, detach, pid_file, env, cwd, tty, console_socket, id, args } => {
-            if *tty || console_socket.is_some() {
-                return Err(Failure::new(
-                    "--tty, --console-socket: a terminal is not supported by tincan yet",
-                ));
-            }
             let asked = commands::exec::Exec {
                 process: process.as_deref(),
                 args,
@@ -241,6 +233,8 @@ fn command(cli: &Cli) -> Result<u8, Failure> {
                 cwd: cwd.as_deref(),
                 detach: *detach,
                 pid_file: pid_file.as_deref(),
+                tty: *tty,
+                console_socket: console_socket.as_deref(),
             };
             commands::exec::exec(root, id, &asked)
         }

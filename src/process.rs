@@ -16,7 +16,6 @@ use crate::process_steps::{OomScoreAdj, Rlimits};
 /// The fields of `process` tincan does not honour yet.
 pub fn refuse_unsupported(process: &Process) -> Result<(), BundleError> {
     let fields = [
-        ("process.terminal", process.terminal() == Some(true)),
         ("process.apparmorProfile", process.apparmor_profile().is_some()),
         ("process.selinuxLabel", process.selinux_label().is_some()),
     ];
@@ -106,4 +105,20 @@ fn capabilities(asked: Option<&LinuxCapabilities>) -> Result<Capabilities, Bundl
         inheritable: set("inheritable", asked.inheritable())?,
         ambient: set("ambient", asked.ambient())?,
     })
+}
+
+/// The engine's socket for the process's terminal, if it asked for one
+/// (`process.terminal`): both or neither, as runc has it.
+pub fn console(
+    process: &Process,
+    socket: Option<&std::path::Path>,
+) -> Result<Option<ch00_process::console::ConsoleSocket>, String> {
+    match (process.terminal() == Some(true), socket) {
+        (false, None) => Ok(None),
+        (true, Some(path)) => ch00_process::console::ConsoleSocket::to_engine(path)
+            .map(Some)
+            .map_err(|e| format!("connect to the console socket {}: {e}", path.display())),
+        (true, None) => Err("process.terminal asks for a terminal: give --console-socket, where the engine takes it".into()),
+        (false, Some(_)) => Err("--console-socket, but process.terminal asks for no terminal".into()),
+    }
 }

@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use ch00_process::clone::Child;
+use ch00_process::console::ConsoleSocket;
 use ch00_process::{Context, State, launch};
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -22,17 +23,20 @@ pub fn create(
     id: &str,
     bundle_dir: &Path,
     pid_file: Option<&Path>,
+    console_socket: Option<&Path>,
 ) -> Result<Child, Failure> {
     let bundle_dir = clean(bundle_dir)?;
     let dir = store::dir(root, id)?;
     let bundle = bundle::read(&bundle_dir, id)?;
+    // The terminal's master goes to the engine, from the container.
+    let console = crate::process::console(&bundle.process, console_socket).map_err(Failure::new)?;
     if dir.exists() {
         return Err(Failure::new(format!("container {id} already exists")));
     }
     let state = State::create_in(root, &bundle.container).map_err(|e| {
         Failure::new(format!("create the state of {id} in {}: {e}", root.display()))
     })?;
-    match set_up(&state, bundle, &bundle_dir, pid_file) {
+    match set_up(&state, bundle, &bundle_dir, pid_file, console.as_ref()) {
         Ok(child) => Ok(child),
         Err(e) => {
             // Nothing of a half-made container stays: its records say what to take down.
@@ -47,13 +51,14 @@ fn set_up(
     bundle: bundle::Bundle,
     bundle_dir: &Path,
     pid_file: Option<&Path>,
+    console: Option<&ConsoleSocket>,
 ) -> Result<Child, Failure> {
     let (ready_read, ready_write): (OwnedFd, OwnedFd) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Failure::new(format!("pipe2: {e}")))?;
     let gate = WaitForStart::new(state.dir(), ready_write)?;
     let plan = bundle.plan.then(gate);
     let container = bundle.container;
-    let cx = Context { container: &container, namespaces: plan.namespaces, state, console: None };
+    let cx = Context { container: &container, namespaces: plan.namespaces, state, console };
     let launched = launch(&cx, &plan);
     let ready = launched.and_then(|launched| {
         // Our copy of the "ready" pipe's write end goes with the plan: the

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use ch00_process::signals::Signals;
 use ch00_process::supervise::supervise;
 use ch00_process::{Container, Context, DEFAULT_STOP_TIMEOUT, Plan, State, launch};
+use ch03_mount::Console;
 use oci_spec::runtime::{Process, Spec};
 
 use crate::join::JoinContainer;
@@ -26,6 +27,9 @@ pub struct Exec<'a> {
     pub cwd: Option<&'a Path>,
     pub detach: bool,
     pub pid_file: Option<&'a Path>,
+    /// A terminal (`--tty`, or the process file's `terminal`) goes here.
+    pub tty: bool,
+    pub console_socket: Option<&'a Path>,
 }
 
 pub fn exec(root: &Path, id: &str, asked: &Exec) -> Result<u8, Failure> {
@@ -38,8 +42,12 @@ pub fn exec(root: &Path, id: &str, asked: &Exec) -> Result<u8, Failure> {
         return Err(Failure::new(format!("cannot exec in a container that is {status}")));
     }
     let record = record.expect("a running container has its record");
-    let process = process_of(asked, &record.bundle)?;
+    let mut process = process_of(asked, &record.bundle)?;
+    if asked.tty {
+        process.set_terminal(Some(true));
+    }
     process::refuse_unsupported(&process)?;
+    let console = process::console(&process, asked.console_socket).map_err(Failure::new)?;
     let args = process.args().clone().unwrap_or_default();
     if args.is_empty() {
         return Err(Failure::new("no command to execute"));
@@ -49,7 +57,8 @@ pub fn exec(root: &Path, id: &str, asked: &Exec) -> Result<u8, Failure> {
     join.join_pid_namespace().map_err(Failure::new)?;
     let mut container = Container::new(state.container()?.rootfs, args);
     container.env = process.env().clone().unwrap_or_default();
-    let mut plan = process::steps(Plan::new().then(join), &process)?;
+    // A terminal from the container's own devpts, once in its mount namespace.
+    let mut plan = process::steps(Plan::new().then(join).then(Console), &process)?;
     if asked.detach {
         plan = plan.then(Outlive);
     }
@@ -57,8 +66,12 @@ pub fn exec(root: &Path, id: &str, asked: &Exec) -> Result<u8, Failure> {
     // host: what it joins is the container's), in the container's directory.
     let own = State::create_in(&state.dir().join("execs"), &container)
         .map_err(|e| Failure::new(format!("the exec's state: {e}")))?;
-    let cx =
-        Context { container: &container, namespaces: plan.namespaces, state: &own, console: None };
+    let cx = Context {
+        container: &container,
+        namespaces: plan.namespaces,
+        state: &own,
+        console: console.as_ref(),
+    };
     let launched = launch(&cx, &plan);
     drop(plan);
     let child = launched.and_then(|launched| {
@@ -98,6 +111,8 @@ fn process_of(asked: &Exec, bundle: &Path) -> Result<Process, Failure> {
     let mut process =
         spec.process().clone().ok_or_else(|| Failure::new("the bundle has no process"))?;
     process.set_args(Some(asked.args.to_vec()));
+    // A terminal only if `--tty` asks, whatever the container's first had.
+    process.set_terminal(None);
     let mut env = process.env().clone().unwrap_or_default();
     env.extend(asked.env.iter().cloned());
     process.set_env(Some(env));

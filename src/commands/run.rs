@@ -15,7 +15,7 @@ pub fn run(root: &Path, id: &str, bundle: &Path, pid_file: Option<&Path>) -> Res
     // (chapter 0's supervision): a Ctrl-C must reach the command, not end the
     // runtime half-way.
     let mut signals = Signals::block().map_err(|e| Failure::new(format!("block signals: {e}")))?;
-    let child = create::create(root, id, bundle, pid_file)?;
+    let child = create::create(root, id, bundle, pid_file, None)?;
     let ended = start::start(root, id).and_then(|()| {
         supervise(&child, &mut signals, DEFAULT_STOP_TIMEOUT, None).map_err(Failure::from)
     });

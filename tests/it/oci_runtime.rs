@@ -9,7 +9,9 @@
 //! `state` reports, and what is left on the host. Not the error texts: runc's
 //! and crun's differ in every case.
 
-use crate::support::oci::{Lab, REFERENCES, RUNTIMES, Said};
+use crate::support::oci::{
+    ConsoleListener, Lab, REFERENCES, RUNTIMES, Said, is_pty_master, read_terminal,
+};
 use crate::support::{root_or_skip, tools_or_skip};
 
 /// One step of a case, and what the runtime did.
@@ -569,6 +571,41 @@ fn exec(lab: &Lab) -> Vec<Row> {
     rows
 }
 
+/// `process.terminal`: the terminal's master goes to the engine, through
+/// `--console-socket`; the container's process has the other side.
+fn terminal(lab: &Lab) -> Vec<Row> {
+    let id = lab.id("tty");
+    let bundle =
+        lab.bundle(&id, &["sh", "-c", "tty; [ -t 0 ] && echo its stdin is a terminal"], |c| {
+            c["process"]["terminal"] = true.into()
+        });
+    let mut rows = Vec::new();
+    let alone = lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+    rows.push(row("`create` with no `--console-socket`", &alone));
+    let console = ConsoleListener::new(bundle.join("console.sock"));
+    let socket = console.path.to_str().unwrap().to_owned();
+    let said = lab.run(&[
+        "create",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--console-socket",
+        &socket,
+        &id,
+    ]);
+    rows.push(row("`create --console-socket S`", &said));
+    let master = console.receive();
+    rows.push((
+        "S received a terminal's master".into(),
+        master.as_ref().is_some_and(is_pty_master).to_string(),
+    ));
+    rows.push(row("`start`", &lab.run(&["start", &id])));
+    let printed = master.map(read_terminal).unwrap_or_default();
+    rows.push(("the process's output, on the terminal".into(), printed.trim().replace('\n', ", ")));
+    lab.wait_for(&id, "stopped");
+    rows.push(row("`delete`", &lab.run(&["delete", &id])));
+    rows
+}
+
 macro_rules! cases {
     ($($case:ident),*) => {
         $(
@@ -603,6 +640,7 @@ mod case {
         devices,
         pause,
         resources,
-        exec
+        exec,
+        terminal
     );
 }

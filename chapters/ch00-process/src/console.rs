@@ -34,9 +34,10 @@ use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
 use crate::{Doing, StepError};
 
 /// A connected pair of Unix sockets: the container sends its terminal's master
-/// side on one end, the runtime receives it on the other.
+/// side on one end, the runtime receives it on the other. (Or, for an engine
+/// that relays the terminal itself, one socket connected to the engine's.)
 pub struct ConsoleSocket {
-    runtime: OwnedFd,
+    runtime: Option<OwnedFd>,
     container: OwnedFd,
 }
 
@@ -44,7 +45,14 @@ impl ConsoleSocket {
     pub fn new() -> Result<ConsoleSocket, Errno> {
         let (runtime, container) =
             socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
-        Ok(ConsoleSocket { runtime, container })
+        Ok(ConsoleSocket { runtime: Some(runtime), container })
+    }
+
+    /// The terminal goes to the engine listening at `path` (an OCI runtime's
+    /// `--console-socket`: conmon, containerd's shim), which relays it.
+    pub fn to_engine(path: &std::path::Path) -> std::io::Result<ConsoleSocket> {
+        let stream = std::os::unix::net::UnixStream::connect(path)?;
+        Ok(ConsoleSocket { runtime: None, container: stream.into() })
     }
 
     /// In the container: hand the master side of its terminal to the runtime.
@@ -69,8 +77,8 @@ impl ConsoleSocket {
         let mut iov = [IoSliceMut::new(&mut byte)];
         let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
         let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC;
-        let message =
-            recvmsg::<()>(self.runtime.as_raw_fd(), &mut iov, Some(&mut space), flags).ok()?;
+        let runtime = self.runtime.as_ref()?;
+        let message = recvmsg::<()>(runtime.as_raw_fd(), &mut iov, Some(&mut space), flags).ok()?;
         message.cmsgs().ok()?.find_map(|cmsg| match cmsg {
             // SAFETY: the kernel just installed this descriptor in our table for us.
             ControlMessageOwned::ScmRights(fds) => {

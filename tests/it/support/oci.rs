@@ -269,3 +269,66 @@ fn config(args: &[&str], cgroups_path: &str) -> Value {
         }
     })
 }
+
+/// The engine's side of `--console-socket`: a listening Unix socket that
+/// receives the terminal's master, as conmon and containerd's shim do.
+pub struct ConsoleListener {
+    listener: std::os::unix::net::UnixListener,
+    pub path: PathBuf,
+}
+
+impl ConsoleListener {
+    pub fn new(path: PathBuf) -> ConsoleListener {
+        let listener =
+            std::os::unix::net::UnixListener::bind(&path).expect("bind the console socket");
+        ConsoleListener { listener, path }
+    }
+
+    /// The descriptor the runtime sent (after `create` returned, it has).
+    pub fn receive(&self) -> Option<std::os::fd::OwnedFd> {
+        use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+        use std::os::fd::{AsRawFd, FromRawFd};
+        self.listener.set_nonblocking(true).ok()?;
+        let (stream, _) = self.listener.accept().ok()?;
+        stream.set_nonblocking(false).ok()?;
+        let mut buf = [0u8; 256];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let message =
+            recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty())
+                .ok()?;
+        message.cmsgs().ok()?.find_map(|cmsg| match cmsg {
+            // SAFETY: the kernel just installed this descriptor for us.
+            ControlMessageOwned::ScmRights(fds) => {
+                fds.first().map(|fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(*fd) })
+            }
+            _ => None,
+        })
+    }
+}
+
+/// Whether `fd` is the master side of a pseudo-terminal (`TIOCGPTN` answers).
+pub fn is_pty_master(fd: &std::os::fd::OwnedFd) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int.
+    unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGPTN, &mut n) == 0 }
+}
+
+/// What the terminal printed until its other side closed (or 5 s passed).
+pub fn read_terminal(master: std::os::fd::OwnedFd) -> String {
+    use std::io::Read;
+    let mut file = std::fs::File::from(master);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let mut chunk = [0u8; 512];
+        // EIO once the last process holding the other side is gone.
+        while let Ok(n @ 1..) = file.read(&mut chunk) {
+            text.extend_from_slice(&chunk[..n]);
+        }
+        let _ = sender.send(text);
+    });
+    let text = receiver.recv_timeout(std::time::Duration::from_secs(5)).unwrap_or_default();
+    String::from_utf8_lossy(&text).replace("\r\n", "\n")
+}
