@@ -125,7 +125,7 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
     let extra: Vec<_> =
         spec.mounts().iter().flatten().filter_map(|m| extra_mount(m).ok().flatten()).collect();
     // What the process is: its working directory, user, capabilities, limits.
-    let mut plan = process::steps(plan, process)?;
+    let mut plan = process::steps(plan, process, process::Cwd::MadeIfMissing)?;
     let devpts = spec.mounts().iter().flatten().find(|m| m.destination() == Path::new("/dev/pts"));
     let gid =
         devpts.and_then(|m| m.options().iter().flatten().find_map(|o| o.strip_prefix("gid=")));

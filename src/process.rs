@@ -11,7 +11,7 @@ use ch10_harden::no_new_privs::NoNewPrivs;
 use oci_spec::runtime::{LinuxCapabilities, PosixRlimitType, Process};
 
 use crate::bundle::BundleError;
-use crate::process_steps::{OomScoreAdj, Rlimits};
+use crate::process_steps::{Chdir, OomScoreAdj, Rlimits};
 
 /// The fields of `process` tincan does not honour yet.
 pub fn refuse_unsupported(process: &Process) -> Result<(), BundleError> {
@@ -25,11 +25,18 @@ pub fn refuse_unsupported(process: &Process) -> Result<(), BundleError> {
     }
 }
 
+/// A missing working directory: a container's is made (runc and crun do);
+/// an exec'd process's is an error (runc's).
+pub enum Cwd {
+    MadeIfMissing,
+    MustExist,
+}
+
 /// `plan`, ended with the process's steps: the working directory, then the
 /// user switch with chapter 10's capability steps around it, and the limits
 /// and OOM score just before, while every capability is still held; last,
 /// `no_new_privs`.
-pub fn steps(plan: Plan, process: &Process) -> Result<Plan, BundleError> {
+pub fn steps(plan: Plan, process: &Process, cwd: Cwd) -> Result<Plan, BundleError> {
     let user = process.user();
     let ids = Ids {
         uid: user.uid(),
@@ -42,8 +49,11 @@ pub fn steps(plan: Plan, process: &Process) -> Result<Plan, BundleError> {
     // The sets the config asks for (none, if it asks for none: the spec's default).
     let caps = capabilities(process.capabilities().as_ref())?;
     let bounding = BoundingSet::new(&caps).map_err(BundleError::Host)?;
+    let plan = match cwd {
+        Cwd::MadeIfMissing => plan.then(WorkDir::new(process.cwd().clone())),
+        Cwd::MustExist => plan.then(Chdir(process.cwd().clone())),
+    };
     let mut plan = plan
-        .then(WorkDir::new(process.cwd().clone()))
         .then(SwitchUser::new(ids))
         .insert_before("user", bounding)
         .insert_after("user", SetCapabilities::new(caps));

@@ -102,6 +102,36 @@ impl Step for Outlive {
     }
 }
 
+/// An exec'd process's working directory, which must exist (as runc has it:
+/// unlike a container's, which `create` makes if missing).
+pub struct Chdir(pub std::path::PathBuf);
+
+impl Step for Chdir {
+    fn name(&self) -> &'static str {
+        "working directory"
+    }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        nix::unistd::chdir(&self.0)
+            .doing(|| format!("enter the working directory {}", self.0.display()))
+    }
+}
+
+/// A session of its own for an exec'd process without a terminal (chapter
+/// 3's console step makes one with it), so that what an engine sends the
+/// runtime's process group does not reach it.
+pub struct NewSession;
+
+impl Step for NewSession {
+    fn name(&self) -> &'static str {
+        "new session"
+    }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        nix::unistd::setsid().map(drop).doing(|| "setsid".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

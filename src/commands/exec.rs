@@ -16,7 +16,7 @@ use oci_spec::runtime::{Process, Spec};
 
 use crate::join::JoinContainer;
 use crate::lifecycle::Status;
-use crate::process_steps::Outlive;
+use crate::process_steps::{NewSession, Outlive};
 use crate::{Failure, process, store};
 
 /// What `exec` was asked.
@@ -57,8 +57,11 @@ pub fn exec(root: &Path, id: &str, asked: &Exec) -> Result<u8, Failure> {
     join.join_pid_namespace().map_err(Failure::new)?;
     let mut container = Container::new(state.container()?.rootfs, args);
     container.env = process.env().clone().unwrap_or_default();
-    // A terminal from the container's own devpts, once in its mount namespace.
-    let mut plan = process::steps(Plan::new().then(join).then(Console), &process)?;
+    // A terminal from the container's own devpts, once in its mount
+    // namespace (in a session of its own); without one, a session anyway.
+    let joined = Plan::new().then(join);
+    let joined = if console.is_some() { joined.then(Console) } else { joined.then(NewSession) };
+    let mut plan = process::steps(joined, &process, process::Cwd::MustExist)?;
     if asked.detach {
         plan = plan.then(Outlive);
     }
@@ -92,7 +95,12 @@ pub fn exec(root: &Path, id: &str, asked: &Exec) -> Result<u8, Failure> {
     if asked.detach {
         return Ok(0);
     }
-    let (exit, _why) = supervise(&child, &mut signals, DEFAULT_STOP_TIMEOUT, None)?;
+    let (exit, why) = supervise(&child, &mut signals, DEFAULT_STOP_TIMEOUT, None)?;
+    // (Forwarded a stop signal that it ignored, it was killed after the
+    // timeout: say so.)
+    if let Some(why) = why {
+        eprintln!("tincan: {why}");
+    }
     Ok(exit.code())
 }
 

@@ -534,6 +534,8 @@ fn exec(lab: &Lab) -> Vec<Row> {
         "`exec ID sh -c 'hostname; exit 5'`".into(),
         format!("{} / exit {}", said.stdout.trim(), said.code),
     ));
+    // (A session of its own: runc gives the exec'd process one, and so does
+    // tincan; crun does not.)
     let process = bundle.join("process.json");
     let json = serde_json::json!({"args": ["sh", "-c", "echo $FOO; pwd"], "env": ["FOO=bar", "PATH=/bin:/usr/bin"],
         "cwd": "/tmp", "user": {"uid": 0, "gid": 0}});
@@ -576,7 +578,7 @@ fn exec(lab: &Lab) -> Vec<Row> {
 fn terminal(lab: &Lab) -> Vec<Row> {
     let id = lab.id("tty");
     let bundle =
-        lab.bundle(&id, &["sh", "-c", "tty; [ -t 0 ] && echo its stdin is a terminal"], |c| {
+        lab.bundle(&id, &["sh", "-c", "tty; [ -t 0 ] && echo its stdin is a terminal; [ \"$(cut -d' ' -f7 /proc/self/stat)\" != 0 ] && echo its controlling terminal"], |c| {
             c["process"]["terminal"] = true.into()
         });
     let mut rows = Vec::new();
