@@ -94,13 +94,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"
         run("umoci", &["new", "--image", &format!("{layout}:t")]);
         run("umoci", &["unpack", "--image", &format!("{layout}:t"), bundle.to_str().unwrap()]);
         std::fs::remove_dir_all(bundle.join("rootfs")).expect("the empty rootfs");
-        let copied = Command::new("cp")
-            .arg("-a")
-            .arg(super::template_rootfs())
-            .arg(bundle.join("rootfs"))
-            .status()
-            .expect("cp");
-        assert!(copied.success());
+        super::copy_template_rootfs(&bundle.join("rootfs"));
         run("umoci", &["repack", "--image", &format!("{layout}:t"), bundle.to_str().unwrap()]);
         let path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
         run(

@@ -150,6 +150,14 @@ fn newest_source(dir: &Path, skip: Option<&str>) -> Option<(SystemTime, PathBuf)
 /// use as it is; otherwise it is `target/tincan-test/rootfs`, rebuilt here like the
 /// chapter binaries when the probe's sources are newer (not under sudo: see
 /// [`chapter_bin`]).
+/// A copy of the template rootfs at `dest` (which must not exist yet), its
+/// owners, modes and links kept (`cp -a`).
+pub fn copy_template_rootfs(dest: &Path) {
+    let copied =
+        Command::new("cp").arg("-a").arg(template_rootfs()).arg(dest).status().expect("run cp");
+    assert!(copied.success(), "copy the template rootfs to {}", dest.display());
+}
+
 pub fn template_rootfs() -> PathBuf {
     static FRESH: OnceLock<PathBuf> = OnceLock::new();
     FRESH.get_or_init(fresh_template_rootfs).clone()

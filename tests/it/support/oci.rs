@@ -99,13 +99,7 @@ impl Lab {
     pub fn bundle(&self, id: &str, args: &[&str], edit: impl FnOnce(&mut Value)) -> PathBuf {
         let bundle = self.dir.path().join(format!("bundle-{id}"));
         std::fs::create_dir_all(&bundle).expect("the bundle");
-        let copied = Command::new("cp")
-            .arg("-a")
-            .arg(super::template_rootfs())
-            .arg(bundle.join("rootfs"))
-            .status()
-            .expect("cp");
-        assert!(copied.success(), "copy the rootfs");
+        super::copy_template_rootfs(&bundle.join("rootfs"));
         let mut config = config(args, &format!("/{}/{id}", self.cgroup_parent));
         edit(&mut config);
         std::fs::write(bundle.join("config.json"), config.to_string()).expect("config.json");

@@ -24,7 +24,7 @@ use std::process::{Command, Stdio};
 
 use tempfile::TempDir;
 
-use super::{chapter_bin, template_rootfs};
+use super::{chapter_bin, copy_template_rootfs};
 
 /// The hostname inside every sandbox, so that snapshots do not depend on the machine.
 pub const SANDBOX_HOSTNAME: &str = "tincan-host";
@@ -83,13 +83,7 @@ impl Sandbox {
         let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tincan-test/work");
         std::fs::create_dir_all(&base).expect("create the work directory");
         let dir = tempfile::Builder::new().prefix("sandbox-").tempdir_in(base).expect("tempdir");
-        let status = Command::new("cp")
-            .arg("-a")
-            .arg(template_rootfs())
-            .arg(dir.path().join("rootfs"))
-            .status()
-            .expect("run cp");
-        assert!(status.success(), "copying the template rootfs failed");
+        copy_template_rootfs(&dir.path().join("rootfs"));
         Sandbox {
             dir,
             n: COUNTER.fetch_add(1, Ordering::Relaxed),

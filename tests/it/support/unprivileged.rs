@@ -28,7 +28,7 @@ use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;
 use tempfile::TempDir;
 
-use super::{Run, chapter_bin, marker, template_rootfs};
+use super::{Run, chapter_bin, copy_template_rootfs, marker};
 
 /// A lock shared by every test process on this machine (several test
 /// binaries, and other checkouts' tests, may run at once): an exclusive
@@ -114,13 +114,7 @@ impl TestUser {
         let dir = self.dir.path();
         fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod");
         fs::copy(chapter_bin("ch09"), self.ch09_bin()).expect("copy the binary");
-        let copied = Command::new("cp")
-            .arg("-a")
-            .arg(template_rootfs())
-            .arg(self.rootfs())
-            .status()
-            .expect("run cp");
-        assert!(copied.success(), "copy the rootfs");
+        copy_template_rootfs(&self.rootfs());
         let run = self.runtime_dir();
         fs::create_dir(&run).expect("the runtime dir");
         fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).expect("chmod");
