@@ -13,11 +13,13 @@ use ch06_net::{NetOptions, Network};
 use ch07_cgroups::CgroupOptions;
 use ch10_harden::devices::DeviceAccess;
 use ch10_harden::paths::{MaskedPaths, ReadOnlyPaths};
+use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 
 use crate::freezer::FreezerCgroup;
+use crate::namespaces::JoinNamespaces;
 use crate::process_steps::Sysctl;
-use crate::{mounts, process, resources};
+use crate::{mounts, process, resources, seccomp};
 
 /// What is wrong with a bundle.
 #[derive(Debug, thiserror::Error)]
@@ -88,23 +90,33 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
     let mut container = Container::new(rootfs, args);
     container.id = id.to_owned();
     container.env = process.env().clone().unwrap_or_default();
+    let linux = spec.linux().as_ref().ok_or(BundleError::Missing("linux"))?;
+    // Namespaces that exist already (podman's network namespace), opened now.
+    let joined = JoinNamespaces::open(linux.namespaces().as_deref().unwrap_or_default())?;
+    let joined_flags = joined.as_ref().map(JoinNamespaces::flags).unwrap_or_else(CloneFlags::empty);
     let net = NetOptions {
         uts: UtsOptions { pid: PidOptions { init: false }, hostname: spec.hostname().clone() },
-        net: Network::None,
+        // A network namespace of its own, but for a joined one: then none
+        // made, and no loopback to bring up (its owner did).
+        net: if joined_flags.contains(CloneFlags::CLONE_NEWNET) {
+            Network::Host
+        } else {
+            Network::None
+        },
         ..NetOptions::default()
     };
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
-    let cgroup_parent = match cgroups_path {
-        Some(path) => parent_of(&path, id)?,
-        None => CgroupOptions::default().cgroup_parent,
+    let (cgroup_parent, cgroup_name) = match cgroups_path {
+        Some(path) => cgroup_of(&path, id)?,
+        None => (CgroupOptions::default().cgroup_parent, None),
     };
-    let mut options = CgroupOptions { net, cgroup_parent, ..CgroupOptions::default() };
-    let linux = spec.linux().as_ref().ok_or(BundleError::Missing("linux"))?;
+    let mut options = CgroupOptions { net, cgroup_parent, cgroup_name, ..CgroupOptions::default() };
     let devices = match linux.resources() {
         Some(asked) => resources::read(asked, &mut options).map_err(BundleError::Unsupported)?,
         None => None,
     };
     let mut plan = ch07_cgroups::plan(&options);
+    plan.namespaces.remove(joined_flags);
     if spec.hostname().is_none() {
         // No hostname asked: the one the new UTS namespace starts with (the
         // host's), as runc leaves it — not chapter 4's default, the id.
@@ -112,10 +124,11 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
     }
     // First, so that its clean-up runs last, once chapter 7's has seen the
     // processes gone.
-    plan = plan.first(FreezerCgroup { parent: options.cgroup_parent.clone() });
+    let (parent, name) = (options.cgroup_parent.clone(), options.cgroup_name.clone());
+    plan = plan.first(FreezerCgroup { parent: parent.clone(), name: name.clone() });
     if let Some(rules) = devices {
         // First, as chapter 10 has it: its clean-up then runs after chapter 7's.
-        plan = plan.first(DeviceAccess::with_rules(options.cgroup_parent.clone(), rules));
+        plan = plan.first(DeviceAccess::with_rules(parent, rules).named(name));
     }
     let cgroup_mount = spec.mounts().iter().flatten().any(|m| m.typ().as_deref() == Some("cgroup"));
     if !cgroup_mount {
@@ -131,6 +144,16 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
         devpts.and_then(|m| m.options().iter().flatten().find_map(|o| o.strip_prefix("gid=")));
     if let Some(gid) = gid.and_then(|g| g.parse().ok()) {
         plan = plan.insert_before("working directory", mounts::DevptsGroup(gid));
+    }
+    let more: Vec<_> = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .filter_map(|m| Some((m.destination().to_string_lossy().into_owned(), more_flags(m)?)))
+        .filter(|(_, flags)| !flags.is_empty())
+        .collect();
+    if !more.is_empty() {
+        plan = plan.insert_before("working directory", mounts::MoreFlags(more));
     }
     if !extra.is_empty() {
         let (clone, attach) = mounts::steps(extra);
@@ -150,6 +173,14 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
     }
     if let Some(paths) = linux.masked_paths().clone().filter(|p| !p.is_empty()) {
         plan = plan.insert_before("working directory", MaskedPaths::of(paths));
+    }
+    if let Some(asked) = linux.seccomp() {
+        let filter = seccomp::compile(asked).map_err(|e| BundleError::Host(e.to_string()))?;
+        plan = seccomp::install(plan, filter, process.no_new_privileges() == Some(true));
+    }
+    // First of all in the child: the rest happens in the namespaces joined.
+    if let Some(joined) = joined {
+        plan = plan.first(joined);
     }
     let annotations = spec.annotations().clone().unwrap_or_default();
     Ok(Bundle { container, plan, annotations, process: process.clone() })
@@ -185,14 +216,13 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
     }
     let Some(linux) = spec.linux() else { return Err(BundleError::Missing("linux")) };
     let namespaces = linux.namespaces().clone().unwrap_or_default();
-    for ns in &namespaces {
-        if let Some(path) = ns.path() {
-            return unsupported(&format!("linux.namespaces: joining {}", path.display()));
-        }
-    }
     let wanted = NAMESPACES;
     let types: Vec<_> = namespaces.iter().map(|ns| ns.typ()).collect();
-    if let Some(other) = types.iter().find(|t| !wanted.contains(t)) {
+    // A cgroup namespace comes with chapter 7's cgroup mount (whether asked
+    // or not: so it may be asked for only with the mount).
+    let cgroup_mount = mounts.iter().any(|m| m.typ().as_deref() == Some("cgroup"));
+    let also = |t: &LinuxNamespaceType| *t == LinuxNamespaceType::Cgroup && cgroup_mount;
+    if let Some(other) = types.iter().find(|t| !wanted.contains(t) && !also(t)) {
         return unsupported(&format!("linux.namespaces: {other:?}"));
     }
     if let Some(missing) = wanted.iter().find(|t| !types.contains(t)) {
@@ -209,7 +239,6 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
         ("linux.uidMappings", linux.uid_mappings().is_some()),
         ("linux.gidMappings", linux.gid_mappings().is_some()),
         ("linux.devices", linux.devices().as_ref().is_some_and(|d| !d.is_empty())),
-        ("linux.seccomp", linux.seccomp().is_some()),
         ("linux.rootfsPropagation", linux.rootfs_propagation().is_some()),
         ("linux.mountLabel", linux.mount_label().is_some()),
         ("linux.intelRdt", linux.intel_rdt().is_some()),
@@ -224,7 +253,7 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
 /// `None` for a mount the chapters make, with options they honour; a mount
 /// of the config's own ([`mounts`]); or why tincan cannot make it.
 fn extra_mount(mount: &Mount) -> Result<Option<mounts::ExtraMount>, String> {
-    if is_standard(mount) {
+    if more_flags(mount).is_some() {
         return Ok(None);
     }
     let standard = STANDARD_MOUNTS.iter().find(|(to, ..)| Path::new(to) == mount.destination());
@@ -238,32 +267,44 @@ fn extra_mount(mount: &Mount) -> Result<Option<mounts::ExtraMount>, String> {
     }
 }
 
-/// A mount the chapters make, with options they honour.
-fn is_standard(mount: &Mount) -> bool {
+/// For a mount the chapters make, with options they honour: the flags it
+/// asks for beyond theirs, which [`mounts::MoreFlags`] adds (podman's
+/// `noexec` on `/dev`; a propagation such as `rprivate` is so anyway).
+fn more_flags(mount: &Mount) -> Option<nix::mount::MsFlags> {
     let kind = mount.typ().as_deref().unwrap_or("bind");
-    let options = mount.options().clone().unwrap_or_default();
-    STANDARD_MOUNTS.iter().any(|(to, t, known)| {
-        Path::new(to) == mount.destination()
-            && *t == kind
-            && options.iter().all(|o| known.contains(&o.as_str()))
-    })
+    let (_, _, known) = STANDARD_MOUNTS
+        .iter()
+        .find(|(to, t, _)| Path::new(to) == mount.destination() && *t == kind)?;
+    let mut more = nix::mount::MsFlags::empty();
+    for option in mount.options().iter().flatten() {
+        if known.contains(&option.as_str()) {
+            continue;
+        }
+        match mounts::flag(option) {
+            Some(flag) if mounts::STRICTER.contains(flag) => more |= flag,
+            _ => return None,
+        }
+    }
+    Some(more)
 }
 
-/// `linux.cgroupsPath` as chapter 7 names a container's cgroup: a path of
-/// names in each hierarchy ending with the container's id.
-fn parent_of(path: &Path, id: &str) -> Result<PathBuf, BundleError> {
+/// `linux.cgroupsPath` as chapter 7 names a container's cgroup: the parent
+/// (a path of names in each hierarchy) and the cgroup's name in it —
+/// `None` if it is the container's id, as chapter 7 names it anyway
+/// (containerd's `/default/ID`; podman's is `/libpod_parent/libpod-ID`).
+fn cgroup_of(path: &Path, id: &str) -> Result<(PathBuf, Option<String>), BundleError> {
     let unsupported = || {
         BundleError::Unsupported(format!(
-            "linux.cgroupsPath {} (tincan's is PARENT/{id}, the id last)",
+            "linux.cgroupsPath {} (tincan's is PARENT/NAME: names, below the hierarchy's root)",
             path.display()
         ))
     };
     let relative = path.strip_prefix("/").unwrap_or(path);
-    if relative.file_name() != Some(std::ffi::OsStr::new(id)) {
-        return Err(unsupported());
-    }
-    let parent = relative.parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-    ch07_cgroups::parse_parent(&parent).map_err(|_| unsupported())
+    let whole =
+        ch07_cgroups::parse_parent(&relative.to_string_lossy()).map_err(|_| unsupported())?;
+    let name = whole.file_name().ok_or_else(unsupported)?.to_string_lossy().into_owned();
+    let parent = whole.parent().filter(|p| !p.as_os_str().is_empty()).ok_or_else(unsupported)?;
+    Ok((parent.to_owned(), (name != id).then_some(name)))
 }
 
 /// The plan whose clean-up takes down what [`read`]'s plan made, from the
@@ -271,7 +312,7 @@ fn parent_of(path: &Path, id: &str) -> Result<PathBuf, BundleError> {
 pub fn cleanup_plan() -> Plan {
     let net = NetOptions { net: Network::None, ..NetOptions::default() };
     let options = CgroupOptions { net, ..CgroupOptions::default() };
-    let freezer = FreezerCgroup { parent: options.cgroup_parent.clone() };
+    let freezer = FreezerCgroup { parent: options.cgroup_parent.clone(), name: None };
     ch07_cgroups::plan(&options).first(freezer).first(DeviceAccess::new(options.cgroup_parent))
 }
 
@@ -307,9 +348,13 @@ mod tests {
         });
         assert!(maps.starts_with("linux.uidMappings: not supported"), "{maps}");
         let seccomp = refusal(|c| {
-            c["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"})
+            c["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["personality"], "action": "SCMP_ACT_ERRNO",
+                    "args": [{"index": 9, "value": 1, "op": "SCMP_CMP_EQ"}]}]})
         });
-        assert!(seccomp.starts_with("linux.seccomp"), "{seccomp}");
+        assert!(seccomp.starts_with("linux.seccomp: "), "{seccomp}");
+        let pid = refusal(|c| c["linux"]["namespaces"][0]["path"] = "/proc/1/ns/pid".into());
+        assert!(pid.starts_with("linux.namespaces: joining a Pid namespace"), "{pid}");
         let host =
             refusal(|c| c["linux"]["sysctl"] = serde_json::json!({"kernel.core_pattern": "|/x"}));
         assert!(host.starts_with("linux.sysctl kernel.core_pattern"), "{host}");
@@ -331,9 +376,14 @@ mod tests {
     }
 
     #[test]
-    fn a_cgroups_path_must_end_with_the_id() {
-        let other = refusal(|c| c["linux"]["cgroupsPath"] = "/parent/someone-else".into());
-        assert!(other.starts_with("linux.cgroupsPath /parent/someone-else"), "{other}");
+    fn a_cgroups_path_is_a_parent_and_a_name() {
+        assert_eq!(cgroup_of(Path::new("/default/t"), "t").unwrap(), ("default".into(), None));
+        let podman = cgroup_of(Path::new("/libpod_parent/libpod-t"), "t").unwrap();
+        assert_eq!(podman, ("libpod_parent".into(), Some("libpod-t".into())));
+        for wrong in ["/t", "/", "/a/../t", "a//"] {
+            let refused = refusal(|c| c["linux"]["cgroupsPath"] = wrong.into());
+            assert!(refused.starts_with(&format!("linux.cgroupsPath {wrong} ")), "{refused}");
+        }
         assert!(read_with(|c| c["linux"]["cgroupsPath"] = "/parent/t".into()).is_ok());
     }
 }

@@ -31,6 +31,8 @@ pub enum Freezer {
 pub struct FreezerCgroup {
     /// tincan's part of each hierarchy (the config's `cgroupsPath` parent).
     pub parent: PathBuf,
+    /// The cgroup's name in `parent`: the container's id if `None`.
+    pub name: Option<String>,
 }
 
 impl Step for FreezerCgroup {
@@ -44,9 +46,10 @@ impl Step for FreezerCgroup {
             .hierarchies
             .iter()
             .find(|h| h.version == Version::V1 && h.controllers.iter().any(|c| c == "freezer"));
+        let name = self.name.as_deref().unwrap_or(&cx.container.id);
         let freezer = match (v1, layout.hierarchies.iter().find(|h| h.version == Version::V2)) {
-            (Some(v1), _) => Freezer::V1(v1.mount.join(&self.parent).join(&cx.container.id)),
-            (None, Some(v2)) => Freezer::V2(v2.mount.join(&self.parent).join(&cx.container.id)),
+            (Some(v1), _) => Freezer::V1(v1.mount.join(&self.parent).join(name)),
+            (None, Some(v2)) => Freezer::V2(v2.mount.join(&self.parent).join(name)),
             (None, None) => return Ok(()), // no freezer: `pause` will say so
         };
         cx.state.record(RECORD, &freezer).doing(|| "record the freezer".into())?;

@@ -10,9 +10,11 @@ mod join;
 mod lifecycle;
 mod log;
 mod mounts;
+mod namespaces;
 mod process;
 mod process_steps;
 mod resources;
+mod seccomp;
 mod store;
 
 use std::path::PathBuf;

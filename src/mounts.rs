@@ -53,26 +53,11 @@ pub fn read(mount: &Mount) -> Result<ExtraMount, String> {
     let mut flags = MsFlags::empty();
     let mut data = Vec::new();
     for option in &options {
-        let flag = match option.as_str() {
-            "ro" => MsFlags::MS_RDONLY,
-            "nosuid" => MsFlags::MS_NOSUID,
-            "nodev" => MsFlags::MS_NODEV,
-            "noexec" => MsFlags::MS_NOEXEC,
-            "noatime" => MsFlags::MS_NOATIME,
-            "nodiratime" => MsFlags::MS_NODIRATIME,
-            "relatime" => MsFlags::MS_RELATIME,
-            "strictatime" => MsFlags::MS_STRICTATIME,
-            // What is so anyway: a container's mounts are private to it.
-            "rw" | "suid" | "dev" | "exec" | "bind" | "rbind" | "private" | "rprivate" => {
-                MsFlags::empty()
-            }
-            other if kind == "tmpfs" && tmpfs_data(other) => {
-                data.push(other.to_owned());
-                MsFlags::empty()
-            }
-            other => return Err(format!("the option {other:?}")),
-        };
-        flags |= flag;
+        match flag(option) {
+            Some(flag) => flags |= flag,
+            None if kind == "tmpfs" && tmpfs_data(option) => data.push(option.clone()),
+            None => return Err(format!("the option {option:?}")),
+        }
     }
     let kind = match kind {
         "tmpfs" => Kind::Tmpfs { data: data.join(",") },
@@ -88,6 +73,26 @@ pub fn read(mount: &Mount) -> Result<ExtraMount, String> {
         other => return Err(format!("the type {other:?}")),
     };
     Ok(ExtraMount { destination: to.trim_start_matches('/').to_owned(), kind, flags })
+}
+
+/// The flag an option stands for (`MsFlags::empty()` for one that asks for
+/// what is so anyway), or `None` for another kind of option.
+pub fn flag(option: &str) -> Option<MsFlags> {
+    Some(match option {
+        "ro" => MsFlags::MS_RDONLY,
+        "nosuid" => MsFlags::MS_NOSUID,
+        "nodev" => MsFlags::MS_NODEV,
+        "noexec" => MsFlags::MS_NOEXEC,
+        "noatime" => MsFlags::MS_NOATIME,
+        "nodiratime" => MsFlags::MS_NODIRATIME,
+        "relatime" => MsFlags::MS_RELATIME,
+        "strictatime" => MsFlags::MS_STRICTATIME,
+        // What is so anyway: a container's mounts are private to it.
+        "rw" | "suid" | "dev" | "exec" | "bind" | "rbind" | "private" | "rprivate" => {
+            MsFlags::empty()
+        }
+        _ => return None,
+    })
 }
 
 /// The options a config's own mount may have, besides tmpfs's (for
@@ -246,6 +251,34 @@ impl Step for ConfigMounts {
                     return Err(error.hint("its source was not cloned before pivot_root"));
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+/// Flags a config asks for on a mount the chapters make, beyond the ones
+/// they give it: podman's `noexec` on `/dev`. Added to the mount in its
+/// place (`mount_setattr(2)`), once the chapters have made it; only these
+/// four, which make a mount stricter and never looser.
+pub struct MoreFlags(pub Vec<(String, MsFlags)>);
+
+/// The flags [`MoreFlags`] may add.
+pub const STRICTER: MsFlags =
+    MsFlags::MS_RDONLY.union(MsFlags::MS_NOSUID).union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC);
+
+impl Step for MoreFlags {
+    fn name(&self) -> &'static str {
+        "more mount flags"
+    }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        let root = RootDir::open(Path::new("/"))?;
+        for (to, flags) in &self.0 {
+            let (attr_set, _) = attributes(*flags & STRICTER);
+            let attr = libc::mount_attr { attr_set, attr_clr: 0, propagation: 0, userns_fd: 0 };
+            let place = root.dir(to.trim_start_matches('/'))?;
+            detached::set_attributes(&place, &attr)
+                .doing(|| format!("add {flags:?} to the mount on {to}"))?;
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ use ch10_harden::no_new_privs::NoNewPrivs;
 use oci_spec::runtime::{LinuxCapabilities, PosixRlimitType, Process};
 
 use crate::bundle::BundleError;
-use crate::process_steps::{Chdir, OomScoreAdj, Rlimits};
+use crate::process_steps::{Chdir, OomScoreAdj, Rlimits, Umask};
 
 /// The fields of `process` tincan does not honour yet.
 pub fn refuse_unsupported(process: &Process) -> Result<(), BundleError> {
@@ -62,6 +62,9 @@ pub fn steps(plan: Plan, process: &Process, cwd: Cwd) -> Result<Plan, BundleErro
         let rlimits =
             rlimits.iter().map(|r| (r.typ().to_string(), resource(r.typ()), r.soft(), r.hard()));
         plan = plan.insert_before("working directory", Rlimits(rlimits.collect()));
+    }
+    if let Some(umask) = user.umask() {
+        plan = plan.insert_before("user", Umask(umask));
     }
     if let Some(score) = process.oom_score_adj() {
         plan = plan.insert_before("working directory", OomScoreAdj(score));

@@ -48,6 +48,22 @@ impl Step for OomScoreAdj {
     }
 }
 
+/// `process.user.umask`: the mode bits the command's new files never get
+/// (podman asks for 022). Without it the runtime's own umask stays, as in
+/// runc.
+pub struct Umask(pub u32);
+
+impl Step for Umask {
+    fn name(&self) -> &'static str {
+        "umask"
+    }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(self.0));
+        Ok(())
+    }
+}
+
 /// `linux.sysctl`: each key (`net.ipv4.ip_forward`) written under
 /// `/proc/sys` (`net/ipv4/ip_forward`) in the container's namespaces, before
 /// `/proc/sys` turns read-only. Only the settings a namespace owns are the

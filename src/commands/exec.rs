@@ -17,7 +17,7 @@ use oci_spec::runtime::{Process, Spec};
 use crate::join::JoinContainer;
 use crate::lifecycle::Status;
 use crate::process_steps::{NewSession, Outlive};
-use crate::{Failure, process, store};
+use crate::{Failure, process, seccomp, store};
 
 /// What `exec` was asked.
 pub struct Exec<'a> {
@@ -64,6 +64,10 @@ pub fn exec(root: &Path, id: &str, asked: &Exec) -> Result<u8, Failure> {
     let mut plan = process::steps(joined, &process, process::Cwd::MustExist)?;
     if asked.detach {
         plan = plan.then(Outlive);
+    }
+    // The container's filter binds every process in it, as in runc.
+    if let Some(filter) = container_filter(&record.bundle)? {
+        plan = seccomp::install(plan, filter, process.no_new_privileges() == Some(true));
     }
     // The process's own state, for the steps' records (they make none on the
     // host: what it joins is the container's), in the container's directory.
@@ -128,4 +132,15 @@ fn process_of(asked: &Exec, bundle: &Path) -> Result<Process, Failure> {
         process.set_cwd(PathBuf::from(cwd));
     }
     Ok(process)
+}
+
+/// The container's `linux.seccomp`, compiled, if it has one.
+fn container_filter(
+    bundle: &Path,
+) -> Result<Option<ch10_harden::syscall_filter::Seccomp>, Failure> {
+    let config = bundle.join("config.json");
+    let spec =
+        Spec::load(&config).map_err(|e| Failure::new(format!("{}: {e}", config.display())))?;
+    let asked = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    asked.map(seccomp::compile).transpose().map_err(|e| Failure::new(e.to_string()))
 }

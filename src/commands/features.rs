@@ -20,7 +20,9 @@ pub fn features() -> Value {
     options.sort_unstable();
     options.dedup();
     // As config.json spells them (`mount`, `network`), not as `/proc` does.
-    let namespaces: Vec<Value> = NAMESPACES.iter().map(|ns| json!(ns)).collect();
+    // And `cgroup`, which comes with chapter 7's cgroup mount.
+    let cgroup = oci_spec::runtime::LinuxNamespaceType::Cgroup;
+    let namespaces: Vec<Value> = NAMESPACES.iter().chain([&cgroup]).map(|ns| json!(ns)).collect();
     let mut capabilities: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
     capabilities.sort();
     json!({
@@ -32,7 +34,8 @@ pub fn features() -> Value {
             "namespaces": namespaces,
             "capabilities": capabilities,
             "cgroup": { "v1": true, "v2": true, "systemd": false, "systemdUser": false },
-            "seccomp": { "enabled": false },
+            // Chapter 10's filter, from the config's profile.
+            "seccomp": { "enabled": true },
             "apparmor": { "enabled": false },
             "selinux": { "enabled": false }
         },

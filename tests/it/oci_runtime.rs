@@ -608,6 +608,116 @@ fn terminal(lab: &Lab) -> Vec<Row> {
     rows
 }
 
+/// What podman's configs ask beyond `runc spec`'s: a network namespace
+/// the engine made, joined by its path; a seccomp filter (with no
+/// `noNewPrivileges`); a umask; `noexec` on `/dev`; a cgroup named other
+/// than the container (`libpod-ID`).
+fn engine_fields(lab: &Lab) -> Vec<Row> {
+    let netns = NetnsHolder::new();
+    let id = lab.id("engine");
+    let show = [
+        "sh",
+        "-c",
+        "ls /sys/class/net | tr '\\n' ' '; echo; umask; \
+         grep ' /dev ' /proc/self/mountinfo | cut -d' ' -f6; \
+         grep Seccomp: /proc/self/status | tr -s '\\t' ' '; \
+         mkdir /tmp/made 2> /dev/null && echo made || echo mkdir refused",
+    ];
+    let netns_path = netns.path();
+    let edit = |c: &mut serde_json::Value| {
+        c["linux"]["namespaces"][1] = serde_json::json!({"type": "network", "path": netns_path});
+        c["process"]["user"]["umask"] = 0o077.into();
+        c["mounts"][1]["options"] =
+            serde_json::json!(["nosuid", "noexec", "strictatime", "mode=755", "size=65536k"]);
+        c["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+        });
+    };
+    let bundle = lab.bundle(&id, &show, edit);
+    let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    let labels = [
+        "network joined by path: its interfaces",
+        "`user.umask` 0077",
+        "`/dev` with `noexec`: its mount options",
+        "`seccomp` without `noNewPrivileges`",
+        "`seccomp`: mkdir",
+    ];
+    let lines = said.stdout.lines().map(|l| l.trim().to_owned());
+    let mut rows: Vec<Row> = labels.iter().map(|l| l.to_string()).zip(lines).collect();
+    rows.push(("exit".into(), said.code.to_string()));
+    // The cgroup, as the host sees it: named as the config says.
+    let named = lab.id("named");
+    let cgroup = format!("/{}/libpod-{named}", lab.cgroup_parent);
+    let bundle =
+        lab.bundle(&named, &["sleep", "30"], |c| c["linux"]["cgroupsPath"] = cgroup.clone().into());
+    rows.push(row(
+        "`create` with cgroupsPath PARENT/libpod-ID",
+        &lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &named]),
+    ));
+    let pid = lab.state(&named).unwrap_or_default()["pid"].as_i64().unwrap_or(0);
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let freezer =
+        cgroups.lines().find_map(|l| l.split_once(":freezer:")).map(|(_, path)| path == cgroup);
+    rows.push((
+        "its freezer cgroup is PARENT/libpod-ID".into(),
+        freezer.map_or("none".into(), |same| same.to_string()),
+    ));
+    rows.push(row("`delete --force`", &lab.run(&["delete", "--force", &named])));
+    rows
+}
+
+/// A network namespace an engine made: held by a `sleep` (killed by its PID
+/// when dropped), with a veth pair to tell it by (this kernel has no
+/// `dummy` module), which goes with it.
+struct NetnsHolder(std::process::Child);
+
+impl NetnsHolder {
+    fn new() -> NetnsHolder {
+        let child = std::process::Command::new("unshare")
+            .args(["--net", "sleep", "60"])
+            .spawn()
+            .expect("unshare --net");
+        let holder = NetnsHolder(child);
+        let ours = std::fs::read_link("/proc/self/ns/net").expect("our netns");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::fs::read_link(holder.path()).ok().is_none_or(|ns| ns == ours) {
+            assert!(std::time::Instant::now() < deadline, "unshare --net made no namespace");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let net = format!("--net={}", holder.path());
+        let added = std::process::Command::new("nsenter")
+            .args([
+                net.as_str(),
+                "ip",
+                "link",
+                "add",
+                "probe0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "probe1",
+            ])
+            .status()
+            .expect("nsenter ip link add");
+        assert!(added.success(), "a veth pair in the namespace");
+        holder
+    }
+
+    fn path(&self) -> String {
+        format!("/proc/{}/ns/net", self.0.id())
+    }
+}
+
+impl Drop for NetnsHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 macro_rules! cases {
     ($($case:ident),*) => {
         $(
@@ -643,6 +753,7 @@ mod case {
         pause,
         resources,
         exec,
-        terminal
+        terminal,
+        engine_fields
     );
 }

@@ -15,7 +15,7 @@ struct Tool {
     purpose: &'static str,
 }
 
-const TOOLS: [Tool; 19] = [
+const TOOLS: [Tool; 22] = [
     Tool { command: "unshare", package: "util-linux", purpose: "the tests' outer sandbox" },
     Tool { command: "hostname", package: "hostname", purpose: "the tests' outer sandbox" },
     Tool { command: "ip", package: "iproute2", purpose: "the tests' outer sandbox" },
@@ -38,6 +38,13 @@ const TOOLS: [Tool; 19] = [
         purpose: "driving the runtime in its tests",
     },
     Tool { command: "ctr", package: "containerd", purpose: "driving the runtime in its tests" },
+    Tool { command: "podman", package: "podman", purpose: "driving the runtime in its tests" },
+    Tool { command: "conmon", package: "conmon", purpose: "podman's monitor of each container" },
+    Tool {
+        command: "iptables",
+        package: "iptables",
+        purpose: "podman's network (its CNI plugins)",
+    },
     Tool { command: "docker-registry", package: "docker-registry", purpose: "chapter 8's tests" },
     Tool { command: "umoci", package: "umoci", purpose: "chapter 8's test images" },
     Tool { command: "skopeo", package: "skopeo", purpose: "pushing chapter 8's test images" },

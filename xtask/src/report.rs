@@ -12,7 +12,10 @@
 //! the k-th `Running` section of stderr is paired with the k-th `running N
 //! tests` section of stdout: each binary prints one of each.
 
-use std::process::Command;
+use std::os::fd::AsRawFd;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -44,17 +47,138 @@ pub struct Binary {
 
 /// Run `cargo test ...` and read its report. Its output is shown only if
 /// something unexpected happened: it failed, but no test did (a compile error).
-pub fn run(mut cargo_test: Command) -> Result<Vec<Binary>> {
-    let output = cargo_test.output().with_context(|| format!("running {cargo_test:?}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+pub fn run(cargo_test: Command) -> Result<Vec<Binary>> {
+    let output = captured(cargo_test)?;
+    let (stdout, stderr) = (&output.stdout, &output.stderr);
     let unexpected = |what: String| format!("{what}; its output:\n{stdout}\n{stderr}");
-    let binaries = parse(&stdout, &stderr).map_err(|e| anyhow::anyhow!(unexpected(e)))?;
+    let binaries = parse(stdout, stderr).map_err(|e| anyhow::anyhow!(unexpected(e)))?;
     let failures = binaries.iter().flat_map(|b| &b.outcomes).any(|o| o.verdict == Verdict::Failed);
     if !output.status.success() && !failures {
-        bail!(unexpected(format!("{cargo_test:?} failed ({}) before any test did", output.status)));
+        bail!(unexpected(format!(
+            "{:?} failed ({}) before any test did",
+            output.command, output.status
+        )));
     }
     Ok(binaries)
+}
+
+/// How long the tests of one `cargo test` may take here before they are
+/// called hung (the slowest, the VM's, take minutes).
+const PATIENCE: Duration = Duration::from_secs(30 * 60);
+
+/// What a command printed, and how it ended.
+struct Captured {
+    command: String,
+    status: std::process::ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run `cmd` with its output captured — never waiting forever. A test that
+/// hangs is killed after [`PATIENCE`] with cargo and all it started, and
+/// named (libtest prints `NAME has been running for over 60 seconds`). A
+/// process the tests started and left behind would keep the output's pipes
+/// open after cargo exits: it is a leak, named by its PID, not waited for.
+fn captured(mut cmd: Command) -> Result<Captured> {
+    use std::io::Read;
+    let command = format!("{cmd:?}");
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().with_context(|| format!("running {command}"))?;
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            let _ = sender.send(String::from_utf8_lossy(&bytes).into_owned());
+        });
+        receiver
+    };
+    let pipe_ids = [
+        child.stdout.as_ref().and_then(|p| pipe_id(p.as_raw_fd())),
+        child.stderr.as_ref().and_then(|p| pipe_id(p.as_raw_fd())),
+    ];
+    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            kill_tree(child.id());
+            let _ = child.wait();
+            let out = stdout.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+            let hung: Vec<&str> = out
+                .lines()
+                .filter(|l| l.ends_with("has been running for over 60 seconds"))
+                .collect();
+            bail!(
+                "{command} ran for over {} minutes and was killed; still running: {}",
+                PATIENCE.as_secs() / 60,
+                if hung.is_empty() { "(no test named)".to_owned() } else { hung.join("; ") }
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let grace = Duration::from_secs(10);
+    let (Ok(stdout), Ok(stderr)) = (stdout.recv_timeout(grace), stderr.recv_timeout(grace)) else {
+        bail!(
+            "{command} ended, but processes its tests started still hold its output open: \
+             a leak ({})",
+            holders(&pipe_ids)
+        );
+    };
+    Ok(Captured { command, status, stdout, stderr })
+}
+
+/// Kill `pid` and its descendants (found through
+/// `/proc/PID/task/TID/children`), parents first so that none starts more.
+/// (cargo stays in our process group: a Ctrl-C at the terminal reaches it.)
+fn kill_tree(pid: u32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGSTOP,
+    );
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten();
+    let children: Vec<u32> = tasks
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| list.split_whitespace().filter_map(|c| c.parse().ok()).collect::<Vec<_>>())
+        .collect();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    for child in children {
+        kill_tree(child);
+    }
+}
+
+/// The inode of the pipe `fd` is, as `/proc/PID/fd/N` links name it
+/// (`pipe:[1234]`).
+fn pipe_id(fd: std::os::fd::RawFd) -> Option<String> {
+    std::fs::read_link(format!("/proc/self/fd/{fd}")).ok().map(|p| p.display().to_string())
+}
+
+/// The processes (PID and command line) holding any of `pipes`, ours aside.
+fn holders(pipes: &[Option<String>]) -> String {
+    let ours = std::process::id().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == ours {
+            continue;
+        }
+        let fds = std::fs::read_dir(entry.path().join("fd")).into_iter().flatten().flatten();
+        let holds = fds
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .any(|link| pipes.iter().flatten().any(|pipe| link.display().to_string() == *pipe));
+        if holds {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            found.push(format!("PID {pid}: {}", cmdline.trim()));
+        }
+    }
+    if found.is_empty() { "none found".to_owned() } else { found.join("; ") }
 }
 
 /// Pair the sections of cargo's stderr and stdout, and read each.

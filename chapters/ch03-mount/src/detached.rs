@@ -14,7 +14,7 @@
 //! older systems, the kernel's `Documentation/filesystems/mount_api.rst`).
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -37,13 +37,15 @@ pub fn clone_tree(path: &Path) -> nix::Result<OwnedFd> {
 
 /// Change a detached mount's attributes before it is attached: read-only,
 /// `nosuid`..., or the user namespace its IDs are seen through (chapter 9).
-pub fn set_attributes(mount: &OwnedFd, attr: &libc::mount_attr) -> nix::Result<()> {
+/// `mount` may also be an `O_PATH` descriptor of an attached mount's root:
+/// then that mount changes (and only it, not the ones below).
+pub fn set_attributes(mount: impl AsFd, attr: &libc::mount_attr) -> nix::Result<()> {
     // SAFETY: an empty NUL-terminated path (AT_EMPTY_PATH: the descriptor
     // itself), and the attributes with their size.
     let done = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            mount.as_raw_fd(),
+            mount.as_fd().as_raw_fd(),
             c"".as_ptr(),
             libc::AT_EMPTY_PATH,
             attr as *const libc::mount_attr,
@@ -90,7 +92,7 @@ fn move_mount(mount: &OwnedFd, to_dir: RawFd, to: &std::ffi::CStr, flags: u32) -
     let done = unsafe {
         libc::syscall(
             libc::SYS_move_mount,
-            mount.as_raw_fd(),
+            mount.as_fd().as_raw_fd(),
             c"".as_ptr(),
             to_dir,
             to.as_ptr(),

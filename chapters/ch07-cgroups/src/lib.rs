@@ -95,6 +95,12 @@ pub struct CgroupOptions {
     /// one of tincan's own, not a system one (such as a systemd slice).
     #[arg(long, value_name = "PATH", env = "TINCAN_CGROUP_PARENT", default_value = DEFAULT_PARENT, value_parser = parse_parent)]
     pub cgroup_parent: PathBuf,
+
+    /// The container's cgroup's name in the parent: its id if `None`. Not an
+    /// option of the chapter's: the runtime's, for an engine that names it
+    /// (podman's `cgroupsPath` ends with `libpod-ID`).
+    #[arg(skip)]
+    pub cgroup_name: Option<String>,
 }
 
 impl Default for CgroupOptions {
@@ -108,6 +114,7 @@ impl Default for CgroupOptions {
             pids_limit: None,
             io_weight: None,
             cgroup_parent: DEFAULT_PARENT.into(),
+            cgroup_name: None,
         }
     }
 }
@@ -144,7 +151,8 @@ pub fn parse_parent(text: &str) -> Result<PathBuf, String> {
 /// before any other step runs outside or inside — and, last, a cgroup namespace.
 pub fn plan(options: &CgroupOptions) -> Plan {
     let layout = Layout::detect().map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw));
-    let join = JoinCgroup::new(options.limits(), options.cgroup_parent.clone(), layout.clone());
+    let join = JoinCgroup::new(options.limits(), options.cgroup_parent.clone(), layout.clone())
+        .named(options.cgroup_name.clone());
     ch06_net::plan(&options.net).first(join).then(CgroupNamespace::new(layout))
 }
 // ANCHOR_END: plan

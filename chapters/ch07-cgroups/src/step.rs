@@ -29,13 +29,21 @@ pub struct JoinCgroup {
     pub limits: Limits,
     /// Relative to each hierarchy's root: tincan's part of the tree.
     pub parent: PathBuf,
+    /// The cgroup's name in `parent`: the container's id, unless an engine
+    /// names it otherwise (podman's `libpod-ID`).
+    name: Option<String>,
     layout: DetectedLayout,
     cgroup: RefCell<Option<Cgroup>>,
 }
 
 impl JoinCgroup {
     pub fn new(limits: Limits, parent: PathBuf, layout: DetectedLayout) -> Self {
-        JoinCgroup { limits, parent, layout, cgroup: RefCell::new(None) }
+        JoinCgroup { limits, parent, name: None, layout, cgroup: RefCell::new(None) }
+    }
+
+    /// The same, with the cgroup called `name` rather than the container's id.
+    pub fn named(self, name: Option<String>) -> Self {
+        JoinCgroup { name, ..self }
     }
 }
 
@@ -53,8 +61,8 @@ impl Step for JoinCgroup {
             .map_err(|e| StepError::new("check the limits", Errno::EINVAL).hint(e.to_string()))?;
         let layout = layout(&self.layout)?;
         let needed = self.limits.controllers();
-        let cgroup =
-            Cgroup::new(layout, &self.parent, &cx.container.id, &needed).map_err(step_error)?;
+        let name = self.name.as_deref().unwrap_or(&cx.container.id);
+        let cgroup = Cgroup::new(layout, &self.parent, name, &needed).map_err(step_error)?;
         cx.state.record(RECORD, &cgroup).doing(|| "record the cgroup".to_owned())?;
         cgroup.make(&self.parent, &needed).map_err(step_error)?;
         cgroup.apply(&self.limits).map_err(step_error)?;

@@ -184,6 +184,8 @@ pub struct DeviceAccess {
     layout: OnceCell<Result<Layout, Errno>>,
     /// tincan's part of each hierarchy (`--cgroup-parent`).
     parent: PathBuf,
+    /// The cgroup's name in `parent`, if not the container's id.
+    name: Option<String>,
     /// What may be opened: [`DEFAULT_RULES`], or an OCI config's list.
     rules: Vec<Rule>,
     v1: RefCell<Option<DevicesDir>>,
@@ -197,7 +199,18 @@ impl DeviceAccess {
 
     /// The devices `rules` allow, and no other.
     pub fn with_rules(parent: PathBuf, rules: Vec<Rule>) -> Self {
-        DeviceAccess { layout: OnceCell::new(), parent, rules, v1: RefCell::new(None) }
+        DeviceAccess { layout: OnceCell::new(), parent, name: None, rules, v1: RefCell::new(None) }
+    }
+
+    /// The same, for a cgroup called `name` rather than the container's id
+    /// (chapter 7's `JoinCgroup::named`).
+    pub fn named(self, name: Option<String>) -> Self {
+        DeviceAccess { name, ..self }
+    }
+
+    /// The container's cgroup in the hierarchy at `mount`.
+    fn cgroup(&self, mount: &Path, cx: &Context) -> PathBuf {
+        mount.join(&self.parent).join(self.name.as_deref().unwrap_or(&cx.container.id))
     }
 
     fn enforcement(&self) -> Result<Enforcement, StepError> {
@@ -224,7 +237,7 @@ impl Step for DeviceAccess {
         let Enforcement::V1Controller { mount } = self.enforcement()? else {
             return Ok(()); // v2: the program is attached once the cgroup exists
         };
-        let dir = DevicesDir { path: mount.join(&self.parent).join(&cx.container.id), mount };
+        let dir = DevicesDir { path: self.cgroup(&mount, cx), mount };
         cx.state.record(RECORD, &dir).doing(|| "record the devices cgroup".into())?;
         fs::create_dir_all(&dir.path).doing(|| format!("create {}", dir.path.display()))?;
         // Deny everything, then allow the rules: a v1 child cgroup starts with
@@ -244,7 +257,7 @@ impl Step for DeviceAccess {
         let Enforcement::V2Program { mount } = self.enforcement()? else {
             unreachable!("before_clone made the v1 cgroup")
         };
-        let cgroup = mount.join(&self.parent).join(&cx.container.id);
+        let cgroup = self.cgroup(&mount, cx);
         let dir = fs::File::open(&cgroup).doing(|| format!("open {}", cgroup.display()))?;
         let to_step_error = |e: device_program::DeviceProgramError| {
             StepError::new("allow only the default devices", e.errno()).hint(e.to_string())

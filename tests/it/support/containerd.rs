@@ -13,8 +13,12 @@ use std::time::{Duration, Instant};
 use super::oci::Said;
 
 /// The packages: containerd (with ctr), and the tools that build the image.
-pub const CONTAINERD_TOOLS: [(&str, &str); 4] =
-    [("containerd", "containerd"), ("ctr", "containerd"), ("umoci", "umoci"), ("skopeo", "skopeo")];
+pub const CONTAINERD_TOOLS: [(&str, &str); 4] = [
+    ("containerd", "containerd"),
+    ("ctr", "containerd"),
+    super::test_image::TOOLS[0],
+    super::test_image::TOOLS[1],
+];
 
 /// The image's name in containerd.
 pub const IMAGE: &str = "docker.io/library/tincan-test:latest";
@@ -76,46 +80,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"
         containerd
     }
 
-    /// The test rootfs as a one-layer image (`/bin/sh` its command), through
-    /// umoci and skopeo, imported.
+    /// The test image, imported.
     fn import(&self) {
-        let w = self.dir.path();
-        let layout = format!("{}/layout", w.display());
-        let bundle = w.join("unpacked");
-        let run = |program: &str, args: &[&str]| {
-            let out = Command::new(program).args(args).output().expect(program);
-            assert!(
-                out.status.success(),
-                "{program} {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        run("umoci", &["init", "--layout", &layout]);
-        run("umoci", &["new", "--image", &format!("{layout}:t")]);
-        run("umoci", &["unpack", "--image", &format!("{layout}:t"), bundle.to_str().unwrap()]);
-        std::fs::remove_dir_all(bundle.join("rootfs")).expect("the empty rootfs");
-        super::copy_template_rootfs(&bundle.join("rootfs"));
-        run("umoci", &["repack", "--image", &format!("{layout}:t"), bundle.to_str().unwrap()]);
-        let path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-        run(
-            "umoci",
-            &[
-                "config",
-                "--image",
-                &format!("{layout}:t"),
-                "--config.cmd",
-                "/bin/sh",
-                "--config.env",
-                path,
-            ],
-        );
-        let archive = format!("{}/image.tar", w.display());
-        run(
-            "skopeo",
-            &["copy", &format!("oci:{layout}:t"), &format!("oci-archive:{archive}:{IMAGE}")],
-        );
-        std::fs::remove_dir_all(&bundle).expect("remove the unpacked image");
-        let imported = self.ctr(&["image", "import", &archive]);
+        let archive = super::test_image::oci_archive(self.dir.path(), IMAGE);
+        let imported = self.ctr(&["image", "import", archive.to_str().unwrap()]);
         assert_eq!(imported.code, 0, "ctr image import: {imported:?}");
     }
 
@@ -199,20 +167,7 @@ impl Drop for Containerd {
         let _ = self.process.kill();
         let _ = self.process.wait();
         // The containers' root file systems, if a shim left one mounted.
-        let w = format!("{}/", self.dir.path().display());
-        let mounts = super::host_mounts();
-        let mut left: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| m.starts_with(&w))
-            .collect();
-        left.sort_unstable_by(|a, b| b.cmp(a));
-        for mount in left {
-            let _ = nix::mount::umount2(
-                mount,
-                nix::mount::MntFlags::MNT_DETACH | nix::mount::MntFlags::UMOUNT_NOFOLLOW,
-            );
-        }
+        super::unmount_under(self.dir.path());
         // runc leaves the parents it made: ours, removed once empty.
         for dir in self.cgroups_left().into_iter().chain(super::cgroups_named(&self.cgroup_parent))
         {

@@ -262,7 +262,7 @@ fn umoci(args: &[&str]) {
 /// uid it reads from `_CONTAINERS_ROOTLESS_UID`, so a non-zero value there sends
 /// it to `XDG_DATA_HOME`. A fresh cache per call also stops skopeo from reusing
 /// blobs it remembers from an earlier push instead of the ones asked for.
-fn skopeo(args: &[&str]) -> Output {
+pub fn skopeo(args: &[&str]) -> Output {
     let scratch = tempfile::Builder::new().prefix("tincan-skopeo-").tempdir().expect("temp dir");
     Command::new("skopeo")
         .args(["--insecure-policy", "--command-timeout", "120s", "--tmpdir"])

@@ -11,11 +11,13 @@ mod image_config;
 pub mod images;
 pub mod oci;
 mod oci_layout;
+pub mod podman;
 mod registry;
 mod sandbox;
 mod services;
 mod skip;
 mod terminal;
+mod test_image;
 mod token;
 pub mod unprivileged;
 mod vm;
@@ -200,6 +202,23 @@ fn fresh_template_rootfs() -> PathBuf {
 pub const MAKE_HOST_IPC: &str = "ipcmk -M 4096 -S 1 -Q > /dev/null";
 
 /// The host's mount table, as `/proc/self/mountinfo` lists it.
+/// Detach every mount below `dir`, deepest first, following no link: what
+/// an engine left mounted in a test's directory.
+pub fn unmount_under(dir: &Path) {
+    let below = format!("{}/", dir.display());
+    let mounts = host_mounts();
+    let mut left: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&below))
+        .collect();
+    left.sort_unstable_by(|a, b| b.cmp(a));
+    for mount in left {
+        let flags = nix::mount::MntFlags::MNT_DETACH | nix::mount::MntFlags::UMOUNT_NOFOLLOW;
+        let _ = nix::mount::umount2(mount, flags);
+    }
+}
+
 pub fn host_mounts() -> String {
     std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo")
 }

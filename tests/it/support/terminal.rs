@@ -35,6 +35,11 @@ impl Terminal {
     pub fn start(chapter: &str, sandbox: &Sandbox, options: &[&str], args: &[&str]) -> Self {
         let mut cmd = sandbox.command_on_host(chapter);
         cmd.arg("run").args(options).arg(sandbox.rootfs()).args(args);
+        Self::start_command(cmd)
+    }
+
+    /// Start `cmd` with the terminal as its stdio (podman's `run -it`).
+    pub fn start_command(mut cmd: std::process::Command) -> Self {
         // A terminal of 24 lines of 80 columns, as a person's would have.
         let size = libc::winsize { ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
         let pty = openpty(Some(&size), None).expect("openpty");
