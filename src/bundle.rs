@@ -13,6 +13,7 @@ use ch06_net::{NetOptions, Network};
 use ch07_cgroups::CgroupOptions;
 use ch10_harden::devices::DeviceAccess;
 use ch10_harden::paths::{MaskedPaths, ReadOnlyPaths};
+use ch10_harden::read_only_root::ReadOnlyRoot;
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 
@@ -174,6 +175,10 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
     if let Some(paths) = linux.masked_paths().clone().filter(|p| !p.is_empty()) {
         plan = plan.insert_before("working directory", MaskedPaths::of(paths));
     }
+    // Chapter 10's `--read-only`: once everything is mounted into it.
+    if root.readonly() == Some(true) {
+        plan = plan.insert_before("capability bounding set", ReadOnlyRoot);
+    }
     if let Some(asked) = linux.seccomp() {
         let filter = seccomp::compile(asked).map_err(|e| BundleError::Host(e.to_string()))?;
         plan = seccomp::install(plan, filter, process.no_new_privileges() == Some(true));
@@ -190,9 +195,6 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
 /// Every field tincan does not honour yet, by name.
 fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
     let unsupported = |field: &str| Err(BundleError::Unsupported(field.to_owned()));
-    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
-        return unsupported("root.readonly");
-    }
     if let Some(process) = spec.process() {
         process::refuse_unsupported(process)?;
     }

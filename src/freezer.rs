@@ -41,7 +41,7 @@ impl Step for FreezerCgroup {
     }
 
     fn before_clone(&self, cx: &Context, _into: &mut CloneInto) -> Result<(), StepError> {
-        let layout = Layout::detect().doing(|| "read /proc/self/mountinfo".into())?;
+        let layout = Layout::detected().doing(|| "read /proc/self/mountinfo".into())?;
         let v1 = layout
             .hierarchies
             .iter()

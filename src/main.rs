@@ -57,6 +57,10 @@ struct Cli {
     /// Manage cgroups through systemd: not supported; tincan writes cgroupfs.
     #[arg(long, global = true)]
     systemd_cgroup: bool,
+    /// Print how long each part of the start-up takes, on stderr (profile
+    /// before you guess).
+    #[arg(long, global = true)]
+    debug_timings: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -182,6 +186,9 @@ impl<E: std::error::Error> From<E> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.debug_timings {
+        ch00_process::timings::enable();
+    }
     let done = if cli.systemd_cgroup {
         Err(Failure::new(
             "--systemd-cgroup: not supported; tincan manages cgroups itself (cgroupfs)",

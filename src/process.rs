@@ -111,12 +111,21 @@ fn capabilities(asked: Option<&LinuxCapabilities>) -> Result<Capabilities, Bundl
             })
             .collect::<Result<caps::CapsHashSet, _>>()
     };
+    let (permitted, inheritable) =
+        (set("permitted", asked.permitted())?, set("inheritable", asked.inheritable())?);
+    // The kernel takes an ambient capability only if it is permitted and
+    // inheritable; `runc spec` asks for three that are not inheritable, and
+    // runc and crun leave out what the kernel refuses. So does tincan.
+    let ambient = set("ambient", asked.ambient())?
+        .into_iter()
+        .filter(|cap| permitted.contains(cap) && inheritable.contains(cap))
+        .collect();
     Ok(Capabilities {
         bounding: set("bounding", asked.bounding())?,
         effective: set("effective", asked.effective())?,
-        permitted: set("permitted", asked.permitted())?,
-        inheritable: set("inheritable", asked.inheritable())?,
-        ambient: set("ambient", asked.ambient())?,
+        permitted,
+        inheritable,
+        ambient,
     })
 }
 

@@ -16,8 +16,8 @@ use crate::gate::WaitForStart;
 use crate::store::{self, Record};
 use crate::{Failure, bundle};
 
-/// Create the container; return its first process (a child of ours, for `run`
-/// to wait for; `create` just exits, and the engine becomes its parent).
+/// Create the container; return its first process (a child of ours; `create`
+/// just exits, and the engine becomes its parent), waiting for `start`.
 pub fn create(
     root: &Path,
     id: &str,
@@ -25,9 +25,32 @@ pub fn create(
     pid_file: Option<&Path>,
     console_socket: Option<&Path>,
 ) -> Result<Child, Failure> {
+    set_up(root, id, bundle_dir, pid_file, console_socket, Gate::UntilStart).map(|(child, _)| child)
+}
+
+/// Where the container's process waits once it is set up.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Gate {
+    /// At the exec FIFO, until `start` ([`WaitForStart`]): `create`.
+    UntilStart,
+    /// Nowhere: it runs its command at once. `run`, which starts what it
+    /// creates, spares the FIFO and a second command's work.
+    None,
+}
+
+/// Set the container up; its first process and its state.
+pub fn set_up(
+    root: &Path,
+    id: &str,
+    bundle_dir: &Path,
+    pid_file: Option<&Path>,
+    console_socket: Option<&Path>,
+    gate: Gate,
+) -> Result<(Child, State), Failure> {
     let bundle_dir = clean(bundle_dir)?;
     let dir = store::dir(root, id)?;
-    let bundle = bundle::read(&bundle_dir, id)?;
+    let read = || bundle::read(&bundle_dir, id);
+    let bundle = ch00_process::timings::time(|| "read config.json".into(), read)?;
     // The terminal's master goes to the engine, from the container.
     let console = crate::process::console(&bundle.process, console_socket).map_err(Failure::new)?;
     if dir.exists() {
@@ -36,8 +59,8 @@ pub fn create(
     let state = State::create_in(root, &bundle.container).map_err(|e| {
         Failure::new(format!("create the state of {id} in {}: {e}", root.display()))
     })?;
-    match set_up(&state, bundle, &bundle_dir, pid_file, console.as_ref()) {
-        Ok(child) => Ok(child),
+    match launch_and_record(&state, bundle, &bundle_dir, pid_file, console.as_ref(), gate) {
+        Ok(child) => Ok((child, state)),
         Err(e) => {
             // Nothing of a half-made container stays: its records say what to take down.
             let _ = crate::commands::delete::take_down(state);
@@ -46,17 +69,20 @@ pub fn create(
     }
 }
 
-fn set_up(
+fn launch_and_record(
     state: &State,
     bundle: bundle::Bundle,
     bundle_dir: &Path,
     pid_file: Option<&Path>,
     console: Option<&ConsoleSocket>,
+    gate: Gate,
 ) -> Result<Child, Failure> {
     let (ready_read, ready_write): (OwnedFd, OwnedFd) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Failure::new(format!("pipe2: {e}")))?;
-    let gate = WaitForStart::new(state.dir(), ready_write)?;
-    let plan = bundle.plan.then(gate);
+    let plan = match gate {
+        Gate::UntilStart => bundle.plan.then(WaitForStart::new(state.dir(), ready_write)?),
+        Gate::None => bundle.plan,
+    };
     let container = bundle.container;
     let cx = Context { container: &container, namespaces: plan.namespaces, state, console };
     let launched = launch(&cx, &plan);
@@ -65,6 +91,14 @@ fn set_up(
         // pipe must read end-of-file if the child dies.
         drop(plan);
         let (child, receiver) = launched.into_receiver();
+        if gate == Gate::None {
+            // Its command started (the handshake's end-of-file), or its
+            // set-up failed and says why.
+            return match receiver.receive()? {
+                None => Ok(child),
+                Some(failure) => Err(failure.into()),
+            };
+        }
         match wait_until_ready(&ready_read, &receiver) {
             Ok(()) => Ok(child),
             Err(()) => Err(match receiver.receive() {
@@ -75,10 +109,7 @@ fn set_up(
             }),
         }
     });
-    let child = match ready {
-        Ok(child) => child,
-        Err(e) => return Err(Failure::new(e.to_string())),
-    };
+    let child = ready.map_err(|e| Failure::new(e.to_string()))?;
     let pid = child.pid.as_raw();
     let record = Record {
         id: container.id.clone(),

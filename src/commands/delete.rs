@@ -54,7 +54,7 @@ fn zombie_or_gone(pid: i32) -> bool {
 /// Run the steps' clean-up over the state's records, then remove the state.
 pub fn take_down(state: State) -> Result<(), Failure> {
     let container = state.container().map_err(|e| Failure::new(format!("read the state: {e}")))?;
-    let plan = bundle::cleanup_plan();
+    let plan = ch00_process::timings::time(|| "cleanup plan".into(), bundle::cleanup_plan);
     let cx = Context {
         container: &container,
         namespaces: plan.namespaces,
@@ -64,7 +64,7 @@ pub fn take_down(state: State) -> Result<(), Failure> {
     cleanup(&cx, &plan).map_err(|e| Failure::new(e.to_string()))?;
     // Our own files are not records: the FIFO and runtime-state go with the directory.
     let dir = state.dir().to_owned();
-    state.remove().map_err(|left| {
+    ch00_process::timings::time(|| "remove state".into(), || state.remove()).map_err(|left| {
         Failure::new(format!(
             "{} still records {}: run `tincan delete` again",
             dir.display(),

@@ -6,21 +6,33 @@ use std::path::Path;
 use ch00_process::DEFAULT_STOP_TIMEOUT;
 use ch00_process::signals::Signals;
 use ch00_process::supervise::supervise;
+use ch00_process::timings;
 
 use crate::Failure;
-use crate::commands::{create, delete, start};
+use crate::commands::{create, delete};
 
 pub fn run(root: &Path, id: &str, bundle: &Path, pid_file: Option<&Path>) -> Result<u8, Failure> {
     // Held back from here on, and forwarded to the container once it runs
     // (chapter 0's supervision): a Ctrl-C must reach the command, not end the
     // runtime half-way.
     let mut signals = Signals::block().map_err(|e| Failure::new(format!("block signals: {e}")))?;
-    let child = create::create(root, id, bundle, pid_file, None)?;
-    let ended = start::start(root, id).and_then(|()| {
-        supervise(&child, &mut signals, DEFAULT_STOP_TIMEOUT, None).map_err(Failure::from)
-    });
-    let deleted = delete::delete(root, id, true);
+    // Created and started at once: no exec FIFO to wait at.
+    let (child, state) = create::set_up(root, id, bundle, pid_file, None, create::Gate::None)?;
+    // Not locked while it runs: `state`, `kill` and `ps` may come meanwhile.
+    let dir = state.dir().to_owned();
+    drop(state);
+    let ended = supervise(&child, &mut signals, DEFAULT_STOP_TIMEOUT, None).map_err(Failure::from);
+    // Its process is gone: what it left is taken down, unless a `delete
+    // --force` did so meanwhile.
+    let taken_down = timings::time(
+        || "take down".into(),
+        || match ch00_process::State::open(&dir) {
+            Ok(state) => delete::take_down(state),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Failure::new(format!("{}: {e}", dir.display()))),
+        },
+    );
     let (exit, _why) = ended?;
-    deleted?;
+    taken_down?;
     Ok(exit.code())
 }

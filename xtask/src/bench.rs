@@ -4,9 +4,11 @@
 //! Measured: `/bin/true` in a busybox root file system, from the runtime's start
 //! to its exit, with
 //!
-//! - runc and crun: `run` of an OCI bundle made by `runc spec` (PID, network,
-//!   IPC, UTS and mount namespaces, and a cgroup namespace on a pure cgroup v2
-//!   host; cgroups below our own parent);
+//! - runc, crun and tincan: `run` of an OCI bundle made by `runc spec` (PID,
+//!   network, IPC, UTS and mount namespaces, and a cgroup namespace on a pure
+//!   cgroup v2 host; cgroups below our own parent), their state on a tmpfs;
+//! - the floor: `unshare(1)` making the same namespaces and executing
+//!   `/bin/true`, what no runtime can go below;
 //! - `ch07 run --net none`: chapter 7, every namespace, a cgroup;
 //! - `ch07 run` (bridge) onto a bridge that another container already uses,
 //!   as on a host where containers run: the veth pair, an address, routes;
@@ -18,7 +20,8 @@
 //!
 //! Everything runs in a mount and network namespace of the bench's own, so the
 //! bridges and rules it makes never reach the host's network. Profile before you
-//! guess: `strace -f -tt` on one run shows where the time goes.
+//! guess: `tincan --debug-timings run` (or `TINCAN_DEBUG_TIMINGS=1 ch07 run`)
+//! shows what each step costs.
 
 use std::path::Path;
 use std::process::Command;
@@ -39,10 +42,20 @@ pub fn run(runs: usize, out: &Path) -> Result<()> {
     }
     let status = Command::new(env!("CARGO"))
         .current_dir(workspace_root())
-        .args(["build", "--quiet", "--release", "--bin", "ch07", "--bin", "ch08"])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--bin",
+            "ch07",
+            "--bin",
+            "ch08",
+            "--bin",
+            "tincan",
+        ])
         .status()?;
     if !status.success() {
-        bail!("building ch07 and ch08 failed");
+        bail!("building ch07, ch08 and tincan failed");
     }
     let dir = workspace_root().join("target/bench");
     let _ = std::fs::remove_dir_all(&dir);
@@ -54,7 +67,7 @@ pub fn run(runs: usize, out: &Path) -> Result<()> {
     let measured = Command::new("unshare")
         .args(["--mount", "--net", "--propagation", "private", "--", "sh", "-c"])
         .arg(script(&dir, &bundle, runs, &json))
-        .env("TINCAN_STATE_DIR", dir.join("state"))
+        .env("TINCAN_STATE_DIR", dir.join("run/state"))
         .env("TINCAN_CGROUP_PARENT", format!("{CGROUP_PARENT}/ch07"))
         .status();
     let removed = remove_cgroups();
@@ -88,6 +101,7 @@ fn write_config(bundle: &Path) -> Result<()> {
 fn script(dir: &Path, bundle: &Path, runs: usize, json: &Path) -> String {
     let ch07 = workspace_root().join("target/release/ch07").display().to_string();
     let ch08 = workspace_root().join("target/release/ch08").display().to_string();
+    let tincan = workspace_root().join("target/release/tincan").display().to_string();
     let (dir, bundle, json) = (dir.display(), bundle.display(), json.display());
     let rootfs = format!("{bundle}/rootfs");
     format!(
@@ -95,13 +109,20 @@ fn script(dir: &Path, bundle: &Path, runs: usize, json: &Path) -> String {
          # crun 1.8 refuses a hybrid host (v1 controllers and a v2 mount beside them);\n\
          # in our own mount namespace, the v2 mount can go: nothing here uses it.\n\
          if [ -d /sys/fs/cgroup/memory ] && mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi\n\
+         # Every runtime's state on a tmpfs, as /run is where they keep it.\n\
+         mkdir -p {dir}/run && mount -t tmpfs tmpfs {dir}/run\n\
+         # The cgroups' parent in use by another container, as on a host where\n\
+         # containers run: no runtime makes it or removes it in a run.\n\
+         for h in /sys/fs/cgroup/*/; do mkdir -p ${{h}}{CGROUP_PARENT}/keeper; done\n\
          {ch07} run {rootfs} sh -c 'trap \"exit 0\" TERM; while :; do sleep 1; done' & keeper=$!\n\
          n=0; until [ -n \"$(ls $TINCAN_STATE_DIR/net/tincan0 2>/dev/null)\" ] || [ $n -ge 200 ]; do sleep 0.05; n=$((n+1)); done\n\
          tar -C {rootfs} -cf {dir}/rootfs.tar . && {ch08} --root {dir}/store import {dir}/rootfs.tar bench >/dev/null\n\
          set +e\n\
          hyperfine --shell=none --warmup 5 --runs {runs} --export-json {json} \\\n\
-           -n runc 'runc --root {dir}/runc run --bundle {bundle} bench' \\\n\
-           -n crun 'crun --root {dir}/crun run --bundle {bundle} bench' \\\n\
+           -n runc 'runc --root {dir}/run/runc run --bundle {bundle} bench' \\\n\
+           -n crun 'crun --root {dir}/run/crun run --bundle {bundle} bench' \\\n\
+           -n tincan '{tincan} --root {dir}/run/tincan run --bundle {bundle} bench' \\\n\
+           -n 'floor: unshare + execve' 'unshare --fork --pid --mount --uts --ipc --net {rootfs}/bin/true' \\\n\
            -n 'ch07 --net none' '{ch07} run --net none {rootfs} /bin/true' \\\n\
            -n 'ch08 --net none, image' '{ch08} --root {dir}/store run --net none bench /bin/true' \\\n\
            -n 'ch07, bridge' '{ch07} run {rootfs} /bin/true' \\\n\
@@ -146,12 +167,16 @@ pub(crate) fn ratio_table(
         results.iter().find(|r| r["command"] == name).and_then(|r| r["median"].as_f64())
     };
     let base = median(reference).with_context(|| format!("{reference}'s median"))?;
-    let mut md = format!("| {heading} | median | × {reference} |\n|---|---|---|\n");
+    let mut md =
+        format!("| {heading} | median | min | max | × {reference} |\n|---|---|---|---|---|\n");
     for result in results {
         let name = result["command"].as_str().unwrap_or("?");
-        let seconds = result["median"].as_f64().unwrap_or(f64::NAN);
-        let ms = seconds * 1e3;
-        md.push_str(&format!("| {name} | {ms:.decimals$} ms | {:.2} |\n", seconds / base));
+        let ms = |field: &str| result[field].as_f64().unwrap_or(f64::NAN) * 1e3;
+        let (median, min, max) = (ms("median"), ms("min"), ms("max"));
+        md.push_str(&format!(
+            "| {name} | {median:.decimals$} ms | {min:.decimals$} ms | {max:.decimals$} ms | {:.2} |\n",
+            median / 1e3 / base
+        ));
     }
     Ok(md)
 }
@@ -160,7 +185,7 @@ pub(crate) fn ratio_table(
 fn table(json: &str, runs: usize) -> Result<String> {
     let mut md = ratio_table(json, "runtime", "crun", 1)?;
     md.push_str(&format!(
-        "\nMeasured by `cargo xtask bench` on {}: `/bin/true` in a busybox root file system, from the runtime's start to its exit, medians of {runs} runs after 5 warm-up runs, all in one hyperfine run (release build; runc {} and crun {} from Debian). \"bridge\": onto a bridge another container already uses; \"first on its bridge\": it also makes the bridge and its NAT rules, and removes them; \"ch08 --net none, image\": an image imported from the same root file system, on an overlay with its own upper directory, made and removed.\n",
+        "\nMeasured by `cargo xtask bench` on {}: `/bin/true` in a busybox root file system, from the runtime's start to its exit, medians of {runs} runs after 5 warm-up runs, all in one hyperfine run (release build; runc {} and crun {} from Debian), every runtime's state on a tmpfs and the cgroups' parent already there. \"tincan\": `tincan run` of the same bundle; \"floor\": `unshare` of the same five namespaces, executing `/bin/true`; \"bridge\": onto a bridge another container already uses; \"first on its bridge\": it also makes the bridge and its NAT rules, and removes them; \"ch08 --net none, image\": an image imported from the same root file system, on an overlay with its own upper directory, made and removed.\n",
         crate::measure::machine_description(&kernel()),
         version("runc"),
         version("crun"),

@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_harden;
+mod bench_idle;
 mod bench_pull;
 mod book;
 mod check;
@@ -110,6 +111,16 @@ enum Task {
         #[arg(long, default_value = "book/src/measured/harden.md")]
         out: PathBuf,
     },
+    /// Create and start many idle containers with tincan (the release build)
+    /// and measure what they cost: time, memory, `list`; write the book's table.
+    BenchIdle {
+        /// How many containers.
+        #[arg(long, default_value_t = 200)]
+        containers: usize,
+        /// Where to write the table.
+        #[arg(long, default_value = "book/src/measured/idle.md")]
+        out: PathBuf,
+    },
     /// Write a learner workspace to DIR where the exercises are `todo!()`.
     Workshop {
         /// Where to write it (must not exist).
@@ -138,6 +149,9 @@ fn main() -> Result<()> {
         Task::Bench { runs, out } => bench::run(runs, &workspace_root().join(out)),
         Task::BenchPull { runs, out } => bench_pull::run(runs, &workspace_root().join(out)),
         Task::BenchHarden { runs, out } => bench_harden::run(runs, &workspace_root().join(out)),
+        Task::BenchIdle { containers, out } => {
+            bench_idle::run(containers, &workspace_root().join(out))
+        }
         Task::Workshop { verify: true, .. } => {
             rootfs::prepare_tests()?;
             workshop::verify()

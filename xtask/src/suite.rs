@@ -28,10 +28,11 @@ pub fn run() -> Result<()> {
     if crate::is_root() {
         crate::measure::run(1, &workspace_root().join("target/vm-vs-container.md"))?;
         crate::bench::run(3, &workspace_root().join("target/startup.md"))?;
+        crate::bench_idle::run(20, &workspace_root().join("target/idle.md"))?;
     } else if std::env::var("CI").is_ok_and(|v| v == "true") {
         bail!("the measurements need root; CI=true, so this is a failure, not a skip");
     } else {
-        eprintln!("SKIPPED vm-vs-container and bench: need root (run them with sudo)");
+        eprintln!("SKIPPED vm-vs-container, bench and bench-idle: need root (run them with sudo)");
     }
     book::build()?;
     workshop::verify()?;

@@ -75,6 +75,11 @@ pub fn main<O: Args + Default>(
     plan: fn(&O) -> Plan,
 ) -> ExitCode {
     crate::quiet_panics_in_steps();
+    // How long each part of each step takes, on stderr (what `tincan
+    // --debug-timings` prints): profile before you guess.
+    if std::env::var_os("TINCAN_DEBUG_TIMINGS").is_some() {
+        crate::timings::enable();
+    }
     let cli = match parse::<Cli<O>>(name, about) {
         Ok(cli) => cli,
         Err(code) => return code,

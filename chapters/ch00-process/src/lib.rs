@@ -51,6 +51,7 @@ mod run;
 pub mod signals;
 mod state;
 pub mod supervise;
+pub mod timings;
 
 pub use container::{Container, DEFAULT_PATH, DEFAULT_STOP_TIMEOUT};
 pub use error::{Doing, Error, StepError};

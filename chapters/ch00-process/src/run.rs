@@ -12,7 +12,7 @@ use crate::handshake::{self, ChildFailure, Go, Receiver, Sender, WaitForGo};
 use crate::plan::{Context, Init};
 use crate::signals::Signals;
 use crate::supervise::{killed_already, reap, supervise};
-use crate::{Container, Error, Plan, State, Step, StepError, exec, state_root};
+use crate::{Container, Error, Plan, State, Step, StepError, exec, state_root, timings};
 
 /// How the container's command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +140,7 @@ pub fn launch(cx: &Context, plan: &Plan) -> Result<Launched, Error> {
 fn clone_child(cx: &Context, plan: &Plan) -> Result<(Child, Go, Receiver), Error> {
     let mut into = CloneInto::default();
     for step in plan.steps() {
-        attempt(step, || step.before_clone(cx, &mut into))?;
+        attempt(step, "before_clone", || step.before_clone(cx, &mut into))?;
     }
     if plan.root_from_steps {
         // Chapter 8's root is made by a step, above.
@@ -150,7 +150,8 @@ fn clone_child(cx: &Context, plan: &Plan) -> Result<(Child, Go, Receiver), Error
     let (sender, receiver) = handshake::channel()?;
     let (go, wait_for_go) = handshake::go_channel()?;
     // SAFETY: the runtime is single-threaded (see `run`).
-    let child = match unsafe { clone3(plan.namespaces, &into) }.map_err(Error::Clone)? {
+    let cloned = timings::time(|| "clone3".into(), || unsafe { clone3(plan.namespaces, &into) });
+    let child = match cloned.map_err(Error::Clone)? {
         Forked::Child => {
             drop(go); // the child's copy: "go" must come from the parent alone
             // The cgroup directory the child was born into (chapter 7): no step
@@ -282,7 +283,7 @@ fn child(cx: &Context, plan: &Plan, wait_for_go: WaitForGo, sender: Sender) -> i
     for step in plan.steps() {
         // A panic must not unwind out of the child: `attempt` reports it like any
         // other failure.
-        if let Err(failure) = attempt(step, || step.in_child(cx)) {
+        if let Err(failure) = attempt(step, "in_child", || step.in_child(cx)) {
             sender.send(&failure);
             return 125;
         }
@@ -293,6 +294,7 @@ fn child(cx: &Context, plan: &Plan, wait_for_go: WaitForGo, sender: Sender) -> i
         sender.send(&failure);
         return 125;
     }
+    timings::mark("execve");
     let failure = exec::exec(cx.container);
     let code = match failure {
         ChildFailure::NotFound { .. } | ChildFailure::InterpreterMissing { .. } => 127,
@@ -342,7 +344,7 @@ fn why_it_ended(cx: &Context, plan: &Plan) -> Option<String> {
 /// is reported like a failure, so that the clean-up still runs.
 fn in_parent(cx: &Context, plan: &Plan, child: &Child) -> Result<(), Error> {
     for step in plan.steps() {
-        attempt(step, || step.in_parent(cx, child.pid))?;
+        attempt(step, "in_parent", || step.in_parent(cx, child.pid))?;
         pause_if_asked(step.name());
     }
     Ok(())
@@ -369,10 +371,12 @@ pub fn quiet_panics_in_steps() {
 /// handshake carries (and that converts into the runtime's [`Error`]).
 fn attempt(
     step: &dyn Step,
+    which: &str,
     part: impl FnOnce() -> Result<(), StepError>,
 ) -> Result<(), ChildFailure> {
     IN_STEP.set(true);
-    let outcome = catch_unwind(AssertUnwindSafe(part));
+    let what = || format!("{which} {}", step.name());
+    let outcome = timings::time(what, || catch_unwind(AssertUnwindSafe(part)));
     IN_STEP.set(false);
     match outcome {
         Ok(Ok(())) => Ok(()),
@@ -388,7 +392,7 @@ pub fn cleanup(cx: &Context, plan: &Plan) -> Result<(), Error> {
     let steps: Vec<_> = plan.steps().collect();
     let mut result = Ok(());
     for step in steps.into_iter().rev() {
-        if let Err(failure) = attempt(step, || step.cleanup(cx)) {
+        if let Err(failure) = attempt(step, "cleanup", || step.cleanup(cx)) {
             // Keep going: one failed clean-up must not stop the others.
             let failure = match Error::from(failure) {
                 Error::Step { source, .. } => Error::Cleanup(source),

@@ -20,7 +20,7 @@
 //!   (see `bridge.rs`). Containers on one bridge reach each other.
 //!
 //! Builds on chapter 5 ([`ch05_ipc::plan()`]): with `--net none`, one more
-//! namespace and one step that the *runtime* does from outside.
+//! namespace and one step, in the child: `lo` up.
 //!
 //! Man pages: `man 7 network_namespaces`, `man 7 netlink`.
 
@@ -29,6 +29,7 @@ mod claim;
 mod etc;
 mod firewall;
 mod forwarding;
+pub mod interface;
 mod lease;
 mod netlink;
 mod nft;
@@ -40,10 +41,8 @@ pub use ports::{PortMapping, Protocol};
 
 use ch00_process::{Context, Plan, Step, StepError};
 use ch04_uts::UtsOptions;
-use futures_util::TryStreamExt;
+use nix::net::if_::InterfaceFlags;
 use nix::sched::CloneFlags;
-use nix::unistd::Pid;
-use rtnetlink::LinkUnspec;
 
 /// One line describing this chapter, for `--help` and `tincan chapters`.
 pub const ABOUT: &str = "network namespace: its own network stack (--net none|host|bridge)";
@@ -180,8 +179,13 @@ impl Step for UserModeNetwork {
     }
 }
 
-/// Bring up the container's `lo`. Done by the runtime, from outside, while the
-/// child waits: the equivalent of `ip netns exec CONTAINER ip link set lo up`.
+/// Bring up the container's `lo`, from inside: the child is in its new network
+/// namespace and still holds every capability, so it sets the flag itself —
+/// `ip link set lo up`, run in the container — with one `ioctl(2)` each to
+/// read and write the interface's flags ([`interface`]). (What the chapter does
+/// to the bridge's interfaces is netlink, which works from outside too; for one
+/// flag on one interface, the ioctl is the whole job, and costs a tenth of an
+/// event loop and a netlink socket.)
 pub struct LoopbackUp;
 
 // ANCHOR: loopback_up
@@ -191,23 +195,14 @@ impl Step for LoopbackUp {
     }
 
     fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
-        Ok(()) // all done from outside, in `in_parent`
-    }
-
-    fn in_parent(&self, _cx: &Context, child: Pid) -> Result<(), StepError> {
-        netlink::in_namespace_of(child, "set lo up in the container", |handle| async move {
-            // EXERCISE(ch06-net): find the link called "lo" and set it up.
-            // hint: handle.link().get().match_name("lo") gives a stream of links;
-            // handle.link().set(LinkUnspec::new_with_index(index).up().build()).
-            let mut links = handle.link().get().match_name("lo").execute();
-            let Some(lo) = links.try_next().await? else { return Ok(()) };
-            handle
-                .link()
-                .set(LinkUnspec::new_with_index(lo.header.index).up().build())
-                .execute()
-                .await
-            // END EXERCISE
-        })
+        // EXERCISE(ch06-net): set the interface "lo" up.
+        // hint: interface::socket() gives a socket to ask with; interface::flags
+        // reads lo's flags, and interface::set_flags writes them with
+        // InterfaceFlags::IFF_UP added.
+        let socket = interface::socket()?;
+        let flags = interface::flags(&socket, "lo")?;
+        interface::set_flags(&socket, "lo", flags | InterfaceFlags::IFF_UP)
+        // END EXERCISE
     }
 }
 // ANCHOR_END: loopback_up

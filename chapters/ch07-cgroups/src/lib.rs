@@ -150,7 +150,8 @@ pub fn parse_parent(text: &str) -> Result<PathBuf, String> {
 /// Chapter 7's plan: chapter 6's, in a cgroup with the limits — joined first,
 /// before any other step runs outside or inside — and, last, a cgroup namespace.
 pub fn plan(options: &CgroupOptions) -> Plan {
-    let layout = Layout::detect().map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw));
+    let layout =
+        Layout::detected().map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw));
     let join = JoinCgroup::new(options.limits(), options.cgroup_parent.clone(), layout.clone())
         .named(options.cgroup_name.clone());
     ch06_net::plan(&options.net).first(join).then(CgroupNamespace::new(layout))

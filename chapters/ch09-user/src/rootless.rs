@@ -3,7 +3,7 @@
 //! A user namespace makes the container's processes root *inside*: they may
 //! mount, make namespaces, change their own hostname. Outside, they stay the
 //! user who ran `ch09`, and so does the runtime: whatever it would make on the
-//! host with root's powers, it cannot. Four steps of earlier chapters need it:
+//! host with root's powers, it cannot. Three steps of earlier chapters need it:
 //!
 //! - **The bridge** (chapter 6): interfaces and firewall rules of the host.
 //!   A user gets a user-mode network instead (`slirp.rs`), and `--net bridge`
@@ -13,11 +13,6 @@
 //!   container's cgroup goes there and every limit works. Without one, a
 //!   container that asks for no limit runs without a cgroup of its own; one that
 //!   asks for a limit is refused, with what to run.
-//! - **The loopback** (chapter 6): the runtime brings the container's `lo` up
-//!   from outside, entering its network namespace on a thread; a user may
-//!   enter it only through the user namespace that owns it, which a process
-//!   of more than one thread cannot join. The container's root may, so the
-//!   child does it ([`LoopbackUpInside`]).
 //! - **The idmapped layers** (`layers.rs`): only the host's root may idmap a
 //!   mount. A user's layers are its own files (a directory it made, or layers
 //!   it unpacked itself), so they need no mapping: the child stacks the
@@ -28,7 +23,7 @@
 
 use std::path::Path;
 
-use ch00_process::{Context, Doing, Plan, Step, StepError};
+use ch00_process::{Plan, StepError};
 use ch06_net::Network;
 use ch07_cgroups::{CgroupOptions, JoinCgroup, Layout, Version};
 use ch08_images::overlay::Overlay;
@@ -52,50 +47,12 @@ pub fn adapt(plan: Plan, options: &CgroupOptions) -> Result<Plan, String> {
                 .to_owned(),
         );
     }
-    let plan = if plan.step_names().contains(&"bring up lo") {
-        plan.replace("bring up lo", vec![Box::new(LoopbackUpInside)])
-    } else {
-        plan
-    };
     let layout = Layout::detect().map_err(|e| format!("read /proc/self/mountinfo: {e}"))?;
     match cgroup(options, &layout, uid)? {
         Some(join) => Ok(plan.replace("cgroup", vec![Box::new(join)])),
         // No limit asked for, none delegated: the container runs in the
         // runtime's own cgroup, as any program the user starts.
         None => Ok(plan.replace("cgroup", vec![])),
-    }
-}
-
-/// Chapter 6's `lo` up, from inside: `SIOCSIFFLAGS` on any socket of the
-/// container's network namespace, as `ip link set lo up` did before netlink.
-/// (`man 7 netdevice`.)
-pub struct LoopbackUpInside;
-
-impl Step for LoopbackUpInside {
-    fn name(&self) -> &'static str {
-        "bring up lo"
-    }
-
-    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
-        use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
-        use std::os::fd::AsRawFd;
-        let action = || "set lo up in the container".to_owned();
-        let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
-            .doing(action)?;
-        // SAFETY: a zeroed ifreq is valid; the name fits its 16 bytes.
-        let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
-        for (to, from) in request.ifr_name.iter_mut().zip(b"lo\0") {
-            *to = *from as libc::c_char;
-        }
-        // SAFETY: the ioctls read and write the ifreq we own.
-        unsafe {
-            Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request))
-                .doing(action)?;
-            request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-            Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &request))
-                .doing(action)?;
-        }
-        Ok(())
     }
 }
 

@@ -215,7 +215,7 @@ impl DeviceAccess {
 
     fn enforcement(&self) -> Result<Enforcement, StepError> {
         let layout = self.layout.get_or_init(|| {
-            Layout::detect().map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))
+            Layout::detected().map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw))
         });
         let layout =
             layout.as_ref().map_err(|e| StepError::new("read /proc/self/mountinfo", *e))?;

@@ -32,11 +32,15 @@ pub struct Containerd {
     made_run_dir: bool,
     /// The parent of the containers' cgroups, this test's own.
     cgroup_parent: String,
+    /// Held while it runs: its snapshots are mounts in the host's table,
+    /// which the tests that compare that table must not see.
+    _host: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Containerd {
     /// Start containerd and import the test image.
     pub fn start() -> Containerd {
+        let host = super::HOST.lock().unwrap_or_else(|e| e.into_inner());
         let dir =
             tempfile::Builder::new().prefix("tincan-containerd-").tempdir().expect("temp dir");
         let w = dir.path();
@@ -69,8 +73,14 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"
             .spawn()
             .expect("start containerd");
         let cgroup_parent = super::marker("tincan-test-containerd");
-        let containerd =
-            Containerd { dir, process, ids: Default::default(), made_run_dir, cgroup_parent };
+        let containerd = Containerd {
+            dir,
+            process,
+            ids: Default::default(),
+            made_run_dir,
+            cgroup_parent,
+            _host: host,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !containerd.dir.path().join("sock").exists() {
             assert!(Instant::now() < deadline, "containerd did not start: {}", containerd.log());

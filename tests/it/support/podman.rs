@@ -36,6 +36,7 @@ const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 const CNI_LOCK: &str = "/etc/cni/net.d/cni.lock";
 const CNI_STATE: &str = "/var/lib/cni";
 const CONTAINERS_STATE: &str = "/var/lib/containers";
+const NETNS_DIR: &str = "/run/netns";
 
 pub struct Podman {
     dir: tempfile::TempDir,
@@ -64,6 +65,10 @@ struct HostNet {
     cni_state: bool,
     /// Whether root's containers directory was there (a pull makes it).
     containers_state: bool,
+    /// Whether `/run/netns` was there, and a mount point: podman makes it
+    /// one (bound on itself, shared), where it keeps its namespaces.
+    netns_dir: bool,
+    netns_mount: bool,
 }
 
 impl HostNet {
@@ -75,6 +80,8 @@ impl HostNet {
             cni_lock: Path::new(CNI_LOCK).exists(),
             cni_state: Path::new(CNI_STATE).exists(),
             containers_state: Path::new(CONTAINERS_STATE).exists(),
+            netns_dir: Path::new(NETNS_DIR).exists(),
+            netns_mount: is_mount_point(NETNS_DIR),
         }
     }
 }
@@ -276,6 +283,13 @@ impl Podman {
                 let _ = std::fs::remove_dir(dir);
             }
         }
+        if !self.host_before.netns_mount && is_mount_point(NETNS_DIR) {
+            let flags = nix::mount::MntFlags::MNT_DETACH | nix::mount::MntFlags::UMOUNT_NOFOLLOW;
+            let _ = nix::mount::umount2(NETNS_DIR, flags);
+        }
+        if !self.host_before.netns_dir {
+            let _ = std::fs::remove_dir(NETNS_DIR); // only if empty: ours
+        }
         if !self.host_before.containers_state {
             let _ = std::fs::remove_dir_all(CONTAINERS_STATE);
         }
@@ -312,6 +326,11 @@ fn hide_blob_info_cache(cmd: &mut Command) {
             Ok(())
         });
     }
+}
+
+/// Whether `path` is where something is mounted, in our mount table.
+fn is_mount_point(path: &str) -> bool {
+    super::host_mounts().lines().any(|l| l.split(' ').nth(4) == Some(path))
 }
 
 /// The words of an iptables rule as `iptables -S` prints it (double quotes
