@@ -42,6 +42,8 @@ pub struct Bundle {
     pub annotations: HashMap<String, String>,
     /// The config's `process` (for its terminal).
     pub process: oci_spec::runtime::Process,
+    /// The config's `linux.seccomp`, for the record (`exec`'s processes get it).
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 /// The mounts the chapters make, which a config must list (`runc spec` does),
@@ -154,7 +156,9 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
         .filter(|(_, flags)| !flags.is_empty())
         .collect();
     if !more.is_empty() {
-        plan = plan.insert_before("working directory", mounts::MoreFlags(more));
+        // After the sysctls and the paths (a read-only `/proc` would refuse
+        // them), while the process may still change mounts.
+        plan = plan.insert_before("capability bounding set", mounts::MoreFlags(more));
     }
     if !extra.is_empty() {
         let (clone, attach) = mounts::steps(extra);
@@ -188,7 +192,8 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
         plan = plan.first(joined);
     }
     let annotations = spec.annotations().clone().unwrap_or_default();
-    Ok(Bundle { container, plan, annotations, process: process.clone() })
+    let seccomp = linux.seccomp().clone();
+    Ok(Bundle { container, plan, annotations, process: process.clone(), seccomp })
 }
 // ANCHOR_END: read
 
@@ -282,8 +287,12 @@ fn more_flags(mount: &Mount) -> Option<nix::mount::MsFlags> {
         if known.contains(&option.as_str()) {
             continue;
         }
-        match mounts::flag(option) {
-            Some(flag) if mounts::STRICTER.contains(flag) => more |= flag,
+        match (option.as_str(), mounts::flag(option)) {
+            // So anyway: the container's mounts are private to it.
+            ("private" | "rprivate", _) => {}
+            // Stricter than the chapters make it: added. Anything looser
+            // (`rw` on `/sys`, `exec` on `/dev/shm`) is not standard.
+            (_, Some(flag)) if !flag.is_empty() && mounts::STRICTER.contains(flag) => more |= flag,
             _ => return None,
         }
     }
@@ -302,8 +311,8 @@ fn cgroup_of(path: &Path, id: &str) -> Result<(PathBuf, Option<String>), BundleE
         ))
     };
     let relative = path.strip_prefix("/").unwrap_or(path);
-    let whole =
-        ch07_cgroups::parse_parent(&relative.to_string_lossy()).map_err(|_| unsupported())?;
+    let text = relative.to_str().ok_or_else(unsupported)?;
+    let whole = ch07_cgroups::parse_parent(text).map_err(|_| unsupported())?;
     let name = whole.file_name().ok_or_else(unsupported)?.to_string_lossy().into_owned();
     let parent = whole.parent().filter(|p| !p.as_os_str().is_empty()).ok_or_else(unsupported)?;
     Ok((parent.to_owned(), (name != id).then_some(name)))
@@ -373,6 +382,16 @@ mod tests {
                 .push(serde_json::json!({"destination": "/data", "type": "nfs", "source": "h:/"}));
         });
         assert!(nfs.starts_with("mounts[7] (nfs on /data): the type"), "{nfs}");
+        // Looser than the chapters make it: `rw` on `/sys`.
+        let rw = refusal(|c| c["mounts"][5]["options"] = serde_json::json!(["nosuid", "rw"]));
+        assert!(rw.starts_with("mounts[5] (sysfs on /sys): the chapters make it"), "{rw}");
+        // Stricter (podman's `noexec` on `/dev`), or a propagation: taken.
+        assert!(
+            read_with(|c| {
+                c["mounts"][1]["options"] = serde_json::json!(["nosuid", "noexec", "rprivate"])
+            })
+            .is_ok()
+        );
         let missing = refusal(|c| drop(c["mounts"].as_array_mut().unwrap().remove(4)));
         assert!(missing.starts_with("mounts without /dev/mqueue"), "{missing}");
     }

@@ -52,6 +52,16 @@ impl Step for FreezerCgroup {
             (None, Some(v2)) => Freezer::V2(v2.mount.join(&self.parent).join(name)),
             (None, None) => return Ok(()), // no freezer: `pause` will say so
         };
+        // Someone else's (an engine may name the cgroup): not ours to thaw
+        // or remove.
+        if let Freezer::V1(dir) = &freezer
+            && dir.exists()
+        {
+            let error = StepError::new("make the freezer cgroup", nix::errno::Errno::EEXIST);
+            return Err(
+                error.hint(format!("{} exists already: another container's?", dir.display()))
+            );
+        }
         cx.state.record(RECORD, &freezer).doing(|| "record the freezer".into())?;
         if let Freezer::V1(dir) = &freezer {
             std::fs::create_dir_all(dir).doing(|| format!("create {}", dir.display()))?;

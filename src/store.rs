@@ -34,6 +34,11 @@ pub struct Record {
     pub annotations: std::collections::HashMap<String, String>,
     /// When the container was created (RFC 3339), as runc reports it.
     pub created: String,
+    /// The config's system-call filter, as it was at `create`: every process
+    /// `exec` adds gets the same, whatever the bundle holds by then (runc
+    /// keeps its config in its state too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 /// Not a `.json` record of chapter 0's (those are objects on the host to take down).

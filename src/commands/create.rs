@@ -118,6 +118,7 @@ fn launch_and_record(
         started_at: store::started_at(pid).unwrap_or_default(),
         annotations: bundle.annotations,
         created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+        seccomp: bundle.seccomp,
     };
     store::write(state, &record).map_err(|e| Failure::new(format!("write the state: {e}")))?;
     if let Some(file) = pid_file {

@@ -65,8 +65,10 @@ pub fn exec(root: &Path, id: &str, asked: &Exec) -> Result<u8, Failure> {
     if asked.detach {
         plan = plan.then(Outlive);
     }
-    // The container's filter binds every process in it, as in runc.
-    if let Some(filter) = container_filter(&record.bundle)? {
+    // The container's filter, as it was at `create`, binds every process in
+    // it, as in runc.
+    if let Some(asked) = &record.seccomp {
+        let filter = seccomp::compile(asked).map_err(|e| Failure::new(e.to_string()))?;
         plan = seccomp::install(plan, filter, process.no_new_privileges() == Some(true));
     }
     // The process's own state, for the steps' records (they make none on the
@@ -132,15 +134,4 @@ fn process_of(asked: &Exec, bundle: &Path) -> Result<Process, Failure> {
         process.set_cwd(PathBuf::from(cwd));
     }
     Ok(process)
-}
-
-/// The container's `linux.seccomp`, compiled, if it has one.
-fn container_filter(
-    bundle: &Path,
-) -> Result<Option<ch10_harden::syscall_filter::Seccomp>, Failure> {
-    let config = bundle.join("config.json");
-    let spec =
-        Spec::load(&config).map_err(|e| Failure::new(format!("{}: {e}", config.display())))?;
-    let asked = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    asked.map(seccomp::compile).transpose().map_err(|e| Failure::new(e.to_string()))
 }

@@ -718,6 +718,55 @@ impl Drop for NetnsHolder {
     }
 }
 
+/// A `cgroupsPath` naming a cgroup that exists — another container's, with
+/// a process in it — is refused, and that cgroup is left as it was: its
+/// process alive, its device list and its directories untouched. (Not a
+/// differential case: runc takes an existing cgroup if it is empty.)
+#[test]
+fn another_containers_cgroup_is_refused_and_left_alone() {
+    let test = "oci_runtime::another_containers_cgroup_is_refused_and_left_alone";
+    if !root_or_skip(test) {
+        return;
+    }
+    let lab = Lab::new(crate::support::oci::Runtime::Tincan);
+    let theirs = format!("{}/theirs", lab.cgroup_parent);
+    let dirs: Vec<std::path::PathBuf> = ["memory", "devices", "freezer", "pids"]
+        .iter()
+        .map(|h| std::path::Path::new("/sys/fs/cgroup").join(h).join(&theirs))
+        .filter(|d| d.parent().and_then(|p| p.parent()).is_some_and(|h| h.is_dir()))
+        .collect();
+    let mut sleeper = std::process::Command::new("sleep").arg("30").spawn().expect("sleep");
+    for dir in &dirs {
+        std::fs::create_dir_all(dir).expect("their cgroup");
+        std::fs::write(dir.join("cgroup.procs"), sleeper.id().to_string()).expect("join it");
+    }
+    let devices = |dirs: &[std::path::PathBuf]| {
+        let dir = dirs.iter().find(|d| d.starts_with("/sys/fs/cgroup/devices"));
+        dir.map(|d| std::fs::read_to_string(d.join("devices.list")).unwrap_or_default())
+    };
+    let list_before = devices(&dirs);
+    let id = lab.id("clash");
+    let bundle = lab.bundle(&id, &["true"], |c| {
+        c["linux"]["cgroupsPath"] = format!("/{theirs}").into();
+        c["linux"]["resources"] =
+            serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]});
+    });
+    let said = lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+    let alive = sleeper.try_wait().expect("try_wait").is_none();
+    let list_after = devices(&dirs);
+    let kept = dirs.iter().all(|d| d.is_dir());
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    for dir in &dirs {
+        let _ = std::fs::remove_dir(dir);
+    }
+    assert_eq!(said.code, 1, "{said:?}");
+    assert!(said.stderr.contains("exists already"), "{said:?}");
+    assert!(alive && kept, "their process alive: {alive}, their cgroups kept: {kept}");
+    assert_eq!(list_after, list_before, "their device list changed");
+    assert_eq!(lab.status(&id), "error", "a refused container leaves no state");
+}
+
 macro_rules! cases {
     ($($case:ident),*) => {
         $(

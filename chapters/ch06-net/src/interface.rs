@@ -29,7 +29,8 @@ pub fn flags(socket: &OwnedFd, name: &str) -> Result<InterfaceFlags, StepError> 
         .doing(|| format!("read the flags of {name}"))?;
     // SAFETY: SIOCGIFFLAGS filled the union's flags.
     let bits = unsafe { request.ifr_ifru.ifru_flags };
-    Ok(InterfaceFlags::from_bits_truncate(libc::c_int::from(bits)))
+    // The kernel's field is a short: its bits, not its sign, widened.
+    Ok(InterfaceFlags::from_bits_truncate(libc::c_int::from(bits as u16)))
 }
 
 /// Set the flags of the interface `name` to `flags`.

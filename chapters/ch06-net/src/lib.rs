@@ -29,7 +29,7 @@ mod claim;
 mod etc;
 mod firewall;
 mod forwarding;
-pub mod interface;
+mod interface;
 mod lease;
 mod netlink;
 mod nft;
@@ -182,7 +182,7 @@ impl Step for UserModeNetwork {
 /// Bring up the container's `lo`, from inside: the child is in its new network
 /// namespace and still holds every capability, so it sets the flag itself —
 /// `ip link set lo up`, run in the container — with one `ioctl(2)` each to
-/// read and write the interface's flags ([`interface`]). (What the chapter does
+/// read and write the interface's flags (`interface.rs`). (What the chapter does
 /// to the bridge's interfaces is netlink, which works from outside too; for one
 /// flag on one interface, the ioctl is the whole job, and costs a tenth of an
 /// event loop and a netlink socket.)

@@ -52,6 +52,11 @@ pub enum CgroupError {
     Io { action: &'static str, path: PathBuf, source: io::Error },
     #[error("{} still holds processes after they were killed", .0.display())]
     StillBusy(PathBuf),
+    #[error(
+        "the cgroup {} exists already: another container's? (a container's cgroup is its own; give another name)",
+        .0.display()
+    )]
+    Exists(PathBuf),
 }
 
 impl CgroupError {
@@ -68,6 +73,7 @@ impl CgroupError {
                 source.raw_os_error().map_or(Errno::EIO, Errno::from_raw)
             }
             CgroupError::StillBusy(_) => Errno::EBUSY,
+            CgroupError::Exists(_) => Errno::EEXIST,
             _ => Errno::ENOTSUP,
         }
     }
@@ -122,6 +128,12 @@ impl Cgroup {
             .map(|h| Dir { hierarchy: h.clone(), path: h.mount.join(parent).join(name) })
             .collect();
         Ok(Cgroup { dirs })
+    }
+
+    /// The first of its directories that exists already: a cgroup this
+    /// container may not take (nor, when it fails, take down).
+    pub fn existing(&self) -> Option<&Path> {
+        self.dirs.iter().map(|d| d.path.as_path()).find(|p| p.exists())
     }
 
     /// Make the directories (and the parents, on v2 with our controllers handed

@@ -63,6 +63,11 @@ impl Step for JoinCgroup {
         let needed = self.limits.controllers();
         let name = self.name.as_deref().unwrap_or(&cx.container.id);
         let cgroup = Cgroup::new(layout, &self.parent, name, &needed).map_err(step_error)?;
+        // Someone else's (an engine may name the cgroup): not ours to take,
+        // so not recorded, and never taken down.
+        if let Some(path) = cgroup.existing() {
+            return Err(step_error(CgroupError::Exists(path.to_owned())));
+        }
         cx.state.record(RECORD, &cgroup).doing(|| "record the cgroup".to_owned())?;
         cgroup.make(&self.parent, &needed).map_err(step_error)?;
         cgroup.apply(&self.limits).map_err(step_error)?;

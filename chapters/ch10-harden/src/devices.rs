@@ -238,6 +238,14 @@ impl Step for DeviceAccess {
             return Ok(()); // v2: the program is attached once the cgroup exists
         };
         let dir = DevicesDir { path: self.cgroup(&mount, cx), mount };
+        // Someone else's (an engine may name the cgroup): never ours to
+        // rewrite the list of, nor to remove.
+        if dir.path.exists() {
+            let error = StepError::new("make the devices cgroup", Errno::EEXIST);
+            return Err(
+                error.hint(format!("{} exists already: another container's?", dir.path.display()))
+            );
+        }
         cx.state.record(RECORD, &dir).doing(|| "record the devices cgroup".into())?;
         fs::create_dir_all(&dir.path).doing(|| format!("create {}", dir.path.display()))?;
         // Deny everything, then allow the rules: a v1 child cgroup starts with

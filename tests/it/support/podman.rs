@@ -242,8 +242,11 @@ impl Podman {
             run("ip", &["link", "delete", &self.bridge]);
         }
         for (table, before) in &self.host_before.chains {
-            let added: Vec<String> =
-                chains(table).into_iter().filter(|c| !before.contains(c)).collect();
+            // CNI's chains only: what anyone else made meanwhile stays.
+            let added: Vec<String> = chains(table)
+                .into_iter()
+                .filter(|c| c.starts_with("CNI-") && !before.contains(c))
+                .collect();
             if added.is_empty() {
                 continue;
             }
@@ -268,10 +271,10 @@ impl Podman {
             }
         }
         for table in nft_tables().iter().filter(|t| !self.host_before.tables.contains(t)) {
-            // `table ip nat`: deleted only if iptables left it empty.
+            // `table ip nat`: deleted only if iptables left it without a rule.
             let name: Vec<&str> = table.split_whitespace().skip(1).collect();
             let listed = output("nft", &[&["list", "table"], name.as_slice()].concat());
-            if !listed.contains("rule") && !listed.contains(" jump ") {
+            if !has_rules(&listed) {
                 run("nft", &[&["delete", "table"], name.as_slice()].concat());
             }
         }
@@ -283,7 +286,9 @@ impl Podman {
                 let _ = std::fs::remove_dir(dir);
             }
         }
-        if !self.host_before.netns_mount && is_mount_point(NETNS_DIR) {
+        // Unless someone named a namespace there meanwhile.
+        let empty = std::fs::read_dir(NETNS_DIR).is_ok_and(|mut d| d.next().is_none());
+        if !self.host_before.netns_mount && empty && is_mount_point(NETNS_DIR) {
             let flags = nix::mount::MntFlags::MNT_DETACH | nix::mount::MntFlags::UMOUNT_NOFOLLOW;
             let _ = nix::mount::umount2(NETNS_DIR, flags);
         }
@@ -291,7 +296,13 @@ impl Podman {
             let _ = std::fs::remove_dir(NETNS_DIR); // only if empty: ours
         }
         if !self.host_before.containers_state {
-            let _ = std::fs::remove_dir_all(CONTAINERS_STATE);
+            // Only what a pull makes there (its blob cache), and the
+            // directories once empty: a podman beside ours may have started
+            // using it meanwhile.
+            let state = Path::new(CONTAINERS_STATE);
+            let _ = std::fs::remove_file(state.join("cache/blob-info-cache-v1.boltdb"));
+            let _ = std::fs::remove_dir(state.join("cache"));
+            let _ = std::fs::remove_dir(state);
         }
         if !self.host_before.cni_lock {
             let _ = std::fs::remove_file(CNI_LOCK);
@@ -333,14 +344,29 @@ fn is_mount_point(path: &str) -> bool {
     super::host_mounts().lines().any(|l| l.split(' ').nth(4) == Some(path))
 }
 
-/// The words of an iptables rule as `iptables -S` prints it (double quotes
-/// around a comment with spaces).
+/// Whether `nft list table` shows a rule: a line that is not the table's or
+/// a chain's own (`table`, `chain`, `type ... hook`, `}`).
+fn has_rules(listed: &str) -> bool {
+    listed.lines().map(str::trim).any(|line| {
+        !(line.is_empty()
+            || line == "}"
+            || line.starts_with("table ")
+            || line.starts_with("chain ")
+            || line.starts_with("type "))
+    })
+}
+
+/// The words of an iptables rule as `iptables -S` prints it: double quotes
+/// around a comment with spaces, `\"` for a quote inside one (CNI's
+/// `name: \"podman\"`).
 fn shell_words(rule: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut quoted = false;
-    for c in rule.chars() {
+    let mut chars = rule.chars();
+    while let Some(c) = chars.next() {
         match c {
+            '\\' => word.extend(chars.next()),
             '"' => quoted = !quoted,
             ' ' if !quoted => {
                 if !word.is_empty() {
@@ -368,5 +394,27 @@ impl Drop for Podman {
             let _ = std::fs::remove_dir(dir);
         }
         self.restore_host();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_iptables_rule_splits_as_the_shell_would() {
+        let rule = r#"POSTROUTING -s 10.88.0.2/32 -m comment --comment "name: \"podman\" id: \"ab\"" -j CNI-1"#;
+        let words = shell_words(rule);
+        assert_eq!(words[..3], ["POSTROUTING", "-s", "10.88.0.2/32"]);
+        assert_eq!(words[6], r#"name: "podman" id: "ab""#);
+        assert_eq!(words[7..], ["-j", "CNI-1"]);
+    }
+
+    #[test]
+    fn a_table_of_empty_chains_has_no_rules() {
+        let empty = "table ip nat {\n\tchain POSTROUTING {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t}\n}\n";
+        assert!(!has_rules(empty));
+        let masquerade = empty.replace("policy accept;\n", "policy accept;\n\t\tmasquerade\n");
+        assert!(has_rules(&masquerade));
     }
 }
