@@ -120,6 +120,8 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
     };
     let mut plan = ch07_cgroups::plan(&options);
     plan.namespaces.remove(joined_flags);
+    let plan_in_userns = crate::userns::apply(plan, linux)?;
+    let mut plan = plan_in_userns;
     if spec.hostname().is_none() {
         // No hostname asked: the one the new UTS namespace starts with (the
         // host's), as runc leaves it — not chapter 4's default, the id.
@@ -226,9 +228,24 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
     let wanted = NAMESPACES;
     let types: Vec<_> = namespaces.iter().map(|ns| ns.typ()).collect();
     // A cgroup namespace comes with chapter 7's cgroup mount (whether asked
-    // or not: so it may be asked for only with the mount).
+    // or not: so it may be asked for only with the mount); a user namespace
+    // with its maps, and the maps with it.
     let cgroup_mount = mounts.iter().any(|m| m.typ().as_deref() == Some("cgroup"));
-    let also = |t: &LinuxNamespaceType| *t == LinuxNamespaceType::Cgroup && cgroup_mount;
+    let maps = linux.uid_mappings().is_some() || linux.gid_mappings().is_some();
+    let user = types.contains(&LinuxNamespaceType::User);
+    if maps != user {
+        return unsupported(
+            "linux.namespaces: a user namespace without uidMappings and gidMappings, or the maps without one",
+        );
+    }
+    if user && namespaces.iter().any(|ns| ns.path().is_some()) {
+        return unsupported(
+            "linux.namespaces: joining a namespace by path with a user namespace of the container's own (the host's would refuse it)",
+        );
+    }
+    let also = |t: &LinuxNamespaceType| {
+        (*t == LinuxNamespaceType::Cgroup && cgroup_mount) || *t == LinuxNamespaceType::User
+    };
     if let Some(other) = types.iter().find(|t| !wanted.contains(t) && !also(t)) {
         return unsupported(&format!("linux.namespaces: {other:?}"));
     }
@@ -243,8 +260,6 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
         }
     }
     let fields = [
-        ("linux.uidMappings", linux.uid_mappings().is_some()),
-        ("linux.gidMappings", linux.gid_mappings().is_some()),
         ("linux.devices", linux.devices().as_ref().is_some_and(|d| !d.is_empty())),
         ("linux.rootfsPropagation", linux.rootfs_propagation().is_some()),
         ("linux.mountLabel", linux.mount_label().is_some()),
@@ -357,7 +372,7 @@ mod tests {
             c["linux"]["uidMappings"] =
                 serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         });
-        assert!(maps.starts_with("linux.uidMappings: not supported"), "{maps}");
+        assert!(maps.starts_with("linux.namespaces: a user namespace without"), "{maps}");
         let seccomp = refusal(|c| {
             c["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
                 "syscalls": [{"names": ["personality"], "action": "SCMP_ACT_ERRNO",

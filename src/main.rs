@@ -16,6 +16,7 @@ mod process_steps;
 mod resources;
 mod seccomp;
 mod store;
+mod userns;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

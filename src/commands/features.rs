@@ -20,9 +20,11 @@ pub fn features() -> Value {
     options.sort_unstable();
     options.dedup();
     // As config.json spells them (`mount`, `network`), not as `/proc` does.
-    // And `cgroup`, which comes with chapter 7's cgroup mount.
-    let cgroup = oci_spec::runtime::LinuxNamespaceType::Cgroup;
-    let namespaces: Vec<Value> = NAMESPACES.iter().chain([&cgroup]).map(|ns| json!(ns)).collect();
+    // And `cgroup`, which comes with chapter 7's cgroup mount, and `user`,
+    // with its maps (chapter 9).
+    use oci_spec::runtime::LinuxNamespaceType::{Cgroup, User};
+    let namespaces: Vec<Value> =
+        NAMESPACES.iter().chain(&[Cgroup, User]).map(|ns| json!(ns)).collect();
     let mut capabilities: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
     capabilities.sort();
     json!({

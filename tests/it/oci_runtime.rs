@@ -668,6 +668,50 @@ fn engine_fields(lab: &Lab) -> Vec<Row> {
     rows
 }
 
+/// `linux.uidMappings` and `gidMappings`: the container's root is 100000
+/// outside. The bundle's root file system belongs to the mapped IDs (an
+/// engine's work, with any runtime).
+fn user_namespace(lab: &Lab) -> Vec<Row> {
+    let id = lab.id("userns");
+    let show = [
+        "sh",
+        "-c",
+        "id; cat /proc/self/uid_map /proc/self/gid_map | tr -s ' ' | sed 's/^ //'; \
+         echo x > /tmp/made && echo made /tmp/made; echo y > /dev/null && echo wrote /dev/null; \
+         (echo 1 > /proc/sys/kernel/hostname) 2> /dev/null && echo host setting written || echo host setting refused",
+    ];
+    let maps = serde_json::json!([{"containerID": 0, "hostID": 100_000, "size": 65_536}]);
+    let bundle = lab.bundle(&id, &show, |c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "user"}));
+        c["linux"]["uidMappings"] = maps.clone();
+        c["linux"]["gidMappings"] = maps.clone();
+    });
+    let chowned = std::process::Command::new("chown")
+        .args(["-R", "100000:100000"])
+        .arg(bundle.join("rootfs"))
+        .status()
+        .expect("chown");
+    assert!(chowned.success(), "chown the rootfs to the mapped root");
+    let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    let mut rows: Vec<Row> = said
+        .stdout
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (format!("output, line {}", i + 1), l.to_owned()))
+        .collect();
+    rows.push(("exit".into(), said.code.to_string()));
+    let made = bundle.join("rootfs/tmp/made");
+    let owner = std::fs::metadata(&made).map(|m| {
+        format!(
+            "{}:{}",
+            std::os::unix::fs::MetadataExt::uid(&m),
+            std::os::unix::fs::MetadataExt::gid(&m)
+        )
+    });
+    rows.push(("/tmp/made's owner on the host".into(), owner.unwrap_or_else(|e| e.to_string())));
+    rows
+}
+
 /// A network namespace an engine made: held by a `sleep` (killed by its PID
 /// when dropped), with a veth pair to tell it by (this kernel has no
 /// `dummy` module), which goes with it.
@@ -803,6 +847,7 @@ mod case {
         resources,
         exec,
         terminal,
-        engine_fields
+        engine_fields,
+        user_namespace
     );
 }

@@ -34,6 +34,7 @@ pub const ABOUT: &str = "user namespaces: root inside, nobody outside; rootless 
 
 pub mod delegate;
 mod early;
+pub use early::{EarlyProc, EarlySys};
 pub mod idmap;
 pub mod images;
 mod layers;
