@@ -164,7 +164,15 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
     }
     if !extra.is_empty() {
         let (clone, attach) = mounts::steps(extra);
-        plan = plan.insert_before("pivot_root", clone).insert_before("working directory", attach);
+        // The sources, while the host's paths are in reach — and, with a user
+        // namespace, before the child becomes its root: the host's root may
+        // open what the mapped root may not.
+        let before = if plan.step_names().contains(&"user namespace") {
+            "user namespace"
+        } else {
+            "pivot_root"
+        };
+        plan = plan.insert_before(before, clone).insert_before("working directory", attach);
     }
     // While the process still holds every capability (raising a limit,
     // lowering its OOM score, writing /proc/sys, mounting over paths need

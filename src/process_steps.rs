@@ -1,8 +1,11 @@
 //! What an OCI config sets on the container's process that no chapter
 //! teaches: its resource limits (`process.rlimits`), how readily the kernel's
 //! OOM killer picks it (`process.oomScoreAdj`), and the namespaced kernel
-//! settings of `linux.sysctl`. Each a step, in the child, while it still holds
-//! the capabilities that raising a limit or lowering a score needs.
+//! settings of `linux.sysctl`. The limits and the score are set by the
+//! runtime, from outside, while the child waits, as runc does: raising a
+//! limit or lowering a score needs `CAP_SYS_RESOURCE` in the host's user
+//! namespace, which a child in a user namespace of its own never holds. The
+//! sysctls are written in the child, in its namespaces.
 
 use ch00_process::{Context, Doing, Step, StepError};
 use nix::errno::Errno;
@@ -16,10 +19,16 @@ impl Step for Rlimits {
     }
 
     fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        Ok(()) // set from outside
+    }
+
+    /// `prlimit(2)` on the waiting child.
+    fn in_parent(&self, _cx: &Context, child: nix::unistd::Pid) -> Result<(), StepError> {
         for (name, resource, soft, hard) in &self.0 {
             let limit = libc::rlimit { rlim_cur: *soft, rlim_max: *hard };
-            // SAFETY: setrlimit(2) reads the struct above.
-            let set = unsafe { libc::setrlimit(*resource, &limit) };
+            // SAFETY: prlimit(2) reads the struct above; no old limit asked.
+            let set =
+                unsafe { libc::prlimit(child.as_raw(), *resource, &limit, std::ptr::null_mut()) };
             Errno::result(set).map(drop).map_err(|errno| {
                 let error = StepError::new(format!("set {name} to {soft}:{hard}"), errno);
                 match errno {
@@ -43,7 +52,12 @@ impl Step for OomScoreAdj {
     }
 
     fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
-        std::fs::write("/proc/self/oom_score_adj", self.0.to_string())
+        Ok(()) // set from outside
+    }
+
+    /// Written for the waiting child.
+    fn in_parent(&self, _cx: &Context, child: nix::unistd::Pid) -> Result<(), StepError> {
+        std::fs::write(format!("/proc/{child}/oom_score_adj"), self.0.to_string())
             .doing(|| format!("set oom_score_adj to {}", self.0))
     }
 }

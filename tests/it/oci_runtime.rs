@@ -672,26 +672,15 @@ fn engine_fields(lab: &Lab) -> Vec<Row> {
 /// outside. The bundle's root file system belongs to the mapped IDs (an
 /// engine's work, with any runtime).
 fn user_namespace(lab: &Lab) -> Vec<Row> {
-    let id = lab.id("userns");
     let show = [
         "sh",
         "-c",
         "id; cat /proc/self/uid_map /proc/self/gid_map | tr -s ' ' | sed 's/^ //'; \
          echo x > /tmp/made && echo made /tmp/made; echo y > /dev/null && echo wrote /dev/null; \
-         (echo 1 > /proc/sys/kernel/hostname) 2> /dev/null && echo host setting written || echo host setting refused",
+         (echo 1 > /proc/sys/kernel/hostname) 2> /dev/null && echo /proc/sys written || echo /proc/sys refused",
     ];
-    let maps = serde_json::json!([{"containerID": 0, "hostID": 100_000, "size": 65_536}]);
-    let bundle = lab.bundle(&id, &show, |c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "user"}));
-        c["linux"]["uidMappings"] = maps.clone();
-        c["linux"]["gidMappings"] = maps.clone();
-    });
-    let chowned = std::process::Command::new("chown")
-        .args(["-R", "100000:100000"])
-        .arg(bundle.join("rootfs"))
-        .status()
-        .expect("chown");
-    assert!(chowned.success(), "chown the rootfs to the mapped root");
+    let id = lab.id("userns");
+    let bundle = userns_bundle(lab, &id, &show);
     let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
     let mut rows: Vec<Row> = said
         .stdout
@@ -702,14 +691,46 @@ fn user_namespace(lab: &Lab) -> Vec<Row> {
     rows.push(("exit".into(), said.code.to_string()));
     let made = bundle.join("rootfs/tmp/made");
     let owner = std::fs::metadata(&made).map(|m| {
-        format!(
-            "{}:{}",
-            std::os::unix::fs::MetadataExt::uid(&m),
-            std::os::unix::fs::MetadataExt::gid(&m)
-        )
+        use std::os::unix::fs::MetadataExt;
+        format!("{}:{}", m.uid(), m.gid())
     });
     rows.push(("/tmp/made's owner on the host".into(), owner.unwrap_or_else(|e| e.to_string())));
+    // A process `exec` adds is in the same user namespace: root inside, not
+    // the host's root.
+    let running = lab.id("userns-exec");
+    let bundle = userns_bundle(lab, &running, &["sleep", "30"]);
+    rows.push(row(
+        "`create`",
+        &lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &running]),
+    ));
+    rows.push(row("`start`", &lab.run(&["start", &running])));
+    lab.wait_for_exec(&running, &["sleep", "30"]);
+    let map = "cat /proc/self/uid_map | tr -s ' ' | sed 's/^ //'";
+    let said = lab.run(&["exec", &running, "sh", "-c", map]);
+    rows.push((
+        "`exec`: its uid map".into(),
+        format!("{} (exit {})", said.stdout.trim(), said.code),
+    ));
+    rows.push(row("`delete --force`", &lab.run(&["delete", "--force", &running])));
     rows
+}
+
+/// A bundle in a user namespace whose root is 100000 outside, its root file
+/// system belonging to the mapped IDs (an engine's work, with any runtime).
+fn userns_bundle(lab: &Lab, id: &str, args: &[&str]) -> std::path::PathBuf {
+    let maps = serde_json::json!([{"containerID": 0, "hostID": 100_000, "size": 65_536}]);
+    let bundle = lab.bundle(id, args, |c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "user"}));
+        c["linux"]["uidMappings"] = maps.clone();
+        c["linux"]["gidMappings"] = maps.clone();
+    });
+    let chowned = std::process::Command::new("chown")
+        .args(["-R", "100000:100000"])
+        .arg(bundle.join("rootfs"))
+        .status()
+        .expect("chown");
+    assert!(chowned.success(), "chown the rootfs to the mapped root");
+    bundle
 }
 
 /// A network namespace an engine made: held by a `sleep` (killed by its PID
@@ -772,43 +793,80 @@ fn another_containers_cgroup_is_refused_and_left_alone() {
     if !root_or_skip(test) {
         return;
     }
-    let lab = Lab::new(crate::support::oci::Runtime::Tincan);
-    let theirs = format!("{}/theirs", lab.cgroup_parent);
-    let dirs: Vec<std::path::PathBuf> = ["memory", "devices", "freezer", "pids"]
-        .iter()
-        .map(|h| std::path::Path::new("/sys/fs/cgroup").join(h).join(&theirs))
-        .filter(|d| d.parent().and_then(|p| p.parent()).is_some_and(|h| h.is_dir()))
-        .collect();
-    let mut sleeper = std::process::Command::new("sleep").arg("30").spawn().expect("sleep");
-    for dir in &dirs {
-        std::fs::create_dir_all(dir).expect("their cgroup");
-        std::fs::write(dir.join("cgroup.procs"), sleeper.id().to_string()).expect("join it");
+    if !std::path::Path::new("/sys/fs/cgroup/devices").is_dir() {
+        crate::support::skip(
+            test,
+            "needs the cgroup v1 devices hierarchy (this is about v1's lists)",
+        );
+        return;
     }
-    let devices = |dirs: &[std::path::PathBuf]| {
-        let dir = dirs.iter().find(|d| d.starts_with("/sys/fs/cgroup/devices"));
-        dir.map(|d| std::fs::read_to_string(d.join("devices.list")).unwrap_or_default())
-    };
-    let list_before = devices(&dirs);
+    let lab = Lab::new(crate::support::oci::Runtime::Tincan);
+    let mut theirs = Theirs::new(&format!("{}/theirs", lab.cgroup_parent));
+    let list_before = theirs.devices_list();
     let id = lab.id("clash");
     let bundle = lab.bundle(&id, &["true"], |c| {
-        c["linux"]["cgroupsPath"] = format!("/{theirs}").into();
+        c["linux"]["cgroupsPath"] = format!("/{}", theirs.path).into();
         c["linux"]["resources"] =
             serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]});
     });
     let said = lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
-    let alive = sleeper.try_wait().expect("try_wait").is_none();
-    let list_after = devices(&dirs);
-    let kept = dirs.iter().all(|d| d.is_dir());
-    let _ = sleeper.kill();
-    let _ = sleeper.wait();
-    for dir in &dirs {
-        let _ = std::fs::remove_dir(dir);
-    }
     assert_eq!(said.code, 1, "{said:?}");
     assert!(said.stderr.contains("exists already"), "{said:?}");
-    assert!(alive && kept, "their process alive: {alive}, their cgroups kept: {kept}");
-    assert_eq!(list_after, list_before, "their device list changed");
+    assert!(theirs.alive(), "their process was killed");
+    assert!(theirs.dirs.iter().all(|d| d.is_dir()), "their cgroups were removed");
+    assert_eq!(theirs.devices_list(), list_before, "their device list changed");
     assert_eq!(lab.status(&id), "error", "a refused container leaves no state");
+}
+
+/// Another container's cgroup, in several hierarchies, with a process in it:
+/// the process killed and the directories removed when dropped.
+struct Theirs {
+    path: String,
+    dirs: Vec<std::path::PathBuf>,
+    process: std::process::Child,
+}
+
+impl Theirs {
+    fn new(path: &str) -> Theirs {
+        let process = std::process::Command::new("sleep")
+            .arg("30")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sleep");
+        let mut theirs = Theirs { path: path.to_owned(), dirs: Vec::new(), process };
+        for hierarchy in ["memory", "devices", "freezer", "pids"] {
+            let root = std::path::Path::new("/sys/fs/cgroup").join(hierarchy);
+            if root.is_dir() {
+                let dir = root.join(path);
+                std::fs::create_dir_all(&dir).expect("their cgroup");
+                theirs.dirs.push(dir.clone());
+                std::fs::write(dir.join("cgroup.procs"), theirs.process.id().to_string())
+                    .expect("join it");
+            }
+        }
+        theirs
+    }
+
+    fn devices_list(&self) -> String {
+        let dir = self.dirs.iter().find(|d| d.starts_with("/sys/fs/cgroup/devices"));
+        std::fs::read_to_string(dir.expect("a devices cgroup").join("devices.list"))
+            .unwrap_or_default()
+    }
+
+    fn alive(&mut self) -> bool {
+        self.process.try_wait().expect("try_wait").is_none()
+    }
+}
+
+impl Drop for Theirs {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        for dir in &self.dirs {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
 }
 
 macro_rules! cases {

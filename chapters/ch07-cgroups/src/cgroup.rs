@@ -298,6 +298,24 @@ fn make_dir(
     Err(CgroupError::io("create the cgroup", &dir.path)(io::ErrorKind::NotFound.into()))
 }
 
+/// `mkdir -p` of `dir`'s parents, then `mkdir` of `dir` itself, which fails
+/// with `AlreadyExists` if someone made it first: a container's cgroup is
+/// its own. Another container's clean-up may remove an empty parent in
+/// between: then it is made again. (For the cgroups a runtime makes beside
+/// this chapter's: chapter 10's devices, the OCI runtime's freezer.)
+pub fn make_leaf(dir: &Path) -> io::Result<()> {
+    for _ in 0..10 {
+        if let Some(parent) = dir.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        match fs::create_dir(dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            done => return done,
+        }
+    }
+    Err(io::ErrorKind::NotFound.into())
+}
+
 /// v2's "no internal processes" rule: a cgroup hands controllers to its children
 /// only through `cgroup.subtree_control`, and the root's is the host's to set.
 /// A controller the limits need must be handed down; the others are used if they are.

@@ -43,7 +43,7 @@ mod hierarchy;
 mod limits;
 mod step;
 
-pub use cgroup::{Cgroup, CgroupError, enable_controllers};
+pub use cgroup::{Cgroup, CgroupError, enable_controllers, make_leaf};
 pub use hierarchy::{Hierarchy, Layout, Mode, Version};
 pub use limits::{Bytes, Controller, Limits, LimitsError, MemorySwap, parse_cpus, parse_size};
 pub use step::{CgroupNamespace, JoinCgroup};

@@ -32,7 +32,7 @@ pub use oci_layout::{
 pub use registry::{REGISTRY_TOOLS, Registry, RegistryAuth, http_get};
 pub use sandbox::{Run, SANDBOX_HOSTNAME, Sandbox};
 pub use services::{LoopbackService, Sleeper};
-pub use skip::{qemu_or_skip, root_or_skip, tools_or_skip, which};
+pub use skip::{qemu_or_skip, root_or_skip, skip, tools_or_skip, which};
 pub use terminal::Terminal;
 pub use vm::{run_in_vm, try_in_vm, try_in_vm_with};
 

@@ -52,7 +52,7 @@ pub fn tools_or_skip(test: &str, tools: &[(&str, &str)]) -> bool {
 /// Report the skip (or, under `CI=true`, fail); false, for the callers' `if`.
 /// `test` names the test where libtest did not name the thread (a thread the
 /// test started itself).
-fn skip(test: &str, reason: &str) -> bool {
+pub fn skip(test: &str, reason: &str) -> bool {
     let thread = std::thread::current();
     let name = thread.name().filter(|n| *n != "main").unwrap_or(test);
     if std::env::var("CI").is_ok_and(|v| v == "true") {
