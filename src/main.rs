@@ -80,6 +80,10 @@ enum Command {
         /// master is sent.
         #[arg(long)]
         console_socket: Option<PathBuf>,
+        /// Keep the runtime's session keyring rather than give the container
+        /// a new one.
+        #[arg(long)]
+        no_new_keyring: bool,
         id: String,
     },
     /// Create and start a container, wait for its command, delete it; exit
@@ -89,6 +93,10 @@ enum Command {
         bundle: PathBuf,
         #[arg(long)]
         pid_file: Option<PathBuf>,
+        /// Keep the runtime's session keyring rather than give the container
+        /// a new one.
+        #[arg(long)]
+        no_new_keyring: bool,
         id: String,
     },
     /// Let a created container run its command.
@@ -222,12 +230,13 @@ fn main() -> ExitCode {
 fn command(cli: &Cli) -> Result<u8, Failure> {
     let root = &cli.root;
     match &cli.command {
-        Command::Create { bundle, pid_file, console_socket, id } => {
+        Command::Create { bundle, pid_file, console_socket, no_new_keyring, id } => {
             let (pid_file, console) = (pid_file.as_deref(), console_socket.as_deref());
-            commands::create::create(root, id, bundle, pid_file, console).map(|_| 0)
+            let keyring = !no_new_keyring;
+            commands::create::create(root, id, bundle, pid_file, console, keyring).map(|_| 0)
         }
-        Command::Run { bundle, pid_file, id } => {
-            commands::run::run(root, id, bundle, pid_file.as_deref())
+        Command::Run { bundle, pid_file, no_new_keyring, id } => {
+            commands::run::run(root, id, bundle, pid_file.as_deref(), !no_new_keyring)
         }
         Command::Start { id } => commands::start::start(root, id).map(|()| 0),
         Command::State { id } => commands::state::state(root, id).map(|()| 0),

@@ -162,6 +162,32 @@ impl Step for NewSession {
     }
 }
 
+/// A session keyring of the container's own, named `_ses.ID` (runc's name),
+/// unless `--no-new-keyring`: without it the container would share the
+/// runtime's session keyring, and could read or add to the keys of whoever
+/// started it (`man 7 session-keyring`). Before the seccomp filter, which
+/// may refuse `keyctl(2)`.
+pub struct SessionKeyring(pub String);
+
+/// `KEYCTL_JOIN_SESSION_KEYRING`, from `<linux/keyctl.h>`.
+const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+
+impl Step for SessionKeyring {
+    fn name(&self) -> &'static str {
+        "session keyring"
+    }
+
+    fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
+        let name = std::ffi::CString::new(self.0.as_str())
+            .map_err(|_| StepError::new("name the session keyring", Errno::EINVAL))?;
+        // SAFETY: keyctl(2) with a NUL-terminated name; it returns the new
+        // keyring's serial or -1.
+        let joined =
+            unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+        Errno::result(joined).map(drop).doing(|| format!("join a new session keyring {}", self.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

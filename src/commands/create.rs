@@ -13,6 +13,7 @@ use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::gate::WaitForStart;
+use crate::process_steps::SessionKeyring;
 use crate::store::{self, Record};
 use crate::{Failure, bundle};
 
@@ -24,8 +25,18 @@ pub fn create(
     bundle_dir: &Path,
     pid_file: Option<&Path>,
     console_socket: Option<&Path>,
+    new_keyring: bool,
 ) -> Result<Child, Failure> {
-    set_up(root, id, bundle_dir, pid_file, console_socket, Gate::UntilStart).map(|(child, _)| child)
+    let how = Setup { gate: Gate::UntilStart, new_keyring };
+    set_up(root, id, bundle_dir, pid_file, console_socket, how).map(|(child, _)| child)
+}
+
+/// How a container is set up, besides its bundle.
+#[derive(Clone, Copy)]
+pub struct Setup {
+    pub gate: Gate,
+    /// A session keyring of its own (runc's default; `--no-new-keyring`: not).
+    pub new_keyring: bool,
 }
 
 /// Where the container's process waits once it is set up.
@@ -45,7 +56,7 @@ pub fn set_up(
     bundle_dir: &Path,
     pid_file: Option<&Path>,
     console_socket: Option<&Path>,
-    gate: Gate,
+    how: Setup,
 ) -> Result<(Child, State), Failure> {
     let bundle_dir = clean(bundle_dir)?;
     let dir = store::dir(root, id)?;
@@ -59,7 +70,7 @@ pub fn set_up(
     let state = State::create_in(root, &bundle.container).map_err(|e| {
         Failure::new(format!("create the state of {id} in {}: {e}", root.display()))
     })?;
-    match launch_and_record(&state, bundle, &bundle_dir, pid_file, console.as_ref(), gate) {
+    match launch_and_record(&state, bundle, &bundle_dir, pid_file, console.as_ref(), how) {
         Ok(child) => Ok((child, state)),
         Err(e) => {
             // Nothing of a half-made container stays: its records say what to take down.
@@ -75,13 +86,19 @@ fn launch_and_record(
     bundle_dir: &Path,
     pid_file: Option<&Path>,
     console: Option<&ConsoleSocket>,
-    gate: Gate,
+    how: Setup,
 ) -> Result<Child, Failure> {
+    let gate = how.gate;
     let (ready_read, ready_write): (OwnedFd, OwnedFd) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Failure::new(format!("pipe2: {e}")))?;
+    let mut plan = bundle.plan;
+    if how.new_keyring {
+        let keyring = SessionKeyring(format!("_ses.{}", bundle.container.id));
+        plan = plan.insert_before("working directory", keyring);
+    }
     let plan = match gate {
-        Gate::UntilStart => bundle.plan.then(WaitForStart::new(state.dir(), ready_write)?),
-        Gate::None => bundle.plan,
+        Gate::UntilStart => plan.then(WaitForStart::new(state.dir(), ready_write)?),
+        Gate::None => plan,
     };
     let container = bundle.container;
     let cx = Context { container: &container, namespaces: plan.namespaces, state, console };

@@ -11,13 +11,20 @@ use ch00_process::timings;
 use crate::Failure;
 use crate::commands::{create, delete};
 
-pub fn run(root: &Path, id: &str, bundle: &Path, pid_file: Option<&Path>) -> Result<u8, Failure> {
+pub fn run(
+    root: &Path,
+    id: &str,
+    bundle: &Path,
+    pid_file: Option<&Path>,
+    new_keyring: bool,
+) -> Result<u8, Failure> {
     // Held back from here on, and forwarded to the container once it runs
     // (chapter 0's supervision): a Ctrl-C must reach the command, not end the
     // runtime half-way.
     let mut signals = Signals::block().map_err(|e| Failure::new(format!("block signals: {e}")))?;
     // Created and started at once: no exec FIFO to wait at.
-    let (child, state) = create::set_up(root, id, bundle, pid_file, None, create::Gate::None)?;
+    let how = create::Setup { gate: create::Gate::None, new_keyring };
+    let (child, state) = create::set_up(root, id, bundle, pid_file, None, how)?;
     // Not locked while it runs: `state`, `kill` and `ps` may come meanwhile.
     let dir = state.dir().to_owned();
     drop(state);

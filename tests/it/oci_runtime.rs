@@ -715,6 +715,28 @@ fn user_namespace(lab: &Lab) -> Vec<Row> {
     rows
 }
 
+/// A session keyring of the container's own (named `_ses.ID` by runc and
+/// tincan, `ID` by crun), unless `--no-new-keyring`: then the runtime's.
+fn keyring(lab: &Lab) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for (name, flags) in [("keyring", &[][..]), ("nokeyring", &["--no-new-keyring"][..])] {
+        let id = lab.id(name);
+        let look =
+            format!("grep -qE ' (_ses[.])?{id}: ' /proc/keys && echo its own || echo inherited");
+        let bundle = lab.bundle(&id, &["sh", "-c", &look], |_| {});
+        let mut args = vec!["run"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["--bundle", bundle.to_str().unwrap(), &id]);
+        let said = lab.run(&args);
+        let step = format!("`run {}`: its session keyring", flags.join(" "));
+        rows.push((
+            step.replace("run `", "run`"),
+            format!("{} (exit {})", said.stdout.trim(), said.code),
+        ));
+    }
+    rows
+}
+
 /// A bundle in a user namespace whose root is 100000 outside, its root file
 /// system belonging to the mapped IDs (an engine's work, with any runtime).
 fn userns_bundle(lab: &Lab, id: &str, args: &[&str]) -> std::path::PathBuf {
@@ -906,6 +928,7 @@ mod case {
         exec,
         terminal,
         engine_fields,
-        user_namespace
+        user_namespace,
+        keyring
     );
 }
