@@ -840,6 +840,35 @@ fn another_containers_cgroup_is_refused_and_left_alone() {
     assert_eq!(lab.status(&id), "error", "a refused container leaves no state");
 }
 
+/// `tincan state` of a created container, as engines read it: the spec's
+/// state, with what runc adds (`created`, `owner`). What changes from run to
+/// run — the PID, the paths, the time — is replaced by its name.
+#[test]
+fn the_state_of_a_created_container() {
+    let test = "oci_runtime::the_state_of_a_created_container";
+    if !root_or_skip(test) {
+        return;
+    }
+    let lab = Lab::new(crate::support::oci::Runtime::Tincan);
+    let id = lab.id("stated");
+    let bundle = lab.bundle(&id, &["sleep", "30"], |c| {
+        c["annotations"] = serde_json::json!({"org.example.role": "test"});
+    });
+    let created = lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert_eq!(created.code, 0, "{created:?}");
+    let mut state = lab.state(&id).expect("its state");
+    let deleted = lab.run(&["delete", "--force", &id]);
+    assert_eq!(deleted.code, 0, "{deleted:?}");
+    assert!(state["pid"].as_i64().is_some_and(|pid| pid > 1), "{state}");
+    let created_at = state["created"].as_str().unwrap_or_default();
+    assert!(humantime::parse_rfc3339(created_at).is_ok(), "{created_at}");
+    state["pid"] = "PID".into();
+    state["created"] = "CREATED".into();
+    let shown = serde_json::to_string_pretty(&state).unwrap();
+    let bundle = bundle.display().to_string();
+    insta::assert_snapshot!(shown.replace(&bundle, "BUNDLE"));
+}
+
 /// Another container's cgroup, in several hierarchies, with a process in it:
 /// the process killed and the directories removed when dropped.
 struct Theirs {
