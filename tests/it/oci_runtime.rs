@@ -48,6 +48,15 @@ fn row(step: &str, said: &Said) -> Row {
     (step.to_owned(), said.outcome())
 }
 
+/// A container's output, a row a line, then its exit status.
+fn output_rows(said: &Said) -> Vec<Row> {
+    let lines = said.stdout.lines().enumerate();
+    let mut rows: Vec<Row> =
+        lines.map(|(i, l)| (format!("output, line {}", i + 1), l.to_owned())).collect();
+    rows.push(("exit".into(), said.code.to_string()));
+    rows
+}
+
 /// The life of a container: created, started, killed, deleted; and what each
 /// status refuses.
 fn lifecycle(lab: &Lab) -> Vec<Row> {
@@ -407,14 +416,7 @@ fn mounts(lab: &Lab) -> Vec<Row> {
             "source": hosts, "options": ["rbind", "ro", "noatime"]}));
     });
     let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
-    let mut rows: Vec<Row> = said
-        .stdout
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (format!("output, line {}", i + 1), l.to_owned()))
-        .collect();
-    rows.push(("exit".into(), said.code.to_string()));
-    rows
+    output_rows(&said)
 }
 
 /// `linux.resources.devices`, as containerd writes it: every device denied,
@@ -682,13 +684,7 @@ fn user_namespace(lab: &Lab) -> Vec<Row> {
     let id = lab.id("userns");
     let bundle = userns_bundle(lab, &id, &show);
     let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
-    let mut rows: Vec<Row> = said
-        .stdout
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (format!("output, line {}", i + 1), l.to_owned()))
-        .collect();
-    rows.push(("exit".into(), said.code.to_string()));
+    let mut rows = output_rows(&said);
     let made = bundle.join("rootfs/tmp/made");
     let owner = std::fs::metadata(&made).map(|m| {
         use std::os::unix::fs::MetadataExt;

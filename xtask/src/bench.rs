@@ -62,7 +62,8 @@ pub fn run(runs: usize, out: &Path) -> Result<()> {
     let bundle = dir.join("bundle");
     std::fs::create_dir_all(&bundle)?;
     rootfs::build(&bundle.join("rootfs"), true)?;
-    write_config(&bundle)?;
+    // `/bin/true`, its cgroups below ours.
+    write_config(&bundle, &["/bin/true"], Some(&format!("/{CGROUP_PARENT}/reference")))?;
     let json = dir.join("results.json");
     let measured = Command::new("unshare")
         .args(["--mount", "--net", "--propagation", "private", "--", "sh", "-c"])
@@ -82,17 +83,21 @@ pub fn run(runs: usize, out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `runc spec`'s bundle, running `/bin/true`, with its cgroups below ours.
-fn write_config(bundle: &Path) -> Result<()> {
+/// `runc spec`'s bundle running `args`, without a terminal, with its cgroup
+/// at `cgroups_path` if given (else the runtime's default). Also
+/// `bench-idle`'s.
+pub(crate) fn write_config(bundle: &Path, args: &[&str], cgroups_path: Option<&str>) -> Result<()> {
     let status = Command::new("runc").arg("spec").current_dir(bundle).status()?;
     if !status.success() {
         bail!("runc spec failed");
     }
     let path = bundle.join("config.json");
     let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
-    config["process"]["args"] = serde_json::json!(["/bin/true"]);
+    config["process"]["args"] = serde_json::json!(args);
     config["process"]["terminal"] = Value::Bool(false);
-    config["linux"]["cgroupsPath"] = Value::String(format!("/{CGROUP_PARENT}/reference"));
+    if let Some(cgroups_path) = cgroups_path {
+        config["linux"]["cgroupsPath"] = Value::String(cgroups_path.to_owned());
+    }
     std::fs::write(&path, serde_json::to_vec_pretty(&config)?)?;
     Ok(())
 }

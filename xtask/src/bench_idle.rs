@@ -40,7 +40,8 @@ pub fn run(containers: usize, out: &Path) -> Result<()> {
     let bundle = dir.join("bundle");
     std::fs::create_dir_all(&bundle)?;
     rootfs::build(&bundle.join("rootfs"), true)?;
-    write_config(&bundle)?;
+    // Each container's cgroup is tincan's default (`tincan/ID`).
+    crate::bench::write_config(&bundle, &["sleep", "100000"], None)?;
     let lab = Lab { root: PathBuf::from(ROOT), bundle, ids: Vec::new() };
     let measured = measure(lab, containers);
     reap();
@@ -49,21 +50,6 @@ pub fn run(containers: usize, out: &Path) -> Result<()> {
     std::fs::write(out, &table).with_context(|| format!("write {}", out.display()))?;
     eprint!("{table}");
     eprintln!("bench-idle: wrote {}", out.display());
-    Ok(())
-}
-
-/// `runc spec`'s bundle running `sleep`, terminal off; each container's
-/// cgroup is tincan's default (`tincan/ID`), as no `cgroupsPath` is given.
-fn write_config(bundle: &Path) -> Result<()> {
-    let status = Command::new("runc").arg("spec").current_dir(bundle).status()?;
-    if !status.success() {
-        bail!("runc spec failed");
-    }
-    let path = bundle.join("config.json");
-    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
-    config["process"]["args"] = serde_json::json!(["sleep", "100000"]);
-    config["process"]["terminal"] = Value::Bool(false);
-    std::fs::write(&path, serde_json::to_vec_pretty(&config)?)?;
     Ok(())
 }
 

@@ -154,12 +154,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt"
 
     /// The cgroups left under this test's parent, in any hierarchy.
     pub fn cgroups_left(&self) -> Vec<PathBuf> {
-        super::cgroups_named(&self.cgroup_parent)
-            .into_iter()
-            .flat_map(|parent| std::fs::read_dir(parent).into_iter().flatten().flatten())
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .collect()
+        super::cgroups_below(&self.cgroup_parent)
     }
 }
 

@@ -238,6 +238,17 @@ pub fn cgroups_named(parent: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The cgroups directly below `parent`, in any of the host's hierarchies:
+/// what an engine's containers left under a test's parent.
+pub fn cgroups_below(parent: &str) -> Vec<PathBuf> {
+    cgroups_named(parent)
+        .into_iter()
+        .flat_map(|parent| std::fs::read_dir(parent).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect()
+}
+
 /// A name no one else uses, to recognise what a test made.
 pub fn marker(what: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

@@ -223,12 +223,7 @@ impl Podman {
 
     /// The cgroups left under this test's parent (conmon's too), in any hierarchy.
     fn cgroups_left(&self) -> Vec<PathBuf> {
-        super::cgroups_named(&self.cgroup_parent)
-            .into_iter()
-            .flat_map(|parent| std::fs::read_dir(parent).into_iter().flatten().flatten())
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .collect()
+        super::cgroups_below(&self.cgroup_parent)
     }
 
     /// Put the host's network back as it was: podman's bridge, the chains
