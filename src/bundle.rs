@@ -29,6 +29,8 @@ pub enum BundleError {
     Config { path: PathBuf, source: oci_spec::OciSpecError },
     #[error("{0}: not supported by tincan yet; leave it out of config.json, or use runc")]
     Unsupported(String),
+    #[error("config.json: {0}")]
+    Invalid(String),
     #[error("{0} is missing from config.json")]
     Missing(&'static str),
     #[error("{0}")]
@@ -44,6 +46,8 @@ pub struct Bundle {
     pub process: oci_spec::runtime::Process,
     /// The config's `linux.seccomp`, for the record (`exec`'s processes get it).
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// The config's `hooks` ([`crate::hooks`]).
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 /// The mounts the chapters make, which a config must list (`runc spec` does),
@@ -203,7 +207,8 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
     }
     let annotations = spec.annotations().clone().unwrap_or_default();
     let seccomp = linux.seccomp().clone();
-    Ok(Bundle { container, plan, annotations, process: process.clone(), seccomp })
+    let hooks = spec.hooks().clone();
+    Ok(Bundle { container, plan, annotations, process: process.clone(), seccomp, hooks })
 }
 // ANCHOR_END: read
 
@@ -213,8 +218,8 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
     if let Some(process) = spec.process() {
         process::refuse_unsupported(process)?;
     }
-    if spec.hooks().is_some() {
-        return unsupported("hooks");
+    if let Some(hooks) = spec.hooks() {
+        check_hooks(hooks)?;
     }
     if spec.domainname().is_some() {
         return unsupported("domainname");
@@ -278,6 +283,25 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
         Some((field, _)) => unsupported(field),
         None => Ok(()),
     }
+}
+
+/// A hook's path must be absolute, its timeout above zero (the spec's rules).
+fn check_hooks(hooks: &oci_spec::runtime::Hooks) -> Result<(), BundleError> {
+    for kind in crate::hooks::Kind::ALL {
+        for (i, hook) in kind.of(hooks).iter().enumerate() {
+            let field = format!("hooks.{}[{i}]", kind.name());
+            if !hook.path().is_absolute() {
+                let path = hook.path().display();
+                return Err(BundleError::Invalid(format!("{field}.path {path:?} is not absolute")));
+            }
+            if let Some(timeout) = hook.timeout().filter(|t| *t <= 0) {
+                return Err(BundleError::Invalid(format!(
+                    "{field}.timeout is {timeout}: give seconds above zero, or no timeout"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `None` for a mount the chapters make, with options they honour; a mount
@@ -387,11 +411,35 @@ mod tests {
                     "args": [{"index": 9, "value": 1, "op": "SCMP_CMP_EQ"}]}]})
         });
         assert!(seccomp.starts_with("linux.seccomp: "), "{seccomp}");
-        let pid = refusal(|c| c["linux"]["namespaces"][0]["path"] = "/proc/1/ns/pid".into());
-        assert!(pid.starts_with("linux.namespaces: joining a Pid namespace"), "{pid}");
+        let mount = refusal(|c| {
+            let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
+            let mount = namespaces.iter_mut().find(|ns| ns["type"] == "mount").unwrap();
+            mount["path"] = "/proc/1/ns/mnt".into();
+        });
+        assert!(mount.starts_with("linux.namespaces: joining a Mount namespace"), "{mount}");
         let host =
             refusal(|c| c["linux"]["sysctl"] = serde_json::json!({"kernel.core_pattern": "|/x"}));
         assert!(host.starts_with("linux.sysctl kernel.core_pattern"), "{host}");
+    }
+
+    #[test]
+    fn a_hook_needs_an_absolute_path_and_a_timeout_above_zero() {
+        let relative = refusal(|c| {
+            c["hooks"] = serde_json::json!({"createRuntime": [{"path": "bin/hook"}]});
+        });
+        assert_eq!(
+            relative,
+            "config.json: hooks.createRuntime[0].path \"bin/hook\" is not absolute"
+        );
+        let zero = refusal(|c| {
+            c["hooks"] =
+                serde_json::json!({"poststop": [{"path": "/h"}, {"path": "/h", "timeout": 0}]});
+        });
+        assert!(zero.starts_with("config.json: hooks.poststop[1].timeout is 0: "), "{zero}");
+        let hooks = read_with(|c| {
+            c["hooks"] = serde_json::json!({"prestart": [{"path": "/h", "timeout": 5}]});
+        });
+        assert!(hooks.is_ok_and(|b| b.hooks.is_some()));
     }
 
     #[test]

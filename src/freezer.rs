@@ -159,3 +159,47 @@ fn is_frozen(freezer: &Freezer) -> bool {
         Freezer::V2(dir) => read(&dir.join("cgroup.events")).lines().any(|l| l == "frozen 1"),
     }
 }
+
+/// The directory of the container's freezer cgroup, if it has one.
+fn dir(state: &State) -> Option<PathBuf> {
+    match recorded(state) {
+        Ok(Some(Freezer::V1(dir) | Freezer::V2(dir))) => Some(dir),
+        _ => None,
+    }
+}
+
+/// The container's processes, as its freezer's cgroup lists them (every
+/// process it ever started, `exec`'s too, in whatever PID namespace), `init`
+/// first. Empty without a freezer.
+pub fn processes(state: &State, init: i32) -> Vec<i32> {
+    let Some(dir) = dir(state) else { return Vec::new() };
+    let mut pids = listed(&dir);
+    pids.sort_by_key(|pid| (*pid != init, *pid));
+    pids
+}
+
+fn listed(dir: &Path) -> Vec<i32> {
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    procs.lines().filter_map(|l| l.parse().ok()).collect()
+}
+
+/// Kill whatever is left in the container's cgroup once its first process
+/// is gone. In a PID namespace of its own the kernel has done so already;
+/// in one it joined, its other processes live on, and would keep the cgroup
+/// from being removed. Frozen meanwhile, as runc does, so that none can
+/// fork a process we would miss.
+pub fn kill_the_rest(state: &State) {
+    let Some(dir) = dir(state).filter(|dir| !listed(dir).is_empty()) else { return };
+    let frozen = set(state, true).is_ok();
+    for pid in listed(&dir) {
+        // A pidfd first, then the check that it is still in the cgroup: from
+        // then on the signal cannot reach a process that reused the PID.
+        let Ok(pidfd) = ch00_process::clone::pidfd_open(Pid::from_raw(pid)) else { continue };
+        if listed(&dir).contains(&pid) {
+            let _ = ch00_process::clone::send_signal(&pidfd, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    if frozen {
+        let _ = set(state, false);
+    }
+}

@@ -6,6 +6,8 @@ mod bundle;
 mod commands;
 mod freezer;
 mod gate;
+mod hook_steps;
+mod hooks;
 mod join;
 mod lifecycle;
 mod log;
@@ -195,6 +197,7 @@ impl<E: std::error::Error> From<E> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    log::init(cli.log.clone(), cli.log_format);
     if cli.debug_timings {
         ch00_process::timings::enable();
     }
@@ -208,19 +211,7 @@ fn main() -> ExitCode {
     match done {
         Ok(code) => ExitCode::from(code),
         Err(Failure(message)) => {
-            // One line on stderr, as engines expect; and the log, if asked.
-            match (&cli.log, cli.log_format) {
-                (Some(file), format) => {
-                    if let Err(e) = log::append(file, format, &message) {
-                        eprintln!("tincan: write the log {}: {e}", file.display());
-                    }
-                    eprintln!("tincan: {message}");
-                }
-                (None, log::LogFormat::Json) => {
-                    eprint!("{}", log::line(log::LogFormat::Json, &message))
-                }
-                (None, log::LogFormat::Text) => eprintln!("tincan: {message}"),
-            }
+            log::error(&message);
             ExitCode::FAILURE
         }
     }

@@ -8,25 +8,44 @@
 //! command). The child joins them with `setns(2)` first of all, before any
 //! step that depends on its namespaces: `/sys` shows the network namespace
 //! of whoever mounts it, `/dev/mqueue` the IPC one.
+//!
+//! A PID namespace cannot be entered by a process, only by its children
+//! (`man 2 setns`, `CLONE_NEWPID`): so the runtime joins it just before
+//! `clone(2)`, and the child is born in it — another container's, as in a
+//! Kubernetes pod that shares its processes. Not as its PID 1: when it
+//! ends, its own children live on, which is why `delete` kills what is left
+//! in its cgroup ([`crate::freezer::kill_the_rest`]). The runtime then goes
+//! back to its own, for the processes it starts later (the hooks).
 
 use std::fs::File;
 use std::path::PathBuf;
 
+use ch00_process::clone::CloneInto;
 use ch00_process::{Context, Doing, Step, StepError};
 use nix::sched::{CloneFlags, setns};
+use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
 
 use crate::bundle::BundleError;
 
-/// The kinds a container may join by path: those a process can enter on
-/// its own, after `clone(2)`. (A PID namespace is entered only by the
-/// children of whoever joins it, a mount namespace would take the chapters'
-/// root away, a user namespace changes every ID: not yet.)
-pub const JOINABLE: [LinuxNamespaceType; 3] =
-    [LinuxNamespaceType::Network, LinuxNamespaceType::Ipc, LinuxNamespaceType::Uts];
+/// The kinds a container may join by path. (Not yet: a mount namespace,
+/// which would take the chapters' root away, and a user namespace, in which
+/// the others would have to be made after the child joins it, where chapter
+/// 0 makes them all with the child.)
+pub const JOINABLE: [LinuxNamespaceType; 4] = [
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Pid,
+];
 
-/// The step: join each namespace, first thing in the child.
-pub struct JoinNamespaces(Vec<(CloneFlags, PathBuf, File)>);
+/// The step: join each namespace, first thing in the child (the PID one
+/// from the runtime, before the clone).
+pub struct JoinNamespaces {
+    joined: Vec<(CloneFlags, PathBuf, File)>,
+    /// The runtime's own PID namespace, to go back to after the clone.
+    own_pid: Option<File>,
+}
 
 impl JoinNamespaces {
     /// The namespaces of `asked` that have a path, opened; `None` if none has.
@@ -50,12 +69,26 @@ impl JoinNamespaces {
             })?;
             joined.push((flag(ns.typ()), path.clone(), file));
         }
-        Ok((!joined.is_empty()).then_some(JoinNamespaces(joined)))
+        if joined.is_empty() {
+            return Ok(None);
+        }
+        let pid = joined.iter().any(|(flag, ..)| *flag == CloneFlags::CLONE_NEWPID);
+        let own_pid = match pid {
+            true => Some(File::open("/proc/self/ns/pid").map_err(|e| {
+                BundleError::Host(format!("open the runtime's PID namespace: {e}"))
+            })?),
+            false => None,
+        };
+        Ok(Some(JoinNamespaces { joined, own_pid }))
     }
 
     /// The kinds it joins, which the container must not make anew.
     pub fn flags(&self) -> CloneFlags {
-        self.0.iter().fold(CloneFlags::empty(), |all, (flag, ..)| all | *flag)
+        self.joined.iter().fold(CloneFlags::empty(), |all, (flag, ..)| all | *flag)
+    }
+
+    fn pid(&self) -> Option<&(CloneFlags, PathBuf, File)> {
+        self.joined.iter().find(|(flag, ..)| *flag == CloneFlags::CLONE_NEWPID)
     }
 }
 
@@ -65,6 +98,7 @@ fn flag(typ: LinuxNamespaceType) -> CloneFlags {
         LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
         LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
         LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
         _ => unreachable!("only the JOINABLE kinds are opened"),
     }
 }
@@ -74,8 +108,26 @@ impl Step for JoinNamespaces {
         "join namespaces"
     }
 
+    /// The PID namespace: the child is born in it.
+    fn before_clone(&self, _cx: &Context, _into: &mut CloneInto) -> Result<(), StepError> {
+        if let Some((flag, path, file)) = self.pid() {
+            setns(file, *flag).doing(|| format!("join the PID namespace {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Back in the runtime's own PID namespace.
+    fn in_parent(&self, _cx: &Context, _child: Pid) -> Result<(), StepError> {
+        if let Some(own) = &self.own_pid {
+            let back = setns(own, CloneFlags::CLONE_NEWPID);
+            back.doing(|| "go back to the runtime's PID namespace".into())?;
+        }
+        Ok(())
+    }
+
     fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
-        for (flag, path, file) in &self.0 {
+        let others = self.joined.iter().filter(|(flag, ..)| *flag != CloneFlags::CLONE_NEWPID);
+        for (flag, path, file) in others {
             // The flag makes the kernel check that the file is a namespace of
             // that kind, not any file a config names.
             setns(file, *flag).doing(|| format!("join the namespace {}", path.display()))?;

@@ -39,6 +39,10 @@ pub struct Record {
     /// keeps its config in its state too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// The config's hooks, as they were at `create`: `start` runs the
+    /// `poststart` ones, `delete` the `poststop` ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 /// Not a `.json` record of chapter 0's (those are objects on the host to take down).

@@ -6,16 +6,19 @@ use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use ch00_process::clone::Child;
+use ch00_process::clone::{Child, send_signal};
 use ch00_process::console::ConsoleSocket;
+use ch00_process::handshake::Receiver;
+use ch00_process::supervise::reap;
 use ch00_process::{Context, State, launch};
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::Signal;
 
 use crate::gate::WaitForStart;
 use crate::process_steps::SessionKeyring;
 use crate::store::{self, Record};
-use crate::{Failure, bundle};
+use crate::{Failure, bundle, hook_steps};
 
 /// Create the container; return its first process (a child of ours; `create`
 /// just exits, and the engine becomes its parent), waiting for `start`.
@@ -27,8 +30,8 @@ pub fn create(
     console_socket: Option<&Path>,
     new_keyring: bool,
 ) -> Result<Child, Failure> {
-    let how = Setup { gate: Gate::UntilStart, new_keyring };
-    set_up(root, id, bundle_dir, pid_file, console_socket, how).map(|(child, _)| child)
+    let how = Setup { gate: Gate::UntilStart, new_keyring, relay: false };
+    set_up(root, id, bundle_dir, pid_file, console_socket, how).map(|(child, ..)| child)
 }
 
 /// How a container is set up, besides its bundle.
@@ -37,6 +40,9 @@ pub struct Setup {
     pub gate: Gate,
     /// A session keyring of its own (runc's default; `--no-new-keyring`: not).
     pub new_keyring: bool,
+    /// With `process.terminal` and no engine's socket: the terminal's
+    /// master comes to us, to relay to ours (`run`'s).
+    pub relay: bool,
 }
 
 /// Where the container's process waits once it is set up.
@@ -49,7 +55,8 @@ pub enum Gate {
     None,
 }
 
-/// Set the container up; its first process and its state.
+/// Set the container up; its first process, its state, and (with
+/// `how.relay`) the socket its terminal's master comes through.
 pub fn set_up(
     root: &Path,
     id: &str,
@@ -57,13 +64,24 @@ pub fn set_up(
     pid_file: Option<&Path>,
     console_socket: Option<&Path>,
     how: Setup,
-) -> Result<(Child, State), Failure> {
+) -> Result<(Child, State, Option<ConsoleSocket>), Failure> {
     let bundle_dir = clean(bundle_dir)?;
     let dir = store::dir(root, id)?;
     let read = || bundle::read(&bundle_dir, id);
     let bundle = ch00_process::timings::time(|| "read config.json".into(), read)?;
     // The terminal's master goes to the engine, from the container.
-    let console = crate::process::console(&bundle.process, console_socket).map_err(Failure::new)?;
+    let own = how.relay && console_socket.is_none() && bundle.process.terminal() == Some(true);
+    let console = if own {
+        if !ch00_process::console::on_a_terminal() {
+            return Err(Failure::new(
+                "process.terminal: `run` relays the container's terminal to yours, and this is not one: run it from a terminal, or use create with --console-socket",
+            ));
+        }
+        let pair = ConsoleSocket::new().map_err(|e| Failure::new(format!("socketpair: {e}")))?;
+        Some(pair)
+    } else {
+        crate::process::console(&bundle.process, console_socket).map_err(Failure::new)?
+    };
     if dir.exists() {
         return Err(Failure::new(format!("container {id} already exists")));
     }
@@ -71,7 +89,7 @@ pub fn set_up(
         Failure::new(format!("create the state of {id} in {}: {e}", root.display()))
     })?;
     match launch_and_record(&state, bundle, &bundle_dir, pid_file, console.as_ref(), how) {
-        Ok(child) => Ok((child, state)),
+        Ok(child) => Ok((child, state, console.filter(|_| own))),
         Err(e) => {
             // Nothing of a half-made container stays: its records say what to take down.
             let _ = crate::commands::delete::take_down(state);
@@ -96,37 +114,37 @@ fn launch_and_record(
         let keyring = SessionKeyring(format!("_ses.{}", bundle.container.id));
         plan = plan.insert_before("working directory", keyring);
     }
-    let plan = match gate {
+    let mut plan = match gate {
         Gate::UntilStart => plan.then(WaitForStart::new(state.dir(), ready_write)?),
         Gate::None => plan,
     };
+    let mut call = None;
+    if let Some(hooks) = bundle.hooks.clone() {
+        let container = hook_steps::Container {
+            id: bundle.container.id.clone(),
+            bundle: bundle_dir.to_owned(),
+            annotations: bundle.annotations.clone(),
+            hooks,
+        };
+        let (steps, runtime_call) = hook_steps::steps(container)
+            .map_err(|e| Failure::new(format!("a socket for the hooks: {e}")))?;
+        plan = steps.add(plan);
+        call = runtime_call;
+    }
     let container = bundle.container;
     let cx = Context { container: &container, namespaces: plan.namespaces, state, console };
-    let launched = launch(&cx, &plan);
-    let ready = launched.and_then(|launched| {
-        // Our copy of the "ready" pipe's write end goes with the plan: the
-        // pipe must read end-of-file if the child dies.
-        drop(plan);
-        let (child, receiver) = launched.into_receiver();
-        if gate == Gate::None {
-            // Its command started (the handshake's end-of-file), or its
-            // set-up failed and says why.
-            return match receiver.receive()? {
-                None => Ok(child),
-                Some(failure) => Err(failure.into()),
-            };
-        }
-        match wait_until_ready(&ready_read, &receiver) {
-            Ok(()) => Ok(child),
-            Err(()) => Err(match receiver.receive() {
-                Ok(Some(failure)) => ch00_process::Error::from(failure),
-                _ => ch00_process::Error::Handshake(
-                    "the container's process ended during its set-up".into(),
-                ),
-            }),
-        }
-    });
-    let child = ready.map_err(|e| Failure::new(e.to_string()))?;
+    let launched = launch(&cx, &plan).map_err(|e| Failure::new(e.to_string()))?;
+    // Our copies of the pipe and socket ends the child holds go with the
+    // plan: they must read end-of-file if the child dies.
+    drop(plan);
+    let (child, receiver) = launched.into_receiver();
+    let ready = (gate == Gate::UntilStart).then_some(&ready_read);
+    if let Err(e) = wait_for_set_up(&child, ready, receiver, call.as_ref()) {
+        // Whatever stopped it, the process must not outlive the error.
+        let _ = send_signal(&child.pidfd, Signal::SIGKILL);
+        let _ = reap(&child);
+        return Err(e);
+    }
     let pid = child.pid.as_raw();
     let record = Record {
         id: container.id.clone(),
@@ -136,6 +154,7 @@ fn launch_and_record(
         annotations: bundle.annotations,
         created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
         seccomp: bundle.seccomp,
+        hooks: bundle.hooks,
     };
     store::write(state, &record).map_err(|e| Failure::new(format!("write the state: {e}")))?;
     if let Some(file) = pid_file {
@@ -163,26 +182,51 @@ fn clean(bundle: &Path) -> Result<PathBuf, Failure> {
     Ok(clean)
 }
 
-/// Wait for the child's "ready" (`Ok`), or for its report channel to say it
-/// failed or died (`Err`).
-fn wait_until_ready(ready: &OwnedFd, receiver: &impl AsFd) -> Result<(), ()> {
+/// Wait until the child is set up: with `ready`, for its "ready" (it then
+/// waits for `start`); without, for its command to start. On the way, answer
+/// its call for the runtime's hooks. An error if its set-up failed (its
+/// report says why) or a hook did.
+fn wait_for_set_up(
+    child: &Child,
+    ready: Option<&OwnedFd>,
+    receiver: Receiver,
+    mut call: Option<&hook_steps::RuntimeCall>,
+) -> Result<(), Failure> {
     loop {
-        let mut fds = [
-            PollFd::new(ready.as_fd(), PollFlags::POLLIN),
-            PollFd::new(receiver.as_fd(), PollFlags::POLLIN),
-        ];
+        let mut fds = vec![PollFd::new(receiver.as_fd(), PollFlags::POLLIN)];
+        fds.extend(ready.map(|r| PollFd::new(r.as_fd(), PollFlags::POLLIN)));
+        fds.extend(call.map(|c| PollFd::new(c.as_fd(), PollFlags::POLLIN)));
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(_) => return Err(()),
+            Err(errno) => return Err(Failure::new(format!("poll: {errno}"))),
         }
-        let mut byte = [0u8; 1];
-        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
-            let mut file = File::from(ready.try_clone().map_err(|_| ())?);
-            return if matches!(file.read(&mut byte), Ok(1)) { Ok(()) } else { Err(()) };
+        let fired: Vec<bool> =
+            fds.iter().map(|fd| fd.revents().is_some_and(|r| !r.is_empty())).collect();
+        drop(fds);
+        if let Some(call_now) = call.filter(|_| fired[fired.len() - 1]) {
+            if call_now.called() {
+                call_now.answer(child.pid.as_raw()).map_err(Failure::from)?;
+            } else {
+                call = None; // its end closed: the receiver says why
+            }
+            continue;
         }
-        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
-            return Err(());
+        if let Some(ready) = ready.filter(|_| fired[1]) {
+            let mut byte = [0u8; 1];
+            let mut file = File::from(ready.try_clone().map_err(Failure::from)?);
+            if matches!(file.read(&mut byte), Ok(1)) {
+                return Ok(());
+            }
+        } else if !fired[0] {
+            continue;
         }
+        // The report: end-of-file once the command runs (without a gate,
+        // that is what we wait for), or why the set-up failed.
+        return match receiver.receive().map_err(|e| Failure::new(e.to_string()))? {
+            None if ready.is_none() => Ok(()),
+            None => Err(Failure::new("the container's process ended during its set-up")),
+            Some(failure) => Err(Failure::new(ch00_process::Error::from(failure).to_string())),
+        };
     }
 }
 

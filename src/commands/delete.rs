@@ -5,6 +5,9 @@ use std::time::{Duration, Instant};
 
 use ch00_process::{Context, State, cleanup};
 
+use oci_spec::runtime::ContainerState;
+
+use crate::hooks::{self, Kind};
 use crate::lifecycle::Status;
 use crate::{Failure, bundle, store};
 
@@ -54,6 +57,10 @@ fn zombie_or_gone(pid: i32) -> bool {
 /// Run the steps' clean-up over the state's records, then remove the state.
 pub fn take_down(state: State) -> Result<(), Failure> {
     let container = state.container().map_err(|e| Failure::new(format!("read the state: {e}")))?;
+    // Read now: it goes with the state. (None if `create` failed before it
+    // was written.)
+    let record = store::read(&state).ok().flatten();
+    crate::freezer::kill_the_rest(&state);
     let plan = ch00_process::timings::time(|| "cleanup plan".into(), bundle::cleanup_plan);
     let cx = Context {
         container: &container,
@@ -70,5 +77,10 @@ pub fn take_down(state: State) -> Result<(), Failure> {
             dir.display(),
             left.join(", ")
         ))
-    })
+    })?;
+    // The container is gone: the engine's `poststop` hooks.
+    if let Some(record) = record {
+        hooks::run_recorded(Kind::Poststop, &record, ContainerState::Stopped, None);
+    }
+    Ok(())
 }

@@ -30,7 +30,7 @@ pub fn features() -> Value {
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": oci_spec::runtime::VERSION,
-        "hooks": [],
+        "hooks": crate::hooks::Kind::ALL.map(crate::hooks::Kind::name),
         "mountOptions": options,
         "linux": {
             "namespaces": namespaces,

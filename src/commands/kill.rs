@@ -8,7 +8,7 @@ use nix::sys::signal::Signal;
 use crate::{Failure, store};
 
 /// Signal the container's first process, or with `all` every process of its
-/// PID namespace (containerd asks for that, to end what an `exec` started too).
+/// cgroup (containerd asks for that, to end what an `exec` started too).
 pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Result<(), Failure> {
     let state = store::open(root, id).map_err(|e| Failure::new(e.to_string()))?;
     let signal = parse_signal(signal)?;
@@ -22,7 +22,7 @@ pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Result<(), Failur
     };
     if all {
         // The others first: once PID 1 is gone, the kernel kills them anyway.
-        for pid in crate::commands::ps::in_namespace_of(record.pid).into_iter().skip(1) {
+        for pid in crate::freezer::processes(&state, record.pid).into_iter().skip(1) {
             let _ = signal_process(pid, store::started_at(pid).unwrap_or_default(), signal);
         }
     }

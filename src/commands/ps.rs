@@ -1,5 +1,6 @@
-//! `tincan ps [--format table|json] ID`: the container's processes, as the
-//! host numbers them (containerd's shim asks for them as JSON).
+//! `tincan ps [--format table|json] ID`: the container's processes (those
+//! of its cgroup), as the host numbers them (containerd's shim asks for them
+//! as JSON).
 
 use std::path::Path;
 
@@ -12,7 +13,7 @@ pub fn ps(root: &Path, id: &str, format: Format) -> Result<(), Failure> {
     let status = store::status(&state, record.as_ref());
     let pids = match (&record, status) {
         (Some(record), crate::lifecycle::Status::Created | crate::lifecycle::Status::Running) => {
-            in_namespace_of(record.pid)
+            crate::freezer::processes(&state, record.pid)
         }
         _ => Vec::new(),
     };
@@ -24,18 +25,4 @@ pub fn ps(root: &Path, id: &str, format: Format) -> Result<(), Failure> {
         }
     }
     Ok(())
-}
-
-/// Every process in the PID namespace that `init` is PID 1 of, `init` first.
-pub fn in_namespace_of(init: i32) -> Vec<i32> {
-    let Ok(ns) = std::fs::read_link(format!("/proc/{init}/ns/pid")) else { return Vec::new() };
-    let mut pids: Vec<i32> = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|n| n == ns))
-        .collect();
-    pids.sort_by_key(|pid| (*pid != init, *pid));
-    pids
 }

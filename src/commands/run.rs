@@ -4,12 +4,17 @@
 use std::path::Path;
 
 use ch00_process::DEFAULT_STOP_TIMEOUT;
+use ch00_process::console::{ConsoleSocket, Relay};
 use ch00_process::signals::Signals;
 use ch00_process::supervise::supervise;
 use ch00_process::timings;
 
+use nix::sys::signal::Signal;
+use oci_spec::runtime::ContainerState;
+
 use crate::Failure;
 use crate::commands::{create, delete};
+use crate::hooks::{self, Kind};
 
 pub fn run(
     root: &Path,
@@ -23,12 +28,28 @@ pub fn run(
     // runtime half-way.
     let mut signals = Signals::block().map_err(|e| Failure::new(format!("block signals: {e}")))?;
     // Created and started at once: no exec FIFO to wait at.
-    let how = create::Setup { gate: create::Gate::None, new_keyring };
-    let (child, state) = create::set_up(root, id, bundle, pid_file, None, how)?;
+    let how = create::Setup { gate: create::Gate::None, new_keyring, relay: true };
+    let (child, state, console) = create::set_up(root, id, bundle, pid_file, None, how)?;
+    // With a terminal: ours relays to the container's (chapter 0's relay).
+    let relay = console.as_ref().and_then(ConsoleSocket::receive).map(Relay::start);
+    let relay = match relay.transpose() {
+        Ok(relay) => relay,
+        Err(e) => {
+            let _ = ch00_process::clone::send_signal(&child.pidfd, Signal::SIGKILL);
+            let _ = ch00_process::supervise::reap(&child);
+            let _ = delete::take_down(state);
+            return Err(Failure::new(format!("relay the container's terminal: {e}")));
+        }
+    };
+    // The command runs: the engine's `poststart` hooks.
+    if let Ok(Some(record)) = crate::store::read(&state) {
+        let pid = Some(record.pid);
+        hooks::run_recorded(Kind::Poststart, &record, ContainerState::Running, pid);
+    }
     // Not locked while it runs: `state`, `kill` and `ps` may come meanwhile.
     let dir = state.dir().to_owned();
     drop(state);
-    let ended = supervise(&child, &mut signals, DEFAULT_STOP_TIMEOUT, None).map_err(Failure::from);
+    let ended = supervise(&child, &mut signals, DEFAULT_STOP_TIMEOUT, relay).map_err(Failure::from);
     // Its process is gone: what it left is taken down, unless a `delete
     // --force` did so meanwhile.
     let taken_down = timings::time(

@@ -2,6 +2,9 @@
 
 use std::path::Path;
 
+use oci_spec::runtime::ContainerState;
+
+use crate::hooks::{self, Kind};
 use crate::{Failure, gate, store};
 
 pub fn start(root: &Path, id: &str) -> Result<(), Failure> {
@@ -13,5 +16,8 @@ pub fn start(root: &Path, id: &str) -> Result<(), Failure> {
     gate::release(state.dir(), &process).map_err(|e| Failure::new(format!("start {id}: {e}")))?;
     // The FIFO gone is what says "running" from now on.
     std::fs::remove_file(state.dir().join(gate::FIFO))
-        .map_err(|e| Failure::new(format!("remove {}: {e}", gate::FIFO)))
+        .map_err(|e| Failure::new(format!("remove {}: {e}", gate::FIFO)))?;
+    // The command runs: the engine's `poststart` hooks, before we return.
+    hooks::run_recorded(Kind::Poststart, &record, ContainerState::Running, Some(record.pid));
+    Ok(())
 }

@@ -12,7 +12,8 @@
 use crate::support::oci::{
     ConsoleListener, Lab, REFERENCES, RUNTIMES, Said, is_pty_master, read_terminal,
 };
-use crate::support::{root_or_skip, tools_or_skip};
+
+use crate::support::{Terminal, root_or_skip, tools_or_skip};
 
 /// One step of a case, and what the runtime did.
 type Row = (String, String);
@@ -610,6 +611,29 @@ fn terminal(lab: &Lab) -> Vec<Row> {
     rows
 }
 
+/// `run` with `process.terminal` and no engine's socket: the runtime
+/// relays the container's terminal to its own, a real pseudo-terminal here,
+/// as a person's shell would give it.
+fn run_terminal(lab: &Lab) -> Vec<Row> {
+    let id = lab.id("run-tty");
+    let bundle = lab.bundle(&id, &["sh"], |c| c["process"]["terminal"] = true.into());
+    let mut terminal =
+        Terminal::start_command(lab.command(&["run", "--bundle", bundle.to_str().unwrap(), &id]));
+    terminal.type_keys("tty; echo $((6 * 7))\r");
+    terminal.expect("42");
+    terminal.type_keys("exit 5\r");
+    let (code, screen) = terminal.wait();
+    let tty = screen.lines().any(|l| l.trim() == "/dev/pts/0");
+    vec![
+        ("`tty` is /dev/pts/0".into(), tty.to_string()),
+        (
+            "typed `echo $((6 * 7))`: 42".into(),
+            screen.lines().any(|l| l.trim() == "42").to_string(),
+        ),
+        ("exit".into(), code.to_string()),
+    ]
+}
+
 /// What podman's configs ask beyond `runc spec`'s: a network namespace
 /// the engine made, joined by its path; a seccomp filter (with no
 /// `noNewPrivileges`); a umask; `noexec` on `/dev`; a cgroup named other
@@ -711,6 +735,52 @@ fn user_namespace(lab: &Lab) -> Vec<Row> {
     rows
 }
 
+/// A PID namespace joined by path (a pod that shares its processes): the
+/// other container's process is PID 1 there; once the joining container's
+/// first process ends, what it left running is killed, and the other
+/// container's is not.
+fn shared_pid(lab: &Lab) -> Vec<Row> {
+    let first = lab.id("pid-owner");
+    let bundle = lab.bundle(&first, &["sleep", "30"], |_| {});
+    let mut rows = vec![row(
+        "`create` A",
+        &lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &first]),
+    )];
+    rows.push(row("`start` A", &lab.run(&["start", &first])));
+    let pid = lab.state(&first).unwrap_or_default()["pid"].as_i64().unwrap_or(0);
+    let joining = lab.id("pid-joiner");
+    // A shell that waits for a `sleep`, named for B (`$0`) so that the
+    // host's process list tells it.
+    let left = format!("left-by-{joining}");
+    let show = format!(
+        "ps -o pid,args | grep -q '^ *1 sleep 30$' && echo A is PID 1; sh -c 'sleep 29; :' {left} &"
+    );
+    let bundle = lab.bundle(&joining, &["sh", "-c", &show], |c| {
+        let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
+        let ns = namespaces.iter_mut().find(|ns| ns["type"] == "pid").expect("a PID namespace");
+        ns["path"] = format!("/proc/{pid}/ns/pid").into();
+    });
+    let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &joining]);
+    rows.extend(
+        output_rows(&said)
+            .into_iter()
+            .map(|(step, cell)| (format!("`run` B, in A's PID namespace: {step}"), cell)),
+    );
+    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().expect("ps");
+    let still = String::from_utf8_lossy(&ps.stdout).lines().any(|l| l.contains(&left));
+    rows.push((
+        "what B left running, after `run`".into(),
+        if still { "alive" } else { "killed" }.into(),
+    ));
+    let listed = lab.run(&["ps", "--format", "json", &first]);
+    let pids: Vec<i64> = serde_json::from_str(&listed.stdout).unwrap_or_default();
+    let named: Vec<String> =
+        pids.iter().map(|p| if *p == pid { "A's first".into() } else { p.to_string() }).collect();
+    rows.push(("`ps` A: its processes".into(), named.join(", ")));
+    rows.push(row("`delete --force` A", &lab.run(&["delete", "--force", &first])));
+    rows
+}
+
 /// A session keyring of the container's own (named `_ses.ID` by runc and
 /// tincan, `ID` by crun), unless `--no-new-keyring`: then the runtime's.
 fn keyring(lab: &Lab) -> Vec<Row> {
@@ -730,6 +800,97 @@ fn keyring(lab: &Lab) -> Vec<Row> {
             format!("{} (exit {})", said.stdout.trim(), said.code),
         ));
     }
+    rows
+}
+
+/// `hooks`: each kind runs, in the order the container meets them, where
+/// the spec says (the runtime's mount namespace, or the container's), with
+/// the container's state on its stdin and only its own environment. One
+/// that fails before the command fails `create` (and leaves no container),
+/// as does one past its timeout; `startContainer` failing keeps the command
+/// from running; `poststop` failing does not fail `delete`. (Not compared:
+/// the status and pid in the state, on which runc 1.1 and crun 1.8 differ.)
+fn hooks(lab: &Lab) -> Vec<Row> {
+    let log = tempfile::NamedTempFile::new().expect("a hook log");
+    // `$0` is the hook's kind; what it tells, one line a hook.
+    let tell = |kind: &str, to: &str| {
+        let script = format!(
+            "echo \"$0 $(readlink /proc/self/ns/mnt) ${{HOME:-no-HOME}} FOO=$FOO $(cat)\" >> {to}"
+        );
+        serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", script, kind], "env": ["FOO=bar"]})
+    };
+    let on_host = log.path().display().to_string();
+    let id = lab.id("hooks");
+    let kinds = ["prestart", "createRuntime", "createContainer", "poststart", "poststop"];
+    let bundle = lab.bundle(&id, &["readlink", "/proc/self/ns/mnt"], |c| {
+        for kind in kinds {
+            c["hooks"][kind] = serde_json::json!([tell(kind, &on_host)]);
+        }
+        // Run in the container: its path and its log are the container's.
+        c["hooks"]["startContainer"] = serde_json::json!([tell("startContainer", "/hooks.log")]);
+    });
+    let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
+    let theirs = said.stdout.trim().to_owned();
+    let mut rows = vec![row("`run`", &Said { stdout: String::new(), ..said })];
+    // The runtime's log holds the hooks in the order they ran; the
+    // container's, `startContainer`'s alone.
+    let on_host = std::fs::read_to_string(log.path()).unwrap_or_default();
+    let inside = std::fs::read_to_string(bundle.join("rootfs/hooks.log")).unwrap_or_default();
+    let lines =
+        on_host.lines().enumerate().map(|(i, l)| (format!("hook {}, on the host", i + 1), l));
+    for (label, line) in
+        lines.chain(inside.lines().map(|l| ("the hook in the container".into(), l)))
+    {
+        let (words, state) = line.split_at(line.find('{').unwrap_or(line.len()));
+        let words: Vec<&str> = words.split(' ').collect();
+        let state: serde_json::Value = serde_json::from_str(state).unwrap_or_default();
+        let mount_ns =
+            if words.get(1) == Some(&theirs.as_str()) { "the container's" } else { "another" };
+        let env = words.get(2..4).map(|w| w.join(", ")).unwrap_or_default();
+        let its_id = if state["id"] == id.as_str() { "the container's" } else { "wrong" };
+        rows.push((label, format!("{}: {mount_ns} mount namespace; {env}; id {its_id}", words[0])));
+    }
+    let failing = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo out; echo err >&2; exit 3"]});
+    let slow =
+        serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "exec sleep 10"], "timeout": 1});
+    for (kind, hook) in [
+        ("createRuntime", &failing),
+        ("createContainer", &failing),
+        ("createRuntime", &slow),
+        ("startContainer", &failing),
+    ] {
+        let failed = lab.id(&format!("hook-{}", kind.to_lowercase()));
+        let bundle = lab.bundle(&failed, &["echo", "the command ran"], |c| {
+            c["hooks"][kind] = serde_json::json!([hook]);
+        });
+        let what = if hook == &slow { "past its timeout" } else { "failing" };
+        let out = bundle.join("out");
+        let created = lab.run_to(&["create", "--bundle", bundle.to_str().unwrap(), &failed], &out);
+        let exit = if created.code == 0 { "ok".to_owned() } else { "fails".to_owned() };
+        rows.push((format!("`create`, a {kind} hook {what}"), exit));
+        if created.code == 0 {
+            rows.push(row("`start`", &lab.run(&["start", &failed])));
+            lab.wait_for(&failed, "stopped");
+            let ran = std::fs::read_to_string(&out).unwrap_or_default().contains("the command ran");
+            rows.push(("the command ran".into(), ran.to_string()));
+        }
+        rows.push(("then `state`".into(), lab.status(&failed)));
+        let _ = lab.run(&["delete", "--force", &failed]);
+    }
+    let stopping = lab.id("hook-poststop");
+    let bundle = lab.bundle(&stopping, &["true"], |c| {
+        c["hooks"]["poststop"] = serde_json::json!([failing]);
+    });
+    rows.push(row(
+        "`create`",
+        &lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &stopping]),
+    ));
+    let deleted = lab.run(&["delete", "--force", &stopping]);
+    rows.push((
+        "`delete --force`, its poststop hook failing: exit".into(),
+        deleted.code.to_string(),
+    ));
+    rows.push(("then `state`".into(), lab.status(&stopping)));
     rows
 }
 
@@ -865,6 +1026,42 @@ fn the_state_of_a_created_container() {
     insta::assert_snapshot!(shown.replace(&bundle, "BUNDLE"));
 }
 
+/// A `poststart` hook that fails is a warning, in the log too, and the
+/// container runs on (the spec's rule). Not a differential case: runc 1.1
+/// runs `poststart` hooks at `create` and fails it, a bug fixed in 1.2;
+/// crun says nothing.
+#[test]
+fn a_failing_poststart_hook_is_a_warning() {
+    let test = "oci_runtime::a_failing_poststart_hook_is_a_warning";
+    if !root_or_skip(test) {
+        return;
+    }
+    let lab = Lab::new(crate::support::oci::Runtime::Tincan);
+    let id = lab.id("poststart");
+    let failing =
+        serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo why >&2; exit 3"]});
+    let bundle = lab.bundle(&id, &["sleep", "30"], |c| {
+        c["hooks"]["poststart"] = serde_json::json!([failing]);
+    });
+    let created = lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+    assert_eq!(created.code, 0, "{created:?}");
+    let log = bundle.join("log.json");
+    let log_arg = log.to_str().unwrap();
+    let started = lab.run(&["--log", log_arg, "--log-format", "json", "start", &id]);
+    assert_eq!(started.code, 0, "{started:?}");
+    let warning = "poststart hook #0 (/bin/sh): exit status: 3, stderr: why";
+    assert_eq!(started.stderr.trim(), format!("tincan: warning: {warning}"), "{started:?}");
+    let logged: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&log).expect("the log")).expect("JSON");
+    assert_eq!(
+        (logged["level"].as_str(), logged["msg"].as_str()),
+        (Some("warning"), Some(warning))
+    );
+    assert_eq!(lab.status(&id), "running");
+    let deleted = lab.run(&["delete", "--force", &id]);
+    assert_eq!(deleted.code, 0, "{deleted:?}");
+}
+
 /// Another container's cgroup, in several hierarchies, with a process in it:
 /// the process killed and the directories removed when dropped.
 struct Theirs {
@@ -954,6 +1151,9 @@ mod case {
         terminal,
         engine_fields,
         user_namespace,
-        keyring
+        keyring,
+        hooks,
+        shared_pid,
+        run_terminal
     );
 }

@@ -117,8 +117,9 @@ impl Lab {
         self.run_with(args, Some(out))
     }
 
-    fn run_with(&self, args: &[&str], container_out: Option<&Path>) -> Said {
-        let root = self.root();
+    /// The runtime's command with `args` (after `--root`), to run as the
+    /// caller will.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = match self.runtime {
             Runtime::Tincan => Command::new(env!("CARGO_BIN_EXE_tincan")),
             Runtime::Runc => Command::new("runc"),
@@ -138,7 +139,12 @@ impl Lab {
             }
             Runtime::Crun => Command::new("crun"),
         };
-        command.arg("--root").arg(&root).args(args);
+        command.arg("--root").arg(self.root()).args(args);
+        command
+    }
+
+    fn run_with(&self, args: &[&str], container_out: Option<&Path>) -> Said {
+        let mut command = self.command(args);
         // Files, not pipes: a created container keeps the runtime's stdout and
         // stderr (engines hand it theirs), and a pipe would not end before it.
         let out = match container_out {
