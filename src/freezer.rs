@@ -41,47 +41,50 @@ impl Step for FreezerCgroup {
     }
 
     fn before_clone(&self, cx: &Context, _into: &mut CloneInto) -> Result<(), StepError> {
-        let layout = Layout::detected().doing(|| "read /proc/self/mountinfo".into())?;
-        let v1 = layout
-            .hierarchies
-            .iter()
-            .find(|h| h.version == Version::V1 && h.controllers.iter().any(|c| c == "freezer"));
-        let name = self.name.as_deref().unwrap_or(&cx.container.id);
-        let freezer = match (v1, layout.hierarchies.iter().find(|h| h.version == Version::V2)) {
-            (Some(v1), _) => Freezer::V1(v1.mount.join(&self.parent).join(name)),
-            (None, Some(v2)) => Freezer::V2(v2.mount.join(&self.parent).join(name)),
-            (None, None) => return Ok(()), // no freezer: `pause` will say so
+        let Some(freezer) = where_it_is(self, cx)? else {
+            return Ok(()); // no freezer: `pause` will say so
         };
-        // Someone else's (an engine may name the cgroup): not ours to thaw
-        // or remove.
-        if let Freezer::V1(dir) = &freezer
-            && dir.exists()
-        {
+        // v2's is chapter 7's cgroup, which it makes (and refuses if it
+        // exists): recorded once the child is in it, so that a record never
+        // names another container's cgroup, whose processes `delete` would
+        // kill ([`kill_the_rest`]).
+        let Freezer::V1(dir) = freezer else { return Ok(()) };
+        // Someone else's (an engine may name the cgroup): not ours to thaw,
+        // empty or remove.
+        if dir.exists() {
             let error = StepError::new("make the freezer cgroup", nix::errno::Errno::EEXIST);
             return Err(
                 error.hint(format!("{} exists already: another container's?", dir.display()))
             );
         }
+        let freezer = Freezer::V1(dir.clone());
         cx.state.record(RECORD, &freezer).doing(|| "record the freezer".into())?;
-        if let Freezer::V1(dir) = &freezer {
-            // One made since the check above is someone else's: not recorded as ours.
-            if let Err(e) = ch07_cgroups::make_leaf(dir) {
-                if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    let _ = cx.state.forget(RECORD);
-                }
-                return Err(e).doing(|| format!("create {}", dir.display()));
+        // One made since the check above is someone else's: not recorded as ours.
+        if let Err(e) = ch07_cgroups::make_leaf(&dir) {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                let _ = cx.state.forget(RECORD);
             }
+            return Err(e).doing(|| format!("create {}", dir.display()));
         }
         Ok(())
     }
 
     fn in_parent(&self, cx: &Context, child: Pid) -> Result<(), StepError> {
-        if let Some(Freezer::V1(dir)) = recorded(cx.state)? {
-            let procs = dir.join("cgroup.procs");
-            std::fs::write(&procs, child.to_string())
-                .doing(|| format!("write {}", procs.display()))?;
+        match recorded(cx.state)? {
+            Some(Freezer::V1(dir)) => {
+                let procs = dir.join("cgroup.procs");
+                std::fs::write(&procs, child.to_string())
+                    .doing(|| format!("write {}", procs.display()))
+            }
+            Some(Freezer::V2(_)) => Ok(()),
+            // v2: the cgroup chapter 7 made, and put the child in.
+            None => match v2_dir(self, cx)? {
+                Some(dir) => {
+                    cx.state.record(RECORD, &Freezer::V2(dir)).doing(|| "record the freezer".into())
+                }
+                None => Ok(()),
+            },
         }
-        Ok(())
     }
 
     fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
@@ -113,6 +116,30 @@ impl Step for FreezerCgroup {
         }
         cx.state.forget(RECORD).doing(|| "forget the freezer".into())
     }
+}
+
+/// Where the container's freezer is on this host: v1's controller if it is
+/// mounted, else v2's cgroup; `None` if neither.
+fn where_it_is(step: &FreezerCgroup, cx: &Context) -> Result<Option<Freezer>, StepError> {
+    let layout = Layout::detected().doing(|| "read /proc/self/mountinfo".into())?;
+    let v1 = layout
+        .hierarchies
+        .iter()
+        .find(|h| h.version == Version::V1 && h.controllers.iter().any(|c| c == "freezer"));
+    let name = step.name.as_deref().unwrap_or(&cx.container.id);
+    Ok(match (v1, layout.hierarchies.iter().find(|h| h.version == Version::V2)) {
+        (Some(v1), _) => Some(Freezer::V1(v1.mount.join(&step.parent).join(name))),
+        (None, Some(v2)) => Some(Freezer::V2(v2.mount.join(&step.parent).join(name))),
+        (None, None) => None,
+    })
+}
+
+/// The v2 cgroup, when that is the freezer.
+fn v2_dir(step: &FreezerCgroup, cx: &Context) -> Result<Option<PathBuf>, StepError> {
+    Ok(match where_it_is(step, cx)? {
+        Some(Freezer::V2(dir)) => Some(dir),
+        _ => None,
+    })
 }
 
 fn recorded(state: &State) -> Result<Option<Freezer>, StepError> {
@@ -187,19 +214,29 @@ fn listed(dir: &Path) -> Vec<i32> {
 /// is gone. In a PID namespace of its own the kernel has done so already;
 /// in one it joined, its other processes live on, and would keep the cgroup
 /// from being removed. Frozen meanwhile, as runc does, so that none can
-/// fork a process we would miss.
+/// fork a process we would miss; then waited for (a frozen process dies
+/// once thawed), and any that slipped through killed too.
 pub fn kill_the_rest(state: &State) {
     let Some(dir) = dir(state).filter(|dir| !listed(dir).is_empty()) else { return };
     let frozen = set(state, true).is_ok();
-    for pid in listed(&dir) {
+    kill_listed(&dir);
+    if frozen {
+        let _ = set(state, false);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !listed(&dir).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+        kill_listed(&dir);
+    }
+}
+
+fn kill_listed(dir: &Path) {
+    for pid in listed(dir) {
         // A pidfd first, then the check that it is still in the cgroup: from
         // then on the signal cannot reach a process that reused the PID.
         let Ok(pidfd) = ch00_process::clone::pidfd_open(Pid::from_raw(pid)) else { continue };
-        if listed(&dir).contains(&pid) {
+        if listed(dir).contains(&pid) {
             let _ = ch00_process::clone::send_signal(&pidfd, nix::sys::signal::Signal::SIGKILL);
         }
-    }
-    if frozen {
-        let _ = set(state, false);
     }
 }

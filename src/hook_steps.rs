@@ -179,9 +179,12 @@ fn step_error(e: HookError) -> StepError {
             StepError::new(format!("hook #{index} ({path})"), Errno::ECANCELED)
                 .hint(format!("{status}{said}"))
         }
-        HookError::TimedOut { index, path, seconds, .. } => {
+        HookError::TimedOut { index, path, seconds, said, .. } => {
             StepError::new(format!("hook #{index} ({path})"), Errno::ETIME)
-                .hint(format!("killed after its timeout of {seconds} s"))
+                .hint(format!("killed after its timeout of {seconds} s{said}"))
+        }
+        HookError::Wait { index, path, source, .. } => {
+            StepError::new(format!("wait for hook #{index} ({path})"), errno(&source))
         }
     }
 }

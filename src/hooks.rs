@@ -16,13 +16,14 @@
 //!
 //! The steps that run them during the set-up are in [`crate::hook_steps`].
 
-use std::io::{Read, Seek, Write};
-use std::os::fd::OwnedFd;
+use std::io::{Read, Seek};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use oci_spec::runtime::{ContainerState, Hook, Hooks, State, StateBuilder};
@@ -87,9 +88,11 @@ pub enum HookError {
     #[error("{kind} hook #{index} ({path}): {status}{said}")]
     Failed { kind: &'static str, index: usize, path: String, status: ExitStatus, said: String },
     #[error(
-        "{kind} hook #{index} ({path}): still running after its timeout of {seconds} s, killed"
+        "{kind} hook #{index} ({path}): still running after its timeout of {seconds} s, killed{said}"
     )]
-    TimedOut { kind: &'static str, index: usize, path: String, seconds: i64 },
+    TimedOut { kind: &'static str, index: usize, path: String, seconds: i64, said: String },
+    #[error("{kind} hook #{index} ({path}): wait for it: {source}")]
+    Wait { kind: &'static str, index: usize, path: String, source: std::io::Error },
 }
 
 /// What a hook is told: the container as the spec's state describes it.
@@ -131,9 +134,15 @@ pub fn run(kind: Kind, hooks: &Hooks, state: &State) -> Result<(), HookError> {
 /// a failure is a warning (the spec's rule for `poststart` and `poststop`:
 /// the container's life goes on as if the hook had succeeded).
 pub fn run_recorded(kind: Kind, record: &Record, status: ContainerState, pid: Option<i32>) {
-    let Some(hooks) = &record.hooks else { return };
-    let state = state(&record.id, &record.bundle, &record.annotations, status, pid);
-    let json = serde_json::to_vec(&state).expect("a state serializes");
+    if let Some(hooks) = &record.hooks {
+        let state = state(&record.id, &record.bundle, &record.annotations, status, pid);
+        run_warning(kind, hooks, &state);
+    }
+}
+
+/// Run the `kind` hooks in `hooks`, every one of them; a failure is a warning.
+pub fn run_warning(kind: Kind, hooks: &Hooks, state: &State) {
+    let json = serde_json::to_vec(state).expect("a state serializes");
     for (index, hook) in kind.of(hooks).iter().enumerate() {
         if let Err(e) = run_one(kind.name(), index, hook, &json) {
             crate::log::warning(&e.to_string());
@@ -163,25 +172,23 @@ fn run_one(kind: &'static str, index: usize, hook: &Hook, state: &[u8]) -> Resul
     let stderr = stderr.map_err(start)?;
     command.stdin(Stdio::piped()).stdout(dup(&stdout)?).stderr(dup(&stderr)?);
     let mut child = command.spawn().map_err(start)?;
-    // A hook that does not read its state is not an error: its pipe is.
-    let mut stdin = child.stdin.take().expect("stdin was piped");
-    let _ = stdin.write_all(state);
-    drop(stdin);
+    let stdin = child.stdin.take().expect("stdin was piped");
     let timeout = hook.timeout().map(|seconds| Duration::from_secs(seconds.max(0) as u64));
-    match wait(&mut child, timeout) {
+    let waited = feed_and_wait(&mut child, stdin, state, timeout);
+    let said = || {
+        [("stdout", stdout), ("stderr", stderr)]
+            .into_iter()
+            .filter_map(|(name, file)| Some(format!(", {name}: {}", read_back(file)?)))
+            .collect()
+    };
+    match waited {
         Ok(Some(status)) if status.success() => Ok(()),
-        Ok(Some(status)) => {
-            let said = [("stdout", stdout), ("stderr", stderr)]
-                .into_iter()
-                .filter_map(|(name, file)| Some(format!(", {name}: {}", read_back(file)?)))
-                .collect();
-            Err(HookError::Failed { kind, index, path, status, said })
-        }
+        Ok(Some(status)) => Err(HookError::Failed { kind, index, path, status, said: said() }),
         Ok(None) => {
             let seconds = hook.timeout().unwrap_or_default();
-            Err(HookError::TimedOut { kind, index, path, seconds })
+            Err(HookError::TimedOut { kind, index, path, seconds, said: said() })
         }
-        Err(source) => Err(start(source)),
+        Err(source) => Err(HookError::Wait { kind, index, path, source }),
     }
 }
 // ANCHOR_END: run
@@ -205,26 +212,67 @@ fn read_back(mut file: std::fs::File) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
-/// Wait for `child`; `None` if it ran past `timeout`, and was killed. A
-/// pidfd tells when it ends, without a thread or a busy loop.
-fn wait(child: &mut Child, timeout: Option<Duration>) -> std::io::Result<Option<ExitStatus>> {
-    let Some(timeout) = timeout else { return child.wait().map(Some) };
+/// Give `child` the state on its stdin, and wait for it to end; `None` if
+/// it ran past `timeout`, and was killed. Both in one loop, on a pidfd: a
+/// hook that never reads its stdin must not hang the runtime on a full pipe
+/// (a state with many annotations is larger than one), and its timeout
+/// covers that wait too. A hook that exits without reading is no error.
+fn feed_and_wait(
+    child: &mut Child,
+    stdin: std::process::ChildStdin,
+    state: &[u8],
+    timeout: Option<Duration>,
+) -> std::io::Result<Option<ExitStatus>> {
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let pidfd = ch00_process::clone::pidfd_open(pid)?;
-    let deadline = Instant::now() + timeout;
+    let pidfd = match ch00_process::clone::pidfd_open(pid) {
+        Ok(pidfd) => pidfd,
+        Err(errno) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(errno.into());
+        }
+    };
+    let stdin = OwnedFd::from(stdin);
+    let flags = OFlag::from_bits_truncate(fcntl(&stdin, FcntlArg::F_GETFL)?);
+    fcntl(&stdin, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    let (mut stdin, mut unwritten) = (Some(stdin), state);
+    let deadline = timeout.map(|timeout| Instant::now() + timeout);
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let left = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(&pidfd), PollFlags::POLLIN)];
+        if unwritten.is_empty() {
+            stdin = None; // closed: the hook reads end-of-file
+        }
+        let left = match deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)
+            }
+            None => PollTimeout::NONE,
+        };
+        let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        fds.extend(stdin.as_ref().map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLOUT)));
         match poll(&mut fds, left) {
             Ok(0) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Ok(None);
             }
-            Ok(_) => return child.wait().map(Some),
+            Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
             Err(errno) => return Err(errno.into()),
+        }
+        let ended = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let writable = fds.get(1).and_then(PollFd::revents).is_some_and(|r| !r.is_empty());
+        drop(fds);
+        if ended {
+            return child.wait().map(Some);
+        }
+        if let (true, Some(fd)) = (writable, &stdin) {
+            match nix::unistd::write(fd, unwritten) {
+                Ok(n) => unwritten = &unwritten[n..],
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
+                // It closed its stdin: what it did not read, it did not want.
+                Err(_) => unwritten = &[],
+            }
         }
     }
 }
@@ -303,6 +351,20 @@ mod tests {
             error,
             "poststop hook #0 (/bin/sh): still running after its timeout of 1 s, killed"
         );
+    }
+
+    #[test]
+    fn a_hook_that_never_reads_a_large_state_still_times_out() {
+        // Larger than a pipe holds: a blocking write would wait for ever.
+        let many = (0..20_000).map(|i| (format!("k{i}"), "v".repeat(8))).collect();
+        let large = state("t", Path::new("/b"), &many, ContainerState::Stopped, None);
+        let listed =
+            hooks(Kind::Poststop, vec![hook(&["sh", "-c", "exec sleep 30"], &[], Some(1))]);
+        let error = run(Kind::Poststop, &listed, &large).unwrap_err().to_string();
+        assert!(error.contains("still running after its timeout of 1 s"), "{error}");
+        // One that does not read it but exits is fine.
+        let quick = hooks(Kind::Poststop, vec![hook(&["sh", "-c", "exit 0"], &[], None)]);
+        run(Kind::Poststop, &quick, &large).unwrap();
     }
 
     #[test]

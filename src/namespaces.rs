@@ -135,3 +135,14 @@ impl Step for JoinNamespaces {
         Ok(())
     }
 }
+
+/// Back in the runtime's own PID namespace whatever happened, if a step
+/// after this one failed before the clone (or the clone did): the runtime
+/// may start processes after (`poststop` hooks). The child never drops it.
+impl Drop for JoinNamespaces {
+    fn drop(&mut self) {
+        if let Some(own) = &self.own_pid {
+            let _ = setns(own, CloneFlags::CLONE_NEWPID);
+        }
+    }
+}

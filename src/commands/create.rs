@@ -15,7 +15,10 @@ use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
 
+use oci_spec::runtime::ContainerState;
+
 use crate::gate::WaitForStart;
+use crate::hooks::{self, Kind};
 use crate::process_steps::SessionKeyring;
 use crate::store::{self, Record};
 use crate::{Failure, bundle, hook_steps};
@@ -88,11 +91,21 @@ pub fn set_up(
     let state = State::create_in(root, &bundle.container).map_err(|e| {
         Failure::new(format!("create the state of {id} in {}: {e}", root.display()))
     })?;
+    let (hooks, annotations) = (bundle.hooks.clone(), bundle.annotations.clone());
     match launch_and_record(&state, bundle, &bundle_dir, pid_file, console.as_ref(), how) {
         Ok(child) => Ok((child, state, console.filter(|_| own))),
         Err(e) => {
+            // Without its record, `take_down` knows no hooks: the engine's
+            // `poststop` ones run here, as after any delete (the spec's
+            // lifecycle goes on to them after a failed create).
+            let recorded = store::read(&state).ok().flatten().is_some();
             // Nothing of a half-made container stays: its records say what to take down.
             let _ = crate::commands::delete::take_down(state);
+            if let (Some(hooks), false) = (hooks, recorded) {
+                let stopped = ContainerState::Stopped;
+                let told = hooks::state(id, &bundle_dir, &annotations, stopped, None);
+                hooks::run_warning(Kind::Poststop, &hooks, &told);
+            }
             Err(e)
         }
     }

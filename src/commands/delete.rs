@@ -34,8 +34,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Failure> {
     take_down(state)
 }
 
-/// Kill the container's process and wait until it is gone (its PID namespace
-/// dies with it, and the kernel kills the rest).
+/// Kill the container's process and wait until it is gone (in a PID
+/// namespace of its own, the kernel kills the rest; in a joined one,
+/// [`take_down`] does).
 fn end(pid: i32, started_at: u64) -> Result<(), Failure> {
     // Gone already (it may end by itself this very moment): nothing to kill.
     let _ = crate::commands::kill::signal_process(pid, started_at, libc::SIGKILL);

@@ -21,7 +21,8 @@ pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Result<(), Failur
         return Ok(());
     };
     if all {
-        // The others first: once PID 1 is gone, the kernel kills them anyway.
+        // The others first: once the first is gone, in a PID namespace of its
+        // own, the kernel kills them anyway.
         for pid in crate::freezer::processes(&state, record.pid).into_iter().skip(1) {
             let _ = signal_process(pid, store::started_at(pid).unwrap_or_default(), signal);
         }

@@ -30,26 +30,27 @@ pub fn run(
     // Created and started at once: no exec FIFO to wait at.
     let how = create::Setup { gate: create::Gate::None, new_keyring, relay: true };
     let (child, state, console) = create::set_up(root, id, bundle, pid_file, None, how)?;
+    // Not locked while it runs: `state`, `kill` and `ps` may come meanwhile
+    // (and from a hook).
+    let record = crate::store::read(&state).ok().flatten();
+    let dir = state.dir().to_owned();
+    drop(state);
+    // The command runs: the engine's `poststart` hooks.
+    if let Some(record) = &record {
+        hooks::run_recorded(Kind::Poststart, record, ContainerState::Running, Some(record.pid));
+    }
     // With a terminal: ours relays to the container's (chapter 0's relay).
     let relay = console.as_ref().and_then(ConsoleSocket::receive).map(Relay::start);
-    let relay = match relay.transpose() {
-        Ok(relay) => relay,
+    let ended = match relay.transpose() {
+        Ok(relay) => {
+            supervise(&child, &mut signals, DEFAULT_STOP_TIMEOUT, relay).map_err(Failure::from)
+        }
         Err(e) => {
             let _ = ch00_process::clone::send_signal(&child.pidfd, Signal::SIGKILL);
             let _ = ch00_process::supervise::reap(&child);
-            let _ = delete::take_down(state);
-            return Err(Failure::new(format!("relay the container's terminal: {e}")));
+            Err(Failure::new(format!("relay the container's terminal: {e}")))
         }
     };
-    // The command runs: the engine's `poststart` hooks.
-    if let Ok(Some(record)) = crate::store::read(&state) {
-        let pid = Some(record.pid);
-        hooks::run_recorded(Kind::Poststart, &record, ContainerState::Running, pid);
-    }
-    // Not locked while it runs: `state`, `kill` and `ps` may come meanwhile.
-    let dir = state.dir().to_owned();
-    drop(state);
-    let ended = supervise(&child, &mut signals, DEFAULT_STOP_TIMEOUT, relay).map_err(Failure::from);
     // Its process is gone: what it left is taken down, unless a `delete
     // --force` did so meanwhile.
     let taken_down = timings::time(

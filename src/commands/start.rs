@@ -17,7 +17,9 @@ pub fn start(root: &Path, id: &str) -> Result<(), Failure> {
     // The FIFO gone is what says "running" from now on.
     std::fs::remove_file(state.dir().join(gate::FIFO))
         .map_err(|e| Failure::new(format!("remove {}: {e}", gate::FIFO)))?;
-    // The command runs: the engine's `poststart` hooks, before we return.
+    // The command runs: the engine's `poststart` hooks, before we return —
+    // unlocked, for a hook may ask us about the container.
+    drop(state);
     hooks::run_recorded(Kind::Poststart, &record, ContainerState::Running, Some(record.pid));
     Ok(())
 }

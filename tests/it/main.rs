@@ -44,6 +44,7 @@ mod escape_lab;
 mod escape_vm;
 mod hostile_rootfs;
 mod oci_runtime;
+mod oci_runtime_v2;
 mod podman;
 mod registry_harness;
 mod run_it;
