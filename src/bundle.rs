@@ -124,7 +124,8 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
     };
     let mut plan = ch07_cgroups::plan(&options);
     plan.namespaces.remove(joined_flags);
-    let plan_in_userns = crate::userns::apply(plan, linux)?;
+    let joined_user = joined_flags.contains(CloneFlags::CLONE_NEWUSER);
+    let plan_in_userns = crate::userns::apply(plan, linux, joined_user)?;
     let mut plan = plan_in_userns;
     if spec.hostname().is_none() {
         // No hostname asked: the one the new UTS namespace starts with (the
@@ -251,7 +252,9 @@ fn refuse_unsupported(spec: &Spec) -> Result<(), BundleError> {
             "linux.namespaces: a user namespace without uidMappings and gidMappings, or the maps without one",
         );
     }
-    if user && namespaces.iter().any(|ns| ns.path().is_some()) {
+    let own_user =
+        namespaces.iter().any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_none());
+    if own_user && namespaces.iter().any(|ns| ns.path().is_some()) {
         return unsupported(
             "linux.namespaces: joining a namespace by path with a user namespace of the container's own (the host's would refuse it)",
         );

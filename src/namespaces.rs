@@ -16,6 +16,10 @@
 //! ends, its own children live on, which is why `delete` kills what is left
 //! in its cgroup ([`crate::freezer::kill_the_rest`]). The runtime then goes
 //! back to its own, for the processes it starts later (the hooks).
+//!
+//! A user namespace must own the container's other new namespaces, so they
+//! are made from inside it: the child is cloned by a helper that joined it
+//! ([`ch00_process::clone::CloneInto::user_namespace`]), and is born there.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -28,15 +32,14 @@ use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
 
 use crate::bundle::BundleError;
 
-/// The kinds a container may join by path. (Not yet: a mount namespace,
-/// which would take the chapters' root away, and a user namespace, in which
-/// the others would have to be made after the child joins it, where chapter
-/// 0 makes them all with the child.)
-pub const JOINABLE: [LinuxNamespaceType; 4] = [
+/// The kinds a container may join by path. (Not a mount namespace: it would
+/// take the chapters' root away — runc and crun fail there too.)
+pub const JOINABLE: [LinuxNamespaceType; 5] = [
     LinuxNamespaceType::Network,
     LinuxNamespaceType::Ipc,
     LinuxNamespaceType::Uts,
     LinuxNamespaceType::Pid,
+    LinuxNamespaceType::User,
 ];
 
 /// The step: join each namespace, first thing in the child (the PID one
@@ -99,6 +102,7 @@ fn flag(typ: LinuxNamespaceType) -> CloneFlags {
         LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
         LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
         LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
         _ => unreachable!("only the JOINABLE kinds are opened"),
     }
 }
@@ -108,10 +112,15 @@ impl Step for JoinNamespaces {
         "join namespaces"
     }
 
-    /// The PID namespace: the child is born in it.
-    fn before_clone(&self, _cx: &Context, _into: &mut CloneInto) -> Result<(), StepError> {
+    /// The PID and user namespaces: the child is born in them.
+    fn before_clone(&self, _cx: &Context, into: &mut CloneInto) -> Result<(), StepError> {
         if let Some((flag, path, file)) = self.pid() {
             setns(file, *flag).doing(|| format!("join the PID namespace {}", path.display()))?;
+        }
+        let user = self.joined.iter().find(|(flag, ..)| *flag == CloneFlags::CLONE_NEWUSER);
+        if let Some((_, path, file)) = user {
+            let fd = file.try_clone().doing(|| format!("dup {}", path.display()))?;
+            into.user_namespace = Some(fd.into());
         }
         Ok(())
     }
@@ -126,7 +135,8 @@ impl Step for JoinNamespaces {
     }
 
     fn in_child(&self, _cx: &Context) -> Result<(), StepError> {
-        let others = self.joined.iter().filter(|(flag, ..)| *flag != CloneFlags::CLONE_NEWPID);
+        let born_in = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWUSER;
+        let others = self.joined.iter().filter(|(flag, ..)| !born_in.contains(*flag));
         for (flag, path, file) in others {
             // The flag makes the kernel check that the file is a namespace of
             // that kind, not any file a config names.

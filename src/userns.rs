@@ -21,8 +21,9 @@ use oci_spec::runtime::{Linux, LinuxIdMapping};
 use crate::bundle::BundleError;
 
 /// `plan` in a user namespace with the config's maps; `plan` as it is if the
-/// config has none.
-pub fn apply(plan: Plan, linux: &Linux) -> Result<Plan, BundleError> {
+/// config has none. `joined`: the namespace exists already (a path), and
+/// the child is born in it; its maps are only checked.
+pub fn apply(plan: Plan, linux: &Linux, joined: bool) -> Result<Plan, BundleError> {
     let (uids, gids) = match (linux.uid_mappings(), linux.gid_mappings()) {
         (None, None) => return Ok(plan),
         (Some(uids), Some(gids)) => (uids, gids),
@@ -45,11 +46,11 @@ pub fn apply(plan: Plan, linux: &Linux) -> Result<Plan, BundleError> {
     let userns = UserNamespace {
         uids: map(Kind::User, "linux.uidMappings", uids)?,
         gids: map(Kind::Group, "linux.gidMappings", gids)?,
-        writer: Writer::Direct,
+        writer: if joined { Writer::Joined } else { Writer::Direct },
     };
     let devices = Rc::new(HostDevices::default());
+    let plan = if joined { plan } else { plan.with_namespace(CloneFlags::CLONE_NEWUSER) };
     Ok(plan
-        .with_namespace(CloneFlags::CLONE_NEWUSER)
         .first(userns)
         .replace("mount /proc", vec![])
         .replace("mount /sys", vec![])

@@ -815,6 +815,80 @@ fn alive(mark: &str) -> bool {
     String::from_utf8_lossy(&ps.stdout).lines().any(|l| l.contains(mark))
 }
 
+/// A user namespace joined by path, with its maps given (podman's
+/// `--userns container:NAME`): B's root is A's, 100000 outside, and B's
+/// other namespaces are its own, made inside A's user namespace.
+fn joined_user_namespace(lab: &Lab) -> Vec<Row> {
+    let first = lab.id("userns-owner");
+    let bundle = userns_bundle(lab, &first, &["sleep", "30"]);
+    let mut rows = vec![row(
+        "`create` A",
+        &lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &first]),
+    )];
+    rows.push(row("`start` A", &lab.run(&["start", &first])));
+    let pid = lab.state(&first).unwrap_or_default()["pid"].as_i64().unwrap_or(0);
+    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap_or_default();
+    let joining = lab.id("userns-joiner");
+    let show = [
+        "sh",
+        "-c",
+        "id; cat /proc/self/uid_map | tr -s ' ' | sed 's/^ //'; readlink /proc/self/ns/user;          echo x > /tmp/made && echo made /tmp/made",
+    ];
+    let bundle = userns_bundle(lab, &joining, &show);
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    let namespaces = config["linux"]["namespaces"].as_array_mut().unwrap();
+    let ns = namespaces.iter_mut().find(|ns| ns["type"] == "user").expect("a user namespace");
+    ns["path"] = format!("/proc/{pid}/ns/user").into();
+    std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+    let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &joining]);
+    let said = Said { stdout: said.stdout.replace(&theirs.display().to_string(), "A's"), ..said };
+    rows.extend(output_rows(&said).into_iter().map(|(s, c)| (format!("`run` B: {s}"), c)));
+    let owner = std::fs::metadata(bundle.join("rootfs/tmp/made")).map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        format!("{}:{}", m.uid(), m.gid())
+    });
+    rows.push(("/tmp/made's owner on the host".into(), owner.unwrap_or_else(|e| e.to_string())));
+    rows.push(row("`delete --force` A", &lab.run(&["delete", "--force", &first])));
+    rows
+}
+
+/// What no runtime does on this machine, and each refuses: joining another
+/// container's mount namespace (its root is not the bundle's), and
+/// `--systemd-cgroup` where no systemd runs.
+fn refused_here(lab: &Lab) -> Vec<Row> {
+    let first = lab.id("mnt-owner");
+    let bundle = lab.bundle(&first, &["sleep", "30"], |_| {});
+    let mut rows = vec![row(
+        "`create` A",
+        &lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &first]),
+    )];
+    let pid = lab.state(&first).unwrap_or_default()["pid"].as_i64().unwrap_or(0);
+    let joining = lab.id("mnt-joiner");
+    let bundle = lab.bundle(&joining, &["true"], |c| {
+        let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
+        let ns = namespaces.iter_mut().find(|ns| ns["type"] == "mount").expect("a mount namespace");
+        ns["path"] = format!("/proc/{pid}/ns/mnt").into();
+    });
+    let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &joining]);
+    rows.push((
+        "`run` B in A's mount namespace".into(),
+        if said.code == 0 { "ok" } else { "fails" }.into(),
+    ));
+    rows.push(("then `state` B".into(), lab.status(&joining)));
+    let systemd = lab.id("systemd");
+    let bundle = lab.bundle(&systemd, &["true"], |_| {});
+    let said =
+        lab.run(&["--systemd-cgroup", "run", "--bundle", bundle.to_str().unwrap(), &systemd]);
+    rows.push((
+        "`--systemd-cgroup run`, no systemd here".into(),
+        if said.code == 0 { "ok" } else { "fails" }.into(),
+    ));
+    rows.push(("then `state`".into(), lab.status(&systemd)));
+    rows.push(row("`delete --force` A", &lab.run(&["delete", "--force", &first])));
+    rows
+}
+
 /// A session keyring of the container's own (named `_ses.ID` by runc and
 /// tincan, `ID` by crun), unless `--no-new-keyring`: then the runtime's.
 fn keyring(lab: &Lab) -> Vec<Row> {
@@ -1132,6 +1206,38 @@ fn a_failed_create_still_runs_the_poststop_hooks() {
     assert_eq!(lab.status(&id), "error", "a failed create leaves no state");
 }
 
+/// A user namespace joined by path whose maps are not the config's: refused,
+/// saying both, and nothing left.
+#[test]
+fn a_joined_user_namespace_with_other_maps_is_refused() {
+    let test = "oci_runtime::a_joined_user_namespace_with_other_maps_is_refused";
+    if !root_or_skip(test) {
+        return;
+    }
+    let lab = Lab::new(crate::support::oci::Runtime::Tincan);
+    let first = lab.id("maps-owner");
+    let bundle = userns_bundle(&lab, &first, &["sleep", "30"]);
+    let created = lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &first]);
+    assert_eq!(created.code, 0, "{created:?}");
+    let pid = lab.state(&first).expect("its state")["pid"].as_i64().unwrap();
+    let joining = lab.id("maps-joiner");
+    let other = serde_json::json!([{"containerID": 0, "hostID": 200_000, "size": 65_536}]);
+    let bundle = lab.bundle(&joining, &["true"], |c| {
+        let user = serde_json::json!({"type": "user", "path": format!("/proc/{pid}/ns/user")});
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(user);
+        c["linux"]["uidMappings"] = other.clone();
+        c["linux"]["gidMappings"] = other.clone();
+    });
+    let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &joining]);
+    assert_eq!(said.code, 1, "{said:?}");
+    assert!(
+        said.stderr.contains("maps 0 100000 65536, the config asks for 0 200000 65536"),
+        "{said:?}"
+    );
+    assert_eq!(lab.status(&joining), "error", "a refused container leaves no state");
+    assert_eq!(lab.run(&["delete", "--force", &first]).code, 0);
+}
+
 /// What each hook is told, where the references differ and tincan says
 /// what the spec does: `creating` until `start` (the runtime's PID, or the
 /// container's own inside it), `created` to `startContainer`, `running` to
@@ -1281,6 +1387,8 @@ mod case {
         keyring,
         hooks,
         shared_pid,
-        run_terminal
+        run_terminal,
+        joined_user_namespace,
+        refused_here
     );
 }

@@ -31,6 +31,10 @@ use nix::unistd::Pid;
 pub struct CloneInto {
     /// A cgroup v2 directory to be born in (chapter 7).
     pub cgroup: Option<OwnedFd>,
+    /// A user namespace that exists already, to be born in, and to own the
+    /// child's new namespaces (an OCI config's `user` namespace with a path):
+    /// see [`clone3`].
+    pub user_namespace: Option<OwnedFd>,
 }
 
 /// The container's process, as its parent holds it.
@@ -60,6 +64,15 @@ pub enum Forked {
 /// not run. The child must not rely on those (Rust's locks and our steps don't;
 /// `--init`'s fork is glibc's own `fork`).
 pub unsafe fn clone3(namespaces: CloneFlags, into: &CloneInto) -> Result<Forked, Errno> {
+    match &into.user_namespace {
+        // SAFETY: the caller upholds the same contract.
+        Some(userns) => unsafe { clone3_in(userns, namespaces, into) },
+        // SAFETY: the same.
+        None => unsafe { clone3_here(namespaces, into) },
+    }
+}
+
+unsafe fn clone3_here(namespaces: CloneFlags, into: &CloneInto) -> Result<Forked, Errno> {
     let mut pidfd: libc::c_int = -1;
     let mut flags = namespaces.bits() as u64 | libc::CLONE_PIDFD as u64;
     let mut cgroup = 0;
@@ -88,6 +101,89 @@ pub unsafe fn clone3(namespaces: CloneFlags, into: &CloneInto) -> Result<Forked,
     }
 }
 // ANCHOR_END: clone3
+
+/// The clone for a user namespace that exists already. A namespace belongs
+/// to the user namespace of the process that makes it, so the child's new
+/// ones must be made from inside that one; but the runtime must stay outside,
+/// with its privileges on the host. So a helper is forked, which joins the
+/// user namespace (`setns(2)`) and clones the child with `CLONE_PARENT`: the
+/// child is the runtime's, as if cloned here (its pidfd, its exit status),
+/// and the helper, having said the child's PID, exits. runc's `nsexec` forks
+/// for the same reason. On cgroup v2 the helper first moves itself into the
+/// child's cgroup, where the child is then born: once in the user namespace,
+/// the helper may no longer write the host's cgroup files.
+///
+/// # Safety
+/// As [`clone3`].
+unsafe fn clone3_in(
+    userns: &OwnedFd,
+    namespaces: CloneFlags,
+    into: &CloneInto,
+) -> Result<Forked, Errno> {
+    use std::io::{Read, Write};
+    let (said, say) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    // SAFETY: single-threaded (the caller's contract): the helper is a copy
+    // that only makes system calls, and leaves with _exit.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => {
+            drop(said);
+            let cloned = (|| {
+                if let Some(cgroup) = &into.cgroup {
+                    let procs = nix::fcntl::openat(
+                        cgroup,
+                        "cgroup.procs",
+                        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                        nix::sys::stat::Mode::empty(),
+                    )?;
+                    nix::unistd::write(&procs, b"0")?;
+                }
+                nix::sched::setns(userns, CloneFlags::CLONE_NEWUSER)?;
+                // SAFETY: all-zero is a valid `clone_args`: no stack, no TLS.
+                let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+                // No exit signal of its own with `CLONE_PARENT` (the kernel
+                // refuses one): it takes the helper's, SIGCHLD, as fork gave it.
+                args.flags = namespaces.bits() as u64 | libc::CLONE_PARENT as u64;
+                // SAFETY: as in `clone3_here`.
+                let ret = unsafe {
+                    libc::syscall(
+                        libc::SYS_clone3,
+                        &mut args as *mut libc::clone_args,
+                        size_of_val(&args),
+                    )
+                };
+                Errno::result(ret)
+            })();
+            match cloned {
+                Ok(0) => {
+                    drop(say);
+                    Ok(Forked::Child)
+                }
+                outcome => {
+                    let word = outcome.unwrap_or_else(|errno| -(errno as i64));
+                    let _ = std::fs::File::from(say).write_all(&word.to_ne_bytes());
+                    // SAFETY: the helper ends here, running nothing of the runtime's.
+                    unsafe { libc::_exit(0) }
+                }
+            }
+        }
+        nix::unistd::ForkResult::Parent { child: helper } => {
+            drop(say);
+            let mut word = [0u8; 8];
+            let read = std::fs::File::from(said).read_exact(&mut word);
+            let _ = nix::sys::wait::waitpid(helper, None);
+            read.map_err(|_| Errno::ECHILD)?;
+            match i64::from_ne_bytes(word) {
+                pid if pid > 0 => {
+                    let pid = Pid::from_raw(pid as libc::pid_t);
+                    // Ours (`CLONE_PARENT`) and not reaped: the PID still names it.
+                    let pidfd = pidfd_open(pid)?;
+                    Ok(Forked::Parent(Child { pid, pidfd }))
+                }
+                errno => Err(Errno::from_raw(-errno as i32)),
+            }
+        }
+    }
+}
 
 /// `CLONE_INTO_CGROUP` (Linux 5.7). The `libc` crate's constant is an `int` that
 /// cannot hold it, so it is spelled out here, from `linux/sched.h`.

@@ -53,6 +53,10 @@ pub enum Writer {
     /// gave its user and so get past a "group may not read" permission
     /// (CVE-2014-8989). So the container keeps its groups, unmapped.
     SingleId,
+    /// The namespace exists already (an OCI config joins it by its path):
+    /// its maps were written once, for ever, by whoever made it. They are
+    /// only checked to be the ones asked for.
+    Joined,
 }
 
 /// The maps of the container's user namespace, and how to write them.
@@ -81,8 +85,37 @@ impl UserNamespace {
                 write_proc(child, "uid_map", &self.uids.proc_text())?;
                 write_proc(child, "gid_map", &self.gids.proc_text())
             }
+            Writer::Joined => {
+                same_map(child, "uid_map", &self.uids)?;
+                same_map(child, "gid_map", &self.gids)
+            }
         }
     }
+}
+
+/// Check that the child's namespace maps what `map` says (the kernel's
+/// text, in any order).
+fn same_map(child: Pid, file: &str, map: &IdMap) -> Result<(), StepError> {
+    let path = format!("/proc/{child}/{file}");
+    let lines = |text: &str| {
+        let mut lines: Vec<Vec<String>> = text
+            .lines()
+            .map(|l| l.split_whitespace().map(str::to_owned).collect())
+            .filter(|l: &Vec<String>| !l.is_empty())
+            .collect();
+        lines.sort();
+        lines
+    };
+    let has = std::fs::read_to_string(&path).doing(|| format!("read {path}"))?;
+    if lines(&has) == lines(&map.proc_text()) {
+        return Ok(());
+    }
+    let shown = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    Err(StepError::new(format!("check {path}"), Errno::EINVAL).hint(format!(
+        "the user namespace joined maps {}, the config asks for {}: give its maps",
+        shown(&has),
+        shown(&map.proc_text())
+    )))
 }
 // ANCHOR_END: in_parent
 
