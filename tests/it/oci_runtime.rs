@@ -849,6 +849,24 @@ fn joined_user_namespace(lab: &Lab) -> Vec<Row> {
         format!("{}:{}", m.uid(), m.gid())
     });
     rows.push(("/tmp/made's owner on the host".into(), owner.unwrap_or_else(|e| e.to_string())));
+    // C joins A's PID namespace too (a pod that shares both).
+    let both = lab.id("userns-pid-joiner");
+    let show = ["sh", "-c", "id; ps -o pid,args | grep -q '^ *1 sleep 30$' && echo A is PID 1"];
+    let bundle = userns_bundle(lab, &both, &show);
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    for ns in config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "user" || ns["type"] == "pid" {
+            ns["path"] = format!("/proc/{pid}/ns/{}", ns["type"].as_str().unwrap()).into();
+        }
+    }
+    std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+    let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &both]);
+    rows.extend(
+        output_rows(&said)
+            .into_iter()
+            .map(|(s, c)| (format!("`run` C, A's PID namespace too: {s}"), c)),
+    );
     rows.push(row("`delete --force` A", &lab.run(&["delete", "--force", &first])));
     rows
 }

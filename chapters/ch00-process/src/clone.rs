@@ -107,11 +107,18 @@ unsafe fn clone3_here(namespaces: CloneFlags, into: &CloneInto) -> Result<Forked
 /// ones must be made from inside that one; but the runtime must stay outside,
 /// with its privileges on the host. So a helper is forked, which joins the
 /// user namespace (`setns(2)`) and clones the child with `CLONE_PARENT`: the
-/// child is the runtime's, as if cloned here (its pidfd, its exit status),
-/// and the helper, having said the child's PID, exits. runc's `nsexec` forks
-/// for the same reason. On cgroup v2 the helper first moves itself into the
-/// child's cgroup, where the child is then born: once in the user namespace,
-/// the helper may no longer write the host's cgroup files.
+/// child is the runtime's, as if cloned here (its exit status, its pidfd,
+/// which the helper hands over), and the helper exits. runc's `nsexec` forks
+/// for the same reason.
+///
+/// Inside the namespace, its root (another container's, maybe) holds every
+/// capability over the helper and the child while they are still the host's
+/// root, with the host's files in reach: so first they are made
+/// non-dumpable, which no capability in a user namespace gets past (`man 2
+/// PR_SET_DUMPABLE`; `execve` of the command undoes it), and they become
+/// the namespace's root at once (runc's CVE-2016-9962). On cgroup v2 the
+/// helper moves itself into the child's cgroup before, where the child is
+/// born: as the namespace's root it may no longer write the host's cgroups.
 ///
 /// # Safety
 /// As [`clone3`].
@@ -120,69 +127,131 @@ unsafe fn clone3_in(
     namespaces: CloneFlags,
     into: &CloneInto,
 ) -> Result<Forked, Errno> {
-    use std::io::{Read, Write};
-    let (said, say) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    let (runtime, helper_end) =
+        socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
     // SAFETY: single-threaded (the caller's contract): the helper is a copy
     // that only makes system calls, and leaves with _exit.
     match unsafe { nix::unistd::fork() }? {
         nix::unistd::ForkResult::Child => {
-            drop(said);
-            let cloned = (|| {
-                if let Some(cgroup) = &into.cgroup {
-                    let procs = nix::fcntl::openat(
-                        cgroup,
-                        "cgroup.procs",
-                        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                        nix::sys::stat::Mode::empty(),
-                    )?;
-                    nix::unistd::write(&procs, b"0")?;
-                }
-                nix::sched::setns(userns, CloneFlags::CLONE_NEWUSER)?;
-                // SAFETY: all-zero is a valid `clone_args`: no stack, no TLS.
-                let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
-                // No exit signal of its own with `CLONE_PARENT` (the kernel
-                // refuses one): it takes the helper's, SIGCHLD, as fork gave it.
-                args.flags = namespaces.bits() as u64 | libc::CLONE_PARENT as u64;
-                // SAFETY: as in `clone3_here`.
-                let ret = unsafe {
-                    libc::syscall(
-                        libc::SYS_clone3,
-                        &mut args as *mut libc::clone_args,
-                        size_of_val(&args),
-                    )
-                };
-                Errno::result(ret)
-            })();
-            match cloned {
-                Ok(0) => {
-                    drop(say);
-                    Ok(Forked::Child)
-                }
-                outcome => {
-                    let word = outcome.unwrap_or_else(|errno| -(errno as i64));
-                    let _ = std::fs::File::from(say).write_all(&word.to_ne_bytes());
-                    // SAFETY: the helper ends here, running nothing of the runtime's.
-                    unsafe { libc::_exit(0) }
-                }
+            drop(runtime);
+            let mut pidfd: libc::c_int = -1;
+            // SAFETY: the helper's own steps, each a plain system call.
+            let cloned = unsafe { helper(userns, namespaces, into, &mut pidfd) };
+            if let Ok(0) = cloned {
+                drop(helper_end);
+                return Ok(Forked::Child);
             }
+            let _ = match cloned {
+                Ok(_) => send_fd(&helper_end, pidfd, 0),
+                Err(errno) => send_fd(&helper_end, -1, errno as i32),
+            };
+            // SAFETY: the helper ends here, running nothing of the runtime's.
+            unsafe { libc::_exit(0) }
         }
         nix::unistd::ForkResult::Parent { child: helper } => {
-            drop(say);
-            let mut word = [0u8; 8];
-            let read = std::fs::File::from(said).read_exact(&mut word);
+            drop(helper_end);
+            let received = receive_fd(&runtime);
             let _ = nix::sys::wait::waitpid(helper, None);
-            read.map_err(|_| Errno::ECHILD)?;
-            match i64::from_ne_bytes(word) {
-                pid if pid > 0 => {
-                    let pid = Pid::from_raw(pid as libc::pid_t);
-                    // Ours (`CLONE_PARENT`) and not reaped: the PID still names it.
-                    let pidfd = pidfd_open(pid)?;
-                    Ok(Forked::Parent(Child { pid, pidfd }))
-                }
-                errno => Err(Errno::from_raw(-errno as i32)),
-            }
+            // The PID as our namespace numbers it (the helper's may be
+            // another's, when a PID namespace is joined too).
+            let pidfd = received?;
+            let pid = pid_of(&pidfd)?;
+            Ok(Forked::Parent(Child { pid, pidfd }))
         }
     }
+}
+
+/// The helper's part: into the cgroup, not dumpable, into the user
+/// namespace as its root, then `clone3` (0 in the child).
+///
+/// # Safety
+/// As [`clone3`].
+unsafe fn helper(
+    userns: &OwnedFd,
+    namespaces: CloneFlags,
+    into: &CloneInto,
+    pidfd: &mut libc::c_int,
+) -> Result<i64, Errno> {
+    if let Some(cgroup) = &into.cgroup {
+        let procs = nix::fcntl::openat(
+            cgroup,
+            "cgroup.procs",
+            nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )?;
+        nix::unistd::write(&procs, b"0")?;
+    }
+    nix::sys::prctl::set_dumpable(false)?;
+    nix::sched::setns(userns, CloneFlags::CLONE_NEWUSER)?;
+    let root = nix::unistd::Gid::from_raw(0);
+    nix::unistd::setresgid(root, root, root)?;
+    let root = nix::unistd::Uid::from_raw(0);
+    nix::unistd::setresuid(root, root, root)?;
+    // SAFETY: all-zero is a valid `clone_args`: no stack, no TLS.
+    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+    // No exit signal of its own with `CLONE_PARENT` (the kernel refuses
+    // one): it takes the helper's, SIGCHLD, as fork gave it.
+    args.flags = namespaces.bits() as u64 | libc::CLONE_PARENT as u64 | libc::CLONE_PIDFD as u64;
+    args.pidfd = pidfd as *mut libc::c_int as u64;
+    // SAFETY: as in `clone3_here`.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_clone3, &mut args as *mut libc::clone_args, size_of_val(&args))
+    };
+    Errno::result(ret)
+}
+
+/// Send descriptor `fd` (none if negative) and an errno over `socket`.
+fn send_fd(socket: &OwnedFd, fd: libc::c_int, errno: i32) -> Result<usize, Errno> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    let word = errno.to_ne_bytes();
+    let fds = [fd];
+    let rights = [ControlMessage::ScmRights(&fds)];
+    let message: &[ControlMessage] = if fd >= 0 { &rights } else { &[] };
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[std::io::IoSlice::new(&word)],
+        message,
+        MsgFlags::empty(),
+        None,
+    )
+}
+
+/// The child's pidfd from the helper, or the errno it failed with.
+fn receive_fd(socket: &OwnedFd) -> Result<OwnedFd, Errno> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    let mut word = [0u8; 4];
+    let mut iov = [std::io::IoSliceMut::new(&mut word)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let message =
+        recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
+    let fd = message.cmsgs()?.find_map(|cmsg| match cmsg {
+        // SAFETY: the kernel just installed this descriptor in our table.
+        ControlMessageOwned::ScmRights(fds) => {
+            fds.first().map(|fd| unsafe { OwnedFd::from_raw_fd(*fd) })
+        }
+        _ => None,
+    });
+    let bytes = message.bytes;
+    match fd {
+        Some(fd) => Ok(fd),
+        // The helper said why, or died before saying anything.
+        None if bytes == 4 => Err(Errno::from_raw(i32::from_ne_bytes(word))),
+        None => Err(Errno::ECHILD),
+    }
+}
+
+/// The PID of the process `pidfd` refers to, as our PID namespace numbers
+/// it (`Pid:` in its `/proc/self/fdinfo`).
+fn pid_of(pidfd: &OwnedFd) -> Result<Pid, Errno> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd()))
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|pid| pid.trim().parse().ok())
+        .filter(|pid: &libc::pid_t| *pid > 0)
+        .map(Pid::from_raw)
+        .ok_or(Errno::ESRCH)
 }
 
 /// `CLONE_INTO_CGROUP` (Linux 5.7). The `libc` crate's constant is an `int` that
