@@ -51,6 +51,20 @@ pub enum Forked {
     Child,
 }
 
+/// `clone3(2)`: see [`clone3_here`]; for a user namespace that exists
+/// already ([`CloneInto::user_namespace`]), through a helper that joins it.
+///
+/// # Safety
+/// As [`clone3_here`].
+pub unsafe fn clone3(namespaces: CloneFlags, into: &CloneInto) -> Result<Forked, Errno> {
+    match &into.user_namespace {
+        // SAFETY: the caller upholds the same contract.
+        Some(userns) => unsafe { clone3_in(userns, namespaces, into) },
+        // SAFETY: the same.
+        None => unsafe { clone3_here(namespaces, into) },
+    }
+}
+
 // ANCHOR: clone3
 /// `clone3(2)` with `namespaces`, `CLONE_PIDFD` and whatever `into` asks for.
 ///
@@ -63,16 +77,7 @@ pub enum Forked {
 /// robust-mutex list is not registered again, and `pthread_atfork` handlers do
 /// not run. The child must not rely on those (Rust's locks and our steps don't;
 /// `--init`'s fork is glibc's own `fork`).
-pub unsafe fn clone3(namespaces: CloneFlags, into: &CloneInto) -> Result<Forked, Errno> {
-    match &into.user_namespace {
-        // SAFETY: the caller upholds the same contract.
-        Some(userns) => unsafe { clone3_in(userns, namespaces, into) },
-        // SAFETY: the same.
-        None => unsafe { clone3_here(namespaces, into) },
-    }
-}
-
-unsafe fn clone3_here(namespaces: CloneFlags, into: &CloneInto) -> Result<Forked, Errno> {
+pub unsafe fn clone3_here(namespaces: CloneFlags, into: &CloneInto) -> Result<Forked, Errno> {
     let mut pidfd: libc::c_int = -1;
     let mut flags = namespaces.bits() as u64 | libc::CLONE_PIDFD as u64;
     let mut cgroup = 0;
@@ -121,7 +126,7 @@ unsafe fn clone3_here(namespaces: CloneFlags, into: &CloneInto) -> Result<Forked
 /// born: as the namespace's root it may no longer write the host's cgroups.
 ///
 /// # Safety
-/// As [`clone3`].
+/// As [`clone3_here`].
 unsafe fn clone3_in(
     userns: &OwnedFd,
     namespaces: CloneFlags,
@@ -166,7 +171,7 @@ unsafe fn clone3_in(
 /// namespace as its root, then `clone3` (0 in the child).
 ///
 /// # Safety
-/// As [`clone3`].
+/// As [`clone3_here`].
 unsafe fn helper(
     userns: &OwnedFd,
     namespaces: CloneFlags,
