@@ -177,6 +177,8 @@ enum Command {
     Features,
     /// List the chapters the runtime is built from.
     Chapters,
+    /// Check this host for what containers need, and say what to fix.
+    Doctor,
 }
 
 /// A command's failure: one line on stderr, as engines expect.
@@ -262,6 +264,7 @@ fn command(cli: &Cli) -> Result<u8, Failure> {
             chapters();
             Ok(0)
         }
+        Command::Doctor => commands::doctor::doctor(),
     }
 }
 

@@ -1,7 +1,8 @@
-//! One module a command of the OCI runtime command line.
+//! One module a command of the OCI runtime command line (and `doctor`).
 
 pub mod create;
 pub mod delete;
+pub mod doctor;
 pub mod exec;
 pub mod features;
 pub mod kill;

@@ -39,6 +39,7 @@ mod ch10;
 mod ch10_v2;
 mod containerd;
 mod crash;
+mod doctor;
 mod errors;
 mod escape_lab;
 mod escape_vm;

@@ -175,6 +175,13 @@ fn our_chain(name: &'static str) -> Chain<'static> {
     Chain { family: NfFamily::IP, table: TABLE.into(), name: name.into(), ..Chain::default() }
 }
 
+/// The chains of other tables that drop forwarded packets by default, as
+/// "TABLE CHAIN" (what `tincan doctor` reports).
+pub fn forward_droppers() -> Result<Vec<String>, StepError> {
+    let chains = dropping_forward_chains()?;
+    Ok(chains.iter().map(|c| format!("{} {}", c.table, c.name)).collect())
+}
+
 /// Base chains of other tables on the forward hook whose policy is drop.
 fn dropping_forward_chains() -> Result<Vec<Chain<'static>>, StepError> {
     let ruleset = nft::ruleset()?;

@@ -37,6 +37,7 @@ mod ports;
 
 pub use bridge::Bridge;
 pub use etc::{EtcFiles, write as write_etc_files};
+pub use firewall::forward_droppers;
 pub use ports::{PortMapping, Protocol};
 
 use ch00_process::{Context, Plan, Step, StepError};
