@@ -179,6 +179,11 @@ enum Command {
     Chapters,
     /// Check this host for what containers need, and say what to fix.
     Doctor,
+    /// The image store's commands (chapter 8's), on the store of
+    /// `$TINCAN_ROOT` [default: /var/lib/tincan for root, $XDG_DATA_HOME/tincan
+    /// for a user]; tincan's `--root` is where containers' state lives.
+    #[command(flatten)]
+    Image(ch08_images::cli::ImageCommand),
 }
 
 /// A command's failure: one line on stderr, as engines expect.
@@ -211,7 +216,7 @@ fn main() -> ExitCode {
         command(&cli)
     };
     match done {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(Failure(message)) => {
             log::error(&message);
             ExitCode::FAILURE
@@ -220,7 +225,29 @@ fn main() -> ExitCode {
 }
 
 /// Run the command; the exit code it asks for (`run`: the container's).
-fn command(cli: &Cli) -> Result<u8, Failure> {
+fn command(cli: &Cli) -> Result<ExitCode, Failure> {
+    if let Command::Image(image) = &cli.command {
+        return image_command(image);
+    }
+    oci_command(cli).map(ExitCode::from)
+}
+
+/// The image store's commands: as root, or for a user as root of a user
+/// namespace of its own (chapter 9's way, which runs this command again).
+fn image_command(command: &ch08_images::cli::ImageCommand) -> Result<ExitCode, Failure> {
+    let store = ch08_images::store::Store::open(ch08_images::store::default_root())?;
+    if command.writes_layers()
+        && let Some(code) =
+            ch09_user::images::write_layers_in_user_namespace(store.root()).map_err(Failure)?
+    {
+        return Ok(code);
+    }
+    ch08_images::cli::image_command(&store, command.clone()).map_err(Failure)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The OCI runtime's commands, and the rest.
+fn oci_command(cli: &Cli) -> Result<u8, Failure> {
     let root = &cli.root;
     match &cli.command {
         Command::Create { bundle, pid_file, console_socket, no_new_keyring, id } => {
@@ -265,6 +292,7 @@ fn command(cli: &Cli) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Doctor => commands::doctor::doctor(),
+        Command::Image(_) => unreachable!("the image commands are run by image_command"),
     }
 }
 

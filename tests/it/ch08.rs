@@ -25,7 +25,7 @@ mod run;
 mod store;
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -155,7 +155,6 @@ fn diff_ids(sandbox: &Sandbox, image: &str) -> Vec<String> {
     ids.iter().map(|d| d.as_str().unwrap().trim_start_matches("sha256:").to_owned()).collect()
 }
 
-/// A sandbox whose containers have no network (the registry is the host's).
 /// A sandbox whose store has the three-layer image, pulled from the registry
 /// without auth, and the image's name.
 fn pulled_three() -> (Sandbox, String) {
@@ -165,6 +164,7 @@ fn pulled_three() -> (Sandbox, String) {
     (sandbox, format!("{}/{PUSHED}", registry.host()))
 }
 
+/// A sandbox whose containers have no network (the registry is the host's).
 fn offline() -> Sandbox {
     Sandbox::new().options(&["--net", "none"])
 }
@@ -181,4 +181,35 @@ fn pushed(tag: &str, dest: &str, format: Format) -> (Arc<Registry>, String) {
     }
     let reference = format!("{}/{dest}", registry.host());
     (registry, reference)
+}
+
+/// `tincan pull`, `images`, `inspect` and `rmi` are chapter 8's, on the same
+/// store: each says what `ch08` says of it.
+#[test]
+fn tincan_has_the_image_commands_of_the_chapters() {
+    if !can_run("ch08::tincan_has_the_image_commands_of_the_chapters") {
+        return;
+    }
+    let registry = registry(Auth::None);
+    let sandbox = offline();
+    let tincan = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tincan"))
+            .env("TINCAN_ROOT", sandbox.store_dir())
+            .env("DOCKER_CONFIG", sandbox.dir().join("no-docker-config"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tincan")
+    };
+    let image = format!("{}/{PUSHED}", registry.host());
+    let pulled = ok(&tincan(&["pull", &image]));
+    assert_eq!(summary(&pulled), format!("{image}: 3 layers, 3 downloaded"), "{pulled}");
+    let listed = ok(&tincan(&["images"]));
+    assert!(listed.contains(&image), "{listed}");
+    assert_eq!(listed, ok(&ch08(&sandbox, &["images"])));
+    assert_eq!(ok(&tincan(&["inspect", &image])), ok(&ch08(&sandbox, &["inspect", &image])));
+    let removed = ok(&tincan(&["rmi", &image]));
+    assert!(removed.starts_with(&format!("Untagged: {image}\n")), "{removed}");
+    assert_eq!(ok(&tincan(&["images"])), ok(&ch08(&sandbox, &["images"])));
+    assert!(!ok(&tincan(&["images"])).contains(&image));
 }

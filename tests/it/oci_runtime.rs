@@ -706,7 +706,7 @@ fn user_namespace(lab: &Lab) -> Vec<Row> {
          (echo 1 > /proc/sys/kernel/hostname) 2> /dev/null && echo /proc/sys written || echo /proc/sys refused",
     ];
     let id = lab.id("userns");
-    let bundle = userns_bundle(lab, &id, &show);
+    let bundle = userns_bundle(lab, &id, &show, |_| {});
     let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &id]);
     let mut rows = output_rows(&said);
     let made = bundle.join("rootfs/tmp/made");
@@ -718,7 +718,7 @@ fn user_namespace(lab: &Lab) -> Vec<Row> {
     // A process `exec` adds is in the same user namespace: root inside, not
     // the host's root.
     let running = lab.id("userns-exec");
-    let bundle = userns_bundle(lab, &running, &["sleep", "30"]);
+    let bundle = userns_bundle(lab, &running, &["sleep", "30"], |_| {});
     rows.push(row(
         "`create`",
         &lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &running]),
@@ -756,9 +756,7 @@ fn shared_pid(lab: &Lab) -> Vec<Row> {
         "ps -o pid,args | grep -q '^ *1 sleep 30$' && echo A is PID 1; sh -c 'sleep 29; :' {left} &"
     );
     let bundle = lab.bundle(&joining, &["sh", "-c", &show], |c| {
-        let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
-        let ns = namespaces.iter_mut().find(|ns| ns["type"] == "pid").expect("a PID namespace");
-        ns["path"] = format!("/proc/{pid}/ns/pid").into();
+        join_namespaces_of(c, pid, &["pid"]);
     });
     let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &joining]);
     rows.extend(
@@ -779,9 +777,7 @@ fn shared_pid(lab: &Lab) -> Vec<Row> {
     // on a FIFO nobody writes.
     let start = format!("mkfifo /tmp/f; sh -c 'read x < /tmp/f; :' {left} & exec sleep 30");
     let bundle = lab.bundle(&third, &["sh", "-c", &start], |c| {
-        let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
-        let ns = namespaces.iter_mut().find(|ns| ns["type"] == "pid").expect("a PID namespace");
-        ns["path"] = format!("/proc/{pid}/ns/pid").into();
+        join_namespaces_of(c, pid, &["pid"]);
     });
     rows.push(row(
         "`create` C, in A's",
@@ -820,7 +816,7 @@ fn alive(mark: &str) -> bool {
 /// other namespaces are its own, made inside A's user namespace.
 fn joined_user_namespace(lab: &Lab) -> Vec<Row> {
     let first = lab.id("userns-owner");
-    let bundle = userns_bundle(lab, &first, &["sleep", "30"]);
+    let bundle = userns_bundle(lab, &first, &["sleep", "30"], |_| {});
     let mut rows = vec![row(
         "`create` A",
         &lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &first]),
@@ -832,15 +828,10 @@ fn joined_user_namespace(lab: &Lab) -> Vec<Row> {
     let show = [
         "sh",
         "-c",
-        "id; cat /proc/self/uid_map | tr -s ' ' | sed 's/^ //'; readlink /proc/self/ns/user;          echo x > /tmp/made && echo made /tmp/made",
+        "id; cat /proc/self/uid_map | tr -s ' ' | sed 's/^ //'; readlink /proc/self/ns/user; \
+         echo x > /tmp/made && echo made /tmp/made",
     ];
-    let bundle = userns_bundle(lab, &joining, &show);
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
-    let namespaces = config["linux"]["namespaces"].as_array_mut().unwrap();
-    let ns = namespaces.iter_mut().find(|ns| ns["type"] == "user").expect("a user namespace");
-    ns["path"] = format!("/proc/{pid}/ns/user").into();
-    std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+    let bundle = userns_bundle(lab, &joining, &show, |c| join_namespaces_of(c, pid, &["user"]));
     let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &joining]);
     let said = Said { stdout: said.stdout.replace(&theirs.display().to_string(), "A's"), ..said };
     rows.extend(output_rows(&said).into_iter().map(|(s, c)| (format!("`run` B: {s}"), c)));
@@ -852,15 +843,7 @@ fn joined_user_namespace(lab: &Lab) -> Vec<Row> {
     // C joins A's PID namespace too (a pod that shares both).
     let both = lab.id("userns-pid-joiner");
     let show = ["sh", "-c", "id; ps -o pid,args | grep -q '^ *1 sleep 30$' && echo A is PID 1"];
-    let bundle = userns_bundle(lab, &both, &show);
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
-    for ns in config["linux"]["namespaces"].as_array_mut().unwrap() {
-        if ns["type"] == "user" || ns["type"] == "pid" {
-            ns["path"] = format!("/proc/{pid}/ns/{}", ns["type"].as_str().unwrap()).into();
-        }
-    }
-    std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+    let bundle = userns_bundle(lab, &both, &show, |c| join_namespaces_of(c, pid, &["user", "pid"]));
     let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &both]);
     rows.extend(
         output_rows(&said)
@@ -884,9 +867,7 @@ fn refused_here(lab: &Lab) -> Vec<Row> {
     let pid = lab.state(&first).unwrap_or_default()["pid"].as_i64().unwrap_or(0);
     let joining = lab.id("mnt-joiner");
     let bundle = lab.bundle(&joining, &["true"], |c| {
-        let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
-        let ns = namespaces.iter_mut().find(|ns| ns["type"] == "mount").expect("a mount namespace");
-        ns["path"] = format!("/proc/{pid}/ns/mnt").into();
+        join_namespaces_of(c, pid, &["mount"]);
     });
     let said = lab.run(&["run", "--bundle", bundle.to_str().unwrap(), &joining]);
     rows.push((
@@ -1027,12 +1008,18 @@ fn hooks(lab: &Lab) -> Vec<Row> {
 
 /// A bundle in a user namespace whose root is 100000 outside, its root file
 /// system belonging to the mapped IDs (an engine's work, with any runtime).
-fn userns_bundle(lab: &Lab, id: &str, args: &[&str]) -> std::path::PathBuf {
+fn userns_bundle(
+    lab: &Lab,
+    id: &str,
+    args: &[&str],
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> std::path::PathBuf {
     let maps = serde_json::json!([{"containerID": 0, "hostID": 100_000, "size": 65_536}]);
     let bundle = lab.bundle(id, args, |c| {
         c["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "user"}));
         c["linux"]["uidMappings"] = maps.clone();
         c["linux"]["gidMappings"] = maps.clone();
+        edit(c);
     });
     let chowned = std::process::Command::new("chown")
         .args(["-R", "100000:100000"])
@@ -1041,6 +1028,20 @@ fn userns_bundle(lab: &Lab, id: &str, args: &[&str]) -> std::path::PathBuf {
         .expect("chown");
     assert!(chowned.success(), "chown the rootfs to the mapped root");
     bundle
+}
+
+/// Make `config` join the namespaces of `pid` of `kinds` (their OCI names)
+/// by path.
+fn join_namespaces_of(config: &mut serde_json::Value, pid: i64, kinds: &[&str]) {
+    for ns in config["linux"]["namespaces"].as_array_mut().expect("namespaces") {
+        let Some(kind) = ns["type"].as_str().filter(|kind| kinds.contains(kind)) else { continue };
+        let file = match kind {
+            "mount" => "mnt",
+            "network" => "net",
+            other => other,
+        };
+        ns["path"] = format!("/proc/{pid}/ns/{file}").into();
+    }
 }
 
 /// A network namespace an engine made: held by a `sleep` (killed by its PID
@@ -1234,7 +1235,7 @@ fn a_joined_user_namespace_with_other_maps_is_refused() {
     }
     let lab = Lab::new(crate::support::oci::Runtime::Tincan);
     let first = lab.id("maps-owner");
-    let bundle = userns_bundle(&lab, &first, &["sleep", "30"]);
+    let bundle = userns_bundle(&lab, &first, &["sleep", "30"], |_| {});
     let created = lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &first]);
     assert_eq!(created.code, 0, "{created:?}");
     let pid = lab.state(&first).expect("its state")["pid"].as_i64().unwrap();

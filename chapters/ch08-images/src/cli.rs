@@ -70,6 +70,19 @@ struct Cli<R: Args> {
 
 #[derive(Subcommand)]
 enum Command<R: Args> {
+    #[command(flatten)]
+    Image(ImageCommand),
+    /// Run CMD (default: the image's) in a container of IMAGE, or of the
+    /// directory ROOTFS (a path: starting with / or .).
+    Run(RunArgs<R>),
+    /// Take down what containers whose runtime died left on the host.
+    Cleanup,
+}
+
+/// The commands on the image store, the same in every chapter from this one
+/// on, and in `tincan`.
+#[derive(Subcommand, Clone)]
+pub enum ImageCommand {
     /// Fetch an image from a registry: alpine, library/alpine:3.20,
     /// host:5000/name:tag, name@sha256:...
     Pull {
@@ -106,15 +119,21 @@ enum Command<R: Args> {
         #[arg(required = true)]
         images: Vec<String>,
     },
-    /// Run CMD (default: the image's) in a container of IMAGE, or of the
-    /// directory ROOTFS (a path: starting with / or .).
-    Run(RunArgs<R>),
-    /// Take down what containers whose runtime died left on the host.
-    Cleanup,
 }
 
-#[derive(Args)]
-struct LimitArgs {
+impl ImageCommand {
+    /// Does it write layers (which needs root, or chapter 9's user namespace)?
+    pub fn writes_layers(&self) -> bool {
+        matches!(
+            self,
+            ImageCommand::Pull { .. } | ImageCommand::Import { .. } | ImageCommand::Rmi { .. }
+        )
+    }
+}
+
+/// Bounds on what a layer may unpack to.
+#[derive(Args, Clone)]
+pub struct LimitArgs {
     /// The most one layer may unpack to: 512m, 20g. A bound against
     /// decompression bombs.
     #[arg(long, value_name = "SIZE", value_parser = ch07_cgroups::parse_size)]
@@ -169,13 +188,33 @@ pub fn main<C: Chapter>() -> ExitCode {
 }
 
 fn command<C: Chapter>(store: &Store, command: Command<C::RunArgs>) -> Result<ExitCode, String> {
-    let writes_layers =
-        matches!(command, Command::Pull { .. } | Command::Import { .. } | Command::Rmi { .. });
-    if writes_layers && let Some(code) = C::may_write_layers(store)? {
-        return Ok(code);
-    }
     match command {
-        Command::Pull { image, platform, insecure, verbose, jobs, limits } => {
+        Command::Image(command) => {
+            if command.writes_layers()
+                && let Some(code) = C::may_write_layers(store)?
+            {
+                return Ok(code);
+            }
+            image_command(store, command)?;
+        }
+        Command::Run(args) => return Ok(run::<C>(store, args)),
+        Command::Cleanup => {
+            // Half-written blobs and layers of pulls that died, when no pull
+            // is under way (else the next cleanup or `rmi` takes them).
+            if let Some(exclusive) = store.try_lock_exclusive().map_err(|e| e.to_string())? {
+                store.clear_tmp(&exclusive).map_err(|e| e.to_string())?;
+            }
+            return Ok(report_cleanup(C::NAME, ch00_process::sweep(&C::sweep_plan())));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Run an image command on `store` (the caller has checked that it may
+/// write layers, if the command does); an error is one line for the user.
+pub fn image_command(store: &Store, command: ImageCommand) -> Result<(), String> {
+    match command {
+        ImageCommand::Pull { image, platform, insecure, verbose, jobs, limits } => {
             let reference: Reference = image.parse().map_err(|e| format!("{image}: {e}"))?;
             let platform = platform.unwrap_or_else(Platform::host);
             let options = PullOptions {
@@ -189,14 +228,14 @@ fn command<C: Chapter>(store: &Store, command: Command<C::RunArgs>) -> Result<Ex
             println!("Digest: {}", pulled.manifest);
             println!("{}: {} layers, {} downloaded", pulled.name, pulled.layers, pulled.downloaded);
         }
-        Command::Import { tarball, name, limits } => {
+        ImageCommand::Import { tarball, name, limits } => {
             let reference: Reference = name.parse().map_err(|e| format!("{name}: {e}"))?;
             let digest = import::import(store, &tarball, &reference, &limits.limits())
                 .map_err(|e| e.to_string())?;
             println!("{reference}: {digest}");
         }
-        Command::Images => images(store)?,
-        Command::Inspect { image } => {
+        ImageCommand::Images => images(store)?,
+        ImageCommand::Inspect { image } => {
             let image = Image::find(store, &image).map_err(|e| e.to_string())?;
             let json = serde_json::json!({
                 "Name": image.name,
@@ -207,24 +246,15 @@ fn command<C: Chapter>(store: &Store, command: Command<C::RunArgs>) -> Result<Ex
             });
             println!("{}", serde_json::to_string_pretty(&json).expect("JSON values serialise"));
         }
-        Command::Rmi { images } => {
+        ImageCommand::Rmi { images } => {
             let removed = image::remove(store, &images).map_err(|e| e.to_string())?;
             for name in &removed.names {
                 println!("Untagged: {name}");
             }
             println!("Deleted: {} blobs, {} layers", removed.blobs, removed.layers);
         }
-        Command::Run(args) => return Ok(run::<C>(store, args)),
-        Command::Cleanup => {
-            // Half-written blobs and layers of pulls that died, when no pull
-            // is under way (else the next cleanup or `rmi` takes them).
-            if let Some(exclusive) = store.try_lock_exclusive().map_err(|e| e.to_string())? {
-                store.clear_tmp(&exclusive).map_err(|e| e.to_string())?;
-            }
-            return Ok(report_cleanup(C::NAME, ch00_process::sweep(&C::sweep_plan())));
-        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn run<C: Chapter>(store: &Store, args: RunArgs<C::RunArgs>) -> ExitCode {
