@@ -63,7 +63,7 @@ impl JoinNamespaces {
                     path.display()
                 )));
             }
-            let file = File::open(path).map_err(|e| {
+            let file = open_namespace(path).map_err(|e| {
                 BundleError::Host(format!(
                     "linux.namespaces: open the {:?} namespace {}: {e}",
                     ns.typ(),
@@ -94,6 +94,26 @@ impl JoinNamespaces {
         self.joined.iter().find(|(flag, ..)| *flag == CloneFlags::CLONE_NEWPID)
     }
 }
+
+/// Open `path`, which must be a namespace (a file of the kernel's `nsfs`,
+/// as `/proc/PID/ns/*` and their bind mounts are): without blocking, so that
+/// a FIFO named in a config cannot hang the runtime, and refusing anything
+/// else before a device's `open` could do anything.
+fn open_namespace(path: &std::path::Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let fs = nix::sys::statfs::fstatfs(&file)?;
+    if fs.filesystem_type() != NSFS_MAGIC {
+        return Err(std::io::Error::other("not a namespace (a file of /proc/PID/ns)"));
+    }
+    Ok(file)
+}
+
+/// `NSFS_MAGIC`, from `<linux/magic.h>`.
+const NSFS_MAGIC: nix::sys::statfs::FsType = nix::sys::statfs::FsType(0x6e73_6673);
 
 /// The `clone(2)` flag of a kind of namespace (the one `setns(2)` checks).
 fn flag(typ: LinuxNamespaceType) -> CloneFlags {
@@ -154,5 +174,23 @@ impl Drop for JoinNamespaces {
         if let Some(own) = &self.own_pid {
             let _ = setns(own, CloneFlags::CLONE_NEWPID);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_namespace_is_opened_and_a_fifo_does_not_block() {
+        assert!(open_namespace(std::path::Path::new("/proc/self/ns/net")).is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let refused = open_namespace(&fifo).unwrap_err().to_string();
+        assert_eq!(refused, "not a namespace (a file of /proc/PID/ns)");
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        assert!(open_namespace(&file).is_err());
     }
 }

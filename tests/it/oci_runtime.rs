@@ -1285,6 +1285,9 @@ fn what_each_hook_is_told() {
     assert_eq!(created.code, 0, "{created:?}");
     let pid = lab.state(&id).expect("its state")["pid"].as_i64();
     assert_eq!(lab.run(&["start", &id]).code, 0);
+    // `start` returns once the process is released; its startContainer hook
+    // runs after, in the container, before the command.
+    assert!(lab.wait_for_exec(&id, &["sleep", "30"]), "the command did not start");
     assert_eq!(lab.run(&["delete", "--force", &id]).code, 0);
     let told = std::fs::read_to_string(log.path()).unwrap_or_default()
         + &std::fs::read_to_string(bundle.join("rootfs/hooks.log")).unwrap_or_default();

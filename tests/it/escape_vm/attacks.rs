@@ -146,9 +146,13 @@ if [ "$v" = Y ]; then verdict escaped printk.time is $v; else verdict blocked; f
     VmAttack {
         name: "raise-limits",
         what: "remount its cgroups writable and lift its own limits",
+        // A process gone between the listing and the read tells nothing
+        // (its cgroup file is gone too): skipped, not taken for one without
+        // a limit.
         setup: r#"watch() {
   for p in $(attackers); do
-    cg=$(sed -n 's/^0:://p' /proc/$p/cgroup); f=/sys/fs/cgroup$cg/pids.max
+    cg=$(sed -n 's/^0:://p' /proc/$p/cgroup 2> /dev/null) && [ -n "$cg" ] || continue
+    f=/sys/fs/cgroup$cg/pids.max
     if [ -e $f ]; then cat $f; else echo none; fi > /tmp/limit
   done
 }"#,
