@@ -34,7 +34,7 @@ pub fn create(
     new_keyring: bool,
 ) -> Result<Child, Failure> {
     let how = Setup { gate: Gate::UntilStart, new_keyring, relay: false };
-    set_up(root, id, bundle_dir, pid_file, console_socket, how).map(|(child, ..)| child)
+    set_up(root, id, bundle_dir, pid_file, console_socket, how).map(|set_up| set_up.child)
 }
 
 /// How a container is set up, besides its bundle.
@@ -58,8 +58,17 @@ pub enum Gate {
     None,
 }
 
-/// Set the container up; its first process, its state, and (with
-/// `how.relay`) the socket its terminal's master comes through.
+/// A container just set up: its first process, its state, the record just
+/// written of it, and (with `how.relay`) the socket its terminal's master
+/// comes through.
+pub struct SetUp {
+    pub child: Child,
+    pub state: State,
+    pub record: Record,
+    pub console: Option<ConsoleSocket>,
+}
+
+/// Set the container up.
 pub fn set_up(
     root: &Path,
     id: &str,
@@ -67,7 +76,7 @@ pub fn set_up(
     pid_file: Option<&Path>,
     console_socket: Option<&Path>,
     how: Setup,
-) -> Result<(Child, State, Option<ConsoleSocket>), Failure> {
+) -> Result<SetUp, Failure> {
     let bundle_dir = clean(bundle_dir)?;
     let dir = store::dir(root, id)?;
     let read = || bundle::read(&bundle_dir, id);
@@ -93,7 +102,7 @@ pub fn set_up(
     })?;
     let (hooks, annotations) = (bundle.hooks.clone(), bundle.annotations.clone());
     match launch_and_record(&state, bundle, &bundle_dir, pid_file, console.as_ref(), how) {
-        Ok(child) => Ok((child, state, console.filter(|_| own))),
+        Ok((child, record)) => Ok(SetUp { child, state, record, console: console.filter(|_| own) }),
         Err(e) => {
             // Without its record, `take_down` knows no hooks: the engine's
             // `poststop` ones run here, as after any delete (the spec's
@@ -118,7 +127,7 @@ fn launch_and_record(
     pid_file: Option<&Path>,
     console: Option<&ConsoleSocket>,
     how: Setup,
-) -> Result<Child, Failure> {
+) -> Result<(Child, Record), Failure> {
     let gate = how.gate;
     let (ready_read, ready_write): (OwnedFd, OwnedFd) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| Failure::new(format!("pipe2: {e}")))?;
@@ -173,7 +182,7 @@ fn launch_and_record(
     if let Some(file) = pid_file {
         write_pid_file(file, pid)?;
     }
-    Ok(child)
+    Ok((child, record))
 }
 
 /// The bundle's absolute path, `.` and `..` taken out as runc does (without

@@ -29,16 +29,14 @@ pub fn run(
     let mut signals = Signals::block().map_err(|e| Failure::new(format!("block signals: {e}")))?;
     // Created and started at once: no exec FIFO to wait at.
     let how = create::Setup { gate: create::Gate::None, new_keyring, relay: true };
-    let (child, state, console) = create::set_up(root, id, bundle, pid_file, None, how)?;
+    let create::SetUp { child, state, record, console } =
+        create::set_up(root, id, bundle, pid_file, None, how)?;
     // Not locked while it runs: `state`, `kill` and `ps` may come meanwhile
     // (and from a hook).
-    let record = crate::store::read(&state).ok().flatten();
     let dir = state.dir().to_owned();
     drop(state);
     // The command runs: the engine's `poststart` hooks.
-    if let Some(record) = &record {
-        hooks::run_recorded(Kind::Poststart, record, ContainerState::Running, Some(record.pid));
-    }
+    hooks::run_recorded(Kind::Poststart, &record, ContainerState::Running, Some(record.pid));
     // With a terminal: ours relays to the container's (chapter 0's relay).
     let relay = console.as_ref().and_then(ConsoleSocket::receive).map(Relay::start);
     let ended = match relay.transpose() {
