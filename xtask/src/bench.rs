@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: how long a container takes to start and end, against runc
-//! and crun (Debian's packages) on the same bundle, in one hyperfine run, as ratios.
+//! and crun (Debian's packages) on the same bundle, in hyperfine runs of every command
+//! in turn, as ratios.
 //!
 //! Measured: `/bin/true` in a busybox root file system, from the runtime's start
 //! to its exit, with
@@ -29,6 +30,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+use crate::static_build::build as build_static;
 use crate::{prerequisites, rootfs, workspace_root};
 
 /// tincan's cgroup parent for everything the bench starts.
@@ -40,22 +42,15 @@ pub fn run(runs: usize, out: &Path) -> Result<()> {
             bail!("the bench needs {tool}: sudo apt-get install {tool}");
         }
     }
+    // Ours linked statically, as runc's releases are (see `static_build`); and
+    // tincan also as Debian links crun, to show what that costs.
+    let bin = build_static(&["ch07", "ch08", "tincan"])?;
     let status = Command::new(env!("CARGO"))
         .current_dir(workspace_root())
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--bin",
-            "ch07",
-            "--bin",
-            "ch08",
-            "--bin",
-            "tincan",
-        ])
+        .args(["build", "--quiet", "--release", "--bin", "tincan"])
         .status()?;
     if !status.success() {
-        bail!("building ch07, ch08 and tincan failed");
+        bail!("building tincan failed");
     }
     let dir = workspace_root().join("target/bench");
     let _ = std::fs::remove_dir_all(&dir);
@@ -64,10 +59,10 @@ pub fn run(runs: usize, out: &Path) -> Result<()> {
     rootfs::build(&bundle.join("rootfs"), true)?;
     // `/bin/true`, its cgroups below ours.
     write_config(&bundle, &["/bin/true"], Some(&format!("/{CGROUP_PARENT}/reference")))?;
-    let json = dir.join("results.json");
+    let rounds = rounds(runs);
     let measured = Command::new("unshare")
         .args(["--mount", "--net", "--propagation", "private", "--", "sh", "-c"])
-        .arg(script(&dir, &bundle, runs, &json))
+        .arg(script(&bin, &dir, &bundle, runs / rounds, rounds))
         .env("TINCAN_STATE_DIR", dir.join("run/state"))
         .env("TINCAN_CGROUP_PARENT", format!("{CGROUP_PARENT}/ch07"))
         .status();
@@ -76,7 +71,10 @@ pub fn run(runs: usize, out: &Path) -> Result<()> {
         bail!("the bench failed (see above)");
     }
     removed?;
-    let table = table(&std::fs::read_to_string(&json)?, runs)?;
+    let json = (1..=rounds)
+        .map(|round| std::fs::read_to_string(dir.join(format!("round-{round}.json"))))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let table = table(&merge(&json)?, runs / rounds * rounds, rounds)?;
     std::fs::write(out, &table).with_context(|| format!("write {}", out.display()))?;
     eprint!("{table}");
     eprintln!("bench: wrote {}", out.display());
@@ -103,11 +101,55 @@ pub(crate) fn write_config(bundle: &Path, args: &[&str], cgroups_path: Option<&s
 }
 
 /// The shell script the bench runs in its own namespaces.
-fn script(dir: &Path, bundle: &Path, runs: usize, json: &Path) -> String {
-    let ch07 = workspace_root().join("target/release/ch07").display().to_string();
-    let ch08 = workspace_root().join("target/release/ch08").display().to_string();
-    let tincan = workspace_root().join("target/release/tincan").display().to_string();
-    let (dir, bundle, json) = (dir.display(), bundle.display(), json.display());
+/// In how many rounds `runs` are measured. hyperfine runs one command's runs
+/// back to back, then the next command's; on a shared machine whose speed
+/// drifts over a minute, the command measured last would pay for the drift.
+/// Rounds of every command, one after the other, spread it over all of them.
+fn rounds(runs: usize) -> usize {
+    if runs >= 40 { 4 } else { 1 }
+}
+
+/// hyperfine's results of several rounds (`--export-json`) as one: each
+/// command's times together, and their median, min and max.
+fn merge(rounds: &[String]) -> Result<String> {
+    let mut merged: Vec<(String, Vec<f64>)> = Vec::new();
+    for round in rounds {
+        let round: Value = serde_json::from_str(round)?;
+        for result in round["results"].as_array().context("hyperfine's results")? {
+            let name = result["command"].as_str().context("a result's command")?;
+            let times = result["times"].as_array().context("a result's times")?;
+            let times = times.iter().filter_map(Value::as_f64);
+            match merged.iter_mut().find(|(n, _)| n == name) {
+                Some((_, all)) => all.extend(times),
+                None => merged.push((name.to_owned(), times.collect())),
+            }
+        }
+    }
+    let results: Vec<Value> = merged
+        .into_iter()
+        .map(|(command, mut times)| {
+            times.sort_by(f64::total_cmp);
+            let n = times.len();
+            let median = match n {
+                0 => f64::NAN,
+                _ if n % 2 == 1 => times[n / 2],
+                _ => (times[n / 2 - 1] + times[n / 2]) / 2.0,
+            };
+            let (min, max) = (times.first().copied(), times.last().copied());
+            serde_json::json!({ "command": command, "median": median, "min": min, "max": max })
+        })
+        .collect();
+    Ok(serde_json::json!({ "results": results }).to_string())
+}
+
+/// The shell script the bench runs in its own namespaces: `rounds` hyperfine
+/// runs of `runs` each, into `dir/round-N.json`.
+fn script(bin: &Path, dir: &Path, bundle: &Path, runs: usize, rounds: usize) -> String {
+    let ch07 = bin.join("ch07").display().to_string();
+    let ch08 = bin.join("ch08").display().to_string();
+    let tincan = bin.join("tincan").display().to_string();
+    let dynamic = workspace_root().join("target/release/tincan").display().to_string();
+    let (dir, bundle) = (dir.display(), bundle.display());
     let rootfs = format!("{bundle}/rootfs");
     format!(
         "set -e\nip link set lo up\n\
@@ -123,16 +165,21 @@ fn script(dir: &Path, bundle: &Path, runs: usize, json: &Path) -> String {
          n=0; until [ -n \"$(ls $TINCAN_STATE_DIR/net/tincan0 2>/dev/null)\" ] || [ $n -ge 200 ]; do sleep 0.05; n=$((n+1)); done\n\
          tar -C {rootfs} -cf {dir}/rootfs.tar . && {ch08} --root {dir}/store import {dir}/rootfs.tar bench >/dev/null\n\
          set +e\n\
-         hyperfine --shell=none --warmup 5 --runs {runs} --export-json {json} \\\n\
+         code=0\n\
+         for round in $(seq {rounds}); do\n\
+         hyperfine --shell=none --warmup 5 --runs {runs} --export-json {dir}/round-$round.json \\\n\
            -n runc 'runc --root {dir}/run/runc run --bundle {bundle} bench' \\\n\
            -n crun 'crun --root {dir}/run/crun run --bundle {bundle} bench' \\\n\
            -n tincan '{tincan} --root {dir}/run/tincan run --bundle {bundle} bench' \\\n\
+           -n 'tincan, dynamically linked' '{dynamic} --root {dir}/run/tincan run --bundle {bundle} bench' \\\n\
            -n 'floor: unshare + execve' 'unshare --fork --pid --mount --uts --ipc --net {rootfs}/bin/true' \\\n\
            -n 'ch07 --net none' '{ch07} run --net none {rootfs} /bin/true' \\\n\
            -n 'ch08 --net none, image' '{ch08} --root {dir}/store run --net none bench /bin/true' \\\n\
            -n 'ch07, bridge' '{ch07} run {rootfs} /bin/true' \\\n\
-           -n 'ch07, first on its bridge' '{ch07} run --bridge tincan-first --subnet 10.90.0.0/24 {rootfs} /bin/true'\n\
-         code=$?\nkill $keeper; wait $keeper\nexit $code"
+           -n 'ch07, first on its bridge' '{ch07} run --bridge tincan-first --subnet 10.90.0.0/24 {rootfs} /bin/true' \\\n\
+           || {{ code=1; break; }}\n\
+         done\n\
+         kill $keeper; wait $keeper\nexit $code"
     )
 }
 
@@ -187,11 +234,15 @@ pub(crate) fn ratio_table(
 }
 
 /// The book's table: median times and ratios to crun.
-fn table(json: &str, runs: usize) -> Result<String> {
+fn table(json: &str, runs: usize, rounds: usize) -> Result<String> {
     let mut md = ratio_table(json, "runtime", "crun", 1)?;
     md.push_str(&format!(
-        "\nMeasured by `cargo xtask bench` on {}: `/bin/true` in a busybox root file system, from the runtime's start to its exit, medians of {runs} runs after 5 warm-up runs, all in one hyperfine run (release build; runc {} and crun {} from Debian), every runtime's state on a tmpfs and the cgroups' parent already there. \"tincan\": `tincan run` of the same bundle; \"floor\": `unshare` of the same five namespaces, executing `/bin/true`; \"bridge\": onto a bridge another container already uses; \"first on its bridge\": it also makes the bridge and its NAT rules, and removes them; \"ch08 --net none, image\": an image imported from the same root file system, on an overlay with its own upper directory, made and removed.\n",
+        "\nMeasured by `cargo xtask bench` on {}: `/bin/true` in a busybox root file system, from the runtime's start to its exit, medians of {runs} runs in {}, 5 warm-up runs each (release build, ours linked statically as runc's releases are; runc {} and crun {} from Debian, linked dynamically), every runtime's state on a tmpfs and the cgroups' parent already there. \"tincan\": `tincan run` of the same bundle; \"dynamically linked\": the same, linked as Debian links crun; \"floor\": `unshare` of the same five namespaces, executing `/bin/true`; \"bridge\": onto a bridge another container already uses; \"first on its bridge\": it also makes the bridge and its NAT rules, and removes them; \"ch08 --net none, image\": an image imported from the same root file system, on an overlay with its own upper directory, made and removed.\n",
         crate::measure::machine_description(&kernel()),
+        match rounds {
+            1 => "one hyperfine run".to_owned(),
+            n => format!("{n} hyperfine runs, each of every command in turn"),
+        },
         version("runc"),
         version("crun"),
     ));
@@ -207,4 +258,32 @@ fn version(tool: &str) -> String {
     let out = Command::new(tool).arg("--version").output();
     let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
     text.lines().next().and_then(|l| l.split_whitespace().nth(2)).unwrap_or("?").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_merge_into_one_median_min_and_max_per_command() {
+        let round = |a: &[f64], b: &[f64]| {
+            serde_json::json!({ "results": [
+                { "command": "a", "times": a, "median": 0.0 },
+                { "command": "b", "times": b, "median": 0.0 },
+            ]})
+            .to_string()
+        };
+        let merged = merge(&[round(&[5.0, 1.0], &[2.0]), round(&[3.0, 4.0], &[6.0])]).unwrap();
+        let merged: Value = serde_json::from_str(&merged).unwrap();
+        let results = merged["results"].as_array().unwrap();
+        assert_eq!(results.len(), 2);
+        assert_eq!(results[0]["command"], "a");
+        // 1, 3, 4, 5: an even count, so the mean of the middle two.
+        assert_eq!(results[0]["median"], 3.5);
+        assert_eq!(
+            (results[0]["min"].as_f64(), results[0]["max"].as_f64()),
+            (Some(1.0), Some(5.0))
+        );
+        assert_eq!(results[1]["median"], 4.0);
+    }
 }

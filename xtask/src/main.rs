@@ -18,6 +18,7 @@ mod quickstart;
 mod report;
 mod rootfs;
 mod seed;
+mod static_build;
 mod suite;
 mod vm;
 mod workshop;
