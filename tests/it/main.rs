@@ -50,5 +50,6 @@ mod podman;
 mod registry_harness;
 mod run_it;
 mod snapshot;
+mod supervisor;
 mod support;
 mod workspace;

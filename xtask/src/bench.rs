@@ -42,8 +42,8 @@ pub fn run(runs: usize, out: &Path) -> Result<()> {
             bail!("the bench needs {tool}: sudo apt-get install {tool}");
         }
     }
-    // Ours linked statically, as runc's releases are (see `static_build`); and
-    // tincan also as Debian links crun, to show what that costs.
+    // Ours linked statically (see `static_build`); tincan also as Debian links
+    // crun, to show what that costs.
     let bin = build_static(&["ch07", "ch08", "tincan"])?;
     let status = Command::new(env!("CARGO"))
         .current_dir(workspace_root())
@@ -62,7 +62,7 @@ pub fn run(runs: usize, out: &Path) -> Result<()> {
     let rounds = rounds(runs);
     let measured = Command::new("unshare")
         .args(["--mount", "--net", "--propagation", "private", "--", "sh", "-c"])
-        .arg(script(&bin, &dir, &bundle, runs / rounds, rounds))
+        .arg(script(&bin, &dir, &bundle, runs.div_ceil(rounds), rounds))
         .env("TINCAN_STATE_DIR", dir.join("run/state"))
         .env("TINCAN_CGROUP_PARENT", format!("{CGROUP_PARENT}/ch07"))
         .status();
@@ -74,7 +74,7 @@ pub fn run(runs: usize, out: &Path) -> Result<()> {
     let json = (1..=rounds)
         .map(|round| std::fs::read_to_string(dir.join(format!("round-{round}.json"))))
         .collect::<std::io::Result<Vec<_>>>()?;
-    let table = table(&merge(&json)?, runs / rounds * rounds, rounds)?;
+    let table = table(&merge(&json)?, runs.div_ceil(rounds) * rounds, rounds)?;
     std::fs::write(out, &table).with_context(|| format!("write {}", out.display()))?;
     eprint!("{table}");
     eprintln!("bench: wrote {}", out.display());
@@ -100,13 +100,12 @@ pub(crate) fn write_config(bundle: &Path, args: &[&str], cgroups_path: Option<&s
     Ok(())
 }
 
-/// The shell script the bench runs in its own namespaces.
 /// In how many rounds `runs` are measured. hyperfine runs one command's runs
 /// back to back, then the next command's; on a shared machine whose speed
 /// drifts over a minute, the command measured last would pay for the drift.
 /// Rounds of every command, one after the other, spread it over all of them.
 fn rounds(runs: usize) -> usize {
-    if runs >= 40 { 4 } else { 1 }
+    if runs >= 8 { 4 } else { 1 }
 }
 
 /// hyperfine's results of several rounds (`--export-json`) as one: each
@@ -142,13 +141,59 @@ fn merge(rounds: &[String]) -> Result<String> {
     Ok(serde_json::json!({ "results": results }).to_string())
 }
 
-/// The shell script the bench runs in its own namespaces: `rounds` hyperfine
-/// runs of `runs` each, into `dir/round-N.json`.
-fn script(bin: &Path, dir: &Path, bundle: &Path, runs: usize, rounds: usize) -> String {
+/// The commands measured, in the table's order: (name, command line).
+fn commands(bin: &Path, dir: &Path, bundle: &Path) -> Vec<(&'static str, String)> {
     let ch07 = bin.join("ch07").display().to_string();
     let ch08 = bin.join("ch08").display().to_string();
     let tincan = bin.join("tincan").display().to_string();
     let dynamic = workspace_root().join("target/release/tincan").display().to_string();
+    let (dir, bundle) = (dir.display(), bundle.display());
+    let rootfs = format!("{bundle}/rootfs");
+    vec![
+        ("runc", format!("runc --root {dir}/run/runc run --bundle {bundle} bench")),
+        ("crun", format!("crun --root {dir}/run/crun run --bundle {bundle} bench")),
+        ("tincan", format!("{tincan} --root {dir}/run/tincan run --bundle {bundle} bench")),
+        (
+            "tincan, dynamically linked",
+            format!("{dynamic} --root {dir}/run/tincan run --bundle {bundle} bench"),
+        ),
+        (
+            "floor: unshare + execve",
+            format!("unshare --fork --pid --mount --uts --ipc --net {rootfs}/bin/true"),
+        ),
+        ("ch07 --net none", format!("{ch07} run --net none {rootfs} /bin/true")),
+        (
+            "ch08 --net none, image",
+            format!("{ch08} --root {dir}/store run --net none bench /bin/true"),
+        ),
+        ("ch07, bridge", format!("{ch07} run {rootfs} /bin/true")),
+        (
+            "ch07, first on its bridge",
+            format!("{ch07} run --bridge tincan-first --subnet 10.90.0.0/24 {rootfs} /bin/true"),
+        ),
+    ]
+}
+
+/// The shell script the bench runs in its own namespaces: `rounds` hyperfine
+/// runs of `runs` each, into `dir/round-N.json`. Each round starts one
+/// command further down the list, so that no command always follows the same
+/// one (the first on its bridge leaves work for the kernel behind it).
+fn script(bin: &Path, dir: &Path, bundle: &Path, runs: usize, rounds: usize) -> String {
+    let mut commands = commands(bin, dir, bundle);
+    let mut hyperfine = String::new();
+    for round in 1..=rounds {
+        hyperfine.push_str(&format!(
+            "[ $code = 0 ] && {{ hyperfine --shell=none --warmup 5 --runs {runs} --export-json {}/round-{round}.json",
+            dir.display()
+        ));
+        for (name, command) in &commands {
+            hyperfine.push_str(&format!(" \\\n  -n '{name}' '{command}'"));
+        }
+        hyperfine.push_str(" || code=1; }\n");
+        commands.rotate_left(1);
+    }
+    let ch07 = bin.join("ch07").display().to_string();
+    let ch08 = bin.join("ch08").display().to_string();
     let (dir, bundle) = (dir.display(), bundle.display());
     let rootfs = format!("{bundle}/rootfs");
     format!(
@@ -166,19 +211,7 @@ fn script(bin: &Path, dir: &Path, bundle: &Path, runs: usize, rounds: usize) -> 
          tar -C {rootfs} -cf {dir}/rootfs.tar . && {ch08} --root {dir}/store import {dir}/rootfs.tar bench >/dev/null\n\
          set +e\n\
          code=0\n\
-         for round in $(seq {rounds}); do\n\
-         hyperfine --shell=none --warmup 5 --runs {runs} --export-json {dir}/round-$round.json \\\n\
-           -n runc 'runc --root {dir}/run/runc run --bundle {bundle} bench' \\\n\
-           -n crun 'crun --root {dir}/run/crun run --bundle {bundle} bench' \\\n\
-           -n tincan '{tincan} --root {dir}/run/tincan run --bundle {bundle} bench' \\\n\
-           -n 'tincan, dynamically linked' '{dynamic} --root {dir}/run/tincan run --bundle {bundle} bench' \\\n\
-           -n 'floor: unshare + execve' 'unshare --fork --pid --mount --uts --ipc --net {rootfs}/bin/true' \\\n\
-           -n 'ch07 --net none' '{ch07} run --net none {rootfs} /bin/true' \\\n\
-           -n 'ch08 --net none, image' '{ch08} --root {dir}/store run --net none bench /bin/true' \\\n\
-           -n 'ch07, bridge' '{ch07} run {rootfs} /bin/true' \\\n\
-           -n 'ch07, first on its bridge' '{ch07} run --bridge tincan-first --subnet 10.90.0.0/24 {rootfs} /bin/true' \\\n\
-           || {{ code=1; break; }}\n\
-         done\n\
+         {hyperfine}\
          kill $keeper; wait $keeper\nexit $code"
     )
 }
@@ -237,11 +270,11 @@ pub(crate) fn ratio_table(
 fn table(json: &str, runs: usize, rounds: usize) -> Result<String> {
     let mut md = ratio_table(json, "runtime", "crun", 1)?;
     md.push_str(&format!(
-        "\nMeasured by `cargo xtask bench` on {}: `/bin/true` in a busybox root file system, from the runtime's start to its exit, medians of {runs} runs in {}, 5 warm-up runs each (release build, ours linked statically as runc's releases are; runc {} and crun {} from Debian, linked dynamically), every runtime's state on a tmpfs and the cgroups' parent already there. \"tincan\": `tincan run` of the same bundle; \"dynamically linked\": the same, linked as Debian links crun; \"floor\": `unshare` of the same five namespaces, executing `/bin/true`; \"bridge\": onto a bridge another container already uses; \"first on its bridge\": it also makes the bridge and its NAT rules, and removes them; \"ch08 --net none, image\": an image imported from the same root file system, on an overlay with its own upper directory, made and removed.\n",
+        "\nMeasured by `cargo xtask bench` on {}: `/bin/true` in a busybox root file system, from the runtime's start to its exit, medians of {runs} runs in {}, 5 warm-up runs each (release build, ours linked statically; runc {} and crun {} from Debian, linked dynamically), every runtime's state on a tmpfs and the cgroups' parent already there. \"tincan\": `tincan run` of the same bundle; \"dynamically linked\": the same, linked as Debian links crun; \"floor\": `unshare` of the same five namespaces, executing `/bin/true`; \"bridge\": onto a bridge another container already uses; \"first on its bridge\": it also makes the bridge and its NAT rules, and removes them; \"ch08 --net none, image\": an image imported from the same root file system, on an overlay with its own upper directory, made and removed.\n",
         crate::measure::machine_description(&kernel()),
         match rounds {
             1 => "one hyperfine run".to_owned(),
-            n => format!("{n} hyperfine runs, each of every command in turn"),
+            n => format!("{n} hyperfine runs of every command, each starting one command further down"),
         },
         version("runc"),
         version("crun"),
@@ -263,6 +296,18 @@ fn version(tool: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_round_starts_one_command_further_down() {
+        let script = script(Path::new("/b"), Path::new("/d"), Path::new("/u"), 25, 4);
+        let firsts: Vec<&str> = script
+            .split("hyperfine --shell=none")
+            .skip(1)
+            .map(|round| round.split("-n '").nth(1).unwrap().split('\'').next().unwrap())
+            .collect();
+        assert_eq!(firsts, ["runc", "crun", "tincan", "tincan, dynamically linked"]);
+        assert!(script.contains("--runs 25 --export-json /d/round-4.json"));
+    }
 
     #[test]
     fn rounds_merge_into_one_median_min_and_max_per_command() {

@@ -58,14 +58,37 @@ impl Container {
 /// 32 random bytes from the kernel, as hex.
 fn random_id() -> String {
     let mut bytes = [0u8; 32];
-    // getrandom(2): one system call, where opening /dev/urandom takes three.
-    // Once the kernel's pool is ready (long before anything runs a
-    // container), a read this small is never short and cannot fail but on a
-    // broken system, where a predictable id would be worse than stopping.
-    // SAFETY: the buffer is ours and as long as we say.
-    let read = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    assert_eq!(read, bytes.len() as isize, "getrandom: {}", std::io::Error::last_os_error());
+    fill_random(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Fill `bytes` from the kernel's random source: getrandom(2), one system
+/// call where opening /dev/urandom takes three; the file where a seccomp
+/// filter or an old kernel refuses the call. Neither can run dry; failing
+/// both means a broken system, and a predictable id would be worse than
+/// stopping.
+fn fill_random(bytes: &mut [u8]) {
+    let mut filled = 0;
+    while filled < bytes.len() {
+        let rest = &mut bytes[filled..];
+        // SAFETY: `rest` is ours, and as long as we say.
+        let read = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        match usize::try_from(read) {
+            Ok(n) => filled += n,
+            Err(_) => match std::io::Error::last_os_error().raw_os_error() {
+                // Before the pool is ready (early boot), the call may wait,
+                // and a signal may cut the wait short.
+                Some(libc::EINTR) => {}
+                _ => {
+                    use std::io::Read;
+                    std::fs::File::open("/dev/urandom")
+                        .and_then(|mut f| f.read_exact(rest))
+                        .expect("read /dev/urandom");
+                    return;
+                }
+            },
+        }
+    }
 }
 
 #[cfg(test)]

@@ -87,6 +87,12 @@ pub fn chapter_bin(chapter: &str) -> PathBuf {
     bin
 }
 
+/// `tincan-supervisor`, built with the chapters (it is a default member of
+/// the workspace, so the same `cargo build` makes it).
+pub fn supervisor_bin() -> PathBuf {
+    chapter_bin("tincan-supervisor")
+}
+
 fn build_chapters(profile_dir: &Path) {
     let target_dir = profile_dir.parent().expect("target dir");
     let mut cargo = Command::new(env!("CARGO"));
