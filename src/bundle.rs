@@ -20,7 +20,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 use crate::freezer::FreezerCgroup;
 use crate::namespaces::JoinNamespaces;
 use crate::process_steps::Sysctl;
-use crate::{mounts, process, resources, seccomp};
+use crate::{image_root, mounts, process, resources, seccomp};
 
 /// What is wrong with a bundle.
 #[derive(Debug, thiserror::Error)]
@@ -202,6 +202,10 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
         let filter = seccomp::compile(asked).map_err(|e| BundleError::Host(e.to_string()))?;
         plan = seccomp::install(plan, filter, process.no_new_privileges() == Some(true));
     }
+    // The docker-style face's image, as the root (see `image_root`).
+    if let Some(image) = spec.annotations().as_ref().and_then(|a| a.get(image_root::ANNOTATION)) {
+        plan = image_root::on_image(plan, image)?;
+    }
     // First of all in the child: the rest happens in the namespaces joined.
     if let Some(joined) = joined {
         plan = plan.first(joined);
@@ -374,7 +378,10 @@ pub fn cleanup_plan() -> Plan {
     let net = NetOptions { net: Network::None, ..NetOptions::default() };
     let options = CgroupOptions { net, ..CgroupOptions::default() };
     let freezer = FreezerCgroup { parent: options.cgroup_parent.clone(), name: None };
-    ch07_cgroups::plan(&options).first(freezer).first(DeviceAccess::new(options.cgroup_parent))
+    ch07_cgroups::plan(&options)
+        .insert_after("make mounts private", image_root::cleanup_step())
+        .first(freezer)
+        .first(DeviceAccess::new(options.cgroup_parent))
 }
 
 #[cfg(test)]

@@ -1,13 +1,18 @@
-//! `tincan`: the runtime the chapters build, with the command line of runc,
-//! which container engines (podman, containerd) drive: `create`, `start`,
-//! `state`, `kill`, `delete`. `tincan chapters` lists the chapters.
+//! `tincan`: the runtime the chapters build, with two faces on one core.
+//! The command line of runc, which container engines (podman, containerd)
+//! drive: `create`, `start`, `state`, `kill`, `delete`. And Docker's, which
+//! people type: `run IMAGE`, `ps`, `logs`, `stop`, `rm` (`face`). They are
+//! told apart by their arguments: the OCI `run` names a `--bundle`, the OCI
+//! `ps` a container. `tincan chapters` lists the chapters.
 
 mod bundle;
 mod commands;
+mod face;
 mod freezer;
 mod gate;
 mod hook_steps;
 mod hooks;
+mod image_root;
 mod join;
 mod lifecycle;
 mod log;
@@ -88,18 +93,59 @@ enum Command {
         no_new_keyring: bool,
         id: String,
     },
-    /// Create and start a container, wait for its command, delete it; exit
-    /// with the command's status.
+    /// Run a container. With --bundle (the OCI runtime's `run`): create and
+    /// start it, wait for its command, delete it, and exit with the command's
+    /// status. Without (Docker's): IMAGE [COMMAND...], a container of the
+    /// image under a supervisor; in the foreground, its output followed.
     Run {
-        #[arg(long, short, default_value = ".")]
-        bundle: PathBuf,
+        /// The bundle, a directory with config.json and the root file system.
+        #[arg(long, short)]
+        bundle: Option<PathBuf>,
+        /// With --bundle: write the container's PID here.
         #[arg(long)]
         pid_file: Option<PathBuf>,
-        /// Keep the runtime's session keyring rather than give the container
-        /// a new one.
+        /// With --bundle: keep the runtime's session keyring rather than give
+        /// the container a new one.
         #[arg(long)]
         no_new_keyring: bool,
-        id: String,
+        /// Leave it running in the background, and print its id.
+        #[arg(long, short)]
+        detach: bool,
+        /// Remove it once it ends.
+        #[arg(long)]
+        rm: bool,
+        /// Its name (default: the start of its id).
+        #[arg(long)]
+        name: Option<String>,
+        /// Set KEY=VALUE in its environment (repeatable).
+        #[arg(long, short)]
+        env: Vec<String>,
+        /// With --bundle: the container's id. Without: the image, then the
+        /// command and its arguments (default: the image's).
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Show what a container printed (Docker's).
+    Logs {
+        /// Keep following it until the container ends.
+        #[arg(long, short)]
+        follow: bool,
+        container: String,
+    },
+    /// Stop containers: SIGTERM, then SIGKILL after the timeout (Docker's).
+    Stop {
+        /// Seconds to wait before the SIGKILL.
+        #[arg(long, short, default_value_t = 10)]
+        time: u64,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Remove containers that have ended (Docker's); -f: running ones too.
+    Rm {
+        #[arg(long, short)]
+        force: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
     },
     /// Let a created container run its command.
     Start { id: String },
@@ -162,11 +208,18 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
-    /// List a container's processes (PIDs as the host numbers them).
+    /// With a container: its processes (PIDs as the host numbers them; the
+    /// OCI runtime's). Without: the containers of `run IMAGE` (Docker's).
     Ps {
-        #[arg(long, short, value_enum, default_value = "table")]
+        #[arg(long, value_enum, default_value = "table")]
         format: commands::list::Format,
-        id: String,
+        /// Docker's: all containers, not only running ones.
+        #[arg(long, short)]
+        all: bool,
+        /// Docker's: only their ids.
+        #[arg(long, short)]
+        quiet: bool,
+        id: Option<String>,
     },
     /// Write a config.json to start from, one that tincan runs as it is.
     Spec {
@@ -255,9 +308,47 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
             let keyring = !no_new_keyring;
             commands::create::create(root, id, bundle, pid_file, console, keyring).map(|_| 0)
         }
-        Command::Run { bundle, pid_file, no_new_keyring, id } => {
+        Command::Run {
+            bundle: Some(bundle),
+            pid_file,
+            no_new_keyring,
+            detach,
+            rm,
+            name,
+            env,
+            args,
+        } => {
+            let id = match args.as_slice() {
+                [id] if !detach && !rm && name.is_none() && env.is_empty() => id,
+                [_] => {
+                    return Err(Failure::new(
+                        "with --bundle (the OCI runtime's run), only --pid-file and --no-new-keyring: -d, --rm, --name and -e are for images",
+                    ));
+                }
+                _ => return Err(Failure::new("with --bundle, run takes one container id")),
+            };
             commands::run::run(root, id, bundle, pid_file.as_deref(), !no_new_keyring)
         }
+        Command::Run { bundle: None, pid_file, no_new_keyring, detach, rm, name, env, args } => {
+            if pid_file.is_some() || *no_new_keyring {
+                return Err(Failure::new(
+                    "--pid-file and --no-new-keyring are for the OCI runtime's run, with --bundle",
+                ));
+            }
+            let (image, command) = args.split_first().expect("clap requires one");
+            let asked = face::run::Run {
+                image,
+                command,
+                detach: *detach,
+                remove: *rm,
+                name: name.as_deref(),
+                env,
+            };
+            face::run::run(root, &asked)
+        }
+        Command::Logs { follow, container } => face::logs::logs(container, *follow).map(|()| 0),
+        Command::Stop { time, containers } => face::stop::stop(root, containers, *time).map(|()| 0),
+        Command::Rm { force, containers } => face::rm::rm(root, containers, *force).map(|()| 0),
         Command::Start { id } => commands::start::start(root, id).map(|()| 0),
         Command::State { id } => commands::state::state(root, id).map(|()| 0),
         Command::Kill { all, id, signal } => {
@@ -280,7 +371,13 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
         Command::Pause { id } => commands::pause::pause(root, id).map(|()| 0),
         Command::Resume { id } => commands::pause::resume(root, id).map(|()| 0),
         Command::List { format, quiet } => commands::list::list(root, *format, *quiet).map(|()| 0),
-        Command::Ps { format, id } => commands::ps::ps(root, id, *format).map(|()| 0),
+        Command::Ps { format, all: false, quiet: false, id: Some(id) } => {
+            commands::ps::ps(root, id, *format).map(|()| 0)
+        }
+        Command::Ps { id: Some(_), .. } => Err(Failure::new(
+            "ps ID lists a container's processes: -a and -q are for ps without one",
+        )),
+        Command::Ps { all, quiet, id: None, .. } => face::ps::ps(root, *all, *quiet).map(|()| 0),
         Command::Spec { bundle } => commands::spec::spec(bundle).map(|()| 0),
         Command::Features => {
             let json = serde_json::to_string_pretty(&commands::features::features());

@@ -18,6 +18,8 @@
 //! - `tincan-probe attack NAME [ARGS]` tries one escape from the escape lab and
 //!   prints one line: `ESCAPED: evidence`, `BLOCKED: why`, or `TRIED: what`
 //!   where only the host can tell.
+//! - `tincan-probe peak-rss FILE COMMAND...` (on the host, for the tests)
+//!   runs COMMAND and writes the peak memory of its process tree into FILE.
 //! - `tincan-probe attacks` lists the attacks, each with `harmless` or
 //!   `harms-host`: the tests read it, so that none of the latter runs on the
 //!   host (the probe also refuses them outside tincan's VM).
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        ["peak-rss", file, command @ ..] if !command.is_empty() => process::peak_rss(file, command),
         ["attack", name, rest @ ..] => match attack::run(name, rest) {
             Some(line) => {
                 println!("{line}");

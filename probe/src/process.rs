@@ -51,3 +51,33 @@ pub fn zombies(n: usize) -> String {
         .count();
     format!("zombies: {zombies}")
 }
+
+/// `tincan-probe peak-rss FILE COMMAND...`, for the tests' observer on the
+/// host: run COMMAND, wait for it, and write into FILE the most resident
+/// memory (KiB) any process of its tree held — the largest of those this
+/// process reaped, directly or through their own waits. Its exit code is
+/// COMMAND's (128 + the signal that killed it).
+///
+/// Why not `wait4`'s figure in the test itself: a process's peak starts from
+/// the memory of the program it was forked from, and a test binary holding
+/// hundreds of MiB would lend its size to every child it starts. A child of
+/// this small program starts small.
+pub fn peak_rss(file: &str, command: &[&str]) -> std::process::ExitCode {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let status = std::process::Command::new(command[0]).args(&command[1..]).status();
+    let code = match status {
+        Ok(status) => {
+            use std::os::unix::process::ExitStatusExt;
+            status.code().or(status.signal().map(|s| 128 + s)).unwrap_or(1)
+        }
+        Err(e) => {
+            eprintln!("tincan-probe: run {}: {e}", command[0]);
+            127
+        }
+    };
+    let peak = getrusage(UsageWho::RUSAGE_CHILDREN).map(|u| u.max_rss()).unwrap_or(0);
+    if let Err(e) = fs::write(file, peak.to_string()) {
+        eprintln!("tincan-probe: write {file}: {e}");
+    }
+    std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

@@ -8,7 +8,7 @@ use crate::Failure;
 
 /// The starting config. Unlike runc's, no terminal yet, and none of the
 /// fields tincan does not honour yet (capabilities, rlimits, masked paths...).
-const SPEC: &str = r#"{
+pub const SPEC: &str = r#"{
   "ociVersion": "1.1.0",
   "process": {
     "terminal": false,

@@ -1,5 +1,6 @@
-//! `tincan-supervisor DIR RUNTIME [ARGS...]`: create a container with an OCI
-//! runtime and stay with it until its first process ends.
+//! `tincan-supervisor DIR [--on-exit ARG]... [--] RUNTIME [ARGS...]`: create
+//! a container with an OCI runtime and stay with it until its first process
+//! ends.
 //!
 //! 1. It becomes a *child subreaper* (`PR_SET_CHILD_SUBREAPER`): a process
 //!    below it whose parent ends is given to it, not to the host's init. The
@@ -14,7 +15,11 @@
 //! 4. It writes every line the container prints to `DIR/log.json`
 //!    ([`tincan_supervisor::log`]), reaps every process given to it, and
 //!    when the container's first process ends, writes `DIR/exit.json`
-//!    ([`tincan_supervisor::exit`]) and exits.
+//!    ([`tincan_supervisor::exit`]).
+//! 5. It runs the `--on-exit` command, if given (conmon's `--exit-command`:
+//!    podman's clean-up), and exits. The face has it delete the OCI
+//!    container, so that a container that ends by itself leaves no cgroup
+//!    and no state behind, with nobody there to ask.
 //!
 //! Whoever starts it should put it in a session of its own (`setsid`), so
 //! that a terminal's hang-up or Ctrl-C meant for the caller does not reach
@@ -46,9 +51,18 @@ use tincan_supervisor::{LOG_FILE, OWN_LOG_FILE, PID_FILE};
 const DRAIN: Duration = Duration::from_secs(1);
 
 fn main() -> ExitCode {
-    let mut args = std::env::args_os().skip(1);
-    let (Some(dir), Some(runtime)) = (args.next(), args.next()) else {
-        eprintln!("usage: tincan-supervisor DIR RUNTIME [ARGS...]");
+    let mut args = std::env::args_os().skip(1).peekable();
+    let dir = args.next();
+    let mut on_exit = Vec::new();
+    while args.peek().is_some_and(|a| a == "--on-exit") {
+        args.next();
+        on_exit.extend(args.next());
+    }
+    if args.peek().is_some_and(|a| a == "--") {
+        args.next();
+    }
+    let (Some(dir), Some(runtime)) = (dir, args.next()) else {
+        eprintln!("usage: tincan-supervisor DIR [--on-exit ARG]... [--] RUNTIME [ARGS...]");
         return ExitCode::from(2);
     };
     let rest: Vec<OsString> = args.collect();
@@ -66,12 +80,24 @@ fn main() -> ExitCode {
         println!("error: detach: {e}");
         return ExitCode::FAILURE;
     }
-    match supervise(dir, created) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tincan-supervisor: {e}");
-            ExitCode::FAILURE
+    let supervised = supervise(dir, created);
+    if let Err(e) = &supervised {
+        eprintln!("tincan-supervisor: {e}");
+    }
+    // Also when the log or the record failed: the container has ended, and
+    // what it leaves must go.
+    if let Some((program, args)) = on_exit.split_first() {
+        let ran =
+            Command::new(program).args(args).stdin(Stdio::null()).stdout(Stdio::null()).status();
+        match ran {
+            Ok(status) if status.success() => {}
+            Ok(status) => eprintln!("tincan-supervisor: the exit command {status}"),
+            Err(e) => eprintln!("tincan-supervisor: run the exit command: {e}"),
         }
+    }
+    match supervised {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
     }
 }
 

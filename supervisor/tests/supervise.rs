@@ -102,3 +102,24 @@ fn without_arguments_it_says_how_to_call_it() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).starts_with("usage: tincan-supervisor DIR"));
 }
+
+#[test]
+fn the_exit_command_runs_once_the_exit_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let exit_file = dir.path().join("exit.json");
+    let seen = dir.path().join("seen");
+    let on_exit = format!("cat {} > {}", exit_file.display(), seen.display());
+    let runtime = format!("sh -c 'exit 4' & echo $! > {}/pid", dir.path().display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tincan-supervisor"))
+        .arg(dir.path())
+        .args(["--on-exit", "sh", "--on-exit", "-c", "--on-exit", &on_exit, "--"])
+        .args(["sh", "-c", &runtime])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let seen: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(seen).expect("the exit command ran"))
+            .unwrap();
+    assert_eq!(seen["status"], 4);
+}

@@ -43,6 +43,7 @@ mod doctor;
 mod errors;
 mod escape_lab;
 mod escape_vm;
+mod face;
 mod hostile_rootfs;
 mod oci_runtime;
 mod oci_runtime_v2;

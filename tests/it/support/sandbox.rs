@@ -54,9 +54,10 @@ pub struct Run {
     pub stderr: String,
     /// What the `after` lines printed, run in the sandbox once the chapter exited.
     pub after: String,
-    /// The largest resident memory any process of the run had, in KiB, as the
-    /// kernel reports it to the waiting parent (`wait4(2)`): an observer outside
-    /// the container.
+    /// The largest resident memory any process of the run had, in KiB, as
+    /// the kernel reports it to the waiting parent (`getrusage(2)` of the
+    /// probe's `peak-rss`, which ran the chapter): an observer outside the
+    /// container. Measured in the outer sandbox only; 0 for a run on the host.
     pub peak_rss_kib: u64,
 }
 
@@ -226,7 +227,9 @@ impl Sandbox {
         let exports: Vec<String> =
             self.env(false).into_iter().map(|(k, v)| format!("{k}={v}")).collect();
         let script = format!(
-            "set -eu\nexport {exports}\nhostname {SANDBOX_HOSTNAME}\n{lo_up}{before}\nset +e\n\"$@\"\ncode=$?\n{{\n{after}\n}} > {out}\nexit $code\n",
+            "set -eu\nexport {exports}\nhostname {SANDBOX_HOSTNAME}\n{lo_up}{before}\nset +e\n{probe} peak-rss {peak} \"$@\"\ncode=$?\n{{\n{after}\n}} > {out}\nexit $code\n",
+            probe = crate::support::template_rootfs().join(crate::support::PROBE).display(),
+            peak = self.dir().join("peak-rss").display(),
             exports = exports.join(" "),
             lo_up = if own_network { "ip link set lo up\n" } else { "" },
             before = self.before.join("\n"),
@@ -241,13 +244,14 @@ impl Sandbox {
         unshare.args(["--", "sh", "-c", &script, "sh"]).args(command);
         let mut run = self.spawn(unshare);
         run.after = std::fs::read_to_string(self.dir().join("after")).unwrap_or_default();
+        // The command's tree, as the probe measured it (see `peak-rss`), not
+        // wait4's figure for the sandbox, which starts at this test's size.
+        let peak = std::fs::read_to_string(self.dir().join("peak-rss"));
+        run.peak_rss_kib = peak.ok().and_then(|p| p.trim().parse().ok()).unwrap_or(0);
         run
     }
 
-    /// Run `cmd` with this sandbox's stdin; collect its output, exit code and the
-    /// peak memory of its process tree.
-    // Reaped by wait4 below, which also reports the tree's memory.
-    #[expect(clippy::zombie_processes)]
+    /// Run `cmd` with this sandbox's stdin; collect its output and exit code.
     pub(super) fn spawn(&self, mut cmd: Command) -> Run {
         use std::io::Read;
         use std::os::unix::process::CommandExt;
@@ -281,9 +285,7 @@ impl Sandbox {
             }
             timed_out
         });
-        // wait4(2) rather than Child::wait: it also reports the peak memory of the
-        // process and of every descendant it waited for.
-        let (code, peak_rss_kib) = wait4(child.id());
+        let code = child.wait().expect("wait for the run").code().unwrap_or(-1);
         let _ = done.send(());
         let timed_out = watchdog.join().expect("the watchdog");
         let mut stderr = stderr.join().expect("stderr");
@@ -295,30 +297,13 @@ impl Sandbox {
             stdout: stdout.join().expect("stdout"),
             stderr,
             after: String::new(),
-            peak_rss_kib,
+            peak_rss_kib: 0,
         }
     }
 }
 
 /// The longest a sandboxed run may take (a run that hangs is a bug to see).
 const RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
-
-/// Wait for `pid`: its exit code (-1 if a signal killed it) and peak RSS in KiB.
-fn wait4(pid: u32) -> (i32, u64) {
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; the kernel fills it in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: wait4 writes only to the status and usage we pass.
-        let ret = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
-        if ret == pid as libc::pid_t {
-            break;
-        }
-        assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EINTR), "wait4");
-    }
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
-    (code, usage.ru_maxrss as u64)
-}
 
 /// Before the directory is deleted: detach anything still mounted below it. Only a
 /// chapter run on the host that died before cleaning up can leave one (chapter 2's

@@ -1,0 +1,35 @@
+//! The docker-style face: `tincan run IMAGE`, `ps`, `logs`, `stop`, `rm` —
+//! the commands people type, on the OCI core that engines drive.
+//!
+//! Nothing here sets a container up itself. `run` writes an OCI bundle for
+//! the image (its config names the image, see [`crate::image_root`]) and
+//! has `tincan-supervisor` run tincan's own `create` on it, then `start`s
+//! it; `stop` and `rm` are the core's `kill` and `delete`. So the face is an
+//! engine, like podman: what it can do, an engine can do with tincan.
+
+pub mod bundle;
+pub mod ended;
+pub mod logs;
+pub mod ps;
+pub mod rm;
+pub mod run;
+pub mod stop;
+pub mod store;
+
+use std::path::Path;
+
+use crate::lifecycle::Status;
+
+/// The OCI core's status of container `id` under `root`; `None` if the core
+/// has no such container (deleted, or never created).
+pub fn oci_status(root: &Path, id: &str) -> Option<Status> {
+    oci(root, id).map(|(status, _)| status)
+}
+
+/// The same, and when the core created it (RFC 3339).
+pub fn oci(root: &Path, id: &str) -> Option<(Status, Option<String>)> {
+    let state = crate::store::open(root, id).ok()?;
+    let record = crate::store::read(&state).ok()?;
+    let status = crate::store::status(&state, record.as_ref());
+    Some((status, record.map(|r| r.created)))
+}

@@ -1,0 +1,141 @@
+//! `tincan run [-d] [--rm] [--name N] [-e K=V] IMAGE [COMMAND...]`: a
+//! container of an image, under a supervisor, started; in the foreground
+//! its output is followed until it ends, and its status is `run`'s.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use ch08_images::image::Image;
+use ch08_images::store::{Store, default_root};
+
+use super::store::{Containers, Record};
+use crate::Failure;
+
+/// What `run` was asked.
+pub struct Run<'a> {
+    pub image: &'a str,
+    pub command: &'a [String],
+    pub detach: bool,
+    pub remove: bool,
+    pub name: Option<&'a str>,
+    pub env: &'a [String],
+}
+
+pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
+    let store = Store::open(default_root())?;
+    let image = Image::find(&store, asked.image)?;
+    let (container, prepared) =
+        ch08_images::run::prepare(&store, asked.image, asked.command, true)?;
+    let id = container.id.clone();
+    let containers = Containers::new(store.root());
+    let name = asked.name.map_or_else(|| container.short_id().to_owned(), str::to_owned);
+    let dir = containers.dir(&id);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| Failure::new(format!("make {}: {e}", dir.display())))?;
+    // From here on, a failure takes back what was made.
+    let undo = |e: Failure| {
+        let _ = crate::commands::delete::delete(root, &id, true);
+        containers.release(&name, &id);
+        let _ = std::fs::remove_dir_all(&dir);
+        e
+    };
+    containers.claim(&name, &id).map_err(undo)?;
+    let asked_bundle = super::bundle::Asked { env: asked.env };
+    let image_id = image.config_digest.to_string();
+    super::bundle::write(&dir, &container, &prepared, &image_id, &asked_bundle).map_err(undo)?;
+    // The store's lock goes: `create` takes it again to find the layers.
+    drop(prepared);
+    let record = Record {
+        id: id.clone(),
+        name: name.clone(),
+        image: asked.image.to_owned(),
+        image_id,
+        command: container.argv.clone(),
+        created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+        remove: asked.remove,
+    };
+    containers.write(&record).map_err(undo)?;
+    // Detached and --rm: nobody else is there to remove it when it ends.
+    // In the foreground, `run` does, once it has read how it ended.
+    let removed_on_exit = asked.remove && asked.detach;
+    supervise(root, &dir, &id, removed_on_exit).map_err(undo)?;
+    crate::commands::start::start(root, &id).map_err(undo)?;
+    if asked.detach {
+        println!("{id}");
+        return Ok(0);
+    }
+    let exit = super::logs::follow(&dir)?;
+    if asked.remove {
+        super::rm::rm_quietly(root, &containers, &id)?;
+    }
+    Ok(u8::try_from(exit.status).unwrap_or(u8::MAX))
+}
+
+/// Start `tincan-supervisor` on the container's directory, in a session of
+/// its own, and wait for it to say the container is created.
+fn supervise(root: &Path, dir: &Path, id: &str, remove: bool) -> Result<(), Failure> {
+    let tincan = std::env::current_exe().map_err(|e| Failure::new(format!("find tincan: {e}")))?;
+    let supervisor = supervisor_beside(&tincan)?;
+    let oci = |args: &[&str]| -> Vec<OsString> {
+        let mut all = vec![tincan.clone().into_os_string(), "--root".into(), root.into()];
+        all.extend(args.iter().map(OsString::from));
+        all
+    };
+    // When the container ends by itself, nobody may be there to delete it:
+    // the supervisor has the core delete it (and, with --rm, the face).
+    let on_exit = if remove { oci(&["rm", "--force", id]) } else { oci(&["delete", id]) };
+    let mut command = Command::new(&supervisor);
+    command.arg(dir);
+    for arg in on_exit {
+        command.arg("--on-exit").arg(arg);
+    }
+    let pid_file = dir.join(tincan_supervisor::PID_FILE);
+    command
+        .arg("--")
+        .args(oci(&["create", "--bundle"]))
+        .arg(dir)
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .arg(id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    // SAFETY: setsid(2) is async-signal-safe, the only kind of call allowed
+    // between fork and exec.
+    unsafe {
+        command.pre_exec(|| nix::unistd::setsid().map(drop).map_err(std::io::Error::from));
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| Failure::new(format!("start {}: {e}", supervisor.display())))?;
+    let mut said = String::new();
+    let read = child.stdout.take().expect("piped").read_to_string(&mut said);
+    read.map_err(|e| Failure::new(format!("read what the supervisor says: {e}")))?;
+    if said.starts_with("created ") {
+        // It runs on, its own; whoever ends it, its parent will not be us.
+        return Ok(());
+    }
+    let _ = child.wait();
+    let said = said.trim();
+    Err(Failure::new(said.strip_prefix("error: ").unwrap_or(said).to_owned()))
+}
+
+/// `tincan-supervisor`, installed beside `tincan` (cargo builds both into
+/// `target/debug/`).
+fn supervisor_beside(tincan: &Path) -> Result<PathBuf, Failure> {
+    let supervisor = tincan.with_file_name("tincan-supervisor");
+    if supervisor.is_file() {
+        Ok(supervisor)
+    } else {
+        Err(Failure::new(format!(
+            "{} is missing: it is built with tincan (cargo build), and installed beside it",
+            supervisor.display()
+        )))
+    }
+}

@@ -1,0 +1,204 @@
+//! Where the docker-style face keeps its containers: beside chapter 8's
+//! images, in the same store (`$TINCAN_ROOT`, default `/var/lib/tincan`).
+//!
+//! ```text
+//! STORE/containers/ID/        the container's directory, mode 700 (chapter 8's)
+//!   container.json            what it was made from: image, command, name, when
+//!   config.json               its OCI bundle's config: the directory is the bundle
+//!   upper/ work/ lower/ rootfs/   its overlay (chapter 8 mounts it in the container)
+//!   pid  log.json  exit.json  the supervisor's (`tincan-supervisor`)
+//! STORE/names/NAME            the ID, in a file made with O_EXCL: one name, one container
+//! ```
+//!
+//! The OCI state (`tincan --root`, `/run/tincan/ID`) says whether it runs;
+//! this says what it is and, once it has ended, how.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Failure;
+
+/// The face's record of one container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub name: String,
+    /// The image as it was named, and its id (the config's digest).
+    pub image: String,
+    pub image_id: String,
+    /// What it runs: the image's entrypoint and command, or the one given.
+    pub command: Vec<String>,
+    /// When it was made (RFC 3339).
+    pub created: String,
+    /// Removed once it ends (`run --rm`).
+    pub remove: bool,
+}
+
+const RECORD: &str = "container.json";
+const NAMES: &str = "names";
+
+/// The face's containers in the image store at `root`.
+pub struct Containers {
+    root: PathBuf,
+}
+
+impl Containers {
+    pub fn new(store_root: &Path) -> Containers {
+        Containers { root: store_root.to_owned() }
+    }
+
+    /// A container's directory (chapter 8's `STORE/containers/ID`).
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+
+    /// Claim `name` for `id`: fails if another container has it.
+    pub fn claim(&self, name: &str, id: &str) -> Result<(), Failure> {
+        check_name(name)?;
+        let names = self.root.join(NAMES);
+        std::fs::create_dir_all(&names)
+            .map_err(|e| Failure::new(format!("{}: {e}", names.display())))?;
+        let path = names.join(name);
+        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path);
+        let mut file = file.map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Failure::new(format!(
+                "the name {name} is in use by container {}: remove it first (tincan rm {name}), or choose another",
+                self.named(name).unwrap_or_else(|| "?".into())
+            )),
+            _ => Failure::new(format!("claim the name {name}: {e}")),
+        })?;
+        file.write_all(id.as_bytes()).map_err(|e| Failure::new(format!("{}: {e}", path.display())))
+    }
+
+    /// Let go of `name`, if `id` has it.
+    pub fn release(&self, name: &str, id: &str) {
+        if self.named(name).as_deref() == Some(id) {
+            let _ = std::fs::remove_file(self.root.join(NAMES).join(name));
+        }
+    }
+
+    /// The id of the container called `name`.
+    fn named(&self, name: &str) -> Option<String> {
+        check_name(name).ok()?;
+        std::fs::read_to_string(self.root.join(NAMES).join(name)).ok()
+    }
+
+    /// Write `record` into its container's directory, whole or not at all.
+    pub fn write(&self, record: &Record) -> Result<(), Failure> {
+        let dir = self.dir(&record.id);
+        let partial = dir.join(format!(".{RECORD}.partial"));
+        let bytes = serde_json::to_vec_pretty(record).map_err(|e| Failure::new(e.to_string()))?;
+        std::fs::write(&partial, bytes)
+            .and_then(|()| std::fs::rename(&partial, dir.join(RECORD)))
+            .map_err(|e| Failure::new(format!("write {}: {e}", dir.join(RECORD).display())))
+    }
+
+    /// The record of the container `name_or_id` names: its name, its full
+    /// id, or a prefix of the id that only it has (as Docker takes them).
+    pub fn find(&self, name_or_id: &str) -> Result<Record, Failure> {
+        if let Some(id) = self.named(name_or_id)
+            && let Some(record) = self.read(&id)
+        {
+            return Ok(record);
+        }
+        let matching: Vec<Record> =
+            self.all().into_iter().filter(|r| r.id.starts_with(name_or_id)).collect();
+        match matching.as_slice() {
+            [one] if !name_or_id.is_empty() => Ok(one.clone()),
+            [] | [_] => Err(Failure::new(format!("no such container: {name_or_id}"))),
+            _ => Err(Failure::new(format!(
+                "{name_or_id} is the start of {} containers' ids: give more of it",
+                matching.len()
+            ))),
+        }
+    }
+
+    fn read(&self, id: &str) -> Option<Record> {
+        let bytes = std::fs::read(self.dir(id).join(RECORD)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Every container the face made, oldest first.
+    pub fn all(&self) -> Vec<Record> {
+        let dirs = std::fs::read_dir(self.root.join("containers")).into_iter().flatten().flatten();
+        let mut all: Vec<Record> =
+            dirs.filter_map(|d| self.read(d.file_name().to_str()?)).collect();
+        all.sort_by(|a, b| a.created.cmp(&b.created));
+        all
+    }
+}
+
+/// Docker's rule for names: a letter or digit, then letters, digits, `_`,
+/// `.` and `-`. Never a path.
+pub fn check_name(name: &str) -> Result<(), Failure> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if first_ok && rest_ok && name.len() <= 128 {
+        Ok(())
+    } else {
+        Err(Failure::new(format!(
+            "invalid container name {name:?}: a letter or digit, then letters, digits, '_', '.' or '-'"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, name: &str, created: &str) -> Record {
+        Record {
+            id: id.into(),
+            name: name.into(),
+            image: "busybox".into(),
+            image_id: "sha256:00".into(),
+            command: vec!["sh".into()],
+            created: created.into(),
+            remove: false,
+        }
+    }
+
+    #[test]
+    fn a_container_is_found_by_name_by_id_and_by_a_prefix_only_it_has() {
+        let store = tempfile::tempdir().unwrap();
+        let containers = Containers::new(store.path());
+        for (id, name, created) in [("abc123", "web", "2"), ("abd456", "db", "1")] {
+            std::fs::create_dir_all(containers.dir(id)).unwrap();
+            containers.claim(name, id).unwrap();
+            containers.write(&record(id, name, created)).unwrap();
+        }
+        assert_eq!(containers.find("web").unwrap().id, "abc123");
+        assert_eq!(containers.find("abd456").unwrap().name, "db");
+        assert_eq!(containers.find("abc").unwrap().id, "abc123");
+        assert!(containers.find("ab").unwrap_err().0.contains("2 containers"));
+        assert!(containers.find("zzz").unwrap_err().0.contains("no such container"));
+        assert!(containers.find("").is_err());
+        let ids: Vec<String> = containers.all().into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, ["abd456", "abc123"], "oldest first");
+    }
+
+    #[test]
+    fn a_name_is_one_containers_until_released() {
+        let store = tempfile::tempdir().unwrap();
+        let containers = Containers::new(store.path());
+        containers.claim("web", "a").unwrap();
+        assert!(containers.claim("web", "b").unwrap_err().0.contains("in use by container a"));
+        containers.release("web", "b");
+        assert!(containers.claim("web", "b").is_err(), "only its holder lets it go");
+        containers.release("web", "a");
+        containers.claim("web", "b").unwrap();
+    }
+
+    #[test]
+    fn a_name_is_never_a_path() {
+        for bad in ["", "../etc", "a/b", "-x", ".hidden", "a b"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["web", "db-1", "a.b_c", "9lives"] {
+            assert!(check_name(good).is_ok(), "{good:?}");
+        }
+    }
+}

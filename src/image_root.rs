@@ -1,0 +1,48 @@
+//! A root file system from an image in the store: how the docker-style face
+//! (`tincan run IMAGE`) hands an image to the OCI core.
+//!
+//! An engine usually mounts the image's layers on the host and gives the
+//! runtime a bundle whose root is that mount (podman does). tincan's face
+//! asks instead, with the annotation [`ANNOTATION`] naming the image in
+//! chapter 8's store: the core then adds chapter 8's own step, which mounts
+//! the overlay inside the container's mount namespace. So the mount never
+//! appears on the host, and nothing can leave it behind there: it goes with
+//! the namespace.
+//!
+//! The container's directory is chapter 8's, `STORE/containers/ID`, and the
+//! config's `root.path` must be its `rootfs` (the step checks). It is kept
+//! when the container is deleted (`keep`): the face removes it, with the
+//! container's logs, on `tincan rm`.
+
+use ch00_process::Plan;
+use ch08_images::image::Image;
+use ch08_images::overlay::Overlay;
+use ch08_images::store::{Store, default_root};
+
+use crate::bundle::BundleError;
+
+/// The annotation: the image, by a name or id the store knows.
+pub const ANNOTATION: &str = "dev.tincan.image";
+
+/// `plan` on the image `name`'s layers.
+pub fn on_image(plan: Plan, name: &str) -> Result<Plan, BundleError> {
+    let root = default_root();
+    let store =
+        Store::open(&root).map_err(|e| BundleError::Host(format!("{}: {e}", root.display())))?;
+    // Held until the layers are linked into the container's directory:
+    // until then, `rmi` must not take them away.
+    let lock = store.lock_shared().map_err(|e| BundleError::Host(e.to_string()))?;
+    let image = Image::find(&store, name)
+        .map_err(|e| BundleError::Invalid(format!("annotation {ANNOTATION}: {e}")))?;
+    let lowers = image.layer_dirs(&store).map_err(|e| BundleError::Host(e.to_string()))?;
+    let overlay = Overlay::new(lowers, true).holding(Some(lock));
+    let mut plan = plan.insert_after("make mounts private", overlay);
+    plan.root_from_steps = true;
+    Ok(plan)
+}
+
+/// The step, for the clean-up plan: it forgets its record (the directory
+/// is kept, see above).
+pub fn cleanup_step() -> Overlay {
+    Overlay::new(Vec::new(), true)
+}

@@ -1,0 +1,203 @@
+//! The docker-style face: `tincan run -d IMAGE`, `ps`, `logs`, `stop`, `rm`,
+//! on an image imported into a store of the test's own — and nothing left
+//! behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{copy_template_rootfs, root_or_skip};
+
+/// A store with the test rootfs imported as `IMAGE`, and an OCI root.
+struct Face {
+    dir: tempfile::TempDir,
+}
+
+const IMAGE: &str = "face-test";
+
+impl Face {
+    fn new() -> Face {
+        let face = Face { dir: tempfile::Builder::new().prefix("tincan-face-").tempdir().unwrap() };
+        let rootfs = face.dir.path().join("rootfs");
+        copy_template_rootfs(&rootfs);
+        let tar = face.dir.path().join("rootfs.tar");
+        let made =
+            Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tar).arg(".").status();
+        assert!(made.unwrap().success(), "tar the rootfs");
+        ok(&face.tincan(&["import", tar.to_str().unwrap(), IMAGE]));
+        face
+    }
+
+    fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    fn oci_root(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    fn tincan(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_tincan"))
+            .env("TINCAN_ROOT", self.store())
+            .arg("--root")
+            .arg(self.oci_root())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tincan")
+    }
+
+    /// Wait until `ps -a` shows `name` with a status starting `status`.
+    fn wait_for_status(&self, name: &str, status: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let listed = ok(&self.tincan(&["ps", "-a"]));
+            if listed.lines().any(|l| l.ends_with(name) && l.contains(status)) {
+                return listed;
+            }
+            assert!(Instant::now() < deadline, "no {status} for {name} in:\n{listed}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[track_caller]
+fn ok(out: &Output) -> String {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    assert!(out.status.success(), "{:?}: {}{}", out.status, text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// What of the container `id` is still on the host: its directory, its OCI
+/// state, its cgroups, its name.
+fn left_of(face: &Face, id: &str, name: &str) -> Vec<PathBuf> {
+    let mut left: Vec<PathBuf> = [
+        face.store().join("containers").join(id),
+        face.store().join("names").join(name),
+        face.oci_root().join(id),
+    ]
+    .into_iter()
+    .filter(|p| p.exists())
+    .collect();
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        left.extend(find_named(&hierarchy.path(), id, 3));
+    }
+    left
+}
+
+fn find_named(dir: &Path, name: &str, depth: usize) -> Vec<PathBuf> {
+    let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+    let dirs = entries.filter(|e| e.file_type().is_ok_and(|t| t.is_dir()));
+    let mut found = Vec::new();
+    for entry in dirs {
+        if entry.file_name() == name {
+            found.push(entry.path());
+        } else if depth > 0 {
+            found.extend(find_named(&entry.path(), name, depth - 1));
+        }
+    }
+    found
+}
+
+#[test]
+fn a_detached_container_runs_logs_stops_and_is_removed_with_nothing_left() {
+    if !root_or_skip("face::a_detached_container_runs_logs_stops_and_is_removed_with_nothing_left")
+    {
+        return;
+    }
+    let face = Face::new();
+    // As PID 1, the shell has no handler for SIGTERM: `stop` must kill it.
+    let script = "echo started; echo to-stderr >&2; while :; do sleep 1; done";
+    let id = ok(&face.tincan(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-e",
+        "GREETING=hi",
+        IMAGE,
+        "sh",
+        "-c",
+        script,
+    ]));
+    let id = id.trim().to_owned();
+    assert_eq!(id.len(), 64, "run -d prints the id: {id}");
+    let listed = face.wait_for_status("web", "Up");
+    assert!(listed.starts_with("CONTAINER ID   IMAGE"), "{listed}");
+    assert!(listed.contains(&id[..12]) && listed.contains(IMAGE), "{listed}");
+    // A second container may not take its name.
+    let taken = face.tincan(&["run", "-d", "--name", "web", IMAGE, "true"]);
+    assert!(!taken.status.success());
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("the name web is in use"), "{taken:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let logs = loop {
+        let logs = face.tincan(&["logs", "web"]);
+        if String::from_utf8_lossy(&logs.stderr).contains("to-stderr") || Instant::now() > deadline
+        {
+            break logs;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(ok(&logs), "started\n");
+    assert_eq!(String::from_utf8_lossy(&logs.stderr), "to-stderr\n");
+    // Still running: rm refuses without -f.
+    let refused = face.tincan(&["rm", "web"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is running"), "{refused:?}");
+    let started = Instant::now();
+    assert_eq!(ok(&face.tincan(&["stop", "-t", "1", "web"])), "web\n");
+    assert!(started.elapsed() >= Duration::from_secs(1), "SIGTERM cannot have ended it");
+    let listed = face.wait_for_status("web", "Exited (137)");
+    assert!(!ok(&face.tincan(&["ps"])).contains("web"), "ps without -a lists running ones only");
+    assert!(listed.contains("Exited (137)"), "{listed}");
+    assert_eq!(ok(&face.tincan(&["rm", "web"])), "web\n");
+    assert_eq!(left_of(&face, &id, "web"), Vec::<PathBuf>::new());
+    assert_eq!(ok(&face.tincan(&["ps", "-a"])).lines().count(), 1, "only the heading");
+}
+
+#[test]
+fn a_foreground_run_prints_the_output_and_exits_with_the_commands_status_and_rm_removes_it() {
+    if !root_or_skip(
+        "face::a_foreground_run_prints_the_output_and_exits_with_the_commands_status_and_rm_removes_it",
+    ) {
+        return;
+    }
+    let face = Face::new();
+    let ran = face.tincan(&[
+        "run",
+        "--rm",
+        "--name",
+        "once",
+        "-e",
+        "WHO=you",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo hello $WHO; exit 3",
+    ]);
+    assert_eq!(ran.status.code(), Some(3), "{ran:?}");
+    assert_eq!(String::from_utf8_lossy(&ran.stdout), "hello you\n");
+    // --rm: the supervisor's exit command removes it, just after.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ok(&face.tincan(&["ps", "-a"])).contains("once") {
+        assert!(Instant::now() < deadline, "--rm left the container");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let containers = face.store().join("containers");
+    let left: Vec<_> = std::fs::read_dir(&containers).into_iter().flatten().flatten().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn an_image_that_is_not_there_is_a_clear_error_and_leaves_nothing() {
+    if !root_or_skip("face::an_image_that_is_not_there_is_a_clear_error_and_leaves_nothing") {
+        return;
+    }
+    let face = Face::new();
+    let said = face.tincan(&["run", "-d", "no-such-image"]);
+    assert_eq!(said.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&said.stderr);
+    assert!(stderr.contains("no-such-image"), "{stderr}");
+    let containers = face.store().join("containers");
+    let left: Vec<_> = std::fs::read_dir(&containers).into_iter().flatten().flatten().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
