@@ -204,7 +204,7 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
     }
     // The docker-style face's image, as the root (see `image_root`).
     if let Some(image) = spec.annotations().as_ref().and_then(|a| a.get(image_root::ANNOTATION)) {
-        plan = image_root::on_image(plan, image)?;
+        plan = image_root::on_image(plan, image, bundle, &container.rootfs, id)?;
     }
     // First of all in the child: the rest happens in the namespaces joined.
     if let Some(joined) = joined {
@@ -406,6 +406,14 @@ mod tests {
             Err(e) => e.to_string(),
             Ok(_) => panic!("taken"),
         }
+    }
+
+    #[test]
+    fn the_image_annotation_is_refused_on_a_bundle_the_face_did_not_write() {
+        let refused = refusal(|c| {
+            c["annotations"] = serde_json::json!({ crate::image_root::ANNOTATION: "busybox" });
+        });
+        assert!(refused.contains("is for the bundles tincan's `run IMAGE` writes"), "{refused}");
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //! when the container is deleted (`keep`): the face removes it, with the
 //! container's logs, on `tincan rm`.
 
+use std::path::Path;
+
 use ch00_process::Plan;
 use ch08_images::image::Image;
 use ch08_images::overlay::Overlay;
@@ -24,9 +26,36 @@ use crate::bundle::BundleError;
 /// The annotation: the image, by a name or id the store knows.
 pub const ANNOTATION: &str = "dev.tincan.image";
 
-/// `plan` on the image `name`'s layers.
-pub fn on_image(plan: Plan, name: &str) -> Result<Plan, BundleError> {
+/// `plan` on the image `name`'s layers, for the bundle `bundle` of
+/// container `id` whose root is `rootfs`.
+///
+/// Only for a bundle the face wrote: `STORE/containers/ID` itself, its root
+/// `rootfs` there. An engine passes annotations its users set (`podman run
+/// --annotation`); elsewhere, this one would let a user swap the engine's
+/// root for any image of the store, and chapter 8's step would make its
+/// directories around a root that is not ours.
+pub fn on_image(
+    plan: Plan,
+    name: &str,
+    bundle: &Path,
+    rootfs: &Path,
+    id: &str,
+) -> Result<Plan, BundleError> {
     let root = default_root();
+    // Chapter 8's `Store::container_dir`, checked before the store is opened.
+    let dir = root.join("containers").join(id);
+    let real = |path: &Path| std::fs::canonicalize(path).ok();
+    let ours = real(&dir).is_some()
+        && real(bundle) == real(&dir)
+        && rootfs.file_name().is_some_and(|n| n == "rootfs")
+        && rootfs.parent().and_then(real) == real(&dir);
+    if !ours {
+        return Err(BundleError::Invalid(format!(
+            "the annotation {ANNOTATION} is for the bundles tincan's `run IMAGE` writes, in {}; this one is {}",
+            dir.display(),
+            bundle.display()
+        )));
+    }
     let store =
         Store::open(&root).map_err(|e| BundleError::Host(format!("{}: {e}", root.display())))?;
     // Held until the layers are linked into the container's directory:

@@ -211,7 +211,7 @@ enum Command {
     /// With a container: its processes (PIDs as the host numbers them; the
     /// OCI runtime's). Without: the containers of `run IMAGE` (Docker's).
     Ps {
-        #[arg(long, value_enum, default_value = "table")]
+        #[arg(long, short, value_enum, default_value = "table")]
         format: commands::list::Format,
         /// Docker's: all containers, not only running ones.
         #[arg(long, short)]
@@ -347,8 +347,8 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
             face::run::run(root, &asked)
         }
         Command::Logs { follow, container } => face::logs::logs(container, *follow).map(|()| 0),
-        Command::Stop { time, containers } => face::stop::stop(root, containers, *time).map(|()| 0),
-        Command::Rm { force, containers } => face::rm::rm(root, containers, *force).map(|()| 0),
+        Command::Stop { time, containers } => face::stop::stop(containers, *time).map(|()| 0),
+        Command::Rm { force, containers } => face::rm::rm(containers, *force).map(|()| 0),
         Command::Start { id } => commands::start::start(root, id).map(|()| 0),
         Command::State { id } => commands::state::state(root, id).map(|()| 0),
         Command::Kill { all, id, signal } => {
@@ -377,7 +377,7 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
         Command::Ps { id: Some(_), .. } => Err(Failure::new(
             "ps ID lists a container's processes: -a and -q are for ps without one",
         )),
-        Command::Ps { all, quiet, id: None, .. } => face::ps::ps(root, *all, *quiet).map(|()| 0),
+        Command::Ps { all, quiet, id: None, .. } => face::ps::ps(*all, *quiet).map(|()| 0),
         Command::Spec { bundle } => commands::spec::spec(bundle).map(|()| 0),
         Command::Features => {
             let json = serde_json::to_string_pretty(&commands::features::features());

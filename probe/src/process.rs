@@ -64,7 +64,15 @@ pub fn zombies(n: usize) -> String {
 /// this small program starts small.
 pub fn peak_rss(file: &str, command: &[&str]) -> std::process::ExitCode {
     use nix::sys::resource::{UsageWho, getrusage};
+    use nix::sys::wait::WaitPidFlag;
+    // The tree's orphans come to us, so that their peaks count too.
+    let _ = nix::sys::prctl::set_child_subreaper(true);
     let status = std::process::Command::new(command[0]).args(&command[1..]).status();
+    while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        if status == nix::sys::wait::WaitStatus::StillAlive {
+            break;
+        }
+    }
     let code = match status {
         Ok(status) => {
             use std::os::unix::process::ExitStatusExt;

@@ -11,9 +11,9 @@ use crate::lifecycle::Status;
 /// How often to look.
 const POLL: Duration = Duration::from_millis(20);
 
-/// Has the container `id` ended: its supervisor says so (`exit.json` in
-/// `dir`), or — its supervisor killed — the core sees its process gone?
-/// Waiting at most `timeout`.
+/// Has the container `id` ended, and is all of it written: its supervisor
+/// done (`exit.json` in `dir`, its lock let go), or — its supervisor killed
+/// — the core sees its process gone? Waiting at most `timeout`.
 pub fn wait_for_end(dir: &Path, root: &Path, id: &str, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
@@ -21,7 +21,8 @@ pub fn wait_for_end(dir: &Path, root: &Path, id: &str, timeout: Duration) -> boo
             super::oci_status(root, id),
             Some(Status::Created | Status::Running | Status::Paused)
         );
-        if matches!(Exit::read(dir), Ok(Some(_))) || !live {
+        let recorded = matches!(Exit::read(dir), Ok(Some(_)));
+        if !tincan_supervisor::alive(dir) && (recorded || !live) {
             return true;
         }
         if Instant::now() >= deadline {

@@ -35,9 +35,17 @@ pub fn follow(dir: &Path) -> Result<Exit, Failure> {
         // Looked at before the last read: a line written before the record
         // is then read after it.
         let ended = Exit::read(dir).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
+        let supervised = tincan_supervisor::alive(dir);
         reader.print_new()?;
         if let Some(exit) = ended {
             return Ok(exit);
+        }
+        if !supervised {
+            return Err(Failure::new(format!(
+                "the supervisor of {} is gone, and did not record how the container ended ({} says why): `tincan rm -f` takes it down",
+                dir.display(),
+                dir.join(tincan_supervisor::OWN_LOG_FILE).display()
+            )));
         }
         std::thread::sleep(POLL);
     }

@@ -1,7 +1,6 @@
 //! `tincan ps [-a] [-q]`: the face's containers, as `docker ps` lists them —
 //! running ones, or (`-a`) all, with how those that ended did.
 
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use ch08_images::store::default_root;
@@ -11,13 +10,13 @@ use super::store::{Containers, Record};
 use crate::Failure;
 use crate::lifecycle::Status;
 
-pub fn ps(root: &Path, all: bool, quiet: bool) -> Result<(), Failure> {
+pub fn ps(all: bool, quiet: bool) -> Result<(), Failure> {
     let containers = Containers::new(&default_root());
     let now = SystemTime::now();
     let mut rows = Vec::new();
     for record in containers.all().into_iter().rev() {
         let exit = Exit::read(&containers.dir(&record.id)).ok().flatten();
-        let (oci, up_since) = super::oci(root, &record.id).unzip();
+        let (oci, up_since) = super::oci(&record.oci_root, &record.id).unzip();
         let up_since = up_since.flatten().and_then(|t| humantime::parse_rfc3339(&t).ok());
         let status = status(oci, up_since, exit.as_ref(), now);
         if all || status.starts_with("Up") {

@@ -2,7 +2,7 @@
 //! OCI state, its directory (logs, upper layer) and its name. With `-f`, a
 //! running one is killed first.
 
-use std::path::Path;
+use std::time::Duration;
 
 use ch08_images::store::default_root;
 
@@ -10,11 +10,15 @@ use super::store::{Containers, Record};
 use crate::Failure;
 use crate::lifecycle::Status;
 
-pub fn rm(root: &Path, names: &[String], force: bool) -> Result<(), Failure> {
+/// How long a supervisor may still be writing once its container has ended
+/// (it drains the pipes for at most a second).
+const SUPERVISOR_DONE: Duration = Duration::from_secs(15);
+
+pub fn rm(names: &[String], force: bool) -> Result<(), Failure> {
     let containers = Containers::new(&default_root());
     let mut failed = Vec::new();
     for name in names {
-        match containers.find(name).and_then(|r| rm_one(root, &containers, &r, force)) {
+        match containers.find(name).and_then(|r| rm_one(&containers, &r, force)) {
             Ok(()) => println!("{name}"),
             Err(e) => failed.push(format!("{name}: {}", e.0)),
         }
@@ -25,18 +29,18 @@ pub fn rm(root: &Path, names: &[String], force: bool) -> Result<(), Failure> {
     }
 }
 
-/// Remove the container `id`, which has ended, saying nothing (`run --rm`).
-pub fn rm_quietly(root: &Path, containers: &Containers, id: &str) -> Result<(), Failure> {
-    let record = containers.find(id)?;
-    rm_one(root, containers, &record, false)
+/// Remove the container `id` if it is still there, saying nothing: `run
+/// --rm` in the foreground, and a detached one's supervisor, may both get
+/// there first.
+pub fn rm_if_there(containers: &Containers, id: &str) -> Result<(), Failure> {
+    match containers.find(id) {
+        Ok(record) if record.id == id => rm_one(containers, &record, true),
+        _ => Ok(()),
+    }
 }
 
-fn rm_one(
-    root: &Path,
-    containers: &Containers,
-    record: &Record,
-    force: bool,
-) -> Result<(), Failure> {
+fn rm_one(containers: &Containers, record: &Record, force: bool) -> Result<(), Failure> {
+    let root = &record.oci_root;
     match super::oci_status(root, &record.id) {
         Some(Status::Created | Status::Running | Status::Paused) if !force => {
             return Err(Failure::new(format!(
@@ -46,18 +50,25 @@ fn rm_one(
         }
         Some(Status::Created | Status::Running | Status::Paused) => {
             // No grace: -f kills.
-            super::stop::stop_one(root, containers, record, 0)?;
+            super::stop::stop_one(containers, record, 0)?;
         }
         _ => {}
+    }
+    let dir = containers.dir(&record.id);
+    // Ended; its supervisor may still be writing how.
+    if !super::ended::wait_for_end(&dir, root, &record.id, SUPERVISOR_DONE) {
+        return Err(Failure::new(format!(
+            "the supervisor of {} is still at work after {SUPERVISOR_DONE:?}: try again",
+            record.name
+        )));
     }
     // The core's part: cgroups, state. Gone already if the supervisor's
     // exit command ran.
     crate::commands::delete::delete(root, &record.id, true)?;
-    let dir = containers.dir(&record.id);
     // remove_dir_all does not follow symbolic links: `lower/0` goes, not
-    // the layer it names.
+    // the layer it names. Someone else removing it too is no error.
     match std::fs::remove_dir_all(&dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+        Err(e) if dir.exists() => {
             return Err(Failure::new(format!("remove {}: {e}", dir.display())));
         }
         _ => {}

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use ch08_images::image::Image;
 use ch08_images::store::{Store, default_root};
@@ -60,27 +60,34 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
         command: container.argv.clone(),
         created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
         remove: asked.remove,
+        oci_root: root.to_owned(),
     };
     containers.write(&record).map_err(undo)?;
-    // Detached and --rm: nobody else is there to remove it when it ends.
-    // In the foreground, `run` does, once it has read how it ended.
-    let removed_on_exit = asked.remove && asked.detach;
-    supervise(root, &dir, &id, removed_on_exit).map_err(undo)?;
-    crate::commands::start::start(root, &id).map_err(undo)?;
+    // When it ends, nobody may be there: the supervisor has the core delete
+    // it, or with --rm, the face remove it.
+    let mut supervisor = supervise(root, &dir, &id, asked.remove).map_err(undo)?;
+    if let Err(e) = crate::commands::start::start(root, &id) {
+        // Killed, it ends as any container does: the supervisor records it
+        // and runs its exit command. Only then is the rest ours to take.
+        let _ = crate::commands::kill::kill(root, &id, "KILL", true);
+        let _ = supervisor.wait();
+        return Err(undo(e));
+    }
     if asked.detach {
         println!("{id}");
         return Ok(0);
     }
     let exit = super::logs::follow(&dir)?;
     if asked.remove {
-        super::rm::rm_quietly(root, &containers, &id)?;
+        // Its supervisor may be at it too.
+        super::rm::rm_if_there(&containers, &id)?;
     }
     Ok(u8::try_from(exit.status).unwrap_or(u8::MAX))
 }
 
 /// Start `tincan-supervisor` on the container's directory, in a session of
 /// its own, and wait for it to say the container is created.
-fn supervise(root: &Path, dir: &Path, id: &str, remove: bool) -> Result<(), Failure> {
+fn supervise(root: &Path, dir: &Path, id: &str, remove: bool) -> Result<Child, Failure> {
     let tincan = std::env::current_exe().map_err(|e| Failure::new(format!("find tincan: {e}")))?;
     let supervisor = supervisor_beside(&tincan)?;
     let oci = |args: &[&str]| -> Vec<OsString> {
@@ -117,9 +124,10 @@ fn supervise(root: &Path, dir: &Path, id: &str, remove: bool) -> Result<(), Fail
     let mut said = String::new();
     let read = child.stdout.take().expect("piped").read_to_string(&mut said);
     read.map_err(|e| Failure::new(format!("read what the supervisor says: {e}")))?;
-    if said.starts_with("created ") {
-        // It runs on, its own; whoever ends it, its parent will not be us.
-        return Ok(());
+    let created = said.strip_prefix("created ").and_then(|pid| pid.strip_suffix('\n'));
+    if created.is_some_and(|pid| pid.parse::<u32>().is_ok()) {
+        // It runs on, its own; once we exit, its parent will not be us.
+        return Ok(child);
     }
     let _ = child.wait();
     let said = said.trim();

@@ -4,7 +4,6 @@
 //! kernel does not end for a signal it has no handler for: a shell there
 //! ignores SIGTERM, and only the SIGKILL ends it.
 
-use std::path::Path;
 use std::time::Duration;
 
 use ch08_images::store::default_root;
@@ -17,11 +16,11 @@ use crate::lifecycle::Status;
 /// How long the SIGKILL may take to show: the kernel's, not the program's.
 const AFTER_KILL: Duration = Duration::from_secs(10);
 
-pub fn stop(root: &Path, names: &[String], timeout: u64) -> Result<(), Failure> {
+pub fn stop(names: &[String], timeout: u64) -> Result<(), Failure> {
     let containers = Containers::new(&default_root());
     let mut failed = Vec::new();
     for name in names {
-        match containers.find(name).and_then(|r| stop_one(root, &containers, &r, timeout)) {
+        match containers.find(name).and_then(|r| stop_one(&containers, &r, timeout)) {
             Ok(()) => println!("{name}"),
             Err(e) => failed.push(format!("{name}: {}", e.0)),
         }
@@ -34,13 +33,8 @@ pub fn stop(root: &Path, names: &[String], timeout: u64) -> Result<(), Failure> 
 
 /// Stop the container of `record`, if it runs; wait for its supervisor to
 /// record the end.
-pub fn stop_one(
-    root: &Path,
-    containers: &Containers,
-    record: &Record,
-    timeout: u64,
-) -> Result<(), Failure> {
-    let dir = containers.dir(&record.id);
+pub fn stop_one(containers: &Containers, record: &Record, timeout: u64) -> Result<(), Failure> {
+    let (root, dir) = (&record.oci_root, containers.dir(&record.id));
     let live = matches!(
         super::oci_status(root, &record.id),
         Some(Status::Created | Status::Running | Status::Paused)

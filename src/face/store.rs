@@ -14,6 +14,7 @@
 //! this says what it is and, once it has ended, how.
 
 use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,8 @@ pub struct Record {
     pub created: String,
     /// Removed once it ends (`run --rm`).
     pub remove: bool,
+    /// The OCI core's state directory it was created in (`tincan --root`).
+    pub oci_root: PathBuf,
 }
 
 const RECORD: &str = "container.json";
@@ -58,9 +61,20 @@ impl Containers {
     pub fn claim(&self, name: &str, id: &str) -> Result<(), Failure> {
         check_name(name)?;
         let names = self.root.join(NAMES);
-        std::fs::create_dir_all(&names)
+        // Mode 700: which containers exist is root's to know.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&names)
             .map_err(|e| Failure::new(format!("{}: {e}", names.display())))?;
         let path = names.join(name);
+        // A name whose container is gone (an `rm` cut short) is free again.
+        if let Some(holder) = self.named(name)
+            && self.read(&holder).is_none()
+            && !self.dir(&holder).exists()
+        {
+            let _ = std::fs::remove_file(&path);
+        }
         let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path);
         let mut file = file.map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => Failure::new(format!(
@@ -95,9 +109,14 @@ impl Containers {
             .map_err(|e| Failure::new(format!("write {}: {e}", dir.join(RECORD).display())))
     }
 
-    /// The record of the container `name_or_id` names: its name, its full
-    /// id, or a prefix of the id that only it has (as Docker takes them).
+    /// The record of the container `name_or_id` names: its full id, its
+    /// name, or a prefix of the id that only it has (as Docker takes them).
     pub fn find(&self, name_or_id: &str) -> Result<Record, Failure> {
+        if check_name(name_or_id).is_ok()
+            && let Some(record) = self.read(name_or_id)
+        {
+            return Ok(record);
+        }
         if let Some(id) = self.named(name_or_id)
             && let Some(record) = self.read(&id)
         {
@@ -158,6 +177,7 @@ mod tests {
             command: vec!["sh".into()],
             created: created.into(),
             remove: false,
+            oci_root: "/run/tincan".into(),
         }
     }
 
@@ -185,11 +205,14 @@ mod tests {
         let store = tempfile::tempdir().unwrap();
         let containers = Containers::new(store.path());
         containers.claim("web", "a").unwrap();
+        std::fs::create_dir_all(containers.dir("a")).unwrap();
         assert!(containers.claim("web", "b").unwrap_err().0.contains("in use by container a"));
         containers.release("web", "b");
         assert!(containers.claim("web", "b").is_err(), "only its holder lets it go");
         containers.release("web", "a");
         containers.claim("web", "b").unwrap();
+        // b's directory never came, or went: its name is free for c.
+        containers.claim("web", "c").unwrap();
     }
 
     #[test]

@@ -19,3 +19,19 @@ pub const LOG_FILE: &str = "log.json";
 pub const PID_FILE: &str = "pid";
 /// What the supervisor itself has to say once it has left its caller.
 pub const OWN_LOG_FILE: &str = "supervisor.log";
+/// The file the supervisor holds an exclusive `flock(2)` on, from before
+/// it runs the runtime until `exit.json` is written: see [`alive`].
+pub const LOCK_FILE: &str = "supervisor.lock";
+
+/// Is a supervisor still at work on the container directory `dir`? While
+/// it is, the container's end may not be written yet, and its directory is
+/// not to be removed. A supervisor that was killed holds no lock: the
+/// kernel lets go of it with the process.
+pub fn alive(dir: &std::path::Path) -> bool {
+    use nix::fcntl::{Flock, FlockArg};
+    let Ok(file) = std::fs::File::open(dir.join(LOCK_FILE)) else { return false };
+    match Flock::lock(file, FlockArg::LockSharedNonblock) {
+        Ok(_) => false,
+        Err((_, errno)) => errno == nix::errno::Errno::EWOULDBLOCK,
+    }
+}

@@ -82,12 +82,19 @@ impl Lines {
         let rest = &self.pending[start..];
         match rest.iter().position(|&b| b == b'\n') {
             Some(newline) if newline < MAX_LINE => Some(start + newline + 1),
-            _ if rest.len() >= MAX_LINE => Some(start + MAX_LINE),
+            // At the start of a character (a UTF-8 continuation byte is
+            // 0b10xxxxxx): a cut inside one would spoil both halves.
+            _ if rest.len() > MAX_LINE => {
+                let starts_a_char = |k: usize| rest[k] & 0xc0 != 0x80;
+                let cut = (MAX_LINE - 3..=MAX_LINE).rev().find(|&k| starts_a_char(k));
+                Some(start + cut.unwrap_or(MAX_LINE))
+            }
             _ => None,
         }
     }
 }
 
+// ANCHOR: record
 fn write_record(stream: Stream, line: &[u8], out: &mut impl Write) -> std::io::Result<()> {
     // A program may print bytes that are not UTF-8; JSON holds text, so those
     // become U+FFFD, as in Docker's logs.
@@ -97,6 +104,7 @@ fn write_record(stream: Stream, line: &[u8], out: &mut impl Write) -> std::io::R
     serde_json::to_writer(&mut *out, &record)?;
     out.write_all(b"\n")
 }
+// ANCHOR_END: record
 
 #[cfg(test)]
 mod tests {
@@ -142,6 +150,18 @@ mod tests {
         let got = records(&out);
         assert_eq!(got.len(), 2);
         assert!(got.iter().all(|(_, l)| l.len() == MAX_LINE));
+    }
+
+    #[test]
+    fn a_cut_never_splits_a_character() {
+        let (mut lines, mut out) = (Lines::new(Stream::Stdout), Vec::new());
+        // "é" is two bytes, the second of them where the cut would fall.
+        let mut long = vec![b'x'; MAX_LINE - 1];
+        long.extend_from_slice("é and more\n".as_bytes());
+        lines.push(&long, &mut out).unwrap();
+        let got = records(&out);
+        assert_eq!(got[0].1.len(), MAX_LINE - 1);
+        assert_eq!(got[1].1, "é and more\n");
     }
 
     #[test]

@@ -27,13 +27,14 @@
 //! once it has read `created`.
 
 use std::ffi::OsString;
-use std::io::{BufWriter, Read, Write};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::fcntl::{FcntlArg, Flock, FlockArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -42,7 +43,7 @@ use nix::unistd::Pid;
 
 use tincan_supervisor::exit::Exit;
 use tincan_supervisor::log::{Lines, Stream};
-use tincan_supervisor::{LOG_FILE, OWN_LOG_FILE, PID_FILE};
+use tincan_supervisor::{LOCK_FILE, LOG_FILE, OWN_LOG_FILE, PID_FILE};
 
 /// Once the container's first process has ended, how long its output may
 /// take to close: in a PID namespace of its own the kernel has killed the
@@ -66,26 +67,40 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let rest: Vec<OsString> = args.collect();
-    let dir = Path::new(&dir);
-    let created = match create(dir, &runtime, &rest) {
+    let attached = match Attached::new(Path::new(&dir)) {
+        Ok(attached) => attached,
+        Err(e) => {
+            println!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let dir = attached.dir.clone();
+    let created = match create(&dir, &runtime, &rest) {
         Ok(created) => created,
         Err(e) => {
             println!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    println!("created {}", created.pid);
-    if let Err(e) = let_go(dir) {
-        // Still attached: the caller reads this as a failure to detach.
-        println!("error: detach: {e}");
-        return ExitCode::FAILURE;
+    let Attached { lock, .. } = match attached.tell_and_let_go(created.pid) {
+        Ok(detached) => detached,
+        Err((detached, e)) => {
+            // Nobody heard "created": nobody will start it or ask about it.
+            // It must not wait for ever; killed, it ends as any other does.
+            eprintln!("tincan-supervisor: tell the caller: {e}; killing the container");
+            let _ = nix::sys::signal::kill(created.pid, Signal::SIGKILL);
+            detached
+        }
+    };
+    let exit = supervise(&dir, created);
+    if let Err(e) = exit.write(&dir) {
+        eprintln!(
+            "tincan-supervisor: write {}: {e}",
+            dir.join(tincan_supervisor::exit::FILE).display()
+        );
     }
-    let supervised = supervise(dir, created);
-    if let Err(e) = &supervised {
-        eprintln!("tincan-supervisor: {e}");
-    }
-    // Also when the log or the record failed: the container has ended, and
-    // what it leaves must go.
+    // From here on, `stop`, `rm` and `logs -f` know that all is written.
+    drop(lock);
     if let Some((program, args)) = on_exit.split_first() {
         let ran =
             Command::new(program).args(args).stdin(Stdio::null()).stdout(Stdio::null()).status();
@@ -95,9 +110,50 @@ fn main() -> ExitCode {
             Err(e) => eprintln!("tincan-supervisor: run the exit command: {e}"),
         }
     }
-    match supervised {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(_) => ExitCode::FAILURE,
+    ExitCode::SUCCESS
+}
+
+/// The supervisor while its caller still listens: the container's
+/// directory, its lock on it ([`tincan_supervisor::alive`]), and what its
+/// stdio become once it lets go — opened before it says anything, so that
+/// letting go cannot fail after "created".
+struct Attached {
+    dir: std::path::PathBuf,
+    lock: Flock<File>,
+    null: File,
+    own_log: File,
+}
+
+impl Attached {
+    fn new(dir: &Path) -> Result<Attached, String> {
+        let dir = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        // Out of the caller's working directory, which it may want to remove.
+        std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
+        let path = dir.join(LOCK_FILE);
+        let file = File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| format!("{}: another supervisor holds it: {e}", path.display()))?;
+        let null = OpenOptions::new().read(true).write(true).open("/dev/null");
+        let null = null.map_err(|e| format!("/dev/null: {e}"))?;
+        let own_log = OpenOptions::new().create(true).append(true).open(dir.join(OWN_LOG_FILE));
+        let own_log = own_log.map_err(|e| format!("{}: {e}", dir.join(OWN_LOG_FILE).display()))?;
+        Ok(Attached { dir, lock, null, own_log })
+    }
+
+    /// Say `created PID` on stdout, then stop being the caller's: stdin and
+    /// stdout from and to `/dev/null` (the caller's read of our stdout ends),
+    /// stderr to our own log.
+    fn tell_and_let_go(self, pid: Pid) -> Result<Attached, (Attached, std::io::Error)> {
+        let mut stdout = std::io::stdout();
+        let told = writeln!(stdout, "created {pid}").and_then(|()| stdout.flush());
+        let moved = nix::unistd::dup2_stdin(&self.null)
+            .and_then(|()| nix::unistd::dup2_stdout(&self.null))
+            .and_then(|()| nix::unistd::dup2_stderr(&self.own_log))
+            .map_err(std::io::Error::from);
+        match told.and(moved) {
+            Ok(()) => Ok(self),
+            Err(e) => Err((self, e)),
+        }
     }
 }
 
@@ -110,6 +166,7 @@ struct Created {
     stderr: OwnedFd,
 }
 
+// ANCHOR: create
 fn create(dir: &Path, runtime: &OsString, args: &[OsString]) -> Result<Created, String> {
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("become a subreaper: {e}"))?;
     // SIGCHLD through a file descriptor, blocked from now on so that none is
@@ -122,6 +179,14 @@ fn create(dir: &Path, runtime: &OsString, args: &[OsString]) -> Result<Created, 
         .map_err(|e| format!("signalfd: {e}"))?;
     let (stdout, stdout_w) = pipe()?;
     let (stderr, stderr_w) = pipe()?;
+    // Only the runtime may write it: an old one would name another process.
+    let pid_file = dir.join(PID_FILE);
+    match std::fs::remove_file(&pid_file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!("{}: {e}", pid_file.display()));
+        }
+        _ => {}
+    }
     // The write ends go with the command: once it is dropped, only the
     // container holds them, and their end is the container's.
     let status = Command::new(runtime)
@@ -136,13 +201,27 @@ fn create(dir: &Path, runtime: &OsString, args: &[OsString]) -> Result<Created, 
         let said = String::from_utf8_lossy(&said);
         return Err(format!("{} {status}: {}", runtime.to_string_lossy(), said.trim()));
     }
-    let pid_file = dir.join(PID_FILE);
-    let pid = std::fs::read_to_string(&pid_file)
-        .map_err(|e| format!("{}: {e}", pid_file.display()))?
-        .trim()
-        .parse()
-        .map_err(|e| format!("{}: {e}", pid_file.display()))?;
-    Ok(Created { pid: Pid::from_raw(pid), signals, stdout, stderr })
+    let pid = our_child(&pid_file)?;
+    Ok(Created { pid, signals, stdout, stderr })
+}
+// ANCHOR_END: create
+
+/// The PID in the runtime's pid file, if it names a process that is now
+/// ours: the runtime's `create` has exited and left it to us.
+fn our_child(pid_file: &Path) -> Result<Pid, String> {
+    let text =
+        std::fs::read_to_string(pid_file).map_err(|e| format!("{}: {e}", pid_file.display()))?;
+    let pid: i32 = text.trim().parse().map_err(|e| format!("{}: {e}", pid_file.display()))?;
+    // Field 4 of /proc/PID/stat, after the name in parentheses: the parent.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let parent = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').nth(1));
+    match parent.and_then(|p| p.parse::<i32>().ok()) {
+        Some(parent) if pid > 0 && parent == std::process::id() as i32 => Ok(Pid::from_raw(pid)),
+        _ => Err(format!(
+            "{} names {pid}, which is not a process the runtime left to this supervisor",
+            pid_file.display()
+        )),
+    }
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
@@ -153,28 +232,55 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
 fn read_now(fd: &OwnedFd) -> Vec<u8> {
     let _ = fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
     let mut all = Vec::new();
-    let _ = std::fs::File::from(fd.try_clone().expect("dup a pipe")).read_to_end(&mut all);
+    let mut buf = [0u8; 4096];
+    while let Ok(n @ 1..) = nix::unistd::read(fd, &mut buf) {
+        all.extend_from_slice(&buf[..n]);
+    }
     all
 }
 
-/// Stop being the caller's: stdin and stdout from and to `/dev/null` (the
-/// caller's read of our stdout ends), stderr to our own log.
-fn let_go(dir: &Path) -> std::io::Result<()> {
-    std::io::stdout().flush()?;
-    let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null")?;
-    let own = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(OWN_LOG_FILE))?;
-    nix::unistd::dup2_stdin(&null)?;
-    nix::unistd::dup2_stdout(&null)?;
-    nix::unistd::dup2_stderr(&own)?;
-    Ok(())
+/// The log file, whose failures (a full disk) cost lines, never the
+/// supervision: the container's end must still be recorded.
+struct Log {
+    file: BufWriter<File>,
+    failed: bool,
+}
+
+impl Write for Log {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if let Err(e) = self.file.write_all(bytes) {
+            self.failed(e);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if let Err(e) = self.file.flush() {
+            self.failed(e);
+        }
+        Ok(())
+    }
+}
+
+impl Log {
+    fn failed(&mut self, e: std::io::Error) {
+        if !self.failed {
+            eprintln!("tincan-supervisor: write the log: {e}; lines are being lost");
+            self.failed = true;
+        }
+    }
 }
 
 /// Log the container's output and reap what ends, until its first process
-/// has ended and its output is closed.
-fn supervise(dir: &Path, created: Created) -> std::io::Result<()> {
+/// has ended and its output is closed (or [`DRAIN`] has passed); how it ended.
+fn supervise(dir: &Path, created: Created) -> Exit {
     let Created { pid, signals, stdout, stderr } = created;
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(LOG_FILE))?;
-    let mut log = BufWriter::new(log);
+    let file = OpenOptions::new().create(true).append(true).open(dir.join(LOG_FILE));
+    let file = file.unwrap_or_else(|e| {
+        eprintln!("tincan-supervisor: open {LOG_FILE}: {e}; the output is lost");
+        File::options().write(true).open("/dev/null").expect("/dev/null")
+    });
+    let mut log = Log { file: BufWriter::new(file), failed: false };
     let mut streams =
         [(Some(stdout), Lines::new(Stream::Stdout)), (Some(stderr), Lines::new(Stream::Stderr))];
     let mut ended: Option<(Exit, Instant)> = None;
@@ -199,7 +305,12 @@ fn supervise(dir: &Path, created: Created) -> std::io::Result<()> {
         match poll(&mut fds, timeout) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // Cannot watch: then at least wait, and record the end.
+                eprintln!("tincan-supervisor: poll: {e}; waiting without logging");
+                drop(fds);
+                return ended.map(|(exit, _)| exit).unwrap_or_else(|| wait_for(pid));
+            }
         }
         let ready: Vec<bool> = fds.iter().map(|fd| fd.any().unwrap_or(false)).collect();
         drop(fds);
@@ -216,25 +327,49 @@ fn supervise(dir: &Path, created: Created) -> std::io::Result<()> {
             }
             let file = fd.as_ref().expect("open");
             match nix::unistd::read(file, &mut buf) {
-                Ok(0) => {
-                    lines.finish(&mut log)?;
+                Ok(n @ 1..) => lines.push(&buf[..n], &mut log).expect("the log never fails"),
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
+                // The end, or a pipe that cannot be read: done with it.
+                _ => {
+                    lines.finish(&mut log).expect("the log never fails");
                     *fd = None;
                 }
-                Ok(n) => lines.push(&buf[..n], &mut log)?,
-                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
-                Err(e) => return Err(e.into()),
             }
         }
-        log.flush()?;
+        let _ = log.flush();
     }
-    for (_, lines) in &mut streams {
-        lines.finish(&mut log)?;
+    // Whatever the pipes still hold when the wait is over.
+    for (fd, lines) in &mut streams {
+        if let Some(fd) = fd {
+            lines.push(&read_now(fd), &mut log).expect("the log never fails");
+        }
+        lines.finish(&mut log).expect("the log never fails");
     }
-    log.flush()?;
-    let (exit, _) = ended.expect("the loop ends only after the process has");
-    exit.write(dir)
+    let _ = log.flush();
+    ended.expect("the loop ends only after the process has").0
 }
 
+/// Wait for `pid` to end, reaping whatever else ends meanwhile.
+fn wait_for(pid: Pid) -> Exit {
+    loop {
+        match waitpid(None, None) {
+            Ok(status) if status.pid() == Some(pid) => {
+                if let Some(exit) = Exit::of(status) {
+                    return exit;
+                }
+            }
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => {
+                let finished_at =
+                    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
+                eprintln!("tincan-supervisor: wait for {pid}: {e}");
+                return Exit { pid: pid.as_raw(), status: 255, signal: None, finished_at };
+            }
+        }
+    }
+}
+
+// ANCHOR: reap
 /// Reap every child that has ended (the container's orphans are ours too);
 /// the container's first process's end, if it is among them.
 fn reap(first: Pid) -> Option<Exit> {
@@ -247,3 +382,4 @@ fn reap(first: Pid) -> Option<Exit> {
         }
     }
 }
+// ANCHOR_END: reap

@@ -66,7 +66,7 @@ fn what_an_orphan_writes_after_the_first_process_ended_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     // The first process ends at once; its child, orphaned and so handed to
     // the supervisor, writes after.
-    let container = "sh -c '(sleep 0.3; echo late) & exit 0'";
+    let container = "sh -c '(sleep 0.1; echo late) & exit 0'";
     let (child, said) = supervise(dir.path(), container);
     assert!(said.starts_with("created "), "{said}");
     let exit = wait_for_exit(child, dir.path());
@@ -110,14 +110,14 @@ fn the_exit_command_runs_once_the_exit_is_recorded() {
     let seen = dir.path().join("seen");
     let on_exit = format!("cat {} > {}", exit_file.display(), seen.display());
     let runtime = format!("sh -c 'exit 4' & echo $! > {}/pid", dir.path().display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tincan-supervisor"))
+    let child = Command::new(env!("CARGO_BIN_EXE_tincan-supervisor"))
         .arg(dir.path())
         .args(["--on-exit", "sh", "--on-exit", "-c", "--on-exit", &on_exit, "--"])
         .args(["sh", "-c", &runtime])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(child.wait().unwrap().success());
+    wait_for_exit(child, dir.path());
     let seen: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(seen).expect("the exit command ran"))
             .unwrap();

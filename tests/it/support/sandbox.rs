@@ -242,6 +242,7 @@ impl Sandbox {
             unshare.arg("--net");
         }
         unshare.args(["--", "sh", "-c", &script, "sh"]).args(command);
+        let _ = std::fs::remove_file(self.dir().join("peak-rss"));
         let mut run = self.spawn(unshare);
         run.after = std::fs::read_to_string(self.dir().join("after")).unwrap_or_default();
         // The command's tree, as the probe measured it (see `peak-rss`), not
