@@ -11,7 +11,8 @@ use crate::Failure;
 
 /// What the command line asks beyond the image's config.
 pub struct Asked<'a> {
-    /// `-e KEY=VALUE`: over the image's environment.
+    /// `-e KEY=VALUE` (or `-e KEY`, the caller's value): over the image's
+    /// environment.
     pub env: &'a [String],
 }
 
@@ -47,8 +48,18 @@ pub fn write(
 fn environment(image: &[String], given: &[String]) -> Result<Vec<String>, Failure> {
     let mut env = image.to_vec();
     for setting in given {
+        // `-e KEY` alone: the caller's value, if it has one (as Docker).
+        let setting = match setting.split_once('=') {
+            None if !setting.is_empty() => match std::env::var(setting) {
+                Ok(value) => format!("{setting}={value}"),
+                Err(_) => continue,
+            },
+            _ => setting.clone(),
+        };
         let Some((key, _)) = setting.split_once('=').filter(|(k, _)| !k.is_empty()) else {
-            return Err(Failure::new(format!("-e {setting}: give KEY=VALUE")));
+            return Err(Failure::new(format!(
+                "-e {setting}: give KEY=VALUE, or KEY to pass yours"
+            )));
         };
         match env.iter_mut().find(|e| e.split_once('=').is_some_and(|(k, _)| k == key)) {
             Some(old) => *old = setting.clone(),
@@ -68,6 +79,10 @@ mod tests {
         let given = ["HOME=/tmp".to_owned(), "A=b=c".to_owned()];
         assert_eq!(environment(&image, &given).unwrap(), ["PATH=/bin", "HOME=/tmp", "A=b=c"]);
         assert!(environment(&image, &["=x".to_owned()]).is_err());
-        assert!(environment(&image, &["NOEQUALS".to_owned()]).is_err());
+        assert!(environment(&image, &["".to_owned()]).is_err());
+        // Only a key: the caller's value, or nothing if it has none.
+        let path = std::env::var("PATH").unwrap();
+        let passed = environment(&image, &["PATH".to_owned(), "TINCAN_SURELY_UNSET".to_owned()]);
+        assert_eq!(passed.unwrap(), [format!("PATH={path}"), "HOME=/root".to_owned()]);
     }
 }
