@@ -50,13 +50,28 @@ fn a_created_container_is_left_to_the_supervisor_which_keeps_its_logs_and_exit()
     let ppid = stat.rsplit(") ").next().unwrap().split(' ').nth(1).unwrap();
     assert_eq!(ppid, supervisor.id().to_string(), "its parent: {stat}");
     assert_eq!(lab.run(&["start", &id]).code, 0);
+    // Once its command runs (the `read` gives it a second), it holds its
+    // stdio and nothing else: not the supervisor's pipes' other ends, not its
+    // signalfd, lock or log.
+    let pid = pid.trim();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default().starts_with(b"sh\0") {
+        assert!(Instant::now() < deadline, "the command did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("its fds")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    fds.sort();
+    assert_eq!(fds, ["0", "1", "2"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while supervisor.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "the supervisor did not end");
         std::thread::sleep(Duration::from_millis(20));
     }
     let exit = Exit::read(dir.path()).unwrap().expect("the exit record");
-    assert_eq!((exit.pid.to_string(), exit.status, exit.signal), (pid.trim().to_owned(), 7, None));
+    assert_eq!((exit.pid.to_string(), exit.status, exit.signal), (pid.to_owned(), 7, None));
     let log = std::fs::read_to_string(dir.path().join(tincan_supervisor::LOG_FILE)).unwrap();
     let mut lines: Vec<(String, String)> = log
         .lines()
