@@ -19,13 +19,14 @@ use crate::{check, files_ending_in, seed, workspace_root};
 
 /// Top-level entries of the workspace the learner gets. (Not `target`, `.git`,
 /// or a rootfs: they rebuild those.)
-const COPY: [&str; 11] = [
+const COPY: [&str; 12] = [
     "Cargo.toml",
     "Cargo.lock",
     ".cargo",
     "src",
     "chapters",
     "probe",
+    "supervisor",
     "vm",
     "tests",
     "xtask",
@@ -222,6 +223,19 @@ fn are_missing(exercises: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A new crate in the workspace must reach the learner too, or their
+    /// workspace does not build.
+    #[test]
+    fn every_workspace_member_is_copied() {
+        let manifest = fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
+        let members = manifest.lines().find_map(|l| l.strip_prefix("members = ")).unwrap();
+        for member in members.trim_matches(['[', ']']).split(',') {
+            let member = member.trim().trim_matches('"');
+            let top = member.split('/').next().unwrap();
+            assert!(COPY.contains(&top), "{member} is a workspace member; COPY lacks {top}");
+        }
+    }
 
     #[test]
     fn a_region_becomes_its_hint_and_todo() {
