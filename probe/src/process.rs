@@ -64,25 +64,35 @@ pub fn zombies(n: usize) -> String {
 /// this small program starts small.
 pub fn peak_rss(file: &str, command: &[&str]) -> std::process::ExitCode {
     use nix::sys::resource::{UsageWho, getrusage};
-    use nix::sys::wait::WaitPidFlag;
-    // The tree's orphans come to us, so that their peaks count too.
+    use nix::sys::wait::{WaitPidFlag, WaitStatus};
+    // The tree's orphans come to us, so that their peaks count too; and we
+    // reap them as they end, as init would, so that none lingers as a zombie
+    // the test would take for a process left running.
     let _ = nix::sys::prctl::set_child_subreaper(true);
-    let status = std::process::Command::new(command[0]).args(&command[1..]).status();
+    let child = match std::process::Command::new(command[0]).args(&command[1..]).spawn() {
+        Ok(child) => nix::unistd::Pid::from_raw(child.id() as i32),
+        Err(e) => {
+            eprintln!("tincan-probe: run {}: {e}", command[0]);
+            return std::process::ExitCode::from(127);
+        }
+    };
+    let code = loop {
+        match waitpid(None, None) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == child => break code,
+            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == child => break 128 + signal as i32,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => {
+                eprintln!("tincan-probe: wait for {}: {e}", command[0]);
+                break 1;
+            }
+        }
+    };
+    // What ended meanwhile; what still runs is not waited for.
     while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-        if status == nix::sys::wait::WaitStatus::StillAlive {
+        if status == WaitStatus::StillAlive {
             break;
         }
     }
-    let code = match status {
-        Ok(status) => {
-            use std::os::unix::process::ExitStatusExt;
-            status.code().or(status.signal().map(|s| 128 + s)).unwrap_or(1)
-        }
-        Err(e) => {
-            eprintln!("tincan-probe: run {}: {e}", command[0]);
-            127
-        }
-    };
     let peak = getrusage(UsageWho::RUSAGE_CHILDREN).map(|u| u.max_rss()).unwrap_or(0);
     if let Err(e) = fs::write(file, peak.to_string()) {
         eprintln!("tincan-probe: write {file}: {e}");

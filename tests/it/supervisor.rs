@@ -20,7 +20,9 @@ fn a_created_container_is_left_to_the_supervisor_which_keeps_its_logs_and_exit()
     }
     let lab = Lab::new(Runtime::Tincan);
     let id = lab.id("supervised");
-    let script = "echo hello; echo oops >&2; read -t 1 line; echo \"stdin: ${line:-none}\"; exit 7";
+    // `sleep`: time to look at its descriptors.
+    let script =
+        "echo hello; echo oops >&2; read line; echo \"stdin: ${line:-none}\"; sleep 2; exit 7";
     let bundle = lab.bundle(&id, &["sh", "-c", script], |_| {});
     let dir = tempfile::tempdir().expect("the container's directory");
     let pid_file = dir.path().join(tincan_supervisor::PID_FILE);
@@ -50,7 +52,7 @@ fn a_created_container_is_left_to_the_supervisor_which_keeps_its_logs_and_exit()
     let ppid = stat.rsplit(") ").next().unwrap().split(' ').nth(1).unwrap();
     assert_eq!(ppid, supervisor.id().to_string(), "its parent: {stat}");
     assert_eq!(lab.run(&["start", &id]).code, 0);
-    // Once its command runs (the `read` gives it a second), it holds its
+    // Once its command runs (the `sleep` gives us two seconds), it holds its
     // stdio and nothing else: not the supervisor's pipes' other ends, not its
     // signalfd, lock or log.
     let pid = pid.trim();
