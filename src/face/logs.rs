@@ -41,6 +41,11 @@ pub fn follow(dir: &Path) -> Result<Exit, Failure> {
             return Ok(exit);
         }
         if !supervised {
+            // It may have finished between the two looks.
+            if let Ok(Some(exit)) = Exit::read(dir) {
+                reader.print_new()?;
+                return Ok(exit);
+            }
             return Err(Failure::new(format!(
                 "the supervisor of {} is gone, and did not record how the container ended ({} says why): `tincan rm -f` takes it down",
                 dir.display(),

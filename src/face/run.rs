@@ -64,8 +64,11 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
     };
     containers.write(&record).map_err(undo)?;
     // When it ends, nobody may be there: the supervisor has the core delete
-    // it, or with --rm, the face remove it.
-    let mut supervisor = supervise(root, &dir, &id, asked.remove).map_err(undo)?;
+    // it, or, detached with --rm, the face remove it. In the foreground,
+    // `run` removes it once it has read how it ended (the exit command
+    // would take the record away before it can).
+    let remove_on_exit = asked.remove && asked.detach;
+    let mut supervisor = supervise(root, &dir, &id, remove_on_exit).map_err(undo)?;
     if let Err(e) = crate::commands::start::start(root, &id) {
         // Killed, it ends as any container does: the supervisor records it
         // and runs its exit command. Only then is the rest ours to take.
@@ -79,7 +82,6 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
     }
     let exit = super::logs::follow(&dir)?;
     if asked.remove {
-        // Its supervisor may be at it too.
         super::rm::rm_if_there(&containers, &id)?;
     }
     Ok(u8::try_from(exit.status).unwrap_or(u8::MAX))
