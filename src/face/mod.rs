@@ -18,7 +18,30 @@ pub mod store;
 
 use std::path::Path;
 
+use crate::Failure;
 use crate::lifecycle::Status;
+use store::{Containers, Record};
+
+/// Do `what` to each container `names` names, as Docker's commands do:
+/// print each name done, go on past one that fails, and fail at the end
+/// with every failure.
+pub fn each(
+    names: &[String],
+    what: impl Fn(&Containers, &Record) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let containers = Containers::new(&ch08_images::store::default_root());
+    let mut failed = Vec::new();
+    for name in names {
+        match containers.find(name).and_then(|r| what(&containers, &r)) {
+            Ok(()) => println!("{name}"),
+            Err(e) => failed.push(format!("{name}: {}", e.0)),
+        }
+    }
+    match failed.is_empty() {
+        true => Ok(()),
+        false => Err(Failure::new(failed.join("; "))),
+    }
+}
 
 /// The OCI core's status of container `id` under `root`; `None` if the core
 /// has no such container (deleted, or never created).

@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use ch08_images::store::default_root;
-
 use super::store::{Containers, Record};
 use crate::Failure;
 use crate::lifecycle::Status;
@@ -15,18 +13,7 @@ use crate::lifecycle::Status;
 const SUPERVISOR_DONE: Duration = Duration::from_secs(15);
 
 pub fn rm(names: &[String], force: bool) -> Result<(), Failure> {
-    let containers = Containers::new(&default_root());
-    let mut failed = Vec::new();
-    for name in names {
-        match containers.find(name).and_then(|r| rm_one(&containers, &r, force)) {
-            Ok(()) => println!("{name}"),
-            Err(e) => failed.push(format!("{name}: {}", e.0)),
-        }
-    }
-    match failed.is_empty() {
-        true => Ok(()),
-        false => Err(Failure::new(failed.join("; "))),
-    }
+    super::each(names, |containers, record| rm_one(containers, record, force))
 }
 
 /// Remove the container `id` if it is still there, saying nothing: `run

@@ -6,8 +6,6 @@
 
 use std::time::Duration;
 
-use ch08_images::store::default_root;
-
 use super::ended;
 use super::store::{Containers, Record};
 use crate::Failure;
@@ -17,18 +15,7 @@ use crate::lifecycle::Status;
 const AFTER_KILL: Duration = Duration::from_secs(10);
 
 pub fn stop(names: &[String], timeout: u64) -> Result<(), Failure> {
-    let containers = Containers::new(&default_root());
-    let mut failed = Vec::new();
-    for name in names {
-        match containers.find(name).and_then(|r| stop_one(&containers, &r, timeout)) {
-            Ok(()) => println!("{name}"),
-            Err(e) => failed.push(format!("{name}: {}", e.0)),
-        }
-    }
-    match failed.is_empty() {
-        true => Ok(()),
-        false => Err(Failure::new(failed.join("; "))),
-    }
+    super::each(names, |containers, record| stop_one(containers, record, timeout))
 }
 
 /// Stop the container of `record`, if it runs; wait for its supervisor to
