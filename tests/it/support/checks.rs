@@ -115,10 +115,16 @@ macro_rules! every_chapter_checks {
             terminal.type_keys("[ -t 0 ] && echo \"T:$((40+2))\"\n");
             terminal.expect("T:42");
             terminal.type_keys("sleep 30\n");
-            std::thread::sleep(std::time::Duration::from_millis(300));
-            terminal.type_keys("\x03"); // Ctrl-C stops the sleep, not the shell
-            terminal.type_keys("echo \"C:$((1+1))\"\n");
-            terminal.expect("C:2");
+            // Ctrl-C stops the sleep, not the shell. One that comes before the shell
+            // has started `sleep` stops nothing (and empties what was typed), so
+            // we press it again until the shell answers.
+            let answered = (0..10).any(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                terminal.type_keys("\x03");
+                terminal.type_keys("echo \"C:$((1+1))\"\n");
+                terminal.shows_within("C:2", std::time::Duration::from_secs(2))
+            });
+            assert!(answered, "Ctrl-C never stopped the sleep:\n{}", terminal.screen());
             terminal.type_keys("exit 5\n");
             let (code, screen) = terminal.wait();
             assert_eq!(code, 5, "{screen}");
@@ -133,7 +139,10 @@ macro_rules! every_chapter_checks {
             }
             let sandbox = Sandbox::new();
             let _host = $crate::support::HOST.lock().unwrap_or_else(|e| e.into_inner());
-            let script = "trap 'echo GOT-INT; exit 3' INT; echo READY; sleep 30; echo MISSED";
+            // A loop of short sleeps, not one long one: a Ctrl-C that comes after
+            // READY but before the shell has started `sleep` reaches the shell
+            // alone, which runs its trap only once the sleep it then starts ends.
+            let script = "trap 'echo GOT-INT; exit 3' INT; echo READY; while :; do sleep 0.05; done";
             let mut terminal =
                 $crate::support::Terminal::start($chapter, &sandbox, &[], &["sh", "-c", script]);
             terminal.expect("READY");

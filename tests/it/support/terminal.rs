@@ -131,6 +131,18 @@ impl Terminal {
         }
     }
 
+    /// Does the screen show `text` within `patience`?
+    pub fn shows_within(&self, text: &str, patience: Duration) -> bool {
+        let deadline = Instant::now() + patience;
+        while Instant::now() < deadline {
+            if self.screen.lock().unwrap().contains(text) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.screen.lock().unwrap().contains(text)
+    }
+
     /// Is the runtime still running after `patience`?
     pub fn runs_after(&mut self, patience: Duration) -> bool {
         std::thread::sleep(patience);
