@@ -120,6 +120,27 @@ enum Command {
         /// Set KEY=VALUE in its environment (repeatable).
         #[arg(long, short)]
         env: Vec<String>,
+        /// Mount SRC (a host path, or a volume's name) at DST in it: SRC:DST[:ro].
+        #[arg(long, short, value_name = "SRC:DST[:ro]")]
+        volume: Vec<String>,
+        /// Run as USER[:GROUP] (names or numbers, as the image's /etc/passwd says).
+        #[arg(long, short)]
+        user: Option<String>,
+        /// Its memory limit: bytes, or with k, m, g (512m).
+        #[arg(long, short, value_name = "SIZE")]
+        memory: Option<String>,
+        /// How many CPUs' time it may take (1.5).
+        #[arg(long)]
+        cpus: Option<f64>,
+        /// How many processes and threads it may have at once.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        pids_limit: Option<u64>,
+        /// A capability to give it beyond Docker's default (NET_ADMIN, ALL).
+        #[arg(long)]
+        cap_add: Vec<String>,
+        /// A capability of Docker's default to take away (CHOWN, ALL).
+        #[arg(long)]
+        cap_drop: Vec<String>,
         /// With --bundle: the container's id. Without: the image, then the
         /// command and its arguments (default: the image's).
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
@@ -151,16 +172,19 @@ enum Command {
     Start { id: String },
     /// Print a container's state as JSON.
     State { id: String },
-    /// Send a signal (default SIGTERM) to a container's process.
+    /// Send a signal to a container's process: by default SIGTERM, as runc
+    /// does, or SIGKILL, as Docker does, to a container of `run IMAGE`.
     Kill {
         /// Every process of the container, not only its first.
         #[arg(long, short)]
         all: bool,
+        /// The signal, as Docker's `kill -s` gives it.
+        #[arg(long = "signal", short = 's', value_name = "SIGNAL", conflicts_with = "signal")]
+        signal_option: Option<String>,
         id: String,
         /// A name (`KILL`, `SIGKILL`) or a number; 0 only checks that the
         /// process is there.
-        #[arg(default_value = "TERM")]
-        signal: String,
+        signal: Option<String>,
     },
     /// Remove a stopped container (--force: any container, killing it).
     Delete {
@@ -185,9 +209,14 @@ enum Command {
         /// Its working directory.
         #[arg(long)]
         cwd: Option<PathBuf>,
-        /// A terminal of its own (its master sent to --console-socket).
+        /// A terminal of its own: its master is sent to --console-socket,
+        /// or, without one, relayed to yours.
         #[arg(long, short)]
         tty: bool,
+        /// Docker's `-i`: accepted, as stdin is always the process's own
+        /// (the runtime hands it the stdin it was given, as runc does).
+        #[arg(long, short)]
+        interactive: bool,
         /// The engine's socket, where the terminal's master is sent.
         #[arg(long)]
         console_socket: Option<PathBuf>,
@@ -198,7 +227,8 @@ enum Command {
     },
     /// Freeze every process of a running container.
     Pause { id: String },
-    /// Thaw a paused container.
+    /// Thaw a paused container (Docker's `unpause`).
+    #[command(alias = "unpause")]
     Resume { id: String },
     /// List the containers.
     List {
@@ -221,6 +251,17 @@ enum Command {
         quiet: bool,
         id: Option<String>,
     },
+    /// Volumes: directories the image store keeps by name, for `run -v
+    /// NAME:/dst` (Docker's).
+    Volume {
+        #[command(subcommand)]
+        command: VolumeCommand,
+    },
+    /// The host as a whole (Docker's).
+    System {
+        #[command(subcommand)]
+        command: SystemCommand,
+    },
     /// Write a config.json to start from, one that tincan runs as it is.
     Spec {
         #[arg(long, short, default_value = ".")]
@@ -237,6 +278,61 @@ enum Command {
     /// for a user]; tincan's `--root` is where containers' state lives.
     #[command(flatten)]
     Image(ch08_images::cli::ImageCommand),
+}
+
+#[derive(Subcommand)]
+enum VolumeCommand {
+    /// Make a volume (default name: a random id), and print its name.
+    Create { name: Option<String> },
+    /// List the volumes.
+    Ls {
+        /// Only their names.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Remove volumes and what they hold; not one a container uses.
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SystemCommand {
+    /// Remove every container that has ended, and whatever a killed runtime
+    /// or supervisor left behind (cgroups, mounts, veths, state, names).
+    Prune,
+}
+
+impl Command {
+    /// Does this `run` ask for anything only an image's container has?
+    fn asks_the_face(&self) -> bool {
+        let Command::Run {
+            detach,
+            rm,
+            name,
+            env,
+            volume,
+            user,
+            memory,
+            cpus,
+            pids_limit,
+            cap_add,
+            cap_drop,
+            ..
+        } = self
+        else {
+            return false;
+        };
+        *detach
+            || *rm
+            || name.is_some()
+            || user.is_some()
+            || memory.is_some()
+            || cpus.is_some()
+            || pids_limit.is_some()
+            || [env, volume, cap_add, cap_drop].iter().any(|list| !list.is_empty())
+    }
 }
 
 /// A command's failure: one line on stderr, as engines expect.
@@ -279,6 +375,16 @@ fn main() -> ExitCode {
 
 /// Run the command; the exit code it asks for (`run`: the container's).
 fn command(cli: &Cli) -> Result<ExitCode, Failure> {
+    // `inspect` of a container (Docker looks for a container first, too).
+    if let Command::Image(ch08_images::cli::ImageCommand::Inspect { image }) = &cli.command {
+        let containers = face::store::Containers::new(&ch08_images::store::default_root());
+        if let Ok(record) = containers.find(image) {
+            let json = face::inspect::inspect(&containers, &record)?;
+            let text = serde_json::to_string_pretty(&[json]).expect("JSON values serialise");
+            println!("{text}");
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     if let Command::Image(image) = &cli.command {
         return image_command(image);
     }
@@ -308,41 +414,63 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
             let keyring = !no_new_keyring;
             commands::create::create(root, id, bundle, pid_file, console, keyring).map(|_| 0)
         }
-        Command::Run {
-            bundle: Some(bundle),
-            pid_file,
-            no_new_keyring,
-            detach,
-            rm,
-            name,
-            env,
-            args,
-        } => {
+        Command::Run { bundle: Some(bundle), pid_file, no_new_keyring, args, .. } => {
             let id = match args.as_slice() {
-                [id] if !detach && !rm && name.is_none() && env.is_empty() => id,
+                [id] if !cli.command.asks_the_face() => id,
                 [_] => {
                     return Err(Failure::new(
-                        "with --bundle (the OCI runtime's run), only --pid-file and --no-new-keyring: -d, --rm, --name and -e are for images",
+                        "with --bundle (the OCI runtime's run), only --pid-file and --no-new-keyring: the other options are for images",
                     ));
                 }
                 _ => return Err(Failure::new("with --bundle, run takes one container id")),
             };
             commands::run::run(root, id, bundle, pid_file.as_deref(), !no_new_keyring)
         }
-        Command::Run { bundle: None, pid_file, no_new_keyring, detach, rm, name, env, args } => {
+        Command::Run {
+            bundle: None,
+            pid_file,
+            no_new_keyring,
+            detach,
+            rm,
+            name,
+            env,
+            volume,
+            user,
+            memory,
+            cpus,
+            pids_limit,
+            cap_add,
+            cap_drop,
+            args,
+        } => {
             if pid_file.is_some() || *no_new_keyring {
                 return Err(Failure::new(
                     "--pid-file and --no-new-keyring are for the OCI runtime's run, with --bundle",
                 ));
             }
             let (image, command) = args.split_first().expect("clap requires one");
+            let memory = memory.as_deref().map(face::bundle::parse_size).transpose()?;
+            if cpus.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
+                return Err(Failure::new("--cpus: give a number above 0, such as 0.5 or 2"));
+            }
+            let config = face::bundle::Asked {
+                env,
+                memory,
+                cpus: *cpus,
+                pids_limit: *pids_limit,
+                cap_add,
+                cap_drop,
+                mounts: &[],
+            };
             let asked = face::run::Run {
                 image,
                 command,
                 detach: *detach,
                 remove: *rm,
                 name: name.as_deref(),
-                env,
+                user: user.as_deref(),
+                volumes: volume,
+                config,
             };
             face::run::run(root, &asked)
         }
@@ -351,11 +479,25 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
         Command::Rm { force, containers } => face::rm::rm(containers, *force).map(|()| 0),
         Command::Start { id } => commands::start::start(root, id).map(|()| 0),
         Command::State { id } => commands::state::state(root, id).map(|()| 0),
-        Command::Kill { all, id, signal } => {
-            commands::kill::kill(root, id, signal, *all).map(|()| 0)
+        Command::Kill { all, signal_option, id, signal } => {
+            let (root, id) = face::resolve(root, id);
+            let default = if face::made_by_the_face(&id) { "KILL" } else { "TERM" };
+            let signal = signal.as_deref().or(signal_option.as_deref()).unwrap_or(default);
+            commands::kill::kill(&root, &id, signal, *all).map(|()| 0)
         }
         Command::Delete { force, id } => commands::delete::delete(root, id, *force).map(|()| 0),
-        Command::Exec { process, detach, pid_file, env, cwd, tty, console_socket, id, args } => {
+        Command::Exec {
+            process,
+            detach,
+            pid_file,
+            env,
+            cwd,
+            tty,
+            interactive: _,
+            console_socket,
+            id,
+            args,
+        } => {
             let asked = commands::exec::Exec {
                 process: process.as_deref(),
                 args,
@@ -366,10 +508,17 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
                 tty: *tty,
                 console_socket: console_socket.as_deref(),
             };
-            commands::exec::exec(root, id, &asked)
+            let (root, id) = face::resolve(root, id);
+            commands::exec::exec(&root, &id, &asked)
         }
-        Command::Pause { id } => commands::pause::pause(root, id).map(|()| 0),
-        Command::Resume { id } => commands::pause::resume(root, id).map(|()| 0),
+        Command::Pause { id } => {
+            let (root, id) = face::resolve(root, id);
+            commands::pause::pause(&root, &id).map(|()| 0)
+        }
+        Command::Resume { id } => {
+            let (root, id) = face::resolve(root, id);
+            commands::pause::resume(&root, &id).map(|()| 0)
+        }
         Command::List { format, quiet } => commands::list::list(root, *format, *quiet).map(|()| 0),
         Command::Ps { format, all: false, quiet: false, id: Some(id) } => {
             commands::ps::ps(root, id, *format).map(|()| 0)
@@ -378,6 +527,8 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
             "ps ID lists a container's processes: -a and -q are for ps without one",
         )),
         Command::Ps { all, quiet, id: None, .. } => face::ps::ps(*all, *quiet).map(|()| 0),
+        Command::Volume { command } => volume_command(command).map(|()| 0),
+        Command::System { command: SystemCommand::Prune } => face::prune::prune(root).map(|()| 0),
         Command::Spec { bundle } => commands::spec::spec(bundle).map(|()| 0),
         Command::Features => {
             let json = serde_json::to_string_pretty(&commands::features::features());
@@ -390,6 +541,37 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
         }
         Command::Doctor => commands::doctor::doctor(),
         Command::Image(_) => unreachable!("the image commands are run by image_command"),
+    }
+}
+
+fn volume_command(command: &VolumeCommand) -> Result<(), Failure> {
+    let store = ch08_images::store::default_root();
+    let volumes = face::volume::Volumes::new(&store);
+    match command {
+        VolumeCommand::Create { name } => {
+            let name = name.clone().unwrap_or_else(ch00_process::random_id);
+            volumes.create(&name)?;
+            println!("{name}");
+            Ok(())
+        }
+        VolumeCommand::Ls { quiet } => {
+            face::volume::list(&volumes, *quiet);
+            Ok(())
+        }
+        VolumeCommand::Rm { names } => {
+            let containers = face::store::Containers::new(&store);
+            let mut failed = Vec::new();
+            for name in names {
+                match volumes.remove(name, &containers) {
+                    Ok(()) => println!("{name}"),
+                    Err(e) => failed.push(e.0),
+                }
+            }
+            match failed.is_empty() {
+                true => Ok(()),
+                false => Err(Failure::new(failed.join("; "))),
+            }
+        }
     }
 }
 

@@ -4,14 +4,17 @@
 //! object, as containerd's shim writes one; else the container's own, with
 //! other arguments, `--env` and `--cwd`). Detached, the runtime exits and the
 //! engine becomes the process's parent; otherwise the runtime waits for it
-//! and exits with its status.
+//! and exits with its status. With `--tty` and no `--console-socket`, the
+//! process's terminal is relayed to ours, as `run` does.
 
 use std::path::{Path, PathBuf};
 
+use ch00_process::console::{ConsoleSocket, Relay};
 use ch00_process::signals::Signals;
 use ch00_process::supervise::supervise;
 use ch00_process::{Container, Context, DEFAULT_STOP_TIMEOUT, Plan, State, launch};
 use ch03_mount::Console;
+use nix::sys::signal::Signal;
 use oci_spec::runtime::{Process, Spec};
 
 use crate::join::JoinContainer;
@@ -47,7 +50,20 @@ pub fn exec(root: &Path, id: &str, asked: &Exec) -> Result<u8, Failure> {
         process.set_terminal(Some(true));
     }
     process::refuse_unsupported(&process)?;
-    let console = process::console(&process, asked.console_socket).map_err(Failure::new)?;
+    // A terminal with no engine to take it: in the foreground, ours relays to
+    // the process's, as `run` does (and runc's `exec -t`).
+    let relayed =
+        process.terminal() == Some(true) && asked.console_socket.is_none() && !asked.detach;
+    let console = if relayed {
+        if !ch00_process::console::on_a_terminal() {
+            return Err(Failure::new(
+                "--tty: exec relays the process's terminal to yours, and this is not one: run it from a terminal, or give --console-socket",
+            ));
+        }
+        Some(ConsoleSocket::new().map_err(|e| Failure::new(format!("socketpair: {e}")))?)
+    } else {
+        process::console(&process, asked.console_socket).map_err(Failure::new)?
+    };
     let args = process.args().clone().unwrap_or_default();
     if args.is_empty() {
         return Err(Failure::new("no command to execute"));
@@ -101,7 +117,17 @@ pub fn exec(root: &Path, id: &str, asked: &Exec) -> Result<u8, Failure> {
     if asked.detach {
         return Ok(0);
     }
-    let (exit, why) = supervise(&child, &mut signals, DEFAULT_STOP_TIMEOUT, None)?;
+    let relay =
+        console.as_ref().filter(|_| relayed).and_then(ConsoleSocket::receive).map(Relay::start);
+    let relay = match relay.transpose() {
+        Ok(relay) => relay,
+        Err(e) => {
+            let _ = ch00_process::clone::send_signal(&child.pidfd, Signal::SIGKILL);
+            let _ = ch00_process::supervise::reap(&child);
+            return Err(Failure::new(format!("relay the process's terminal: {e}")));
+        }
+    };
+    let (exit, why) = supervise(&child, &mut signals, DEFAULT_STOP_TIMEOUT, relay)?;
     // (Forwarded a stop signal that it ignored, it was killed after the
     // timeout: say so.)
     if let Some(why) = why {

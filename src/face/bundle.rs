@@ -10,10 +10,22 @@ use serde_json::{Value, json};
 use crate::Failure;
 
 /// What the command line asks beyond the image's config.
+#[derive(Default, Clone, Copy)]
 pub struct Asked<'a> {
     /// `-e KEY=VALUE` (or `-e KEY`, the caller's value): over the image's
     /// environment.
     pub env: &'a [String],
+    /// `-m`: the memory limit, in bytes.
+    pub memory: Option<u64>,
+    /// `--cpus`: how many CPUs' worth of time.
+    pub cpus: Option<f64>,
+    /// `--pids-limit`: how many tasks at most.
+    pub pids_limit: Option<u64>,
+    /// `--cap-add`, `--cap-drop`: changes to Docker's default capabilities.
+    pub cap_add: &'a [String],
+    pub cap_drop: &'a [String],
+    /// `-v`: the volumes and host directories to mount, resolved.
+    pub mounts: &'a [super::volume::Mount],
 }
 
 /// Write `dir/config.json` for `container` (the image's command,
@@ -38,9 +50,78 @@ pub fn write(
     // Docker's: the short id.
     config["hostname"] = json!(container.short_id());
     config["annotations"] = json!({ crate::image_root::ANNOTATION: image_id });
+    harden(&mut config, asked)?;
+    limit(&mut config, asked);
+    for mount in asked.mounts {
+        config["mounts"].as_array_mut().expect("the spec has mounts").push(mount.oci());
+    }
     let path = dir.join("config.json");
     let bytes = serde_json::to_vec_pretty(&config).map_err(|e| Failure::new(e.to_string()))?;
     std::fs::write(&path, bytes).map_err(|e| Failure::new(format!("write {}: {e}", path.display())))
+}
+
+/// What Docker gives every container: its default capabilities (changed by
+/// `--cap-add` and `--cap-drop`, chapter 10's rule) and its masked and
+/// read-only paths.
+fn harden(config: &mut Value, asked: &Asked) -> Result<(), Failure> {
+    use ch10_harden::capabilities::{parse_cap, tweak};
+    let parse = |list: &[String]| -> Result<Vec<_>, Failure> {
+        list.iter().map(|c| parse_cap(c).map_err(|e| Failure::new(e.to_string()))).collect()
+    };
+    let kept = tweak(&parse(asked.cap_add)?, &parse(asked.cap_drop)?);
+    // Sorted, so that the same options make the same config.
+    let mut names: Vec<String> = kept.iter().map(|c| c.to_string()).collect();
+    names.sort();
+    config["process"]["capabilities"] =
+        json!({"bounding": names, "effective": names, "permitted": names});
+    config["linux"]["maskedPaths"] = json!(ch10_harden::paths::MASKED);
+    config["linux"]["readonlyPaths"] = json!(ch10_harden::paths::READ_ONLY);
+    Ok(())
+}
+
+/// `-m`, `--cpus` and `--pids-limit`, as `linux.resources` (chapter 7's
+/// limits: a CPU's worth is a quota of 100 ms in each period of 100 ms).
+fn limit(config: &mut Value, asked: &Asked) {
+    let resources = &mut config["linux"]["resources"];
+    if let Some(bytes) = asked.memory {
+        resources["memory"] = json!({ "limit": bytes });
+    }
+    if let Some(cpus) = asked.cpus {
+        resources["cpu"] = json!({ "quota": (cpus * 100_000.0).round() as i64, "period": 100_000 });
+    }
+    if let Some(pids) = asked.pids_limit {
+        resources["pids"] = json!({ "limit": pids });
+    }
+    if resources.as_object().is_none_or(|r| r.is_empty()) {
+        config["linux"].as_object_mut().expect("the spec has linux").remove("resources");
+    }
+}
+
+/// Docker's sizes (`-m 512m`): a number of bytes, or of KiB, MiB, GiB with
+/// `k`, `m`, `g` (in either case, `b` or `ib` after it allowed).
+pub fn parse_size(text: &str) -> Result<u64, Failure> {
+    let wrong = || {
+        Failure::new(format!(
+            "{text:?} is not a size: give bytes, or a number with k, m or g (512m)"
+        ))
+    };
+    let lower = text.trim().to_ascii_lowercase();
+    let unit_start = lower.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(lower.len());
+    let (number, unit) = lower.split_at(unit_start);
+    let number: f64 = number.parse().map_err(|_| wrong())?;
+    let shift = match unit.trim_end_matches("ib").trim_end_matches('b') {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return Err(wrong()),
+    };
+    let bytes = number * (1u64 << shift) as f64;
+    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
+        return Err(wrong());
+    }
+    Ok(bytes as u64)
 }
 
 /// The image's environment with `-e` settings over it: a key given again
@@ -72,6 +153,60 @@ fn environment(image: &[String], given: &[String]) -> Result<Vec<String>, Failur
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_are_read_as_docker_reads_them() {
+        assert_eq!(parse_size("512m").unwrap(), 512 << 20);
+        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_size("64kb").unwrap(), 64 << 10);
+        assert_eq!(parse_size("2MiB").unwrap(), 2 << 20);
+        assert_eq!(parse_size("1.5g").unwrap(), 3 << 29);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        for bad in ["", "m", "12x", "-1m", "0", "1e3"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn limits_and_capabilities_go_where_the_runtime_reads_them() {
+        let mut config: Value = serde_json::from_str(crate::commands::spec::SPEC).unwrap();
+        let (add, drop) = (["NET_ADMIN".to_owned()], ["cap_chown".to_owned()]);
+        let asked = Asked {
+            memory: Some(1 << 20),
+            cpus: Some(0.5),
+            pids_limit: Some(20),
+            cap_add: &add,
+            cap_drop: &drop,
+            ..Asked::default()
+        };
+        harden(&mut config, &asked).unwrap();
+        limit(&mut config, &asked);
+        let resources = &config["linux"]["resources"];
+        assert_eq!(resources["memory"]["limit"], 1 << 20);
+        assert_eq!(resources["cpu"], json!({"quota": 50_000, "period": 100_000}));
+        assert_eq!(resources["pids"]["limit"], 20);
+        let bounding = config["process"]["capabilities"]["bounding"].as_array().unwrap();
+        assert!(bounding.contains(&json!("CAP_NET_ADMIN")));
+        assert!(!bounding.contains(&json!("CAP_CHOWN")));
+        assert!(bounding.contains(&json!("CAP_KILL")), "Docker's default stays");
+        // The runtime takes it as it is.
+        let spec: oci_spec::runtime::Spec = serde_json::from_value(config.clone()).unwrap();
+        let resources = spec.linux().as_ref().unwrap().resources().clone().unwrap();
+        let mut options = ch07_cgroups::CgroupOptions::default();
+        crate::resources::read(&resources, &mut options).unwrap();
+        assert_eq!(
+            (options.memory, options.cpus, options.pids_limit),
+            (Some(1 << 20), Some(0.5), Some(20))
+        );
+
+        let unknown = ["NET_WIZARD".to_owned()];
+        let asked = Asked { cap_add: &unknown, ..Asked::default() };
+        assert!(harden(&mut config, &asked).unwrap_err().0.contains("NET_WIZARD"));
+        // Nothing asked: no resources at all.
+        let mut config: Value = serde_json::from_str(crate::commands::spec::SPEC).unwrap();
+        limit(&mut config, &Asked::default());
+        assert!(config["linux"].get("resources").is_none());
+    }
 
     #[test]
     fn a_setting_given_replaces_the_images_and_a_new_one_is_added() {

@@ -9,14 +9,17 @@
 
 pub mod bundle;
 pub mod ended;
+pub mod inspect;
 pub mod logs;
+pub mod prune;
 pub mod ps;
 pub mod rm;
 pub mod run;
 pub mod stop;
 pub mod store;
+pub mod volume;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::Failure;
 use crate::lifecycle::Status;
@@ -41,6 +44,26 @@ pub fn each(
         true => Ok(()),
         false => Err(Failure::new(failed.join("; "))),
     }
+}
+
+/// The container an OCI command names: `id` under `root` if the core has it
+/// there (engines name theirs so, and pay nothing more); else a container of
+/// the face's that `id` names (its name, or the start of its id), under the
+/// root it was created in. Else `id` as given, for the core to say it does
+/// not exist.
+pub fn resolve(root: &Path, id: &str) -> (PathBuf, String) {
+    if crate::store::dir(root, id).is_ok_and(|dir| dir.exists()) {
+        return (root.to_owned(), id.to_owned());
+    }
+    match Containers::new(&ch08_images::store::default_root()).find(id) {
+        Ok(record) => (record.oci_root, record.id),
+        Err(_) => (root.to_owned(), id.to_owned()),
+    }
+}
+
+/// Did `tincan run IMAGE` make container `id`?
+pub fn made_by_the_face(id: &str) -> bool {
+    Containers::new(&ch08_images::store::default_root()).has(id)
 }
 
 /// The OCI core's status of container `id` under `root`; `None` if the core

@@ -26,6 +26,11 @@ pub fn rm_if_there(containers: &Containers, id: &str) -> Result<(), Failure> {
     }
 }
 
+/// `rm -f` of one container (`system prune`'s).
+pub fn rm_force(containers: &Containers, record: &Record) -> Result<(), Failure> {
+    rm_one(containers, record, true)
+}
+
 fn rm_one(containers: &Containers, record: &Record, force: bool) -> Result<(), Failure> {
     let root = &record.oci_root;
     match super::oci_status(root, &record.id) {

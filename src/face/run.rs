@@ -1,4 +1,4 @@
-//! `tincan run [-d] [--rm] [--name N] [-e K=V] IMAGE [COMMAND...]`: a
+//! `tincan run [-d] [--rm] [--name N] [-e K=V] [-v SRC:DST] ... IMAGE [COMMAND...]`: a
 //! container of an image, under a supervisor, started; in the foreground
 //! its output is followed until it ends, and its status is `run`'s.
 
@@ -22,18 +22,31 @@ pub struct Run<'a> {
     pub detach: bool,
     pub remove: bool,
     pub name: Option<&'a str>,
-    pub env: &'a [String],
+    /// `--user`: over the image's.
+    pub user: Option<&'a str>,
+    /// `-v SRC:DST[:ro]`, as given.
+    pub volumes: &'a [String],
+    /// The rest goes into the config as it is.
+    pub config: super::bundle::Asked<'a>,
 }
 
 pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
     let store = Store::open(default_root())?;
     let image = Image::find(&store, asked.image)?;
     let (container, prepared) =
-        ch08_images::run::prepare(&store, asked.image, asked.command, true)?;
+        ch08_images::run::prepare(&store, asked.image, asked.command, asked.user, true)?;
     let id = container.id.clone();
     let containers = Containers::new(store.root());
+    let volumes = super::volume::Volumes::new(store.root());
+    let mounts: Vec<_> = asked
+        .volumes
+        .iter()
+        .map(|v| super::volume::parse(v, &volumes))
+        .collect::<Result<_, _>>()?;
     let name = asked.name.map_or_else(|| container.short_id().to_owned(), str::to_owned);
     let dir = containers.dir(&id);
+    // Until it has started, `system prune` leaves it alone.
+    let making = containers.making(false)?;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -47,9 +60,9 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
         e
     };
     containers.claim(&name, &id).map_err(undo)?;
-    let asked_bundle = super::bundle::Asked { env: asked.env };
+    let config = super::bundle::Asked { mounts: &mounts, ..asked.config };
     let image_id = image.config_digest.to_string();
-    super::bundle::write(&dir, &container, &prepared, &image_id, &asked_bundle).map_err(undo)?;
+    super::bundle::write(&dir, &container, &prepared, &image_id, &config).map_err(undo)?;
     // The store's lock goes: `create` takes it again to find the layers.
     drop(prepared);
     let record = Record {
@@ -61,6 +74,7 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
         created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
         remove: asked.remove,
         oci_root: root.to_owned(),
+        mounts,
     };
     containers.write(&record).map_err(undo)?;
     // When it ends, nobody may be there: the supervisor has the core delete
@@ -76,6 +90,7 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
         let _ = supervisor.wait();
         return Err(undo(e));
     }
+    drop(making);
     if asked.detach {
         println!("{id}");
         return Ok(0);

@@ -8,6 +8,7 @@
 //!   upper/ work/ lower/ rootfs/   its overlay (chapter 8 mounts it in the container)
 //!   pid  log.json  exit.json  the supervisor's (`tincan-supervisor`)
 //! STORE/names/NAME            the ID, in a file made with O_EXCL: one name, one container
+//! STORE/containers.lock       held while a container is made, and by `system prune`
 //! ```
 //!
 //! The OCI state (`tincan --root`, `/run/tincan/ID`) says whether it runs;
@@ -17,6 +18,7 @@ use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::Failure;
@@ -37,10 +39,15 @@ pub struct Record {
     pub remove: bool,
     /// The OCI core's state directory it was created in (`tincan --root`).
     pub oci_root: PathBuf,
+    /// What `-v` mounted.
+    #[serde(default)]
+    pub mounts: Vec<super::volume::Mount>,
 }
 
 const RECORD: &str = "container.json";
 const NAMES: &str = "names";
+/// Beside `containers/`: see [`Containers::making`].
+const MAKING: &str = "containers.lock";
 
 /// The face's containers in the image store at `root`.
 pub struct Containers {
@@ -55,6 +62,37 @@ impl Containers {
     /// A container's directory (chapter 8's `STORE/containers/ID`).
     pub fn dir(&self, id: &str) -> PathBuf {
         self.root.join("containers").join(id)
+    }
+
+    /// Held shared while `run` makes a container (from its directory until
+    /// its supervisor holds it), and exclusive by `system prune`: prune never
+    /// takes a container that is half made for one a killed `run` left.
+    pub fn making(&self, exclusive: bool) -> Result<Flock<std::fs::File>, Failure> {
+        let path = self.root.join(MAKING);
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path);
+        let file = file.map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
+        let how = if exclusive { FlockArg::LockExclusive } else { FlockArg::LockShared };
+        Flock::lock(file, how)
+            .map_err(|(_, e)| Failure::new(format!("lock {}: {e}", path.display())))
+    }
+
+    /// The directories under `containers/`, by id, whether or not they
+    /// hold a record yet.
+    pub fn ids(&self) -> Vec<String> {
+        let dirs = std::fs::read_dir(self.root.join("containers")).into_iter().flatten().flatten();
+        dirs.filter(|d| d.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|d| d.file_name().to_str().map(str::to_owned))
+            .filter(|id| check_name(id).is_ok())
+            .collect()
+    }
+
+    /// Every name, and the id it was claimed for.
+    pub fn names(&self) -> Vec<(String, String)> {
+        let files = std::fs::read_dir(self.root.join(NAMES)).into_iter().flatten().flatten();
+        files
+            .filter_map(|f| f.file_name().to_str().map(str::to_owned))
+            .filter_map(|name| Some((name.clone(), self.named(&name)?)))
+            .collect()
     }
 
     /// Claim `name` for `id`: fails if another container has it.
@@ -134,6 +172,11 @@ impl Containers {
         }
     }
 
+    /// Is there a container `id` (exactly)?
+    pub fn has(&self, id: &str) -> bool {
+        check_name(id).is_ok() && self.dir(id).join(RECORD).is_file()
+    }
+
     fn read(&self, id: &str) -> Option<Record> {
         let bytes = std::fs::read(self.dir(id).join(RECORD)).ok()?;
         serde_json::from_slice(&bytes).ok()
@@ -178,6 +221,7 @@ mod tests {
             created: created.into(),
             remove: false,
             oci_root: "/run/tincan".into(),
+            mounts: Vec::new(),
         }
     }
 

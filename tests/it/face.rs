@@ -2,118 +2,11 @@
 //! on an image imported into a store of the test's own — and nothing left
 //! behind.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::support::{copy_template_rootfs, root_or_skip};
-
-/// A store with the test rootfs imported as `IMAGE`, and an OCI root.
-struct Face {
-    dir: tempfile::TempDir,
-}
-
-const IMAGE: &str = "face-test";
-
-impl Face {
-    fn new() -> Face {
-        let face = Face { dir: tempfile::Builder::new().prefix("tincan-face-").tempdir().unwrap() };
-        let rootfs = face.dir.path().join("rootfs");
-        copy_template_rootfs(&rootfs);
-        let tar = face.dir.path().join("rootfs.tar");
-        let made =
-            Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tar).arg(".").status();
-        assert!(made.unwrap().success(), "tar the rootfs");
-        ok(&face.tincan(&["import", tar.to_str().unwrap(), IMAGE]));
-        face
-    }
-
-    fn store(&self) -> PathBuf {
-        self.dir.path().join("store")
-    }
-
-    fn oci_root(&self) -> PathBuf {
-        self.dir.path().join("run")
-    }
-
-    fn tincan(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_tincan"))
-            .env("TINCAN_ROOT", self.store())
-            .arg("--root")
-            .arg(self.oci_root())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run tincan")
-    }
-
-    /// Remove every container of this store, whatever state it is in.
-    fn remove_all(&self) {
-        let ids = self.tincan(&["ps", "-a", "-q"]);
-        for id in String::from_utf8_lossy(&ids.stdout).lines() {
-            let _ = self.tincan(&["rm", "-f", id]);
-        }
-    }
-
-    /// Wait until `ps -a` shows `name` with a status starting `status`.
-    fn wait_for_status(&self, name: &str, status: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let listed = ok(&self.tincan(&["ps", "-a"]));
-            if listed.lines().any(|l| l.ends_with(name) && l.contains(status)) {
-                return listed;
-            }
-            assert!(Instant::now() < deadline, "no {status} for {name} in:\n{listed}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-/// Whatever a failed assertion left running goes: containers, their
-/// supervisors and cgroups, before the directory with their overlays does.
-impl Drop for Face {
-    fn drop(&mut self) {
-        self.remove_all();
-    }
-}
-
-#[track_caller]
-fn ok(out: &Output) -> String {
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    assert!(out.status.success(), "{:?}: {}{}", out.status, text(&out.stdout), text(&out.stderr));
-    text(&out.stdout)
-}
-
-/// What of the container `id` is still on the host: its directory, its OCI
-/// state, its cgroups, its name.
-fn left_of(face: &Face, id: &str, name: &str) -> Vec<PathBuf> {
-    let mut left: Vec<PathBuf> = [
-        face.store().join("containers").join(id),
-        face.store().join("names").join(name),
-        face.oci_root().join(id),
-    ]
-    .into_iter()
-    .filter(|p| p.exists())
-    .collect();
-    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        left.extend(find_named(&hierarchy.path(), id, 3));
-    }
-    left
-}
-
-fn find_named(dir: &Path, name: &str, depth: usize) -> Vec<PathBuf> {
-    let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
-    let dirs = entries.filter(|e| e.file_type().is_ok_and(|t| t.is_dir()));
-    let mut found = Vec::new();
-    for entry in dirs {
-        if entry.file_name() == name {
-            found.push(entry.path());
-        } else if depth > 0 {
-            found.extend(find_named(&entry.path(), name, depth - 1));
-        }
-    }
-    found
-}
+use crate::support::face::{Face, IMAGE, assert_left_nothing, left_of, ok};
+use crate::support::root_or_skip;
 
 #[test]
 fn a_detached_container_runs_logs_stops_and_is_removed_with_nothing_left() {
@@ -229,16 +122,6 @@ fn rm_f_of_a_running_container_leaves_nothing() {
     assert_eq!(ok(&face.tincan(&["rm", "-f", "busy"])), "busy\n");
     assert_eq!(left_of(&face, &id, "busy"), Vec::<PathBuf>::new());
     assert_left_nothing(&face);
-}
-
-/// The store holds no container, and no name.
-#[track_caller]
-fn assert_left_nothing(face: &Face) {
-    for part in ["containers", "names"] {
-        let dir = face.store().join(part);
-        let left: Vec<_> = std::fs::read_dir(&dir).into_iter().flatten().flatten().collect();
-        assert!(left.is_empty(), "{}: {left:?}", dir.display());
-    }
 }
 
 #[test]

@@ -44,6 +44,8 @@ mod errors;
 mod escape_lab;
 mod escape_vm;
 mod face;
+mod face_commands;
+mod face_leaks;
 mod hostile_rootfs;
 mod oci_runtime;
 mod oci_runtime_v2;

@@ -56,7 +56,7 @@ impl Container {
 }
 
 /// 32 random bytes from the kernel, as hex.
-fn random_id() -> String {
+pub fn random_id() -> String {
     let mut bytes = [0u8; 32];
     fill_random(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -53,7 +53,7 @@ mod state;
 pub mod supervise;
 pub mod timings;
 
-pub use container::{Container, DEFAULT_PATH, DEFAULT_STOP_TIMEOUT};
+pub use container::{Container, DEFAULT_PATH, DEFAULT_STOP_TIMEOUT, random_id};
 pub use error::{Doing, Error, StepError};
 pub use exec::resolve;
 pub use leftovers::{Swept, sweep};

@@ -268,7 +268,7 @@ fn run<C: Chapter>(store: &Store, args: RunArgs<C::RunArgs>) -> ExitCode {
             Err(_) => return report(C::NAME, Err(ch00_process::Error::RootfsMissing(rootfs))),
         }
     } else {
-        prepare(store, &args.image, &args.command, args.keep).map_err(|e| e.to_string())
+        prepare(store, &args.image, &args.command, None, args.keep).map_err(|e| e.to_string())
     };
     let (mut container, prepared) = match ready {
         Ok(ready) => ready,

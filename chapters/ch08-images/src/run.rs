@@ -65,12 +65,13 @@ pub fn plan(options: &CgroupOptions, prepared: Prepared) -> Plan {
 }
 // ANCHOR_END: plan
 
-/// The container for `image` with `command` (empty: the image's own), and what
-/// the plan needs to know of the image.
+/// The container for `image` with `command` (empty: the image's own), as
+/// `user` (`None`: the image's), and what the plan needs to know of the image.
 pub fn prepare(
     store: &Store,
     name: &str,
     command: &[String],
+    user: Option<&str>,
     keep: bool,
 ) -> Result<(Container, Prepared), RunError> {
     let store_lock = store.lock_shared()?;
@@ -82,8 +83,9 @@ pub fn prepare(
     // layers (inside each, never through the host's view of a link).
     let passwd = read_in_layers(&lowers, "etc/passwd")?;
     let group = read_in_layers(&lowers, "etc/group")?;
-    let user = settings.and_then(|c| c.user().clone()).unwrap_or_default();
-    let ids = user::resolve(&user, passwd.as_deref(), group.as_deref())?;
+    let image_user = settings.and_then(|c| c.user().clone()).unwrap_or_default();
+    let user = user.unwrap_or(&image_user);
+    let ids = user::resolve(user, passwd.as_deref(), group.as_deref())?;
     let term = std::env::var("TERM").ok();
 
     let mut container = Container::new(PathBuf::new(), argv);

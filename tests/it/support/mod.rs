@@ -4,6 +4,7 @@
 mod bomb;
 mod checks;
 pub mod containerd;
+pub mod face;
 mod fake_registry;
 mod filters;
 mod host;

@@ -1,0 +1,222 @@
+//! The face's commands on a running container, by its name: `exec`, `kill`,
+//! `inspect`, `pause`; and what `run` asks of it: volumes, limits, the
+//! user, capabilities. Each is checked from outside the container where it
+//! can be: the host's view of its process and cgroups.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::face::{Face, IMAGE, assert_left_nothing, ok};
+use crate::support::root_or_skip;
+
+fn inspect(face: &Face, name: &str) -> serde_json::Value {
+    let text = ok(&face.tincan(&["inspect", name]));
+    let all: serde_json::Value = serde_json::from_str(&text).expect("inspect prints JSON");
+    assert_eq!(all.as_array().map(Vec::len), Some(1), "{text}");
+    all[0].clone()
+}
+
+#[test]
+fn exec_kill_inspect_and_pause_take_a_containers_name() {
+    if !root_or_skip("face_commands::exec_kill_inspect_and_pause_take_a_containers_name") {
+        return;
+    }
+    let face = Face::new();
+    let id = ok(&face.tincan(&["run", "-d", "--name", "web", IMAGE, "sleep", "60"]));
+    let id = id.trim();
+    face.wait_for_status("web", "Up");
+    // exec joins its namespaces: its hostname is the container's (the short id).
+    assert_eq!(ok(&face.tincan(&["exec", "web", "hostname"])), format!("{}\n", &id[..12]));
+    let status = face.tincan(&["exec", "web", "sh", "-c", "exit 3"]).status;
+    assert_eq!(status.code(), Some(3), "exec exits with the command's status");
+
+    let seen = inspect(&face, "web");
+    assert_eq!(seen["Id"], id);
+    assert_eq!(seen["Name"], "web");
+    assert_eq!(seen["State"]["Status"], "running");
+    let pid = seen["State"]["Pid"].as_u64().expect("a running container's PID");
+    // The PID is the host's number of the container's `sleep`.
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm, "sleep\n");
+
+    ok(&face.tincan(&["pause", "web"]));
+    let state = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(state.contains("State:\tD") || state.contains("State:\tS"), "{state}");
+    face.wait_for_status("web", "(Paused)");
+    ok(&face.tincan(&["unpause", "web"]));
+    face.wait_for_status("web", "Up");
+
+    // Docker's default for `kill` is SIGKILL, which even PID 1 cannot ignore.
+    ok(&face.tincan(&["kill", "web"]));
+    face.wait_for_status("web", "Exited (137)");
+    let seen = inspect(&face, "web");
+    assert_eq!(seen["State"]["Status"], "exited");
+    assert_eq!(seen["State"]["ExitCode"], 137);
+    assert_eq!(seen["State"]["Running"], false);
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "its process is gone");
+
+    // Not a container: inspect looks for an image, and says neither is there.
+    let neither = face.tincan(&["inspect", "nothing-by-this-name"]);
+    assert!(!neither.status.success());
+    assert!(String::from_utf8_lossy(&neither.stderr).contains("nothing-by-this-name"));
+    ok(&face.tincan(&["rm", "web"]));
+    assert_left_nothing(&face);
+}
+
+#[test]
+fn exec_it_gives_the_process_a_terminal_of_its_own() {
+    if !root_or_skip("face_commands::exec_it_gives_the_process_a_terminal_of_its_own") {
+        return;
+    }
+    let face = Face::new();
+    ok(&face.tincan(&["run", "-d", "--name", "shell", IMAGE, "sleep", "60"]));
+    let mut exec = Command::new(env!("CARGO_BIN_EXE_tincan"));
+    exec.env("TINCAN_ROOT", face.store()).arg("--root").arg(face.oci_root());
+    exec.args(["exec", "-it", "shell", "sh"]);
+    let mut terminal = crate::support::Terminal::start_command(exec);
+    terminal.type_keys("tty; echo \"T:$((6*7))\"; exit 4\n");
+    terminal.expect("T:42");
+    let (code, screen) = terminal.wait();
+    assert_eq!(code, 4, "{screen}");
+    // The container's own devpts, not the host's terminal.
+    assert!(screen.contains("/dev/pts/0"), "{screen}");
+    // Without a terminal, -t is a clear error.
+    let refused = face.tincan(&["exec", "-t", "shell", "true"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("this is not one"), "{refused:?}");
+    ok(&face.tincan(&["rm", "-f", "shell"]));
+    assert_left_nothing(&face);
+}
+
+#[test]
+fn a_volume_outlives_its_containers_and_a_host_directory_can_be_read_only() {
+    if !root_or_skip(
+        "face_commands::a_volume_outlives_its_containers_and_a_host_directory_can_be_read_only",
+    ) {
+        return;
+    }
+    let face = Face::new();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("given"), "from the host\n").unwrap();
+    let bind = format!("{}:/host:ro", host.path().display());
+    let script =
+        "cat /host/given; echo kept > /data/file; touch /host/new 2>/dev/null || echo read-only";
+    let wrote = ok(&face.tincan(&[
+        "run",
+        "--rm",
+        "-v",
+        &bind,
+        "-v",
+        "notes:/data",
+        IMAGE,
+        "sh",
+        "-c",
+        script,
+    ]));
+    assert_eq!(wrote, "from the host\nread-only\n");
+    assert!(!host.path().join("new").exists());
+    assert_eq!(ok(&face.tincan(&["volume", "ls", "-q"])), "notes\n");
+    // A second container finds what the first left in the volume.
+    let read = ok(&face.tincan(&[
+        "run",
+        "--name",
+        "reader",
+        "-v",
+        "notes:/data",
+        IMAGE,
+        "cat",
+        "/data/file",
+    ]));
+    assert_eq!(read, "kept\n");
+    let binds = inspect(&face, "reader")["HostConfig"]["Binds"].clone();
+    assert_eq!(binds, serde_json::json!(["notes:/data"]));
+    // In use by a container (even an ended one): not removed.
+    let refused = face.tincan(&["volume", "rm", "notes"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("in use by reader"), "{refused:?}");
+    ok(&face.tincan(&["rm", "reader"]));
+    assert_eq!(ok(&face.tincan(&["volume", "rm", "notes"])), "notes\n");
+    assert_eq!(ok(&face.tincan(&["volume", "ls", "-q"])), "");
+    // A host path that is not there is an error, never a new directory.
+    let missing = face.tincan(&["run", "--rm", "-v", "/no/such/dir:/x", IMAGE, "true"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("create it first"), "{missing:?}");
+    assert!(!Path::new("/no/such/dir").exists());
+    assert_left_nothing(&face);
+}
+
+#[test]
+fn limits_user_and_capabilities_are_what_the_host_sees() {
+    if !root_or_skip("face_commands::limits_user_and_capabilities_are_what_the_host_sees") {
+        return;
+    }
+    let face = Face::new();
+    let asked = [
+        "run",
+        "-d",
+        "--name",
+        "small",
+        "-m",
+        "64m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "12",
+        "--user",
+        "1000:1000",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "NET_RAW",
+        IMAGE,
+        "sleep",
+        "60",
+    ];
+    ok(&face.tincan(&asked));
+    face.wait_for_status("small", "Up");
+    let pid = inspect(&face, "small")["State"]["Pid"].as_u64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        line.split_whitespace().nth(1).unwrap().to_owned()
+    };
+    assert_eq!(field("Uid:"), "1000");
+    assert_eq!(field("Gid:"), "1000");
+    // CAP_NET_RAW is bit 13, and nothing else is left.
+    assert_eq!(field("CapBnd:"), format!("{:016x}", 1u64 << 13));
+    // Its cgroups, as /proc/PID/cgroup names them on the host.
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let read = |controller: &str, file: &str| {
+        let line = cgroups
+            .lines()
+            .find(|l| l.split(':').nth(1).is_some_and(|c| c.split(',').any(|c| c == controller)))
+            .unwrap_or_else(|| panic!("no {controller} cgroup in {cgroups}"));
+        let path = line.splitn(3, ':').nth(2).unwrap();
+        let mount = v1_mount(controller);
+        std::fs::read_to_string(mount.join(path.trim_start_matches('/')).join(file)).unwrap()
+    };
+    assert_eq!(read("memory", "memory.limit_in_bytes").trim(), (64u64 << 20).to_string());
+    assert_eq!(read("pids", "pids.max").trim(), "12");
+    assert_eq!(read("cpu", "cpu.cfs_quota_us").trim(), "50000");
+    let host_config = inspect(&face, "small")["HostConfig"].clone();
+    assert_eq!(host_config["Memory"], 64u64 << 20);
+    assert_eq!(host_config["NanoCpus"], 500_000_000);
+    // A size that is not one is a clear error before anything is made.
+    let bad = face.tincan(&["run", "-m", "lots", IMAGE, "true"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a size"), "{bad:?}");
+    ok(&face.tincan(&["rm", "-f", "small"]));
+    assert_left_nothing(&face);
+}
+
+/// Where the cgroup v1 hierarchy with `controller` is mounted (this host's
+/// controllers are on v1; see machine-facts).
+fn v1_mount(controller: &str) -> std::path::PathBuf {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mounts
+        .lines()
+        .find_map(|line| {
+            let (before, after) = line.split_once(" - ")?;
+            let mut after = after.split_whitespace();
+            let (kind, options) = (after.next()?, after.nth(1)?);
+            let has = options.split(',').any(|o| o == controller);
+            (kind == "cgroup" && has).then(|| before.split_whitespace().nth(4).unwrap().into())
+        })
+        .unwrap_or_else(|| panic!("no cgroup v1 hierarchy has {controller}"))
+}
