@@ -20,7 +20,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 use crate::freezer::FreezerCgroup;
 use crate::namespaces::JoinNamespaces;
 use crate::process_steps::Sysctl;
-use crate::{image_root, mounts, process, resources, seccomp};
+use crate::{bridge_network, image_root, mounts, process, resources, seccomp};
 
 /// What is wrong with a bundle.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +112,18 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
         },
         ..NetOptions::default()
     };
+    let mut net = net;
+    // The docker-style face's network (see `bridge_network`).
+    let network = spec.annotations().as_ref().and_then(|a| a.get(bridge_network::ANNOTATION));
+    if let Some(value) = network {
+        if net.net == Network::Host {
+            return Err(BundleError::Invalid(format!(
+                "the annotation {} connects a network namespace of the container's own; this config joins one",
+                bridge_network::ANNOTATION
+            )));
+        }
+        bridge_network::on_bridge(&mut net, value, bundle, &container.rootfs, id)?;
+    }
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
     let (cgroup_parent, cgroup_name) = match cgroups_path {
         Some(path) => cgroup_of(&path, id)?,
@@ -375,7 +387,9 @@ fn cgroup_of(path: &Path, id: &str) -> Result<(PathBuf, Option<String>), BundleE
 /// The plan whose clean-up takes down what [`read`]'s plan made, from the
 /// records alone (the bundle may be gone by `delete`).
 pub fn cleanup_plan() -> Plan {
-    let net = NetOptions { net: Network::None, ..NetOptions::default() };
+    // With the bridge's step, whose clean-up reads what it made from its
+    // record (a container on none has no record of it).
+    let net = NetOptions { net: Network::Bridge, ..NetOptions::default() };
     let options = CgroupOptions { net, ..CgroupOptions::default() };
     let freezer = FreezerCgroup { parent: options.cgroup_parent.clone(), name: None };
     ch07_cgroups::plan(&options)
@@ -413,6 +427,16 @@ mod tests {
         let refused = refusal(|c| {
             c["annotations"] = serde_json::json!({ crate::image_root::ANNOTATION: "busybox" });
         });
+        assert!(refused.contains("is for the bundles tincan's `run IMAGE` writes"), "{refused}");
+    }
+
+    #[test]
+    fn the_network_annotation_is_refused_on_a_bundle_the_face_did_not_write() {
+        let network = r#"{"bridge": "tcn1", "subnet": "10.90.0.0/24"}"#;
+        let refused = refusal(|c| {
+            c["annotations"] = serde_json::json!({ crate::bridge_network::ANNOTATION: network });
+        });
+        assert!(refused.contains(crate::bridge_network::ANNOTATION), "{refused}");
         assert!(refused.contains("is for the bundles tincan's `run IMAGE` writes"), "{refused}");
     }
 

@@ -42,20 +42,7 @@ pub fn on_image(
     id: &str,
 ) -> Result<Plan, BundleError> {
     let root = default_root();
-    // Chapter 8's `Store::container_dir`, checked before the store is opened.
-    let dir = root.join("containers").join(id);
-    let real = |path: &Path| std::fs::canonicalize(path).ok();
-    let ours = real(&dir).is_some()
-        && real(bundle) == real(&dir)
-        && rootfs.file_name().is_some_and(|n| n == "rootfs")
-        && rootfs.parent().and_then(real) == real(&dir);
-    if !ours {
-        return Err(BundleError::Invalid(format!(
-            "the annotation {ANNOTATION} is for the bundles tincan's `run IMAGE` writes, in {}; this one is {}",
-            dir.display(),
-            bundle.display()
-        )));
-    }
+    faces_own(ANNOTATION, bundle, rootfs, id)?;
     let store =
         Store::open(&root).map_err(|e| BundleError::Host(format!("{}: {e}", root.display())))?;
     // Held until the layers are linked into the container's directory:
@@ -68,6 +55,32 @@ pub fn on_image(
     let mut plan = plan.insert_after("make mounts private", overlay);
     plan.root_from_steps = true;
     Ok(plan)
+}
+
+/// Is `bundle` one the face wrote: `STORE/containers/ID` itself, with its
+/// root `rootfs` there? An annotation of the face's (`annotation`) is
+/// refused on any other.
+pub fn faces_own(
+    annotation: &str,
+    bundle: &Path,
+    rootfs: &Path,
+    id: &str,
+) -> Result<(), BundleError> {
+    // Chapter 8's `Store::container_dir`, checked before the store is opened.
+    let dir = default_root().join("containers").join(id);
+    let real = |path: &Path| std::fs::canonicalize(path).ok();
+    let ours = real(&dir).is_some()
+        && real(bundle) == real(&dir)
+        && rootfs.file_name().is_some_and(|n| n == "rootfs")
+        && rootfs.parent().and_then(real) == real(&dir);
+    if ours {
+        return Ok(());
+    }
+    Err(BundleError::Invalid(format!(
+        "the annotation {annotation} is for the bundles tincan's `run IMAGE` writes, in {}; this one is {}",
+        dir.display(),
+        bundle.display()
+    )))
 }
 
 /// The step, for the clean-up plan: it forgets its record (the directory

@@ -5,6 +5,7 @@
 //! told apart by their arguments: the OCI `run` names a `--bundle`, the OCI
 //! `ps` a container. `tincan chapters` lists the chapters.
 
+mod bridge_network;
 mod bundle;
 mod commands;
 mod face;
@@ -141,6 +142,14 @@ enum Command {
         /// A capability of Docker's default to take away (CHOWN, ALL).
         #[arg(long)]
         cap_drop: Vec<String>,
+        /// Its network: none (only lo), bridge (chapter 6's), host, or a
+        /// network of `network create`, whose containers know each other's names.
+        #[arg(long, default_value = "none", value_name = "NETWORK")]
+        network: String,
+        /// Publish a port on the host (on a bridge network):
+        /// [ADDRESS:]HOSTPORT:CTRPORT[/tcp|udp].
+        #[arg(long, short = 'p')]
+        publish: Vec<String>,
         /// With --bundle: the container's id. Without: the image, then the
         /// command and its arguments (default: the image's).
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
@@ -257,6 +266,11 @@ enum Command {
         #[command(subcommand)]
         command: VolumeCommand,
     },
+    /// Networks: bridges whose containers reach each other by name (Docker's).
+    Network {
+        #[command(subcommand)]
+        command: NetworkCommand,
+    },
     /// The host as a whole (Docker's).
     System {
         #[command(subcommand)]
@@ -298,6 +312,28 @@ enum VolumeCommand {
 }
 
 #[derive(Subcommand)]
+enum NetworkCommand {
+    /// Make a network: a bridge and a subnet of its own.
+    Create {
+        name: String,
+        /// Its subnet [default: the first free /24 of 10.90.0.0/16].
+        #[arg(long, value_name = "CIDR")]
+        subnet: Option<String>,
+    },
+    /// List the networks.
+    Ls {
+        /// Only their ids.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Remove networks that no container is on.
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum SystemCommand {
     /// Remove every container that has ended, and whatever a killed runtime
     /// or supervisor left behind (cgroups, mounts, veths, state, names).
@@ -319,6 +355,8 @@ impl Command {
             pids_limit,
             cap_add,
             cap_drop,
+            network,
+            publish,
             ..
         } = self
         else {
@@ -331,7 +369,8 @@ impl Command {
             || memory.is_some()
             || cpus.is_some()
             || pids_limit.is_some()
-            || [env, volume, cap_add, cap_drop].iter().any(|list| !list.is_empty())
+            || network != "none"
+            || [env, volume, cap_add, cap_drop, publish].iter().any(|list| !list.is_empty())
     }
 }
 
@@ -441,6 +480,8 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
             pids_limit,
             cap_add,
             cap_drop,
+            network,
+            publish,
             args,
         } => {
             if pid_file.is_some() || *no_new_keyring {
@@ -460,7 +501,8 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
                 pids_limit: *pids_limit,
                 cap_add,
                 cap_drop,
-                mounts: &[],
+                publish,
+                ..face::bundle::Asked::default()
             };
             let asked = face::run::Run {
                 image,
@@ -470,6 +512,7 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
                 name: name.as_deref(),
                 user: user.as_deref(),
                 volumes: volume,
+                network,
                 config,
             };
             face::run::run(root, &asked)
@@ -528,6 +571,7 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
         )),
         Command::Ps { all, quiet, id: None, .. } => face::ps::ps(*all, *quiet).map(|()| 0),
         Command::Volume { command } => volume_command(command).map(|()| 0),
+        Command::Network { command } => network_command(command).map(|()| 0),
         Command::System { command: SystemCommand::Prune } => face::prune::prune(root).map(|()| 0),
         Command::Spec { bundle } => commands::spec::spec(bundle).map(|()| 0),
         Command::Features => {
@@ -541,6 +585,44 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
         }
         Command::Doctor => commands::doctor::doctor(),
         Command::Image(_) => unreachable!("the image commands are run by image_command"),
+    }
+}
+
+fn network_command(command: &NetworkCommand) -> Result<(), Failure> {
+    let store = ch08_images::store::Store::open(ch08_images::store::default_root())?;
+    let networks = face::network::Networks::new(store.root());
+    match command {
+        NetworkCommand::Create { name, subnet } => {
+            println!("{}", networks.create(name, subnet.as_deref())?.id);
+            Ok(())
+        }
+        NetworkCommand::Ls { quiet } => {
+            face::network::list(&networks, *quiet);
+            Ok(())
+        }
+        NetworkCommand::Rm { names } => {
+            let containers = face::store::Containers::new(store.root());
+            let results = names.iter().map(|name| (name, networks.remove(name, &containers)));
+            each_said(results)
+        }
+    }
+}
+
+/// Print each name done, and fail at the end with every failure (Docker's way
+/// with a list).
+fn each_said<'a>(
+    results: impl Iterator<Item = (&'a String, Result<(), Failure>)>,
+) -> Result<(), Failure> {
+    let mut failed = Vec::new();
+    for (name, result) in results {
+        match result {
+            Ok(()) => println!("{name}"),
+            Err(e) => failed.push(e.0),
+        }
+    }
+    match failed.is_empty() {
+        true => Ok(()),
+        false => Err(Failure::new(failed.join("; "))),
     }
 }
 
@@ -560,17 +642,7 @@ fn volume_command(command: &VolumeCommand) -> Result<(), Failure> {
         }
         VolumeCommand::Rm { names } => {
             let containers = face::store::Containers::new(&store);
-            let mut failed = Vec::new();
-            for name in names {
-                match volumes.remove(name, &containers) {
-                    Ok(()) => println!("{name}"),
-                    Err(e) => failed.push(e.0),
-                }
-            }
-            match failed.is_empty() {
-                true => Ok(()),
-                false => Err(Failure::new(failed.join("; "))),
-            }
+            each_said(names.iter().map(|name| (name, volumes.remove(name, &containers))))
         }
     }
 }

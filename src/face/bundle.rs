@@ -26,6 +26,12 @@ pub struct Asked<'a> {
     pub cap_drop: &'a [String],
     /// `-v`: the volumes and host directories to mount, resolved.
     pub mounts: &'a [super::volume::Mount],
+    /// `--network`: the network, resolved (`None`: only `lo`).
+    pub network: Option<&'a super::network::Network>,
+    /// `--network host`: the host's network stack.
+    pub host_network: bool,
+    /// `-p`: ports to publish, as chapter 6 takes them.
+    pub publish: &'a [String],
 }
 
 /// Write `dir/config.json` for `container` (the image's command,
@@ -50,6 +56,28 @@ pub fn write(
     // Docker's: the short id.
     config["hostname"] = json!(container.short_id());
     config["annotations"] = json!({ crate::image_root::ANNOTATION: image_id });
+    if let Some(network) = asked.network {
+        let value = crate::bridge_network::Asked {
+            bridge: network.bridge.clone(),
+            subnet: network.subnet.clone(),
+            publish: asked.publish.to_vec(),
+        };
+        let value = serde_json::to_string(&value).expect("the network serialises");
+        config["annotations"][crate::bridge_network::ANNOTATION] = json!(value);
+    }
+    if !asked.host_network {
+        // Docker's: any group may ping (ICMP sockets), in the container's own
+        // network stack, so `ping` needs no CAP_NET_RAW (chapter 10).
+        config["linux"]["sysctl"] = json!({ "net.ipv4.ping_group_range": "0 2147483647" });
+    }
+    if asked.host_network {
+        // Joined: the network namespace of the runtime that creates it, which
+        // is ours (the core opens the path at `create`).
+        let namespaces = config["linux"]["namespaces"].as_array_mut().expect("the spec has them");
+        for namespace in namespaces.iter_mut().filter(|ns| ns["type"] == "network") {
+            namespace["path"] = json!("/proc/self/ns/net");
+        }
+    }
     harden(&mut config, asked)?;
     limit(&mut config, asked);
     for mount in asked.mounts {

@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod ended;
 pub mod inspect;
 pub mod logs;
+pub mod network;
 pub mod prune;
 pub mod ps;
 pub mod rm;

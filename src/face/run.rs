@@ -26,6 +26,8 @@ pub struct Run<'a> {
     pub user: Option<&'a str>,
     /// `-v SRC:DST[:ro]`, as given.
     pub volumes: &'a [String],
+    /// `--network`: a network's name, `bridge`, `host` or `none` (default).
+    pub network: &'a str,
     /// The rest goes into the config as it is.
     pub config: super::bundle::Asked<'a>,
 }
@@ -43,6 +45,17 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
         .iter()
         .map(|v| super::volume::parse(v, &volumes))
         .collect::<Result<_, _>>()?;
+    let networks = super::network::Networks::new(store.root());
+    let network = match asked.network {
+        super::network::NONE | super::network::HOST => None,
+        name => Some(networks.find(name)?),
+    };
+    if network.is_none() && !asked.config.publish.is_empty() {
+        return Err(Failure::new(format!(
+            "-p publishes a port of a container on a bridge: --network {} has none (use bridge, or a network of yours)",
+            asked.network
+        )));
+    }
     let name = asked.name.map_or_else(|| container.short_id().to_owned(), str::to_owned);
     let dir = containers.dir(&id);
     // Until it has started, `system prune` leaves it alone.
@@ -60,7 +73,12 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
         e
     };
     containers.claim(&name, &id).map_err(undo)?;
-    let config = super::bundle::Asked { mounts: &mounts, ..asked.config };
+    let config = super::bundle::Asked {
+        mounts: &mounts,
+        network: network.as_ref(),
+        host_network: asked.network == super::network::HOST,
+        ..asked.config
+    };
     let image_id = image.config_digest.to_string();
     super::bundle::write(&dir, &container, &prepared, &image_id, &config).map_err(undo)?;
     // The store's lock goes: `create` takes it again to find the layers.
@@ -75,6 +93,7 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
         remove: asked.remove,
         oci_root: root.to_owned(),
         mounts,
+        network: network.as_ref().map(|n| n.name.clone()),
     };
     containers.write(&record).map_err(undo)?;
     // When it ends, nobody may be there: the supervisor has the core delete
@@ -83,7 +102,13 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
     // would take the record away before it can).
     let remove_on_exit = asked.remove && asked.detach;
     let mut supervisor = supervise(root, &dir, &id, remove_on_exit).map_err(undo)?;
-    if let Err(e) = crate::commands::start::start(root, &id) {
+    // Created, with its address: the others on its network learn its name,
+    // and it theirs, before its command starts.
+    let named = match &record.network {
+        Some(name) => networks.refresh(name, &containers),
+        None => Ok(()),
+    };
+    if let Err(e) = named.and_then(|()| crate::commands::start::start(root, &id)) {
         // Killed, it ends as any container does: the supervisor records it
         // and runs its exit command. Only then is the rest ours to take.
         let _ = crate::commands::kill::kill(root, &id, "KILL", true);

@@ -42,6 +42,9 @@ pub struct Record {
     /// What `-v` mounted.
     #[serde(default)]
     pub mounts: Vec<super::volume::Mount>,
+    /// The network it is on (`None`: only `lo`).
+    #[serde(default)]
+    pub network: Option<String>,
 }
 
 const RECORD: &str = "container.json";
@@ -57,6 +60,11 @@ pub struct Containers {
 impl Containers {
     pub fn new(store_root: &Path) -> Containers {
         Containers { root: store_root.to_owned() }
+    }
+
+    /// The image store they are in.
+    pub fn store_root(&self) -> &Path {
+        &self.root
     }
 
     /// A container's directory (chapter 8's `STORE/containers/ID`).
@@ -222,6 +230,7 @@ mod tests {
             remove: false,
             oci_root: "/run/tincan".into(),
             mounts: Vec::new(),
+            network: None,
         }
     }
 

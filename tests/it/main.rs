@@ -46,6 +46,7 @@ mod escape_vm;
 mod face;
 mod face_commands;
 mod face_leaks;
+mod face_network;
 mod hostile_rootfs;
 mod oci_runtime;
 mod oci_runtime_v2;

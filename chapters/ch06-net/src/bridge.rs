@@ -155,8 +155,9 @@ impl Step for Bridge {
         // The host ports first: one that another container publishes stops us
         // here. (Claimed now, after `clone`, so that the child, a copy of us
         // until it executes the command, holds none of the claims' locks.)
-        *self.ports.borrow_mut() = ports::claim(&self.publish, &cx.container.id)?;
-        let lease = lease::take(&leases(&self.name), self.subnet, &cx.container.id)
+        let (id, state) = (&cx.container.id, cx.state.dir());
+        *self.ports.borrow_mut() = ports::claim(&self.publish, id, state)?;
+        let lease = lease::take(&leases(&self.name), self.subnet, id, state)
             .doing(|| format!("take an address in {}", self.subnet))?;
         let (address, gateway, prefix) =
             (lease.address, gateway(self.subnet), self.subnet.prefix_len());

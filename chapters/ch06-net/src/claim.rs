@@ -10,7 +10,9 @@
 //! dies; so an unlocked claim belongs to a dead runtime. It is not free yet,
 //! though: what that container made with it (a port's forwarding rules) may still
 //! be on the host. Its clean-up removes the claim; only a claim whose container
-//! has no state left at all is taken back here.
+//! has no state left at all is taken back here. (An OCI runtime's `create` exits
+//! while its container lives on: its claims are unlocked from the start, and
+//! held by the state directory the claim names, until `delete` removes it.)
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -37,8 +39,9 @@ pub enum Holder {
 }
 
 impl Claim {
-    /// Claim `path` for container `owner`, unless someone holds it.
-    pub fn take(path: &Path, owner: &str) -> io::Result<Result<Claim, Holder>> {
+    /// Claim `path` for container `owner`, whose state directory is `state`,
+    /// unless someone holds it.
+    pub fn take(path: &Path, owner: &str, state: &Path) -> io::Result<Result<Claim, Holder>> {
         let dir = path.parent().expect("a claim is in a directory");
         fs::create_dir_all(dir)?;
         let name = path.file_name().expect("a claim has a name").to_string_lossy();
@@ -51,7 +54,7 @@ impl Claim {
             .open(&partial)?;
         let mut lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
             .map_err(|(_, e)| io::Error::from(e))?;
-        writeln!(lock, "{owner}")?;
+        writeln!(lock, "{owner}\n{}", state.display())?;
         // Twice: once more after taking back an abandoned claim.
         let mut outcome = Err(io::Error::from(io::ErrorKind::AlreadyExists));
         for _ in 0..2 {
@@ -94,7 +97,10 @@ pub fn any_in(dir: &Path) -> bool {
 /// Who holds the claim at `path`: `None` if it is abandoned (unlocked, and its
 /// container has no state directory any more).
 fn holder(path: &Path) -> io::Result<Option<Holder>> {
-    let owner = owner_of(path)?.unwrap_or_default();
+    let mut text = String::new();
+    File::open(path)?.read_to_string(&mut text)?;
+    let mut lines = text.lines();
+    let owner = lines.next().unwrap_or_default().trim().to_owned();
     let file = match open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None), // just released
@@ -103,15 +109,21 @@ fn holder(path: &Path) -> io::Result<Option<Holder>> {
     if Flock::lock(file, FlockArg::LockSharedNonblock).is_err() {
         return Ok(Some(Holder::Alive(owner)));
     }
-    let state = ch00_process::state_root().join("containers").join(&owner);
+    // The state directory the claim names (a claim of an older tincan names
+    // none: the chapters' own).
+    let state = match lines.next().map(str::trim).filter(|l| !l.is_empty()) {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => ch00_process::state_root().join("containers").join(&owner),
+    };
     Ok((!owner.is_empty() && state.exists()).then_some(Holder::Dead(owner)))
 }
 
-/// The container id written in a claim.
+/// The container id written in a claim (its first line).
 fn owner_of(path: &Path) -> io::Result<Option<String>> {
     let mut text = String::new();
     File::open(path)?.read_to_string(&mut text)?;
-    Ok(Some(text.trim().to_owned()).filter(|id| !id.is_empty()))
+    let first = text.lines().next().unwrap_or_default().trim();
+    Ok(Some(first.to_owned()).filter(|id| !id.is_empty()))
 }
 
 fn open(path: &Path) -> io::Result<File> {
@@ -126,11 +138,14 @@ mod tests {
     fn a_claim_is_held_until_released_and_names_its_holder() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tcp/8080");
-        let claim = Claim::take(&path, "aaa").unwrap().unwrap();
-        assert_eq!(Claim::take(&path, "bbb").unwrap().unwrap_err(), Holder::Alive("aaa".into()));
+        let claim = Claim::take(&path, "aaa", dir.path()).unwrap().unwrap();
+        assert_eq!(
+            Claim::take(&path, "bbb", dir.path()).unwrap().unwrap_err(),
+            Holder::Alive("aaa".into())
+        );
         drop(claim);
         release_if_owned(&path, "aaa").unwrap();
-        assert!(Claim::take(&path, "bbb").unwrap().is_ok());
+        assert!(Claim::take(&path, "bbb", dir.path()).unwrap().is_ok());
     }
 
     /// A runtime that died leaves its claim unlocked: with the container's state
@@ -140,12 +155,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("10.9.0.2");
         fs::write(&path, "no-such-container\n").unwrap(); // unlocked: its runtime is gone
-        let claim = Claim::take(&path, "new").unwrap().unwrap();
+        let claim = Claim::take(&path, "new", dir.path()).unwrap().unwrap();
         assert!(any_in(dir.path()));
         release_if_owned(&path, "someone-else").unwrap();
         assert!(path.exists(), "not theirs to release");
         drop(claim);
         release_if_owned(&path, "new").unwrap();
         assert!(!any_in(dir.path()));
+    }
+
+    /// An OCI runtime's `create` exits, its container lives on: the claim,
+    /// unlocked, is held by the state directory it names until that goes.
+    #[test]
+    fn a_claim_is_held_while_the_state_it_names_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state-of-aaa");
+        fs::create_dir(&state).unwrap();
+        let path = dir.path().join("10.9.0.2");
+        drop(Claim::take(&path, "aaa", &state).unwrap().unwrap()); // `create` exits
+        assert_eq!(
+            Claim::take(&path, "bbb", dir.path()).unwrap().unwrap_err(),
+            Holder::Dead("aaa".into())
+        );
+        fs::remove_dir(&state).unwrap(); // `delete`
+        assert!(Claim::take(&path, "bbb", dir.path()).unwrap().is_ok());
     }
 }

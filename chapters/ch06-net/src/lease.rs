@@ -17,12 +17,12 @@ pub struct Lease {
 }
 
 /// Take the first free address of `subnet` after the gateway (its first host),
-/// for container `owner`. An address whose container died is free again only
+/// for container `owner` (state directory `state`). An address whose container died is free again only
 /// once that container's leftovers are cleaned up: its forwarding rules would
 /// send the next container's traffic to it... or another's to this one.
-pub fn take(dir: &Path, subnet: Ipv4Net, owner: &str) -> io::Result<Lease> {
+pub fn take(dir: &Path, subnet: Ipv4Net, owner: &str, state: &Path) -> io::Result<Lease> {
     for address in subnet.hosts().skip(1) {
-        match Claim::take(&dir.join(address.to_string()), owner)? {
+        match Claim::take(&dir.join(address.to_string()), owner, state)? {
             Ok(claim) => return Ok(Lease { address, _claim: claim }),
             Err(Holder::Alive(_) | Holder::Dead(_)) => continue,
         }
@@ -43,8 +43,8 @@ mod tests {
     fn addresses_are_handed_out_once_and_taken_back_when_released() {
         let dir = tempfile::tempdir().unwrap();
         let subnet: Ipv4Net = "10.9.0.0/29".parse().unwrap();
-        let a = take(dir.path(), subnet, "a").unwrap();
-        let b = take(dir.path(), subnet, "b").unwrap();
+        let a = take(dir.path(), subnet, "a", dir.path()).unwrap();
+        let b = take(dir.path(), subnet, "b", dir.path()).unwrap();
         assert_eq!(
             (a.address, b.address),
             ("10.9.0.2".parse().unwrap(), "10.9.0.3".parse().unwrap())
@@ -52,7 +52,7 @@ mod tests {
         drop(a);
         crate::claim::release_if_owned(&dir.path().join("10.9.0.2"), "a").unwrap();
         assert_eq!(
-            take(dir.path(), subnet, "c").unwrap().address,
+            take(dir.path(), subnet, "c", dir.path()).unwrap().address,
             "10.9.0.2".parse::<Ipv4Addr>().unwrap()
         );
     }
@@ -61,9 +61,9 @@ mod tests {
     fn a_full_subnet_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let subnet: Ipv4Net = "10.9.0.0/30".parse().unwrap(); // hosts .1 (gateway) and .2
-        let _held = take(dir.path(), subnet, "a").unwrap();
+        let _held = take(dir.path(), subnet, "a", dir.path()).unwrap();
         assert_eq!(
-            take(dir.path(), subnet, "b").unwrap_err().kind(),
+            take(dir.path(), subnet, "b", dir.path()).unwrap_err().kind(),
             io::ErrorKind::AddrNotAvailable
         );
     }

@@ -10,7 +10,7 @@
 
 use std::fmt;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use ch00_process::{Doing, StepError};
@@ -105,12 +105,13 @@ impl PortMapping {
     }
 }
 
-/// Claim the host ports of `mappings` for container `owner`.
-pub fn claim(mappings: &[PortMapping], owner: &str) -> Result<Vec<Claim>, StepError> {
+/// Claim the host ports of `mappings` for container `owner`, whose state
+/// directory is `state`.
+pub fn claim(mappings: &[PortMapping], owner: &str, state: &Path) -> Result<Vec<Claim>, StepError> {
     let mut claims = Vec::new();
     for mapping in mappings {
         let port = format!("{}/{}", mapping.host, mapping.protocol.name());
-        let taken = match Claim::take(&mapping.claim_path(), owner)
+        let taken = match Claim::take(&mapping.claim_path(), owner, state)
             .doing(|| format!("claim port {port}"))?
         {
             Ok(claim) => {

@@ -44,6 +44,7 @@ impl Sandbox {
     /// `chNN` as a command for the real host (no outer sandbox), with this
     /// sandbox's state directory, cgroup parent, bridge and subnet.
     pub fn command_on_host(&self, chapter: &str) -> Command {
+        self.ran_on_host.store(true, std::sync::atomic::Ordering::Relaxed);
         let mut cmd = Command::new(chapter_bin(chapter));
         cmd.envs(self.env(true));
         cmd

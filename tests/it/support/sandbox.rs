@@ -44,6 +44,9 @@ pub struct Sandbox {
     after: Vec<String>,
     stdin: Vec<u8>,
     options: Vec<String>,
+    /// A chapter ran on the real host (`command_on_host`): what a runtime
+    /// killed there left is swept up when the sandbox goes.
+    pub(super) ran_on_host: std::sync::atomic::AtomicBool,
 }
 
 /// What a sandboxed run produced.
@@ -93,6 +96,7 @@ impl Sandbox {
             after: Vec::new(),
             stdin: Vec::new(),
             options: Vec::new(),
+            ran_on_host: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -311,6 +315,18 @@ const RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 /// `/proc`); deleting across a mount point would reach into the mounted file system.
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        // A test that failed may have killed its runtime (`Terminal`'s drop
+        // does): its cgroups, bridge and rules are on the host, recorded in
+        // this sandbox's state, which is about to go. The last chapter's
+        // `cleanup` takes down what dead runtimes left. (Only on the host: a
+        // run in an outer sandbox left its bridge and settings there.)
+        let states = std::fs::read_dir(self.state_dir().join("containers"));
+        if self.ran_on_host.load(std::sync::atomic::Ordering::Relaxed)
+            && states.is_ok_and(|mut s| s.next().is_some())
+        {
+            let mut cleanup = self.command_on_host("ch10");
+            let _ = cleanup.arg("cleanup").stdin(Stdio::null()).output();
+        }
         detach_mounts_below(self.dir.path());
     }
 }
