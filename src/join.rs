@@ -52,6 +52,7 @@ impl JoinContainer {
     }
 }
 
+// ANCHOR: join
 impl Step for JoinContainer {
     fn name(&self) -> &'static str {
         "join the container"
@@ -71,12 +72,15 @@ impl Step for JoinContainer {
         setns(&self.init, self.namespaces).doing(|| "join the container's namespaces".into())
     }
 }
+// ANCHOR_END: join
 
+// ANCHOR: setns
 /// `setns(2)` with a pidfd: every namespace of `flags` at once (Linux 5.8).
 fn setns(pidfd: &OwnedFd, flags: CloneFlags) -> nix::Result<()> {
     // SAFETY: a pidfd we hold, and namespace flags.
     Errno::result(unsafe { libc::setns(pidfd.as_raw_fd(), flags.bits()) }).map(drop)
 }
+// ANCHOR_END: setns
 
 /// The `cgroup.procs` file of each cgroup `pid` is in, in the hierarchies
 /// chapter 7 finds (`/proc/PID/cgroup`: `ID:CONTROLLERS:PATH`, `0::PATH` for v2).

@@ -121,10 +121,10 @@ enum Command {
         /// Set KEY=VALUE in its environment (repeatable).
         #[arg(long, short)]
         env: Vec<String>,
-        /// Mount SRC (a host path, or a volume's name) at DST in it: SRC:DST[:ro].
+        /// Mount SRC (a host path, or a volume's name) at DST in it: `SRC:DST[:ro]`.
         #[arg(long, short, value_name = "SRC:DST[:ro]")]
         volume: Vec<String>,
-        /// Run as USER[:GROUP] (names or numbers, as the image's /etc/passwd says).
+        /// Run as `USER[:GROUP]` (names or numbers, as the image's /etc/passwd says).
         #[arg(long, short)]
         user: Option<String>,
         /// Its memory limit: bytes, or with k, m, g (512m).
@@ -147,7 +147,7 @@ enum Command {
         #[arg(long, default_value = "none", value_name = "NETWORK")]
         network: String,
         /// Publish a port on the host (on a bridge network):
-        /// [ADDRESS:]HOSTPORT:CTRPORT[/tcp|udp].
+        /// `[ADDRESS:]HOSTPORT:CTRPORT[/tcp|udp]`.
         #[arg(long, short = 'p')]
         publish: Vec<String>,
         /// With --bundle: the container's id. Without: the image, then the

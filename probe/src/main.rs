@@ -20,6 +20,10 @@
 //!   where only the host can tell.
 //! - `tincan-probe peak-rss FILE COMMAND...` (on the host, for the tests)
 //!   runs COMMAND and writes the peak memory of its process tree into FILE.
+//! - `tincan-probe ticks MILLISECONDS` prints the wall clock (nanoseconds since
+//!   1970) every MILLISECONDS, one line each, with no end: a reader that
+//!   compares it with its own clock knows how late each line reached it
+//!   (`cargo xtask bench-face` measures `logs -f` so).
 //! - `tincan-probe attacks` lists the attacks, each with `harmless` or
 //!   `harms-host`: the tests read it, so that none of the latter runs on the
 //!   host (the probe also refuses them outside tincan's VM).
@@ -70,6 +74,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         ["peak-rss", file, command @ ..] if !command.is_empty() => process::peak_rss(file, command),
+        ["ticks", period] => match period.parse::<u64>() {
+            Ok(ms) => ticks(std::time::Duration::from_millis(ms)),
+            Err(_) => usage(),
+        },
         ["attack", name, rest @ ..] => match attack::run(name, rest) {
             Some(line) => {
                 println!("{line}");
@@ -81,9 +89,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// Print the wall clock every `period`, a line at a time (flushed: the
+/// reader is a pipe), until the reader goes.
+fn ticks(period: std::time::Duration) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let nanos = now.map_or(0, |d| d.as_nanos());
+        if writeln!(out, "{nanos}").and_then(|()| out.flush()).is_err() {
+            return ExitCode::SUCCESS;
+        }
+        std::thread::sleep(period);
+    }
+}
+
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: tincan-probe [report]\n       tincan-probe cgroup\n       tincan-probe spin SECONDS\n       tincan-probe fds\n       tincan-probe zombies N\n       tincan-probe attack NAME [ARGS...]\n       tincan-probe attacks"
+        "usage: tincan-probe [report]\n       tincan-probe cgroup\n       tincan-probe spin SECONDS\n       tincan-probe fds\n       tincan-probe zombies N\n       tincan-probe ticks MILLISECONDS\n       tincan-probe attack NAME [ARGS...]\n       tincan-probe attacks"
     );
     eprintln!("attacks:");
     for (name, args, about, harm) in attack::ATTACKS {

@@ -3,8 +3,11 @@
 //! `-f`, and in a foreground `run`, followed until the container ends.
 
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::path::Path;
-use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 use ch08_images::store::default_root;
 use tincan_supervisor::exit::Exit;
@@ -12,8 +15,9 @@ use tincan_supervisor::exit::Exit;
 use super::store::Containers;
 use crate::Failure;
 
-/// How often a follower looks for more.
-const POLL: Duration = Duration::from_millis(20);
+/// How long a follower waits for the kernel to say the log grew before it
+/// looks anyway (and checks that the supervisor is still there).
+const PATIENCE: u16 = 200;
 
 pub fn logs(name: &str, follow_it: bool) -> Result<(), Failure> {
     let containers = Containers::new(&default_root());
@@ -31,6 +35,15 @@ pub fn logs(name: &str, follow_it: bool) -> Result<(), Failure> {
 /// is out; how it ended.
 pub fn follow(dir: &Path) -> Result<Exit, Failure> {
     let mut reader = Reader::open(dir);
+    // Woken by inotify(7) when a file in the directory is written or
+    // renamed into place (`exit.json`), not by a timer: a line reaches the
+    // screen as soon as the supervisor has written it.
+    let flags = InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC;
+    let changes = Inotify::init(flags).map_err(|e| Failure::new(format!("inotify: {e}")))?;
+    let what = AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CREATE;
+    changes
+        .add_watch(dir, what)
+        .map_err(|e| Failure::new(format!("watch {}: {e}", dir.display())))?;
     loop {
         // Looked at before the last read: a line written before the record
         // is then read after it.
@@ -52,7 +65,9 @@ pub fn follow(dir: &Path) -> Result<Exit, Failure> {
                 dir.join(tincan_supervisor::OWN_LOG_FILE).display()
             )));
         }
-        std::thread::sleep(POLL);
+        let mut fds = [PollFd::new(changes.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(PATIENCE));
+        while changes.read_events().is_ok_and(|events| !events.is_empty()) {}
     }
 }
 

@@ -184,6 +184,7 @@ impl Networks {
         std::fs::remove_file(&path).map_err(|e| Failure::new(format!("{}: {e}", path.display())))
     }
 
+    // ANCHOR: refresh
     /// Write again the `/etc/hosts` of every running container on network
     /// `name`: its own lines, then each other running member's address and
     /// names (its name and short id).
@@ -224,6 +225,7 @@ impl Networks {
         }
         Ok(())
     }
+    // ANCHOR_END: refresh
 }
 
 /// The subnets the host routes to directly or through a gateway

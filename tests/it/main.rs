@@ -47,6 +47,7 @@ mod face;
 mod face_commands;
 mod face_leaks;
 mod face_network;
+mod face_transcript;
 mod hostile_rootfs;
 mod oci_runtime;
 mod oci_runtime_v2;

@@ -5,6 +5,7 @@
 //! `cargo xtask test` (everything CI runs).
 
 mod bench;
+mod bench_face;
 mod bench_harden;
 mod bench_idle;
 mod bench_pull;
@@ -112,6 +113,20 @@ enum Task {
         #[arg(long, default_value = "book/src/measured/harden.md")]
         out: PathBuf,
     },
+    /// Measure the docker-style face: a run/stop/rm cycle beside podman's,
+    /// the supervisor's memory beside conmon's, many idle containers, and
+    /// `logs -f`; write the book's table.
+    BenchFace {
+        /// Runs of each cycle.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// How many idle containers.
+        #[arg(long, default_value_t = 200)]
+        idle: usize,
+        /// Where to write the table.
+        #[arg(long, default_value = "book/src/measured/face.md")]
+        out: PathBuf,
+    },
     /// Create and start many idle containers with tincan (the release build)
     /// and measure what they cost: time, memory, `list`; write the book's table.
     BenchIdle {
@@ -150,6 +165,9 @@ fn main() -> Result<()> {
         Task::Bench { runs, out } => bench::run(runs, &workspace_root().join(out)),
         Task::BenchPull { runs, out } => bench_pull::run(runs, &workspace_root().join(out)),
         Task::BenchHarden { runs, out } => bench_harden::run(runs, &workspace_root().join(out)),
+        Task::BenchFace { runs, idle, out } => {
+            bench_face::run(runs, idle, &workspace_root().join(out))
+        }
         Task::BenchIdle { containers, out } => {
             bench_idle::run(containers, &workspace_root().join(out))
         }

@@ -29,10 +29,13 @@ pub fn run() -> Result<()> {
         crate::measure::run(1, &workspace_root().join("target/vm-vs-container.md"))?;
         crate::bench::run(3, &workspace_root().join("target/startup.md"))?;
         crate::bench_idle::run(20, &workspace_root().join("target/idle.md"))?;
+        crate::bench_face::run(3, 20, &workspace_root().join("target/face.md"))?;
     } else if std::env::var("CI").is_ok_and(|v| v == "true") {
         bail!("the measurements need root; CI=true, so this is a failure, not a skip");
     } else {
-        eprintln!("SKIPPED vm-vs-container, bench and bench-idle: need root (run them with sudo)");
+        eprintln!(
+            "SKIPPED vm-vs-container, bench, bench-idle and bench-face: need root (run them with sudo)"
+        );
     }
     book::build()?;
     workshop::verify()?;
