@@ -146,6 +146,13 @@ enum Command {
         /// network of `network create`, whose containers know each other's names.
         #[arg(long, default_value = "none", value_name = "NETWORK")]
         network: String,
+        /// Keep stdin attached: the container runs attached to this command,
+        /// with no supervisor, and its output is not kept for `logs`.
+        #[arg(long, short)]
+        interactive: bool,
+        /// A terminal of its own, relayed to yours (attached, as with -i).
+        #[arg(long, short)]
+        tty: bool,
         /// Publish a port on the host (on a bridge network):
         /// `[ADDRESS:]HOSTPORT:CTRPORT[/tcp|udp]`.
         #[arg(long, short = 'p')]
@@ -357,6 +364,8 @@ impl Command {
             cap_drop,
             network,
             publish,
+            interactive,
+            tty,
             ..
         } = self
         else {
@@ -370,6 +379,8 @@ impl Command {
             || cpus.is_some()
             || pids_limit.is_some()
             || network != "none"
+            || *interactive
+            || *tty
             || [env, volume, cap_add, cap_drop, publish].iter().any(|list| !list.is_empty())
     }
 }
@@ -481,6 +492,8 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
             cap_add,
             cap_drop,
             network,
+            interactive,
+            tty,
             publish,
             args,
         } => {
@@ -490,6 +503,11 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
                 ));
             }
             let (image, command) = args.split_first().expect("clap requires one");
+            if *detach && (*interactive || *tty) {
+                return Err(Failure::new(
+                    "-d with -i or -t: not yet (a detached container with a terminal needs an attach socket in its supervisor); run it attached, or detached without -it",
+                ));
+            }
             let memory = memory.as_deref().map(face::bundle::parse_size).transpose()?;
             if cpus.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
                 return Err(Failure::new("--cpus: give a number above 0, such as 0.5 or 2"));
@@ -502,6 +520,7 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
                 cap_add,
                 cap_drop,
                 publish,
+                tty: *tty,
                 ..face::bundle::Asked::default()
             };
             let asked = face::run::Run {
@@ -513,6 +532,7 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
                 user: user.as_deref(),
                 volumes: volume,
                 network,
+                attach: *interactive || *tty,
                 config,
             };
             face::run::run(root, &asked)

@@ -32,6 +32,8 @@ pub struct Asked<'a> {
     pub host_network: bool,
     /// `-p`: ports to publish, as chapter 6 takes them.
     pub publish: &'a [String],
+    /// `-t`: a terminal of its own.
+    pub tty: bool,
 }
 
 /// Write `dir/config.json` for `container` (the image's command,
@@ -47,6 +49,7 @@ pub fn write(
         serde_json::from_str(crate::commands::spec::SPEC).expect("tincan spec's config is JSON");
     let ids = &prepared.ids;
     config["process"]["args"] = json!(container.argv);
+    config["process"]["terminal"] = json!(asked.tty);
     config["process"]["env"] = json!(environment(&container.env, asked.env)?);
     let cwd = prepared.working_dir.as_deref().unwrap_or(Path::new("/"));
     config["process"]["cwd"] = json!(cwd);

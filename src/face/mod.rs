@@ -7,6 +7,7 @@
 //! it; `stop` and `rm` are the core's `kill` and `delete`. So the face is an
 //! engine, like podman: what it can do, an engine can do with tincan.
 
+pub mod attach;
 pub mod bundle;
 pub mod ended;
 pub mod inspect;

@@ -28,6 +28,8 @@ pub struct Run<'a> {
     pub volumes: &'a [String],
     /// `--network`: a network's name, `bridge`, `host` or `none` (default).
     pub network: &'a str,
+    /// `-i` or `-t`: attached to us, with no supervisor (see `attach`).
+    pub attach: bool,
     /// The rest goes into the config as it is.
     pub config: super::bundle::Asked<'a>,
 }
@@ -96,6 +98,9 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
         network: network.as_ref().map(|n| n.name.clone()),
     };
     containers.write(&record).map_err(undo)?;
+    if asked.attach {
+        return super::attach::run(root, &containers, &record, making, asked.remove);
+    }
     // When it ends, nobody may be there: the supervisor has the core delete
     // it, or, detached with --rm, the face remove it. In the foreground,
     // `run` removes it once it has read how it ended (the exit command

@@ -3,8 +3,9 @@
 //! user, capabilities. Each is checked from outside the container where it
 //! can be: the host's view of its process and cgroups.
 
+use std::io::Write;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use crate::support::face::{Face, IMAGE, assert_left_nothing, ok};
 use crate::support::root_or_skip;
@@ -219,4 +220,38 @@ fn v1_mount(controller: &str) -> std::path::PathBuf {
             (kind == "cgroup" && has).then(|| before.split_whitespace().nth(4).unwrap().into())
         })
         .unwrap_or_else(|| panic!("no cgroup v1 hierarchy has {controller}"))
+}
+
+#[test]
+fn run_it_attaches_a_terminal_and_run_i_stdin_with_no_supervisor() {
+    if !root_or_skip("face_commands::run_it_attaches_a_terminal_and_run_i_stdin_with_no_supervisor")
+    {
+        return;
+    }
+    let face = Face::new();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_tincan"));
+    run.env("TINCAN_ROOT", face.store()).arg("--root").arg(face.oci_root());
+    run.args(["run", "-it", "--rm", IMAGE, "sh"]);
+    let mut terminal = crate::support::Terminal::start_command(run);
+    terminal.type_keys("tty; echo \"T:$((6*7))\"; exit 3\n");
+    terminal.expect("T:42");
+    let (code, screen) = terminal.wait();
+    assert_eq!(code, 3, "{screen}");
+    assert!(screen.contains("/dev/pts/0"), "its own terminal:\n{screen}");
+    assert_eq!(ok(&face.tincan(&["ps", "-aq"])), "", "--rm removed it");
+
+    // -i: our stdin is its stdin; how it ended is recorded as a supervisor would.
+    let mut cat = Command::new(env!("CARGO_BIN_EXE_tincan"));
+    cat.env("TINCAN_ROOT", face.store()).arg("--root").arg(face.oci_root());
+    cat.args(["run", "-i", "--name", "cat", IMAGE, "sh", "-c", "cat; exit 7"]);
+    let mut cat = cat.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    cat.stdin.take().unwrap().write_all(b"typed\n").unwrap();
+    let out = cat.wait_with_output().unwrap();
+    assert_eq!((out.status.code(), out.stdout.as_slice()), (Some(7), &b"typed\n"[..]));
+    face.wait_for_status("cat", "Exited (7)");
+    assert_eq!(inspect(&face, "cat")["State"]["ExitCode"], 7);
+    let refused = face.tincan(&["run", "-d", "-it", IMAGE, "sh"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not yet"), "{refused:?}");
+    ok(&face.tincan(&["rm", "cat"]));
+    assert_left_nothing(&face);
 }

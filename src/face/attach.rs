@@ -1,0 +1,76 @@
+//! `tincan run -it IMAGE` (or `-i`, or `-t`): a container attached to your
+//! terminal, or to your stdin, for as long as it runs. No supervisor: the
+//! core's own OCI `run` on the face's bundle creates it, relays its terminal
+//! (chapter 0's relay), forwards your signals to it, and deletes it when it
+//! ends. What it prints goes to you, not to `logs`. How it ended is written
+//! where a supervisor would have written it, so that `ps -a` and `inspect`
+//! show it like any other.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use nix::fcntl::Flock;
+use tincan_supervisor::exit::Exit;
+
+use super::network::Networks;
+use super::store::{Containers, Record};
+use crate::Failure;
+use crate::lifecycle::Status;
+
+/// Run the container `record` (its bundle in `dir`) attached; its status.
+/// `making` is the store's lock on making containers, let go of once it runs.
+pub fn run(
+    root: &Path,
+    containers: &Containers,
+    record: &Record,
+    making: Flock<std::fs::File>,
+    remove: bool,
+) -> Result<u8, Failure> {
+    let dir = containers.dir(&record.id);
+    let pid_file = dir.join(tincan_supervisor::PID_FILE);
+    let done = AtomicBool::new(false);
+    let ran = std::thread::scope(|scope| {
+        // Once it runs: `system prune` may look, and its network's other
+        // members learn its name (and it theirs).
+        scope.spawn(|| {
+            // Signals are the core's `run`'s to take and forward (it blocks
+            // them in its own thread, and reads them from a signalfd): none
+            // may land here, where their default would end us.
+            let _ = nix::sys::signal::SigSet::all().thread_block();
+            while !done.load(Ordering::Relaxed) {
+                if matches!(
+                    super::oci_status(root, &record.id),
+                    Some(Status::Running | Status::Stopped)
+                ) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            drop(making);
+            if let Some(network) = &record.network {
+                let _ = Networks::new(containers.store_root()).refresh(network, containers);
+            }
+        });
+        let ran = crate::commands::run::run(root, &record.id, &dir, Some(&pid_file), true);
+        done.store(true, Ordering::Relaxed);
+        ran
+    });
+    let code = match ran {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = super::rm::rm_force(containers, record);
+            return Err(e);
+        }
+    };
+    let pid = std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse().ok());
+    let finished_at = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
+    let exit = Exit { pid: pid.unwrap_or(0), status: code.into(), signal: None, finished_at };
+    exit.write(&dir).map_err(|e| Failure::new(format!("write {}: {e}", dir.display())))?;
+    if remove {
+        super::rm::rm_if_there(containers, &record.id)?;
+    } else if let Some(network) = &record.network {
+        Networks::new(containers.store_root()).refresh(network, containers)?;
+    }
+    Ok(code)
+}
