@@ -543,10 +543,10 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
         Command::Start { id } => commands::start::start(root, id).map(|()| 0),
         Command::State { id } => commands::state::state(root, id).map(|()| 0),
         Command::Kill { all, signal_option, id, signal } => {
-            let (root, id) = face::resolve(root, id);
+            let id = face::resolve(root, id);
             let default = if face::made_by_the_face(&id) { "KILL" } else { "TERM" };
             let signal = signal.as_deref().or(signal_option.as_deref()).unwrap_or(default);
-            commands::kill::kill(&root, &id, signal, *all).map(|()| 0)
+            commands::kill::kill(root, &id, signal, *all).map(|()| 0)
         }
         Command::Delete { force, id } => commands::delete::delete(root, id, *force).map(|()| 0),
         Command::Exec {
@@ -571,16 +571,16 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
                 tty: *tty,
                 console_socket: console_socket.as_deref(),
             };
-            let (root, id) = face::resolve(root, id);
-            commands::exec::exec(&root, &id, &asked)
+            let id = face::resolve(root, id);
+            commands::exec::exec(root, &id, &asked)
         }
         Command::Pause { id } => {
-            let (root, id) = face::resolve(root, id);
-            commands::pause::pause(&root, &id).map(|()| 0)
+            let id = face::resolve(root, id);
+            commands::pause::pause(root, &id).map(|()| 0)
         }
         Command::Resume { id } => {
-            let (root, id) = face::resolve(root, id);
-            commands::pause::resume(&root, &id).map(|()| 0)
+            let id = face::resolve(root, id);
+            commands::pause::resume(root, &id).map(|()| 0)
         }
         Command::List { format, quiet } => commands::list::list(root, *format, *quiet).map(|()| 0),
         Command::Ps { format, all: false, quiet: false, id: Some(id) } => {

@@ -23,6 +23,19 @@ pub fn run(
     pid_file: Option<&Path>,
     new_keyring: bool,
 ) -> Result<u8, Failure> {
+    run_then(root, id, bundle, pid_file, new_keyring, &|| {})
+}
+
+/// [`run`], calling `running` once the container's command runs (the
+/// docker-style face tells the container's network its name then).
+pub fn run_then(
+    root: &Path,
+    id: &str,
+    bundle: &Path,
+    pid_file: Option<&Path>,
+    new_keyring: bool,
+    running: &dyn Fn(),
+) -> Result<u8, Failure> {
     // Held back from here on, and forwarded to the container once it runs
     // (chapter 0's supervision): a Ctrl-C must reach the command, not end the
     // runtime half-way.
@@ -37,6 +50,7 @@ pub fn run(
     drop(state);
     // The command runs: the engine's `poststart` hooks.
     hooks::run_recorded(Kind::Poststart, &record, ContainerState::Running, Some(record.pid));
+    running();
     // With a terminal: ours relays to the container's (chapter 0's relay).
     let relay = console.as_ref().and_then(ConsoleSocket::receive).map(Relay::start);
     let ended = match relay.transpose() {

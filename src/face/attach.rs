@@ -7,55 +7,30 @@
 //! show it like any other.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-use nix::fcntl::Flock;
 use tincan_supervisor::exit::Exit;
 
 use super::network::Networks;
 use super::store::{Containers, Record};
 use crate::Failure;
-use crate::lifecycle::Status;
 
-/// Run the container `record` (its bundle in `dir`) attached; its status.
-/// `making` is the store's lock on making containers, let go of once it runs.
+/// Run the container `record` (its bundle in its directory) attached; its
+/// status. The caller holds its `attached` lock.
 pub fn run(
     root: &Path,
     containers: &Containers,
     record: &Record,
-    making: Flock<std::fs::File>,
     remove: bool,
 ) -> Result<u8, Failure> {
     let dir = containers.dir(&record.id);
     let pid_file = dir.join(tincan_supervisor::PID_FILE);
-    let done = AtomicBool::new(false);
-    let ran = std::thread::scope(|scope| {
-        // Once it runs: `system prune` may look, and its network's other
-        // members learn its name (and it theirs).
-        scope.spawn(|| {
-            // Signals are the core's `run`'s to take and forward (it blocks
-            // them in its own thread, and reads them from a signalfd): none
-            // may land here, where their default would end us.
-            let _ = nix::sys::signal::SigSet::all().thread_block();
-            while !done.load(Ordering::Relaxed) {
-                if matches!(
-                    super::oci_status(root, &record.id),
-                    Some(Status::Running | Status::Stopped)
-                ) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            drop(making);
-            if let Some(network) = &record.network {
-                let _ = Networks::new(containers.store_root()).refresh(network, containers);
-            }
-        });
-        let ran = crate::commands::run::run(root, &record.id, &dir, Some(&pid_file), true);
-        done.store(true, Ordering::Relaxed);
-        ran
-    });
+    // Once it runs, its network's other members learn its name (and it theirs).
+    let named = || {
+        if let Some(network) = &record.network {
+            let _ = Networks::new(containers.store_root()).refresh(network, containers);
+        }
+    };
+    let ran = crate::commands::run::run_then(root, &record.id, &dir, Some(&pid_file), true, &named);
     let code = match ran {
         Ok(code) => code,
         Err(e) => {

@@ -66,9 +66,9 @@ fn state(record: &Record, dir: &std::path::Path) -> Value {
     let oci = crate::store::open(&record.oci_root, &record.id)
         .ok()
         .and_then(|state| crate::store::read(&state).ok().flatten().map(|r| (state, r)));
-    let (status, pid, started) = match &oci {
-        Some((state, r)) => (crate::store::status(state, Some(r)), r.pid, Some(r.created.clone())),
-        None => (Status::Stopped, 0, None),
+    let (status, pid) = match &oci {
+        Some((state, r)) => (crate::store::status(state, Some(r)), r.pid),
+        None => (Status::Stopped, 0),
     };
     let word = match (status, &exit) {
         (_, Some(_)) | (Status::Stopped, None) => "exited",
@@ -83,7 +83,6 @@ fn state(record: &Record, dir: &std::path::Path) -> Value {
         "Paused": live && status == Status::Paused,
         "Pid": if live { pid } else { 0 },
         "ExitCode": exit.as_ref().map_or(0, |e| e.status),
-        "StartedAt": started,
         "FinishedAt": exit.map(|e| e.finished_at),
     })
 }

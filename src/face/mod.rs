@@ -21,7 +21,7 @@ pub mod stop;
 pub mod store;
 pub mod volume;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::Failure;
 use crate::lifecycle::Status;
@@ -50,16 +50,17 @@ pub fn each(
 
 /// The container an OCI command names: `id` under `root` if the core has it
 /// there (engines name theirs so, and pay nothing more); else a container of
-/// the face's that `id` names (its name, or the start of its id), under the
-/// root it was created in. Else `id` as given, for the core to say it does
-/// not exist.
-pub fn resolve(root: &Path, id: &str) -> (PathBuf, String) {
+/// the face's that `id` names (its name, or the start of its id) — one the
+/// face created under this same `root`, so that an engine's command for a
+/// container of its own that is gone never reaches one of the face's. Else
+/// `id` as given, for the core to say it does not exist.
+pub fn resolve(root: &Path, id: &str) -> String {
     if crate::store::dir(root, id).is_ok_and(|dir| dir.exists()) {
-        return (root.to_owned(), id.to_owned());
+        return id.to_owned();
     }
     match Containers::new(&ch08_images::store::default_root()).find(id) {
-        Ok(record) => (record.oci_root, record.id),
-        Err(_) => (root.to_owned(), id.to_owned()),
+        Ok(record) if record.oci_root == root => record.id,
+        _ => id.to_owned(),
     }
 }
 

@@ -81,8 +81,20 @@ impl Networks {
             .map_err(|e| Failure::new(format!("{}: damaged: {e}", path.display())))
     }
 
-    /// Make network `name`, on `subnet` or the first free one of 10.90.0.0/16.
+    /// Make network `name`, on `subnet` or the first free one of 10.90.0.0/16
+    /// that neither another network nor the host's routes use.
     pub fn create(&self, name: &str, subnet: Option<&str>) -> Result<Network, Failure> {
+        let routes = host_routes(&std::fs::read_to_string("/proc/net/route").unwrap_or_default());
+        self.create_beside(name, subnet, &routes)
+    }
+
+    /// [`Networks::create`], beside the host's `routes`.
+    fn create_beside(
+        &self,
+        name: &str,
+        subnet: Option<&str>,
+        routes: &[ipnet::Ipv4Net],
+    ) -> Result<Network, Failure> {
         check_name(name)?;
         if [BRIDGE, NONE, HOST].contains(&name) {
             return Err(Failure::new(format!("{name} is a network tincan has already")));
@@ -102,7 +114,7 @@ impl Networks {
             .chain(std::iter::once(&self.find(BRIDGE)?))
             .filter_map(|n| n.subnet.parse().ok())
             .collect();
-        taken.extend(host_routes(&std::fs::read_to_string("/proc/net/route").unwrap_or_default()));
+        taken.extend(routes);
         let subnet: ipnet::Ipv4Net = match subnet {
             Some(given) => {
                 let net: ipnet::Ipv4Net = given.parse().map_err(|e| {
@@ -167,6 +179,8 @@ impl Networks {
             return Err(Failure::new(format!("{name} is tincan's own: it cannot be removed")));
         }
         self.find(name)?;
+        // No `run` may be joining it meanwhile.
+        let _making = containers.making(true)?;
         let users: Vec<String> = containers
             .all()
             .into_iter()
@@ -283,17 +297,35 @@ mod tests {
     fn a_network_gets_a_subnet_of_its_own_and_a_bridge_name_an_interface_may_have() {
         let store = tempfile::tempdir().unwrap();
         let networks = Networks::new(store.path());
-        let a = networks.create("front", None).unwrap();
-        let b = networks.create("back", None).unwrap();
+        let a = networks.create_beside("front", None, &[]).unwrap();
+        let b = networks.create_beside("back", None, &[]).unwrap();
         assert_eq!((a.subnet.as_str(), b.subnet.as_str()), ("10.90.0.0/24", "10.90.1.0/24"));
         assert!(a.bridge.len() <= 15 && a.bridge != b.bridge);
-        assert!(networks.create("front", None).unwrap_err().0.contains("exists"));
-        assert!(networks.create("bridge", None).is_err());
-        assert!(networks.create("x", Some("10.90.1.128/25")).unwrap_err().0.contains("overlaps"));
-        assert!(networks.create("y", Some("10.89.0.0/16")).unwrap_err().0.contains("overlaps"));
-        assert_eq!(networks.create("z", Some("172.30.0.7/24")).unwrap().subnet, "172.30.0.0/24");
+        assert!(networks.create_beside("front", None, &[]).unwrap_err().0.contains("exists"));
+        assert!(networks.create_beside("bridge", None, &[]).is_err());
+        assert!(
+            networks
+                .create_beside("x", Some("10.90.1.128/25"), &[])
+                .unwrap_err()
+                .0
+                .contains("overlaps")
+        );
+        assert!(
+            networks
+                .create_beside("y", Some("10.89.0.0/16"), &[])
+                .unwrap_err()
+                .0
+                .contains("overlaps")
+        );
+        assert_eq!(
+            networks.create_beside("z", Some("172.30.0.7/24"), &[]).unwrap().subnet,
+            "172.30.0.0/24"
+        );
+        // What the host routes is not chosen either.
+        let lan = ["10.90.2.0/23".parse().unwrap()];
+        assert_eq!(networks.create_beside("w", None, &lan).unwrap().subnet, "10.90.4.0/24");
         let names: Vec<String> = networks.all().into_iter().map(|n| n.name).collect();
-        assert_eq!(names, ["back", "front", "z"]);
+        assert_eq!(names, ["back", "front", "w", "z"]);
         let containers = Containers::new(store.path());
         networks.remove("back", &containers).unwrap();
         assert!(networks.find("back").unwrap_err().0.contains("no such network"));

@@ -57,14 +57,7 @@ fn rm_one(containers: &Containers, record: &Record, force: bool) -> Result<(), F
     // The core's part: cgroups, state. Gone already if the supervisor's
     // exit command ran.
     crate::commands::delete::delete(root, &record.id, true)?;
-    // remove_dir_all does not follow symbolic links: `lower/0` goes, not
-    // the layer it names. Someone else removing it too is no error.
-    match std::fs::remove_dir_all(&dir) {
-        Err(e) if dir.exists() => {
-            return Err(Failure::new(format!("remove {}: {e}", dir.display())));
-        }
-        _ => {}
-    }
+    containers.discard(&record.id)?;
     containers.release(&record.name, &record.id);
     // The others on its network forget its name.
     if let Some(network) = &record.network {

@@ -4,7 +4,6 @@
 
 use std::ffi::OsString;
 use std::io::Read;
-use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -41,6 +40,9 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
         ch08_images::run::prepare(&store, asked.image, asked.command, asked.user, true)?;
     let id = container.id.clone();
     let containers = Containers::new(store.root());
+    // Until it has started, `system prune` leaves it alone, and `volume rm`
+    // and `network rm` wait: what it uses is not taken from under it.
+    let making = containers.making(false)?;
     let volumes = super::volume::Volumes::new(store.root());
     let mounts: Vec<_> = asked
         .volumes
@@ -59,19 +61,12 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
         )));
     }
     let name = asked.name.map_or_else(|| container.short_id().to_owned(), str::to_owned);
-    let dir = containers.dir(&id);
-    // Until it has started, `system prune` leaves it alone.
-    let making = containers.making(false)?;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .map_err(|e| Failure::new(format!("make {}: {e}", dir.display())))?;
+    let dir = containers.make_dir(&id)?;
     // From here on, a failure takes back what was made.
     let undo = |e: Failure| {
         let _ = crate::commands::delete::delete(root, &id, true);
         containers.release(&name, &id);
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = containers.discard(&id);
         e
     };
     containers.claim(&name, &id).map_err(undo)?;
@@ -99,7 +94,11 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
     };
     containers.write(&record).map_err(undo)?;
     if asked.attach {
-        return super::attach::run(root, &containers, &record, making, asked.remove);
+        let attached = containers.attached(&id, true).map_err(undo)?;
+        drop(making);
+        let ran = super::attach::run(root, &containers, &record, asked.remove);
+        drop(attached);
+        return ran;
     }
     // When it ends, nobody may be there: the supervisor has the core delete
     // it, or, detached with --rm, the face remove it. In the foreground,
@@ -120,15 +119,19 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
         let _ = supervisor.wait();
         return Err(undo(e));
     }
-    drop(making);
     if asked.detach {
+        drop(making);
         println!("{id}");
         return Ok(0);
     }
+    // Followed: `system prune` leaves it to us until we have read its end.
+    let attached = containers.attached(&id, true)?;
+    drop(making);
     let exit = super::logs::follow(&dir)?;
     if asked.remove {
         super::rm::rm_if_there(&containers, &id)?;
     }
+    drop(attached);
     Ok(u8::try_from(exit.status).unwrap_or(u8::MAX))
 }
 

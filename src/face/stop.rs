@@ -15,7 +15,16 @@ use crate::lifecycle::Status;
 const AFTER_KILL: Duration = Duration::from_secs(10);
 
 pub fn stop(names: &[String], timeout: u64) -> Result<(), Failure> {
-    super::each(names, |containers, record| stop_one(containers, record, timeout))
+    super::each(names, |containers, record| {
+        stop_one(containers, record, timeout)?;
+        // The others on its network forget its name.
+        match &record.network {
+            Some(network) => {
+                super::network::Networks::new(containers.store_root()).refresh(network, containers)
+            }
+            None => Ok(()),
+        }
+    })
 }
 
 /// Stop the container of `record`, if it runs; wait for its supervisor to

@@ -51,6 +51,24 @@ const RECORD: &str = "container.json";
 const NAMES: &str = "names";
 /// Beside `containers/`: see [`Containers::making`].
 const MAKING: &str = "containers.lock";
+/// In a container's directory: see [`Containers::make_dir`].
+const MARK: &str = "tincan-face";
+/// In a container's directory: see [`Containers::attached`].
+const ATTACHED: &str = "attached.lock";
+
+/// `flock(2)` on `path`, made if missing, mode 600: a lock anyone could
+/// open, anyone could hold for ever.
+fn lock(path: &Path, how: FlockArg) -> Result<Flock<std::fs::File>, Failure> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
+    Flock::lock(file, how).map_err(|(_, e)| Failure::new(format!("lock {}: {e}", path.display())))
+}
 
 /// The face's containers in the image store at `root`.
 pub struct Containers {
@@ -77,11 +95,69 @@ impl Containers {
     /// takes a container that is half made for one a killed `run` left.
     pub fn making(&self, exclusive: bool) -> Result<Flock<std::fs::File>, Failure> {
         let path = self.root.join(MAKING);
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path);
-        let file = file.map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
         let how = if exclusive { FlockArg::LockExclusive } else { FlockArg::LockShared };
-        Flock::lock(file, how)
-            .map_err(|(_, e)| Failure::new(format!("lock {}: {e}", path.display())))
+        lock(&path, how)
+    }
+
+    /// Make the directory of a new container `id`, with the face's mark in
+    /// it, whole or not at all: made under a hidden name, then renamed. So a
+    /// directory of `containers/` without the mark is chapter 8's (`ch08 run
+    /// IMAGE` keeps its containers there too), never a face container's.
+    pub fn make_dir(&self, id: &str) -> Result<PathBuf, Failure> {
+        let dir = self.dir(id);
+        let partial = self.root.join("containers").join(format!(".making-{id}"));
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&partial)
+            .and_then(|()| std::fs::write(partial.join(MARK), ""))
+            .and_then(|()| std::fs::rename(&partial, &dir))
+            .map_err(|e| Failure::new(format!("make {}: {e}", dir.display())))?;
+        Ok(dir)
+    }
+
+    /// Is `id`'s directory one the face made?
+    pub fn marked(&self, id: &str) -> bool {
+        self.dir(id).join(MARK).is_file()
+    }
+
+    /// Remove container `id`'s directory, whole or, if we are killed half-way,
+    /// as a hidden one that [`Containers::unfinished_dirs`] finds: renamed
+    /// first, so that no directory is ever left without its record or mark.
+    /// One that is not there is no error (someone else removed it).
+    pub fn discard(&self, id: &str) -> Result<(), Failure> {
+        let gone = self.root.join("containers").join(format!(".removing-{id}"));
+        match std::fs::rename(self.dir(id), &gone) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Failure::new(format!("remove {}: {e}", self.dir(id).display()))),
+            Ok(()) => {}
+        }
+        // remove_dir_all does not follow symbolic links: `lower/0` goes, not
+        // the layer it names.
+        std::fs::remove_dir_all(&gone)
+            .map_err(|e| Failure::new(format!("remove {}: {e}", gone.display())))
+    }
+
+    /// What a `run` or `rm` killed half-way left: hidden directories, never
+    /// a container's (see [`Containers::make_dir`], [`Containers::discard`]).
+    pub fn unfinished_dirs(&self) -> Vec<PathBuf> {
+        let entries =
+            std::fs::read_dir(self.root.join("containers")).into_iter().flatten().flatten();
+        entries
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with(".making-") || name.starts_with(".removing-")
+            })
+            .map(|e| e.path())
+            .collect()
+    }
+
+    /// Held by a `run` attached to container `id` (`-i`, `-t`, and a
+    /// foreground `run` following its output) for as long as it is: `system
+    /// prune` leaves the container to it. `wait`: false, to try only.
+    pub fn attached(&self, id: &str, wait: bool) -> Result<Flock<std::fs::File>, Failure> {
+        let how = if wait { FlockArg::LockExclusive } else { FlockArg::LockExclusiveNonblock };
+        lock(&self.dir(id).join(ATTACHED), how)
     }
 
     /// The directories under `containers/`, by id, whether or not they

@@ -96,6 +96,8 @@ impl Volumes {
     /// Remove volume `name` and what it holds, unless a container uses it.
     pub fn remove(&self, name: &str, containers: &Containers) -> Result<(), Failure> {
         check_name(name)?;
+        // No `run` may be taking it meanwhile.
+        let _making = containers.making(true)?;
         if !self.dir.join(name).is_dir() {
             return Err(Failure::new(format!("no such volume: {name}")));
         }

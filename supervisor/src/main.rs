@@ -30,6 +30,7 @@ use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -189,13 +190,26 @@ fn create(dir: &Path, runtime: &OsString, args: &[OsString]) -> Result<Created, 
     }
     // The write ends go with the command: once it is dropped, only the
     // container holds them, and their end is the container's.
-    let status = Command::new(runtime)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(stdout_w)
-        .stderr(stderr_w)
-        .status()
-        .map_err(|e| format!("run {}: {e}", runtime.to_string_lossy()))?;
+    let mut command = Command::new(runtime);
+    command.args(args).stdin(Stdio::null()).stdout(stdout_w).stderr(stderr_w);
+    // If we are killed, the runtime goes too: a `create` left running with
+    // nobody to tell would make a container that its caller, told we failed,
+    // has already given up on. (The container itself clears this before it
+    // waits for `start`: it is ours to outlive.)
+    let us = nix::unistd::getpid();
+    // SAFETY: prctl(2) and getppid(2) are async-signal-safe, the only kind
+    // of call allowed between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+            // Killed before the line above: the signal will never come.
+            if nix::unistd::getppid() != us {
+                return Err(std::io::Error::other("the supervisor is gone"));
+            }
+            Ok(())
+        });
+    }
+    let status = command.status().map_err(|e| format!("run {}: {e}", runtime.to_string_lossy()))?;
     if !status.success() {
         let said = [&stdout, &stderr].map(read_now).concat();
         let said = String::from_utf8_lossy(&said);

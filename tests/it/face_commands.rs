@@ -41,8 +41,14 @@ fn exec_kill_inspect_and_pause_take_a_containers_name() {
     assert_eq!(comm, "sleep\n");
 
     ok(&face.tincan(&["pause", "web"]));
-    let state = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    assert!(state.contains("State:\tD") || state.contains("State:\tS"), "{state}");
+    // Frozen, as the kernel's freezer says of its cgroup.
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let freezer = cgroups
+        .lines()
+        .find_map(|l| l.split_once(":freezer:").map(|(_, path)| path.trim_start_matches('/')))
+        .expect("a freezer cgroup (v1)");
+    let state = std::fs::read_to_string(v1_mount("freezer").join(freezer).join("freezer.state"));
+    assert_eq!(state.unwrap().trim(), "FROZEN");
     face.wait_for_status("web", "(Paused)");
     ok(&face.tincan(&["unpause", "web"]));
     face.wait_for_status("web", "Up");

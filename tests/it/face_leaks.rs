@@ -126,13 +126,15 @@ fn kill_9_at_random_points_then_prune_leaves_nothing() {
         let delay = Duration::from_micros(random.below(span));
         let mut run = start(&face);
         std::thread::sleep(delay);
+        // This round's: the supervisor is `run`'s child, the runtime the
+        // supervisor's (earlier rounds' supervisors are still there). A
+        // `run` that has ended is no victim.
+        let running = matches!(run.try_wait(), Ok(None));
+        let supervisor = || child_of(run.id() as i32, &store);
         let pid = match victim {
-            Victim::Run => Some(run.id() as i32),
-            Victim::Supervisor => process_naming(&store, |c| c.contains("tincan-supervisor")),
-            // The supervisor's own command line names `create` too.
-            Victim::Runtime => process_naming(&store, |c| {
-                c.contains(" create ") && !c.contains("tincan-supervisor")
-            }),
+            Victim::Run => running.then_some(run.id() as i32),
+            Victim::Supervisor => supervisor(),
+            Victim::Runtime => supervisor().and_then(|s| child_of(s, &store)),
         };
         if let Some(pid) = pid {
             let _ =
@@ -141,6 +143,8 @@ fn kill_9_at_random_points_then_prune_leaves_nothing() {
         }
         let _ = run.wait();
     }
+    // The points must have fallen inside starts, or nothing was tested.
+    assert!(killed.len() >= 8, "only {} kills landed: {killed:?}", killed.len());
     // Every container that started has ended by now; some were created and
     // never started, some have no supervisor left to record their end.
     std::thread::sleep(life + Duration::from_millis(500));
@@ -153,13 +157,16 @@ fn kill_9_at_random_points_then_prune_leaves_nothing() {
     assert_left_nothing(&face);
 }
 
-/// A process whose command line names `store` and is `wanted`.
-fn process_naming(store: &str, wanted: impl Fn(&str) -> bool) -> Option<i32> {
+/// A child of `parent` whose command line names `store`.
+fn child_of(parent: i32, store: &str) -> Option<i32> {
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
         let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+        // `PID (COMM) STATE PPID ...`: COMM may hold spaces; what follows it does not.
+        let ppid: i32 = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()?;
         let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        (cmdline.contains(store) && wanted(&cmdline)).then_some(pid)
+        let named = String::from_utf8_lossy(&cmdline).contains(store);
+        (ppid == parent && named).then_some(pid)
     })
 }
 

@@ -54,6 +54,8 @@ impl Claim {
             .open(&partial)?;
         let mut lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
             .map_err(|(_, e)| io::Error::from(e))?;
+        // Absolute: a runtime elsewhere reads it (`--root` may be relative).
+        let state = std::path::absolute(state)?;
         writeln!(lock, "{owner}\n{}", state.display())?;
         // Twice: once more after taking back an abandoned claim.
         let mut outcome = Err(io::Error::from(io::ErrorKind::AlreadyExists));

@@ -73,6 +73,8 @@ impl Face {
 impl Drop for Face {
     fn drop(&mut self) {
         self.remove_all();
+        // And what a killed process left (a failed test may have killed one).
+        let _ = self.tincan(&["system", "prune"]);
     }
 }
 
