@@ -142,6 +142,10 @@ enum Command {
         /// A capability of Docker's default to take away (CHOWN, ALL).
         #[arg(long)]
         cap_drop: Vec<String>,
+        /// `seccomp=unconfined` (no system-call filter) or
+        /// `seccomp=PROFILE.json` [default: Docker's filter].
+        #[arg(long)]
+        security_opt: Vec<String>,
         /// Its network: none (only lo), bridge (chapter 6's), host, or a
         /// network of `network create`, whose containers know each other's names.
         #[arg(long, default_value = "none", value_name = "NETWORK")]
@@ -362,6 +366,7 @@ impl Command {
             pids_limit,
             cap_add,
             cap_drop,
+            security_opt,
             network,
             publish,
             interactive,
@@ -381,7 +386,7 @@ impl Command {
             || network != "none"
             || *interactive
             || *tty
-            || [env, volume, cap_add, cap_drop, publish].iter().any(|list| !list.is_empty())
+            || [env, volume, cap_add, cap_drop, publish, security_opt].iter().any(|l| !l.is_empty())
     }
 }
 
@@ -491,6 +496,7 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
             pids_limit,
             cap_add,
             cap_drop,
+            security_opt,
             network,
             interactive,
             tty,
@@ -521,6 +527,7 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
                 cap_drop,
                 publish,
                 tty: *tty,
+                security_opt,
                 ..face::bundle::Asked::default()
             };
             let asked = face::run::Run {

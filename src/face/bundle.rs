@@ -34,6 +34,8 @@ pub struct Asked<'a> {
     pub publish: &'a [String],
     /// `-t`: a terminal of its own.
     pub tty: bool,
+    /// `--security-opt`: only `seccomp=unconfined` or `seccomp=PROFILE.json`.
+    pub security_opt: &'a [String],
 }
 
 /// Write `dir/config.json` for `container` (the image's command,
@@ -107,7 +109,28 @@ fn harden(config: &mut Value, asked: &Asked) -> Result<(), Failure> {
         json!({"bounding": names, "effective": names, "permitted": names});
     config["linux"]["maskedPaths"] = json!(ch10_harden::paths::MASKED);
     config["linux"]["readonlyPaths"] = json!(ch10_harden::paths::READ_ONLY);
+    // Docker's system-call filter, as chapter 10 chooses it for these
+    // capabilities on this machine, in the OCI form the core reads back.
+    if let Some(profile) = seccomp_choice(asked.security_opt)?.profile()? {
+        let host = ch10_harden::seccomp::Host::this()?;
+        config["linux"]["seccomp"] = profile.filter(&kept, &host).to_oci();
+    }
     Ok(())
+}
+
+/// What `--security-opt` asks of the filter: Docker's default, none
+/// (`seccomp=unconfined`), or a profile of one's own (`seccomp=FILE`).
+fn seccomp_choice(options: &[String]) -> Result<ch10_harden::seccomp::Choice, Failure> {
+    let mut choice = ch10_harden::seccomp::Choice::default();
+    for option in options {
+        let Some(value) = option.strip_prefix("seccomp=") else {
+            return Err(Failure::new(format!(
+                "--security-opt {option}: only seccomp=unconfined or seccomp=PROFILE.json"
+            )));
+        };
+        choice = value.parse().map_err(Failure::new)?;
+    }
+    Ok(choice)
 }
 
 /// `-m`, `--cpus` and `--pids-limit`, as `linux.resources` (chapter 7's
@@ -230,6 +253,14 @@ mod tests {
             (Some(1 << 20), Some(0.5), Some(20))
         );
 
+        // Docker's filter, unless unconfined.
+        assert!(config["linux"]["seccomp"]["syscalls"].as_array().is_some_and(|s| !s.is_empty()));
+        let unconfined = ["seccomp=unconfined".to_owned()];
+        let mut bare: Value = serde_json::from_str(crate::commands::spec::SPEC).unwrap();
+        harden(&mut bare, &Asked { security_opt: &unconfined, ..Asked::default() }).unwrap();
+        assert!(bare["linux"].get("seccomp").is_none());
+        let other = ["apparmor=x".to_owned()];
+        assert!(harden(&mut bare, &Asked { security_opt: &other, ..Asked::default() }).is_err());
         let unknown = ["NET_WIZARD".to_owned()];
         let asked = Asked { cap_add: &unknown, ..Asked::default() };
         assert!(harden(&mut config, &asked).unwrap_err().0.contains("NET_WIZARD"));

@@ -7,7 +7,7 @@
 //! ones.
 
 use libseccomp::ScmpArch;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A seccomp filter ready to compile: the default action, then rules tried for
 /// each system call (see `compile.rs` for how libseccomp orders them).
@@ -26,6 +26,21 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// The filter as an OCI config's `linux.seccomp`: what an engine hands a
+    /// runtime, its choices (`includes`, `excludes`) made already.
+    pub fn to_oci(&self) -> serde_json::Value {
+        let mut seccomp = serde_json::json!({
+            "defaultAction": self.default_action,
+            "architectures": self.architectures.iter().filter_map(|a| arch_name(*a)).collect::<Vec<_>>(),
+            "flags": self.flags,
+            "syscalls": self.rules.iter().map(Rule::to_oci).collect::<Vec<_>>(),
+        });
+        if let Some(errno) = self.default_errno_ret {
+            seccomp["defaultErrnoRet"] = errno.into();
+        }
+        seccomp
+    }
+
     /// The kernel's `SECCOMP_FILTER_FLAG_*` bits for the filter's flags.
     pub fn flag_bits(&self) -> libc::c_ulong {
         self.flags.iter().fold(0, |all, flag| all | flag.bit())
@@ -43,9 +58,58 @@ pub struct Rule {
     pub args: Vec<Arg>,
 }
 
+impl Rule {
+    fn to_oci(&self) -> serde_json::Value {
+        let args: Vec<serde_json::Value> = self
+            .args
+            .iter()
+            .map(|a| {
+                serde_json::json!({"index": a.index, "value": a.value, "valueTwo": a.value_two, "op": a.op})
+            })
+            .collect();
+        let mut rule =
+            serde_json::json!({"names": self.names, "action": self.action, "args": args});
+        if let Some(errno) = self.errno_ret {
+            rule["errnoRet"] = errno.into();
+        }
+        rule
+    }
+}
+
+/// libseccomp's name of `arch`, as profiles and OCI configs spell it.
+fn arch_name(arch: ScmpArch) -> Option<&'static str> {
+    use std::str::FromStr;
+    const NAMES: [&str; 23] = [
+        "SCMP_ARCH_X86",
+        "SCMP_ARCH_X86_64",
+        "SCMP_ARCH_X32",
+        "SCMP_ARCH_ARM",
+        "SCMP_ARCH_AARCH64",
+        "SCMP_ARCH_LOONGARCH64",
+        "SCMP_ARCH_M68K",
+        "SCMP_ARCH_MIPS",
+        "SCMP_ARCH_MIPS64",
+        "SCMP_ARCH_MIPS64N32",
+        "SCMP_ARCH_MIPSEL",
+        "SCMP_ARCH_MIPSEL64",
+        "SCMP_ARCH_MIPSEL64N32",
+        "SCMP_ARCH_PPC",
+        "SCMP_ARCH_PPC64",
+        "SCMP_ARCH_PPC64LE",
+        "SCMP_ARCH_S390",
+        "SCMP_ARCH_S390X",
+        "SCMP_ARCH_PARISC",
+        "SCMP_ARCH_PARISC64",
+        "SCMP_ARCH_RISCV64",
+        "SCMP_ARCH_SHEB",
+        "SCMP_ARCH_SH",
+    ];
+    NAMES.into_iter().find(|name| ScmpArch::from_str(name).is_ok_and(|a| a == arch))
+}
+
 /// What the kernel does with a system call (`man 2 seccomp`, "Filter return
 /// values").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 pub enum Action {
     /// Kill the calling thread (the old name of `KillThread`).
     #[serde(rename = "SCMP_ACT_KILL")]
@@ -75,7 +139,7 @@ pub enum Action {
 }
 
 /// How an argument is compared with the rule's `value` (`man 3 seccomp_rule_add`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 pub enum Op {
     #[serde(rename = "SCMP_CMP_EQ")]
     Eq,
@@ -106,7 +170,7 @@ pub struct Arg {
 }
 
 /// How the kernel installs the filter (`man 2 seccomp`, "flags").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 pub enum Flag {
     /// Install it on every thread; ours has one, so this changes nothing.
     #[serde(rename = "SECCOMP_FILTER_FLAG_TSYNC")]
@@ -131,5 +195,27 @@ impl Flag {
             Flag::SpecAllow => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
             Flag::WaitKillableRecv => libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{default_profile, docker_caps_and};
+    use super::super::{Host, Profile};
+
+    /// What an engine writes into a config is read back, by the OCI runtime's
+    /// own reader, as the same filter.
+    #[test]
+    fn the_oci_form_reads_back_as_the_same_filter() {
+        let Some(profile) = default_profile() else { return };
+        let host = Host::this().unwrap();
+        let caps = docker_caps_and(&[]);
+        let filter = profile.with_docker_gates().filter(&caps, &host);
+        let oci = filter.to_oci();
+        assert!(oci["syscalls"].as_array().is_some_and(|s| !s.is_empty()));
+        assert!(oci["architectures"].as_array().is_some_and(|a| !a.is_empty()));
+        let again = Profile::from_json(&oci.to_string()).unwrap();
+        // No choices left to make: any capabilities give the same filter.
+        assert_eq!(again.filter(&caps::CapsHashSet::new(), &host), filter);
     }
 }
