@@ -630,26 +630,8 @@ fn network_command(command: &NetworkCommand) -> Result<(), Failure> {
         NetworkCommand::Rm { names } => {
             let containers = face::store::Containers::new(store.root());
             let results = names.iter().map(|name| (name, networks.remove(name, &containers)));
-            each_said(results)
+            face::said(results)
         }
-    }
-}
-
-/// Print each name done, and fail at the end with every failure (Docker's way
-/// with a list).
-fn each_said<'a>(
-    results: impl Iterator<Item = (&'a String, Result<(), Failure>)>,
-) -> Result<(), Failure> {
-    let mut failed = Vec::new();
-    for (name, result) in results {
-        match result {
-            Ok(()) => println!("{name}"),
-            Err(e) => failed.push(e.0),
-        }
-    }
-    match failed.is_empty() {
-        true => Ok(()),
-        false => Err(Failure::new(failed.join("; "))),
     }
 }
 
@@ -669,7 +651,7 @@ fn volume_command(command: &VolumeCommand) -> Result<(), Failure> {
         }
         VolumeCommand::Rm { names } => {
             let containers = face::store::Containers::new(&store);
-            each_said(names.iter().map(|name| (name, volumes.remove(name, &containers))))
+            face::said(names.iter().map(|name| (name, volumes.remove(name, &containers))))
         }
     }
 }

@@ -35,11 +35,22 @@ pub fn each(
     what: impl Fn(&Containers, &Record) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     let containers = Containers::new(&ch08_images::store::default_root());
+    said(names.iter().map(|name| {
+        let done = containers.find(name).and_then(|r| what(&containers, &r));
+        (name, done.map_err(|e| Failure::new(format!("{name}: {}", e.0))))
+    }))
+}
+
+/// Print each name whose work is done, as it is done, and fail at the end
+/// with every failure (Docker's way with a list of names).
+pub fn said<'a>(
+    results: impl Iterator<Item = (&'a String, Result<(), Failure>)>,
+) -> Result<(), Failure> {
     let mut failed = Vec::new();
-    for name in names {
-        match containers.find(name).and_then(|r| what(&containers, &r)) {
+    for (name, result) in results {
+        match result {
             Ok(()) => println!("{name}"),
-            Err(e) => failed.push(format!("{name}: {}", e.0)),
+            Err(e) => failed.push(e.0),
         }
     }
     match failed.is_empty() {
