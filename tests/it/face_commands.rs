@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::support::face::{Face, IMAGE, assert_left_nothing, ok};
 use crate::support::root_or_skip;
@@ -77,9 +77,7 @@ fn exec_it_gives_the_process_a_terminal_of_its_own() {
     }
     let face = Face::new();
     ok(&face.tincan(&["run", "-d", "--name", "shell", IMAGE, "sleep", "60"]));
-    let mut exec = Command::new(env!("CARGO_BIN_EXE_tincan"));
-    exec.env("TINCAN_ROOT", face.store()).arg("--root").arg(face.oci_root());
-    exec.args(["exec", "-it", "shell", "sh"]);
+    let exec = face.command(&["exec", "-it", "shell", "sh"]);
     let mut terminal = crate::support::Terminal::start_command(exec);
     terminal.type_keys("tty; echo \"T:$((6*7))\"; exit 4\n");
     terminal.expect("T:42");
@@ -235,9 +233,7 @@ fn run_it_attaches_a_terminal_and_run_i_stdin_with_no_supervisor() {
         return;
     }
     let face = Face::new();
-    let mut run = Command::new(env!("CARGO_BIN_EXE_tincan"));
-    run.env("TINCAN_ROOT", face.store()).arg("--root").arg(face.oci_root());
-    run.args(["run", "-it", "--rm", IMAGE, "sh"]);
+    let run = face.command(&["run", "-it", "--rm", IMAGE, "sh"]);
     let mut terminal = crate::support::Terminal::start_command(run);
     terminal.type_keys("tty; echo \"T:$((6*7))\"; exit 3\n");
     terminal.expect("T:42");
@@ -247,9 +243,7 @@ fn run_it_attaches_a_terminal_and_run_i_stdin_with_no_supervisor() {
     assert_eq!(ok(&face.tincan(&["ps", "-aq"])), "", "--rm removed it");
 
     // -i: our stdin is its stdin; how it ended is recorded as a supervisor would.
-    let mut cat = Command::new(env!("CARGO_BIN_EXE_tincan"));
-    cat.env("TINCAN_ROOT", face.store()).arg("--root").arg(face.oci_root());
-    cat.args(["run", "-i", "--name", "cat", IMAGE, "sh", "-c", "cat; exit 7"]);
+    let mut cat = face.command(&["run", "-i", "--name", "cat", IMAGE, "sh", "-c", "cat; exit 7"]);
     let mut cat = cat.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     cat.stdin.take().unwrap().write_all(b"typed\n").unwrap();
     let out = cat.wait_with_output().unwrap();

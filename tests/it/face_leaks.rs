@@ -3,7 +3,7 @@
 //! after which `system prune` leaves nothing behind.
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::face::{Face, IMAGE, assert_left_nothing, cgroups_of, ok, traces};
@@ -111,10 +111,13 @@ fn kill_9_at_random_points_then_prune_leaves_nothing() {
     // Each container lives this long, so that all have ended when prune comes.
     let (life, command) = (Duration::from_secs(2), ["sleep", "2"]);
     let start = |face: &Face| {
-        let mut run = Command::new(env!("CARGO_BIN_EXE_tincan"));
-        run.env("TINCAN_ROOT", face.store()).arg("--root").arg(face.oci_root());
-        run.args(["run", "-d", IMAGE]).args(command);
-        run.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+        let mut run = face.command(&["run", "-d", IMAGE]);
+        run.args(command)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
     };
     // The points are spread over the time one whole `run -d` takes here.
     let timed = Instant::now();

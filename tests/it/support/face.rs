@@ -36,14 +36,15 @@ impl Face {
     }
 
     pub fn tincan(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_tincan"))
-            .env("TINCAN_ROOT", self.store())
-            .arg("--root")
-            .arg(self.oci_root())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run tincan")
+        self.command(args).stdin(Stdio::null()).output().expect("run tincan")
+    }
+
+    /// `tincan ARGS` with this store and OCI root, not started: for a test
+    /// that runs it on a terminal, or feeds its stdin, or kills it.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tincan"));
+        command.env("TINCAN_ROOT", self.store()).arg("--root").arg(self.oci_root()).args(args);
+        command
     }
 
     /// Remove every container of this store, whatever state it is in.
