@@ -14,6 +14,7 @@ use ch07_cgroups::CgroupOptions;
 use ch10_harden::devices::DeviceAccess;
 use ch10_harden::paths::{MaskedPaths, ReadOnlyPaths};
 use ch10_harden::read_only_root::ReadOnlyRoot;
+use ch10_harden::seccomp::Cache;
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
 
@@ -82,8 +83,9 @@ pub const NAMESPACES: [LinuxNamespaceType; 5] = [
 ];
 
 // ANCHOR: read
-/// Read `bundle/config.json` for container `id`.
-pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
+/// Read `bundle/config.json` for container `id`; its seccomp filter, if it
+/// has one, compiled through `filters`.
+pub fn read(bundle: &Path, id: &str, filters: &Cache) -> Result<Bundle, BundleError> {
     let path = bundle.join("config.json");
     let spec = Spec::load(&path).map_err(|source| BundleError::Config { path, source })?;
     refuse_unsupported(&spec)?;
@@ -211,7 +213,8 @@ pub fn read(bundle: &Path, id: &str) -> Result<Bundle, BundleError> {
         plan = plan.insert_before("capability bounding set", ReadOnlyRoot);
     }
     if let Some(asked) = linux.seccomp() {
-        let filter = seccomp::compile(asked).map_err(|e| BundleError::Host(e.to_string()))?;
+        let filter =
+            seccomp::compile(asked, filters).map_err(|e| BundleError::Host(e.to_string()))?;
         plan = seccomp::install(plan, filter, process.no_new_privileges() == Some(true));
     }
     // The docker-style face's image, as the root (see `image_root`).
@@ -412,7 +415,7 @@ mod tests {
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         edit(&mut config);
         std::fs::write(&path, config.to_string()).unwrap();
-        read(bundle.path(), "t")
+        read(bundle.path(), "t", &crate::seccomp::cache(bundle.path()))
     }
 
     fn refusal(edit: impl FnOnce(&mut serde_json::Value)) -> String {

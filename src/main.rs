@@ -133,9 +133,9 @@ enum Command {
         /// How many CPUs' time it may take (1.5).
         #[arg(long)]
         cpus: Option<f64>,
-        /// How many processes and threads it may have at once.
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-        pids_limit: Option<u64>,
+        /// How many processes and threads it may have at once (0 or -1: no limit, as Docker's).
+        #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(-1..))]
+        pids_limit: Option<i64>,
         /// A capability to give it beyond Docker's default (NET_ADMIN, ALL).
         #[arg(long)]
         cap_add: Vec<String>,
@@ -522,7 +522,8 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
                 env,
                 memory,
                 cpus: *cpus,
-                pids_limit: *pids_limit,
+                // Docker's "no limit": no `pids` in the config, as without the option.
+                pids_limit: pids_limit.and_then(|n| u64::try_from(n).ok()).filter(|&n| n > 0),
                 cap_add,
                 cap_drop,
                 publish,

@@ -31,6 +31,9 @@ pub struct ExtraMount {
     kind: Kind,
     /// `ro`, `nosuid`, `nodev`, `noexec`, and the access-time ones.
     flags: MsFlags,
+    /// Flags for the mounts below it too (`rro`, `rnosuid`...): an `rbind`
+    /// of `/srv` with `ro` leaves `/srv/data`, a mount of its own, writable.
+    below: MsFlags,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -51,16 +54,22 @@ pub fn read(mount: &Mount) -> Result<ExtraMount, String> {
     let bind = options.iter().any(|o| o == "bind" || o == "rbind");
     let kind = mount.typ().as_deref().unwrap_or(if bind { "bind" } else { "" });
     let mut flags = MsFlags::empty();
+    let mut below = MsFlags::empty();
     let mut data = Vec::new();
     for option in &options {
-        match flag(option) {
-            Some(flag) => flags |= flag,
-            None if kind == "tmpfs" && tmpfs_data(option) => data.push(option.clone()),
-            None => return Err(format!("the option {option:?}")),
+        match (flag(option), recursive_flag(option)) {
+            (Some(flag), _) => flags |= flag,
+            (None, Some(flag)) => below |= flag,
+            (None, None) if kind == "tmpfs" && tmpfs_data(option) => data.push(option.clone()),
+            (None, None) => return Err(format!("the option {option:?}")),
         }
     }
     let kind = match kind {
-        "tmpfs" => Kind::Tmpfs { data: data.join(",") },
+        // A new tmpfs has no mounts below it: all through is itself.
+        "tmpfs" => {
+            flags |= std::mem::replace(&mut below, MsFlags::empty());
+            Kind::Tmpfs { data: data.join(",") }
+        }
         // Only with the option, as runc has it (without, it asks the kernel
         // for a file system named "bind", which there is none of).
         "bind" | "none" if bind => {
@@ -72,8 +81,23 @@ pub fn read(mount: &Mount) -> Result<ExtraMount, String> {
         }
         other => return Err(format!("the type {other:?}")),
     };
-    Ok(ExtraMount { destination: to.trim_start_matches('/').to_owned(), kind, flags })
+    Ok(ExtraMount { destination: to.trim_start_matches('/').to_owned(), kind, flags, below })
 }
+
+/// The flag a recursive option (runc's, from Linux 5.12's `AT_RECURSIVE`)
+/// sets on a mount and every mount below it.
+fn recursive_flag(option: &str) -> Option<MsFlags> {
+    Some(match option {
+        "rro" => MsFlags::MS_RDONLY,
+        "rnosuid" => MsFlags::MS_NOSUID,
+        "rnodev" => MsFlags::MS_NODEV,
+        "rnoexec" => MsFlags::MS_NOEXEC,
+        _ => return None,
+    })
+}
+
+/// The recursive options a config's mount may have (for `features`).
+pub const RECURSIVE_OPTIONS: [&str; 4] = ["rro", "rnosuid", "rnodev", "rnoexec"];
 
 /// The flag an option stands for (`MsFlags::empty()` for one that asks for
 /// what is so anyway), or `None` for another kind of option.
@@ -166,6 +190,12 @@ impl Step for CloneSources {
             let attr = libc::mount_attr { attr_set, attr_clr, propagation: 0, userns_fd: 0 };
             detached::set_attributes(&copy, &attr)
                 .doing(|| format!("set the flags of the bind mount of {}", source.display()))?;
+            if !mount.below.is_empty() {
+                let (attr_set, _) = attributes(mount.below);
+                let attr = libc::mount_attr { attr_set, attr_clr: 0, propagation: 0, userns_fd: 0 };
+                detached::set_attributes_recursively(&copy, &attr)
+                    .doing(|| format!("set the flags of the mounts below {}", source.display()))?;
+            }
             sources.push(Some(copy));
         }
         Ok(())
@@ -341,5 +371,23 @@ mod tests {
         assert_eq!(shared.unwrap_err(), "the option \"rshared\"");
         let nfs = read(&mount(r#"{"destination": "/x", "type": "nfs", "source": "h:/x"}"#));
         assert_eq!(nfs.unwrap_err(), "the type \"nfs\"");
+    }
+
+    #[test]
+    fn a_recursive_option_is_for_the_mounts_below_and_a_tmpfs_has_none() {
+        let m = read(&mount(
+            r#"{"destination": "/srv", "type": "bind", "source": "/srv",
+            "options": ["rbind", "ro", "rro", "rnosuid"]}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            (m.flags, m.below),
+            (MsFlags::MS_RDONLY, MsFlags::MS_RDONLY | MsFlags::MS_NOSUID)
+        );
+        let m = read(&mount(
+            r#"{"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["rro"]}"#,
+        ))
+        .unwrap();
+        assert_eq!((m.flags, m.below), (MsFlags::MS_RDONLY, MsFlags::empty()));
     }
 }

@@ -6,8 +6,10 @@
 //! is, strictly (a misspelt field is an error, never a rule dropped), and its
 //! compiler makes the BPF program before `clone(2)`.
 
+use std::path::Path;
+
 use ch00_process::Plan;
-use ch10_harden::seccomp::{Profile, SeccompError};
+use ch10_harden::seccomp::{Cache, Profile, SeccompError};
 use ch10_harden::syscall_filter::Seccomp;
 use oci_spec::runtime::LinuxSeccomp;
 
@@ -16,13 +18,21 @@ use oci_spec::runtime::LinuxSeccomp;
 #[error("linux.seccomp: {0}")]
 pub struct FilterError(#[from] SeccompError);
 
-/// The program for `asked`, compiled for this machine.
-pub fn compile(asked: &LinuxSeccomp) -> Result<Seccomp, FilterError> {
+/// Where the runtime under `root` keeps compiled programs: beside the
+/// containers' states, as crun does (`.cache/seccomp`). An engine gives
+/// every container the same filter, and libseccomp takes ~10 ms to compile
+/// Docker's; chapter 10's cache makes that once per filter and machine.
+pub fn cache(root: &Path) -> Cache {
+    Cache::new(root.join(".cache").join("seccomp"))
+}
+
+/// The program for `asked`, compiled for this machine, or read from `cache`.
+pub fn compile(asked: &LinuxSeccomp, cache: &Cache) -> Result<Seccomp, FilterError> {
     // oci-spec wrote it from JSON; back to JSON, for chapter 10's reader.
     let json = serde_json::to_string(asked).expect("a LinuxSeccomp serialises");
     let profile = Profile::from_json(&json)?;
     // No `includes` to choose by: the capabilities play no part.
-    Ok(Seccomp::new(profile.compile(&caps::CapsHashSet::new())?))
+    Ok(Seccomp::new(profile.compile_cached(&caps::CapsHashSet::new(), cache)?))
 }
 
 /// `plan` with the filter installed where runc installs it. With

@@ -79,7 +79,7 @@ pub fn set_up(
 ) -> Result<SetUp, Failure> {
     let bundle_dir = clean(bundle_dir)?;
     let dir = store::dir(root, id)?;
-    let read = || bundle::read(&bundle_dir, id);
+    let read = || bundle::read(&bundle_dir, id, &crate::seccomp::cache(root));
     let bundle = ch00_process::timings::time(|| "read config.json".into(), read)?;
     // The terminal's master goes to the engine, from the container.
     let own = how.relay && console_socket.is_none() && bundle.process.terminal() == Some(true);

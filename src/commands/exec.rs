@@ -84,7 +84,8 @@ pub fn exec(root: &Path, id: &str, asked: &Exec) -> Result<u8, Failure> {
     // The container's filter, as it was at `create`, binds every process in
     // it, as in runc.
     if let Some(asked) = &record.seccomp {
-        let filter = seccomp::compile(asked).map_err(|e| Failure::new(e.to_string()))?;
+        let filter = seccomp::compile(asked, &seccomp::cache(root))
+            .map_err(|e| Failure::new(e.to_string()))?;
         plan = seccomp::install(plan, filter, process.no_new_privileges() == Some(true));
     }
     // The process's own state, for the steps' records (they make none on the

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::bundle::{NAMESPACES, STANDARD_MOUNTS};
-use crate::mounts::{OPTIONS, TMPFS_OPTIONS};
+use crate::mounts::{OPTIONS, RECURSIVE_OPTIONS, TMPFS_OPTIONS};
 
 pub fn features() -> Value {
     // The chapters' mounts' options, and a config's own mounts' (tmpfs's
@@ -15,6 +15,7 @@ pub fn features() -> Value {
         .iter()
         .flat_map(|(_, _, o)| o.iter().copied())
         .chain(OPTIONS)
+        .chain(RECURSIVE_OPTIONS)
         .chain(tmpfs)
         .collect();
     options.sort_unstable();

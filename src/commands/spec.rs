@@ -58,7 +58,8 @@ mod tests {
         let bundle = tempfile::tempdir().unwrap();
         super::spec(bundle.path()).unwrap();
         std::fs::create_dir(bundle.path().join("rootfs")).unwrap();
-        let read = crate::bundle::read(bundle.path(), "spec-test");
+        let filters = crate::seccomp::cache(bundle.path());
+        let read = crate::bundle::read(bundle.path(), "spec-test", &filters);
         assert!(read.is_ok(), "{:?}", read.err());
         assert!(super::spec(bundle.path()).is_err(), "never over an existing config");
     }

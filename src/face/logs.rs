@@ -12,6 +12,7 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use ch08_images::store::default_root;
 use tincan_supervisor::exit::Exit;
 
+use super::proxy::Proxy;
 use super::store::Containers;
 use crate::Failure;
 
@@ -24,7 +25,7 @@ pub fn logs(name: &str, follow_it: bool) -> Result<(), Failure> {
     let record = containers.find(name)?;
     let dir = containers.dir(&record.id);
     if follow_it {
-        follow(&dir).map(drop)
+        follow(&dir, None).map(drop)
     } else {
         let mut reader = Reader::open(&dir);
         reader.print_new()
@@ -32,8 +33,8 @@ pub fn logs(name: &str, follow_it: bool) -> Result<(), Failure> {
 }
 
 /// Print the log as it grows, until the container has ended and every line
-/// is out; how it ended.
-pub fn follow(dir: &Path) -> Result<Exit, Failure> {
+/// is out; how it ended. With a `proxy`, pass on the signals it gets meanwhile.
+pub fn follow(dir: &Path, proxy: Option<&Proxy>) -> Result<Exit, Failure> {
     let mut reader = Reader::open(dir);
     // Woken by inotify(7) when a file in the directory is written or
     // renamed into place (`exit.json`), not by a timer: a line reaches the
@@ -65,9 +66,13 @@ pub fn follow(dir: &Path) -> Result<Exit, Failure> {
                 dir.join(tincan_supervisor::OWN_LOG_FILE).display()
             )));
         }
-        let mut fds = [PollFd::new(changes.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(changes.as_fd(), PollFlags::POLLIN)];
+        fds.extend(proxy.map(|proxy| PollFd::new(proxy.fd(), PollFlags::POLLIN)));
         let _ = poll(&mut fds, PollTimeout::from(PATIENCE));
         while changes.read_events().is_ok_and(|events| !events.is_empty()) {}
+        if let Some(proxy) = proxy {
+            proxy.pass_on();
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod ended;
 pub mod inspect;
 pub mod logs;
 pub mod network;
+pub mod proxy;
 pub mod prune;
 pub mod ps;
 pub mod rm;

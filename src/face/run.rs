@@ -105,6 +105,13 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
     // `run` removes it once it has read how it ended (the exit command
     // would take the record away before it can).
     let remove_on_exit = asked.remove && asked.detach;
+    // In the foreground, a signal sent from now on is the container's: it
+    // waits (blocked) until the loop that follows the output passes it on.
+    // (The supervisor starts with none blocked: `Command` clears the mask.)
+    let proxy = match asked.detach {
+        true => None,
+        false => Some(super::proxy::Proxy::new(root, &id).map_err(undo)?),
+    };
     let mut supervisor = supervise(root, &dir, &id, remove_on_exit).map_err(undo)?;
     // Created, with its address: the others on its network learn its name,
     // and it theirs, before its command starts.
@@ -127,7 +134,7 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
     // Followed: `system prune` leaves it to us until we have read its end.
     let attached = containers.attached(&id, true)?;
     drop(making);
-    let exit = super::logs::follow(&dir)?;
+    let exit = super::logs::follow(&dir, proxy.as_ref())?;
     if asked.remove {
         super::rm::rm_if_there(&containers, &id)?;
     }

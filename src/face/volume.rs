@@ -33,10 +33,11 @@ pub struct Mount {
 impl Mount {
     /// The config's entry: a recursive bind mount, read-only if asked.
     pub fn oci(&self) -> Value {
-        // Docker's options: the mounts below SRC come too.
+        // Docker's options: the mounts below SRC come too, and with `:ro`
+        // they are read-only too (Docker 25's rule, with `rro`).
         let mut options = vec!["rbind"];
         if self.read_only {
-            options.push("ro");
+            options.extend(["ro", "rro"]);
         }
         json!({
             "destination": self.destination,

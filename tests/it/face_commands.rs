@@ -10,6 +10,15 @@ use std::process::Stdio;
 use crate::support::face::{Face, IMAGE, assert_left_nothing, ok};
 use crate::support::root_or_skip;
 
+/// Detaches what a test mounted under its directory, also when it fails.
+struct UnmountUnder<'a>(&'a Path);
+
+impl Drop for UnmountUnder<'_> {
+    fn drop(&mut self) {
+        crate::support::unmount_under(self.0);
+    }
+}
+
 fn inspect(face: &Face, name: &str) -> serde_json::Value {
     let text = ok(&face.tincan(&["inspect", name]));
     let all: serde_json::Value = serde_json::from_str(&text).expect("inspect prints JSON");
@@ -102,9 +111,16 @@ fn a_volume_outlives_its_containers_and_a_host_directory_can_be_read_only() {
     let face = Face::new();
     let host = tempfile::tempdir().unwrap();
     std::fs::write(host.path().join("given"), "from the host\n").unwrap();
+    // A mount below the bound directory: `:ro` makes it read-only too.
+    let below = host.path().join("below");
+    std::fs::create_dir(&below).unwrap();
+    let _unmount = UnmountUnder(host.path());
+    let tmpfs = Some("tmpfs");
+    nix::mount::mount(tmpfs, &below, tmpfs, nix::mount::MsFlags::empty(), None::<&str>).unwrap();
     let bind = format!("{}:/host:ro", host.path().display());
-    let script =
-        "cat /host/given; echo kept > /data/file; touch /host/new 2>/dev/null || echo read-only";
+    let script = "cat /host/given; echo kept > /data/file; \
+        touch /host/new 2>/dev/null || echo read-only; \
+        touch /host/below/new 2>/dev/null || echo below too";
     let wrote = ok(&face.tincan(&[
         "run",
         "--rm",
@@ -117,8 +133,8 @@ fn a_volume_outlives_its_containers_and_a_host_directory_can_be_read_only() {
         "-c",
         script,
     ]));
-    assert_eq!(wrote, "from the host\nread-only\n");
-    assert!(!host.path().join("new").exists());
+    assert_eq!(wrote, "from the host\nread-only\nbelow too\n");
+    assert!(!host.path().join("new").exists() && !below.join("new").exists());
     assert_eq!(ok(&face.tincan(&["volume", "ls", "-q"])), "notes\n");
     // A second container finds what the first left in the volume.
     let read = ok(&face.tincan(&[
@@ -207,6 +223,10 @@ fn limits_user_and_capabilities_are_what_the_host_sees() {
     let bad = face.tincan(&["run", "-m", "lots", IMAGE, "true"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a size"), "{bad:?}");
     ok(&face.tincan(&["rm", "-f", "small"]));
+    // Docker's -1: no limit at all (its own cgroup, seen through its cgroup namespace).
+    let unlimited =
+        ["run", "--rm", "--pids-limit", "-1", IMAGE, "cat", "/sys/fs/cgroup/pids/pids.max"];
+    assert_eq!(ok(&face.tincan(&unlimited)), "max\n");
     assert_left_nothing(&face);
 }
 
@@ -253,5 +273,31 @@ fn run_it_attaches_a_terminal_and_run_i_stdin_with_no_supervisor() {
     let refused = face.tincan(&["run", "-d", "-it", IMAGE, "sh"]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not yet"), "{refused:?}");
     ok(&face.tincan(&["rm", "cat"]));
+    assert_left_nothing(&face);
+}
+
+/// Ctrl-C at a foreground `run` is the container's, as with `docker run`:
+/// `run` passes the signal on and follows the output to the end, and `--rm`
+/// still removes the container.
+#[test]
+fn a_signal_to_a_foreground_run_is_passed_on_to_the_container() {
+    if !root_or_skip("face_commands::a_signal_to_a_foreground_run_is_passed_on_to_the_container") {
+        return;
+    }
+    let face = Face::new();
+    let script = "trap 'echo got INT; exit 3' INT; echo ready; while :; do sleep 0.05; done";
+    let mut run = face.command(&["run", "--rm", IMAGE, "sh", "-c", script]);
+    let mut run = run.stdin(Stdio::null()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = std::io::BufReader::new(run.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    let pid = nix::unistd::Pid::from_raw(run.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = run.wait().unwrap();
+    assert_eq!((status.code(), rest.as_str()), (Some(3), "got INT\n"), "{status:?}");
+    assert_eq!(ok(&face.tincan(&["ps", "-aq"])), "", "--rm removed it");
     assert_left_nothing(&face);
 }

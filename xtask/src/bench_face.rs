@@ -230,33 +230,44 @@ fn cycles(lab: &Lab, runs: usize) -> Result<String> {
     Ok(md)
 }
 
-/// RSS and PSS of one idle container's supervisor, and of podman's conmon.
+/// The memory of an idle container's supervisor, and of podman's conmon:
+/// the second of two idle containers of each, so that what two of them
+/// share (the binary's pages) shows as shared, as it is on a machine with
+/// many containers, and its private pages are what one more adds.
 fn supervisor_beside_conmon(lab: &Lab) -> Result<String> {
     let tincan = lab.tincan_shell();
     let podman = lab.podman_shell();
-    let ours = lab.sh(&format!("{tincan} run -d bench sleep 600"))?;
-    let ours = String::from_utf8_lossy(&ours.stdout).trim().to_owned();
-    let theirs = lab.sh(&format!("{podman} run -d --runtime crun {PODMAN_RUN} bench sleep 600"))?;
-    let theirs = String::from_utf8_lossy(&theirs.stdout).trim().to_owned();
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    for _ in 0..2 {
+        let out = lab.sh(&format!("{tincan} run -d bench sleep 600"))?;
+        ours.push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+        let out =
+            lab.sh(&format!("{podman} run -d --runtime crun {PODMAN_RUN} bench sleep 600"))?;
+        theirs.push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    }
     std::thread::sleep(Duration::from_secs(1));
     let supervisor = process_with(|cmdline| {
         cmdline.starts_with(&format!("{}-supervisor", lab.tincan_bin().display()))
-            && cmdline.contains(&ours)
+            && cmdline.contains(&ours[1])
     })
     .context("the supervisor's process")?;
     let conmon =
-        lab.sh(&format!("{podman} inspect --format '{{{{.State.ConmonPid}}}}' {theirs}"))?;
+        lab.sh(&format!("{podman} inspect --format '{{{{.State.ConmonPid}}}}' {}", theirs[1]))?;
     let conmon: i32 =
         String::from_utf8_lossy(&conmon.stdout).trim().parse().context("conmon's PID")?;
-    let (s_rss, s_pss) = (rollup(supervisor, "Rss:"), rollup(supervisor, "Pss:"));
-    let (c_rss, c_pss) = (rollup(conmon, "Rss:"), rollup(conmon, "Pss:"));
-    lab.sh(&format!("{tincan} rm -f {ours} >/dev/null"))?;
-    lab.sh(&format!("{podman} rm -f -t 0 {theirs} >/dev/null"))?;
+    let memory = |pid: i32| {
+        let private = rollup(pid, "Private_Clean:") + rollup(pid, "Private_Dirty:");
+        format!("{} KiB | {} KiB | {private} KiB", rollup(pid, "Rss:"), rollup(pid, "Pss:"))
+    };
+    let (s_memory, c_memory) = (memory(supervisor), memory(conmon));
+    lab.sh(&format!("{tincan} rm -f {} >/dev/null", ours.join(" ")))?;
+    lab.sh(&format!("{podman} rm -f -t 0 {} >/dev/null", theirs.join(" ")))?;
     Ok(format!(
-        "| one idle container's supervisor | RSS | PSS |\n|---|---|---|\n\
-         | tincan-supervisor | {s_rss} KiB | {s_pss} KiB |\n\
-         | conmon (podman's) | {c_rss} KiB | {c_pss} KiB |\n\
-         \nRSS counts every page the process maps, the binary's and the C library's included; PSS shares the pages it shares with other processes among them.\n"
+        "| an idle container's supervisor (the second of two) | RSS | PSS | private |\n|---|---|---|---|\n\
+         | tincan-supervisor | {s_memory} |\n\
+         | conmon (podman's) | {c_memory} |\n\
+         \nRSS counts every page the process maps, the binary's and the C library's included, though the C library's are shared with every process on the machine; PSS divides each shared page among the processes that map it; the private pages (USS: `Private_Clean` and `Private_Dirty` in `smaps_rollup`) are what this one process alone holds, and so what one more idle container's supervisor adds.\n"
     ))
 }
 

@@ -40,14 +40,29 @@ pub fn clone_tree(path: &Path) -> nix::Result<OwnedFd> {
 /// `mount` may also be an `O_PATH` descriptor of an attached mount's root:
 /// then that mount changes (and only it, not the ones below).
 pub fn set_attributes(mount: impl AsFd, attr: &libc::mount_attr) -> nix::Result<()> {
+    mount_setattr(mount.as_fd(), attr, libc::AT_EMPTY_PATH)
+}
+
+/// The same for `mount` and every mount below it (`AT_RECURSIVE`): a tree
+/// cloned with [`clone_tree`] made read-only all through, where
+/// [`set_attributes`] would leave the mounts below writable.
+pub fn set_attributes_recursively(mount: impl AsFd, attr: &libc::mount_attr) -> nix::Result<()> {
+    mount_setattr(mount.as_fd(), attr, libc::AT_EMPTY_PATH | libc::AT_RECURSIVE)
+}
+
+fn mount_setattr(
+    mount: BorrowedFd,
+    attr: &libc::mount_attr,
+    flags: libc::c_int,
+) -> nix::Result<()> {
     // SAFETY: an empty NUL-terminated path (AT_EMPTY_PATH: the descriptor
     // itself), and the attributes with their size.
     let done = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            mount.as_fd().as_raw_fd(),
+            mount.as_raw_fd(),
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
+            flags,
             attr as *const libc::mount_attr,
             std::mem::size_of::<libc::mount_attr>(),
         )

@@ -208,7 +208,6 @@ fn fresh_template_rootfs() -> PathBuf {
 /// message queue (util-linux `ipcmk`): in a fresh IPC namespace, each gets id 0.
 pub const MAKE_HOST_IPC: &str = "ipcmk -M 4096 -S 1 -Q > /dev/null";
 
-/// The host's mount table, as `/proc/self/mountinfo` lists it.
 /// Detach every mount below `dir`, deepest first, following no link: what
 /// an engine left mounted in a test's directory.
 pub fn unmount_under(dir: &Path) {
@@ -226,6 +225,7 @@ pub fn unmount_under(dir: &Path) {
     }
 }
 
+/// The host's mount table, as `/proc/self/mountinfo` lists it.
 pub fn host_mounts() -> String {
     std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo")
 }
