@@ -146,10 +146,11 @@ enum Command {
         /// `seccomp=PROFILE.json` [default: Docker's filter].
         #[arg(long)]
         security_opt: Vec<String>,
-        /// Its network: none (only lo), bridge (chapter 6's), host, or a
-        /// network of `network create`, whose containers know each other's names.
-        #[arg(long, default_value = "none", value_name = "NETWORK")]
-        network: String,
+        /// Its network: bridge (the default, as Docker's: chapter 6's bridge,
+        /// with NAT out), none (only lo), host, or a network of `network
+        /// create`, whose containers know each other's names.
+        #[arg(long, value_name = "NETWORK")]
+        network: Option<String>,
         /// Keep stdin attached: the container runs attached to this command,
         /// with no supervisor, and its output is not kept for `logs`.
         #[arg(long, short)]
@@ -383,7 +384,7 @@ impl Command {
             || memory.is_some()
             || cpus.is_some()
             || pids_limit.is_some()
-            || network != "none"
+            || network.is_some()
             || *interactive
             || *tty
             || [env, volume, cap_add, cap_drop, publish, security_opt].iter().any(|l| !l.is_empty())
@@ -539,7 +540,7 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
                 name: name.as_deref(),
                 user: user.as_deref(),
                 volumes: volume,
-                network,
+                network: network.as_deref().unwrap_or(face::network::BRIDGE),
                 attach: *interactive || *tty,
                 config,
             };

@@ -25,7 +25,7 @@ pub struct Run<'a> {
     pub user: Option<&'a str>,
     /// `-v SRC:DST[:ro]`, as given.
     pub volumes: &'a [String],
-    /// `--network`: a network's name, `bridge`, `host` or `none` (default).
+    /// `--network`: a network's name, `bridge` (default), `host` or `none`.
     pub network: &'a str,
     /// `-i` or `-t`: attached to us, with no supervisor (see `attach`).
     pub attach: bool,

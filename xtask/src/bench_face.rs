@@ -34,6 +34,9 @@ const PODMAN_RUN: &str = "--network none --cgroup-parent /tincan-bench --ulimit 
 const CGROUP_PARENT: &str = "tincan-bench";
 
 /// A PID 1 that ends at SIGTERM: `stop` is then as quick as the runtime.
+/// tincan's options for every container of the bench: no network, as
+/// podman's. (The default bridge adds ~60 ms to a cycle, mostly at `rm`.)
+const TINCAN_RUN: &str = "--network none";
 const POLITE: &str = "trap \"exit 0\" TERM; while :; do sleep 0.1; done";
 
 pub fn run(runs: usize, idle: usize, out: &Path) -> Result<()> {
@@ -173,7 +176,7 @@ fn measure(lab: &Lab, runs: usize, idle: usize) -> Result<String> {
     md.push('\n');
     md.push_str(&latency);
     md.push_str(&format!(
-        "\nMeasured by `cargo xtask bench-face` on {}: the busybox root file system imported as an image into both stores, tincan's release build, podman {} with `--network none` and `overlay` storage.\n",
+        "\nMeasured by `cargo xtask bench-face` on {}: the busybox root file system imported as an image into both stores, tincan's release build and podman {} with `overlay` storage, every container of both with `--network none`.\n",
         crate::measure::machine_description(&crate::bench::kernel()),
         podman_version(),
     ));
@@ -186,7 +189,7 @@ fn cycles(lab: &Lab, runs: usize) -> Result<String> {
     let podman = lab.podman_shell();
     let image_cmd = format!("bench sh -c '{POLITE}'");
     let ours = format!(
-        "id=$({tincan} run -d {image_cmd}) && {tincan} stop $id >/dev/null && {tincan} rm $id >/dev/null"
+        "id=$({tincan} run -d {TINCAN_RUN} {image_cmd}) && {tincan} stop $id >/dev/null && {tincan} rm $id >/dev/null"
     );
     let theirs = |runtime: &str| {
         format!(
@@ -240,7 +243,7 @@ fn supervisor_beside_conmon(lab: &Lab) -> Result<String> {
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
     for _ in 0..2 {
-        let out = lab.sh(&format!("{tincan} run -d bench sleep 600"))?;
+        let out = lab.sh(&format!("{tincan} run -d {TINCAN_RUN} bench sleep 600"))?;
         ours.push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
         let out =
             lab.sh(&format!("{podman} run -d --runtime crun {PODMAN_RUN} bench sleep 600"))?;
@@ -278,7 +281,7 @@ fn idle_containers(lab: &Lab, idle: usize) -> Result<String> {
     let started = Instant::now();
     let mut ids = Vec::new();
     for _ in 0..idle {
-        let out = lab.sh(&format!("{tincan} run -d bench sleep 100000"))?;
+        let out = lab.sh(&format!("{tincan} run -d {TINCAN_RUN} bench sleep 100000"))?;
         ids.push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
     }
     let start_all = started.elapsed();
@@ -317,7 +320,8 @@ fn idle_containers(lab: &Lab, idle: usize) -> Result<String> {
 /// clock, 20 ms apart, each compared with the reader's clock on arrival.
 fn logs_latency(lab: &Lab) -> Result<String> {
     let tincan = lab.tincan_shell();
-    let id = lab.sh(&format!("{tincan} run -d bench /usr/local/bin/tincan-probe ticks 20"))?;
+    let id = lab
+        .sh(&format!("{tincan} run -d {TINCAN_RUN} bench /usr/local/bin/tincan-probe ticks 20"))?;
     let id = String::from_utf8_lossy(&id.stdout).trim().to_owned();
     let mut follow = Command::new("sh")
         .args(["-c", &format!("exec {tincan} logs -f {id}")])

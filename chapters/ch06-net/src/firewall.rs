@@ -48,6 +48,20 @@
 //! would come straight from the other container, which the first one never
 //! asked (`ct status dnat ... masquerade` below).
 //!
+//! Two bridges are two networks: a container on one must not open a
+//! connection to a container on another, though both are routes of the same
+//! host (Docker's "isolation" rules do the same). Nor may a machine outside,
+//! which routes 10.89.0.0/24 to this host, reach a container's ports that
+//! were never published. So, into the bridge, only replies, published ports
+//! and the bridge's own traffic (which a bridge switches, not the `forward`
+//! hook):
+//!
+//! ```text
+//! nft add chain ip tincan forward '{ type filter hook forward priority filter; }'
+//! nft add rule ip tincan forward oifname tincan0 ct status dnat accept
+//! nft add rule ip tincan forward oifname tincan0 iifname != tincan0 ct state new drop
+//! ```
+//!
 //! One more thing: a host whose *forwarding* policy is "drop" (Docker's and ufw's
 //! hosts set it) drops the containers' packets, whatever our table says, because
 //! a packet must pass every table's chain on a hook. There the bridge's traffic
@@ -111,6 +125,9 @@ pub fn add_bridge(bridge: &str, subnet: Ipv4Net) -> Result<(), StepError> {
         Statement::Drop(None),
     ];
     batch.add(NfListObject::Rule(rule(&our_chain("raw"), to_loopback, &tag)));
+    for expr in isolation(bridge) {
+        batch.add(NfListObject::Rule(rule(&our_chain("forward"), expr, &tag)));
+    }
     for chain in dropping_forward_chains()? {
         for expr in forward_accepts(bridge) {
             batch.add_cmd(NfCmd::Insert(NfListObject::Rule(rule(&chain, expr, &tag))));
@@ -157,6 +174,7 @@ fn base() -> Batch<'static> {
     batch.add(NfListObject::Table(nft::our_table()));
     for (name, kind, hook, prio) in [
         ("raw", NfChainType::Filter, NfHook::Prerouting, -300),
+        ("forward", NfChainType::Filter, NfHook::Forward, 0),
         ("postrouting", NfChainType::NAT, NfHook::Postrouting, 100),
         ("output", NfChainType::NAT, NfHook::Output, -100),
         ("prerouting", NfChainType::NAT, NfHook::Prerouting, -100),
@@ -209,6 +227,24 @@ fn dropping_forward_chains() -> Result<Vec<Chain<'static>>, StepError> {
 /// A conntrack key: `ct state`, `ct status`.
 fn ct(key: &'static str) -> Expression<'static> {
     Expression::Named(NamedExpression::CT(CT { key: key.into(), family: None, dir: None }))
+}
+
+/// Into the bridge, a new connection comes from the bridge itself or to a
+/// published port (DNAT): not from another bridge (another network's
+/// containers), nor routed from another machine straight to a container's
+/// address. Replies pass. The host itself reaches its containers through
+/// `output`, not `forward`.
+fn isolation(bridge: &str) -> [Vec<Statement<'static>>; 2] {
+    let into = || matches(meta(MetaKey::Oifname), Operator::EQ, text(bridge));
+    [
+        vec![into(), matches(ct("status"), Operator::IN, text("dnat")), Statement::Accept(None)],
+        vec![
+            into(),
+            matches(meta(MetaKey::Iifname), Operator::NEQ, text(bridge)),
+            matches(ct("state"), Operator::IN, text("new")),
+            Statement::Drop(None),
+        ],
+    ]
 }
 
 /// Out of the bridge: anything. Into it: replies, and published ports (DNAT).

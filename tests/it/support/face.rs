@@ -8,15 +8,27 @@ use std::time::{Duration, Instant};
 use super::copy_template_rootfs;
 
 /// A store with the test rootfs imported as `IMAGE`, and an OCI root.
+///
+/// A face container is on the default bridge unless a test says otherwise:
+/// it makes a bridge, veths and nft rules on the host, and turns
+/// `ip_forward` on while it runs. So a face test holds [`HOST`] for as long
+/// as its `Face` lives, as the tests that compare the host before and after
+/// do, and neither sees the other's.
+///
+/// [`HOST`]: crate::support::HOST
 pub struct Face {
     dir: tempfile::TempDir,
+    // Dropped last: after `Drop` has removed what the test left.
+    _host: std::sync::MutexGuard<'static, ()>,
 }
 
 pub const IMAGE: &str = "face-test";
 
 impl Face {
     pub fn new() -> Face {
-        let face = Face { dir: tempfile::Builder::new().prefix("tincan-face-").tempdir().unwrap() };
+        let host = super::HOST.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile::Builder::new().prefix("tincan-face-").tempdir().unwrap();
+        let face = Face { dir, _host: host };
         let rootfs = face.dir.path().join("rootfs");
         copy_template_rootfs(&rootfs);
         let tar = face.dir.path().join("rootfs.tar");
