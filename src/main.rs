@@ -510,11 +510,6 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
                 ));
             }
             let (image, command) = args.split_first().expect("clap requires one");
-            if *detach && (*interactive || *tty) {
-                return Err(Failure::new(
-                    "-d with -i or -t: not yet (a detached container with a terminal needs an attach socket in its supervisor); run it attached, or detached without -it",
-                ));
-            }
             let memory = memory.as_deref().map(face::bundle::parse_size).transpose()?;
             if cpus.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
                 return Err(Failure::new("--cpus: give a number above 0, such as 0.5 or 2"));
@@ -541,7 +536,8 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
                 user: user.as_deref(),
                 volumes: volume,
                 network: network.as_deref().unwrap_or(face::network::BRIDGE),
-                attach: *interactive || *tty,
+                attach: !*detach && (*interactive || *tty),
+                interactive: *interactive,
                 config,
             };
             face::run::run(root, &asked)

@@ -10,7 +10,8 @@
 //! - a directory with no record yet (a `run` killed before it wrote one),
 //!   marked as the face's (chapter 8's own containers live beside them):
 //!   the core may hold a state by that id, which goes first; and one a `run`
-//!   was still making (`containers/.making-ID`);
+//!   was still making (`containers/.making-ID`), or the directory of a
+//!   terminal's socket it had not removed yet (`containers/.console-XXXXXX`);
 //! - a name whose container is gone;
 //! - an OCI state made for a face container that has no record (its `run`
 //!   gave up on it, or was killed), and what is left of its directory;

@@ -27,8 +27,11 @@ pub struct Run<'a> {
     pub volumes: &'a [String],
     /// `--network`: a network's name, `bridge` (default), `host` or `none`.
     pub network: &'a str,
-    /// `-i` or `-t`: attached to us, with no supervisor (see `attach`).
+    /// `-i` or `-t` without `-d`: attached to us, with no supervisor (see
+    /// `attach`).
     pub attach: bool,
+    /// `-i`: its stdin kept open (detached, by the supervisor).
+    pub interactive: bool,
     /// The rest goes into the config as it is.
     pub config: super::bundle::Asked<'a>,
 }
@@ -112,7 +115,8 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
         true => None,
         false => Some(super::proxy::Proxy::new(root, &id).map_err(undo)?),
     };
-    let mut supervisor = supervise(root, &dir, &id, remove_on_exit).map_err(undo)?;
+    let stdio = SupervisedStdio { terminal: asked.config.tty, stdin: asked.interactive };
+    let mut supervisor = supervise(root, &dir, &id, remove_on_exit, stdio).map_err(undo)?;
     // Created, with its address: the others on its network learn its name,
     // and it theirs, before its command starts.
     let named = match &record.network {
@@ -142,9 +146,24 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
     Ok(u8::try_from(exit.status).unwrap_or(u8::MAX))
 }
 
+/// What a supervised container's stdio are besides its output: `-t` and `-i`
+/// with `-d`. The supervisor holds them, as conmon does: a shell there waits
+/// for input that never comes, and runs on for `exec` to join.
+#[derive(Clone, Copy)]
+struct SupervisedStdio {
+    terminal: bool,
+    stdin: bool,
+}
+
 /// Start `tincan-supervisor` on the container's directory, in a session of
 /// its own, and wait for it to say the container is created.
-fn supervise(root: &Path, dir: &Path, id: &str, remove: bool) -> Result<Child, Failure> {
+fn supervise(
+    root: &Path,
+    dir: &Path,
+    id: &str,
+    remove: bool,
+    stdio: SupervisedStdio,
+) -> Result<Child, Failure> {
     let tincan = std::env::current_exe().map_err(|e| Failure::new(format!("find tincan: {e}")))?;
     let supervisor = supervisor_beside(&tincan)?;
     let oci = |args: &[&str]| -> Vec<OsString> {
@@ -160,16 +179,25 @@ fn supervise(root: &Path, dir: &Path, id: &str, remove: bool) -> Result<Child, F
     for arg in on_exit {
         command.arg("--on-exit").arg(arg);
     }
+    // A socket's path must fit in 108 bytes, which the container's
+    // directory may not leave room for: a short private directory beside it
+    // (`.console-XXXXXX`), gone once the supervisor has the terminal or has
+    // failed (or, if we are killed first, at `system prune`).
+    let beside = dir.parent().expect("a container's directory is in containers/");
+    let console = stdio.terminal.then(|| ConsoleDir::new(beside)).transpose()?;
+    if let Some(console) = &console {
+        command.arg("--terminal").arg(console.socket());
+    }
+    if stdio.stdin {
+        command.arg("--stdin");
+    }
     let pid_file = dir.join(tincan_supervisor::PID_FILE);
-    command
-        .arg("--")
-        .args(oci(&["create", "--bundle"]))
-        .arg(dir)
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .arg(id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
+    command.arg("--").args(oci(&["create", "--bundle"])).arg(dir).arg("--pid-file").arg(&pid_file);
+    if let Some(console) = &console {
+        // The runtime sends the terminal's master where the supervisor listens.
+        command.arg("--console-socket").arg(console.socket());
+    }
+    command.arg(id).stdin(Stdio::null()).stdout(Stdio::piped());
     // SAFETY: setsid(2) is async-signal-safe, the only kind of call allowed
     // between fork and exec.
     unsafe {
@@ -189,6 +217,28 @@ fn supervise(root: &Path, dir: &Path, id: &str, remove: bool) -> Result<Child, F
     let _ = child.wait();
     let said = said.trim();
     Err(Failure::new(said.strip_prefix("error: ").unwrap_or(said).to_owned()))
+}
+
+/// A directory only its owner may enter, for the socket a terminal's master
+/// goes through; removed with what is in it when dropped.
+struct ConsoleDir(PathBuf);
+
+impl ConsoleDir {
+    fn new(parent: &Path) -> Result<ConsoleDir, Failure> {
+        let template = parent.join(format!("{}XXXXXX", super::store::CONSOLE_PREFIX));
+        let made = nix::unistd::mkdtemp(&template);
+        made.map(ConsoleDir).map_err(|e| Failure::new(format!("{}: {e}", template.display())))
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.0.join("sock")
+    }
+}
+
+impl Drop for ConsoleDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// `tincan-supervisor`, installed beside `tincan` (cargo builds both into

@@ -55,6 +55,10 @@ const MAKING: &str = "containers.lock";
 const MARK: &str = "tincan-face";
 /// In a container's directory: see [`Containers::attached`].
 const ATTACHED: &str = "attached.lock";
+/// `run -dt` makes `containers/.console-XXXXXX/` for the socket a
+/// terminal's master goes through to the supervisor, and removes it once
+/// the container is created; one a killed `run` left goes at prune.
+pub const CONSOLE_PREFIX: &str = ".console-";
 
 /// `flock(2)` on `path`, made if missing, mode 600: a lock anyone could
 /// open, anyone could hold for ever.
@@ -139,14 +143,15 @@ impl Containers {
     }
 
     /// What a `run` or `rm` killed half-way left: hidden directories, never
-    /// a container's (see [`Containers::make_dir`], [`Containers::discard`]).
+    /// a container's (see [`Containers::make_dir`], [`Containers::discard`]),
+    /// and the directories of terminals' sockets (see [`CONSOLE_PREFIX`]).
     pub fn unfinished_dirs(&self) -> Vec<PathBuf> {
         let entries =
             std::fs::read_dir(self.root.join("containers")).into_iter().flatten().flatten();
         entries
             .filter(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
-                name.starts_with(".making-") || name.starts_with(".removing-")
+                [".making-", ".removing-", CONSOLE_PREFIX].iter().any(|p| name.starts_with(p))
             })
             .map(|e| e.path())
             .collect()

@@ -1,6 +1,6 @@
-//! `tincan-supervisor DIR [--on-exit ARG]... [--] RUNTIME [ARGS...]`: create
-//! a container with an OCI runtime and stay with it until its first process
-//! ends.
+//! `tincan-supervisor DIR [--on-exit ARG]... [--terminal SOCKET] [--stdin]
+//! [--] RUNTIME [ARGS...]`: create a container with an OCI runtime and stay with it
+//! until its first process ends.
 //!
 //! 1. It becomes a *child subreaper* (`PR_SET_CHILD_SUBREAPER`): a process
 //!    below it whose parent ends is given to it, not to the host's init. The
@@ -16,6 +16,14 @@
 //!    ([`tincan_supervisor::log`]), reaps every process given to it, and
 //!    when the container's first process ends, writes `DIR/exit.json`
 //!    ([`tincan_supervisor::exit`]).
+//!    With `--terminal SOCKET` (conmon's `-t`), the container has a
+//!    terminal: the runtime (told `--console-socket SOCKET` by the caller)
+//!    sends its master to the socket the supervisor listens on, and what the
+//!    container prints comes from the master. (A socket's path must fit in
+//!    108 bytes, which a container's directory may not leave room for: the
+//!    caller chooses a short one.) With `--stdin` (conmon's `-i`),
+//!    its stdin is a pipe the supervisor holds open and never writes: a
+//!    shell there waits instead of reading the end of `/dev/null`.
 //! 5. It runs the `--on-exit` command, if given (conmon's `--exit-command`:
 //!    podman's clean-up), and exits. The face has it delete the OCI
 //!    container, so that a container that ends by itself leaves no cgroup
@@ -29,9 +37,10 @@
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -39,6 +48,7 @@ use nix::fcntl::{FcntlArg, Flock, FlockArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
@@ -56,15 +66,31 @@ fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1).peekable();
     let dir = args.next();
     let mut on_exit = Vec::new();
-    while args.peek().is_some_and(|a| a == "--on-exit") {
-        args.next();
-        on_exit.extend(args.next());
+    let mut stdio = ContainerStdio::default();
+    loop {
+        match args.peek().and_then(|a| a.to_str()) {
+            Some("--on-exit") => {
+                args.next();
+                on_exit.extend(args.next());
+            }
+            Some("--terminal") => {
+                args.next();
+                stdio.terminal = args.next().map(PathBuf::from);
+            }
+            Some("--stdin") => {
+                args.next();
+                stdio.stdin = true;
+            }
+            _ => break,
+        }
     }
     if args.peek().is_some_and(|a| a == "--") {
         args.next();
     }
     let (Some(dir), Some(runtime)) = (dir, args.next()) else {
-        eprintln!("usage: tincan-supervisor DIR [--on-exit ARG]... [--] RUNTIME [ARGS...]");
+        eprintln!(
+            "usage: tincan-supervisor DIR [--on-exit ARG]... [--terminal SOCKET] [--stdin] [--] RUNTIME [ARGS...]"
+        );
         return ExitCode::from(2);
     };
     let rest: Vec<OsString> = args.collect();
@@ -76,7 +102,7 @@ fn main() -> ExitCode {
         }
     };
     let dir = attached.dir.clone();
-    let created = match create(&dir, &runtime, &rest) {
+    let created = match create(&dir, &runtime, &rest, stdio) {
         Ok(created) => created,
         Err(e) => {
             println!("error: {e}");
@@ -119,7 +145,7 @@ fn main() -> ExitCode {
 /// stdio become once it lets go — opened before it says anything, so that
 /// letting go cannot fail after "created".
 struct Attached {
-    dir: std::path::PathBuf,
+    dir: PathBuf,
     lock: Flock<File>,
     null: File,
     own_log: File,
@@ -158,17 +184,34 @@ impl Attached {
     }
 }
 
+/// What the container's stdio are besides its output's pipes.
+#[derive(Default)]
+struct ContainerStdio {
+    /// `--terminal`: a terminal, whose master the runtime sends us here.
+    terminal: Option<PathBuf>,
+    /// `--stdin`: a pipe held open, not `/dev/null`.
+    stdin: bool,
+}
+
 /// A container set up by the runtime: its first process, the signals that
-/// say a child ended, and the read ends of its output.
+/// say a child ended, and the read ends of its output (with a terminal,
+/// `stdout` is its master). `stdin` is the write end of its stdin, if kept
+/// open: held, never written, until it ends.
 struct Created {
     pid: Pid,
     signals: SignalFd,
     stdout: OwnedFd,
     stderr: OwnedFd,
+    stdin: Option<OwnedFd>,
 }
 
 // ANCHOR: create
-fn create(dir: &Path, runtime: &OsString, args: &[OsString]) -> Result<Created, String> {
+fn create(
+    dir: &Path,
+    runtime: &OsString,
+    args: &[OsString],
+    stdio: ContainerStdio,
+) -> Result<Created, String> {
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("become a subreaper: {e}"))?;
     // SIGCHLD through a file descriptor, blocked from now on so that none is
     // lost between here and the loop. (The runtime gets an empty mask:
@@ -180,6 +223,11 @@ fn create(dir: &Path, runtime: &OsString, args: &[OsString]) -> Result<Created, 
         .map_err(|e| format!("signalfd: {e}"))?;
     let (stdout, stdout_w) = pipe()?;
     let (stderr, stderr_w) = pipe()?;
+    let (stdin_r, stdin) = match stdio.stdin {
+        true => pipe().map(|(r, w)| (Stdio::from(r), Some(w)))?,
+        false => (Stdio::null(), None),
+    };
+    let console = stdio.terminal.as_deref().map(ConsoleSocket::listen).transpose()?;
     // Only the runtime may write it: an old one would name another process.
     let pid_file = dir.join(PID_FILE);
     match std::fs::remove_file(&pid_file) {
@@ -191,7 +239,7 @@ fn create(dir: &Path, runtime: &OsString, args: &[OsString]) -> Result<Created, 
     // The write ends go with the command: once it is dropped, only the
     // container holds them, and their end is the container's.
     let mut command = Command::new(runtime);
-    command.args(args).stdin(Stdio::null()).stdout(stdout_w).stderr(stderr_w);
+    command.args(args).stdin(stdin_r).stdout(stdout_w).stderr(stderr_w);
     // If we are killed, the runtime goes too: a `create` left running with
     // nobody to tell would make a container that its caller, told we failed,
     // has already given up on. (The container itself clears this before it
@@ -216,7 +264,59 @@ fn create(dir: &Path, runtime: &OsString, args: &[OsString]) -> Result<Created, 
         return Err(format!("{} {status}: {}", runtime.to_string_lossy(), said.trim()));
     }
     let pid = our_child(&pid_file)?;
-    Ok(Created { pid, signals, stdout, stderr })
+    // With a terminal, the container prints to it, not to the pipes.
+    let stdout = match console {
+        Some(console) => console.master()?,
+        None => stdout,
+    };
+    Ok(Created { pid, signals, stdout, stderr, stdin })
+}
+
+/// The socket a runtime sends a terminal's master to, as `create
+/// --console-socket` does for an engine (podman's conmon listens the same way).
+struct ConsoleSocket {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl ConsoleSocket {
+    fn listen(path: &Path) -> Result<ConsoleSocket, String> {
+        // One left by a supervisor that was killed.
+        let _ = std::fs::remove_file(path);
+        let listener = UnixListener::bind(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(ConsoleSocket { listener, path: path.to_owned() })
+    }
+
+    /// The master the runtime sent. Its `create` has exited: it connected
+    /// and sent it already, or never will.
+    fn master(self) -> Result<OwnedFd, String> {
+        let failed =
+            |e: &dyn std::fmt::Display| format!("the terminal from {}: {e}", self.path.display());
+        self.listener.set_nonblocking(true).map_err(|e| failed(&e))?;
+        let (stream, _) = self.listener.accept().map_err(|e| failed(&e))?;
+        let mut byte = [0u8; 1];
+        let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+        let mut space = nix::cmsg_space!(RawFd);
+        let flags = MsgFlags::MSG_CMSG_CLOEXEC;
+        let message = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), flags)
+            .map_err(|e| failed(&e))?;
+        let mut fds = message.cmsgs().map_err(|e| failed(&e))?.flat_map(|cmsg| match cmsg {
+            ControlMessageOwned::ScmRights(fds) => fds,
+            _ => Vec::new(),
+        });
+        let master = fds.next().ok_or_else(|| failed(&"no descriptor came"))?;
+        // SAFETY: the kernel just gave us this descriptor, and nobody else
+        // holds it; any other that came is closed.
+        let master = unsafe { OwnedFd::from_raw_fd(master) };
+        fds.for_each(|fd| drop(unsafe { OwnedFd::from_raw_fd(fd) }));
+        Ok(master)
+    }
+}
+
+impl Drop for ConsoleSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 // ANCHOR_END: create
 
@@ -288,7 +388,8 @@ impl Log {
 /// Log the container's output and reap what ends, until its first process
 /// has ended and its output is closed (or [`DRAIN`] has passed); how it ended.
 fn supervise(dir: &Path, created: Created) -> Exit {
-    let Created { pid, signals, stdout, stderr } = created;
+    // `_stdin` is held to the end: closed, the container's stdin would end.
+    let Created { pid, signals, stdout, stderr, stdin: _stdin } = created;
     let file = OpenOptions::new().create(true).append(true).open(dir.join(LOG_FILE));
     let file = file.unwrap_or_else(|e| {
         eprintln!("tincan-supervisor: open {LOG_FILE}: {e}; the output is lost");

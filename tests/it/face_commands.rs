@@ -270,9 +270,38 @@ fn run_it_attaches_a_terminal_and_run_i_stdin_with_no_supervisor() {
     assert_eq!((out.status.code(), out.stdout.as_slice()), (Some(7), &b"typed\n"[..]));
     face.wait_for_status("cat", "Exited (7)");
     assert_eq!(inspect(&face, "cat")["State"]["ExitCode"], 7);
-    let refused = face.tincan(&["run", "-d", "-it", IMAGE, "sh"]);
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("not yet"), "{refused:?}");
     ok(&face.tincan(&["rm", "cat"]));
+    assert_left_nothing(&face);
+}
+
+/// `run -dit`: the supervisor holds the terminal's master (and, with `-i`
+/// alone, a pipe for stdin), so a shell waits for input instead of ending,
+/// and what it prints is logged from the terminal.
+#[test]
+fn detached_with_it_a_shell_waits_on_a_terminal_the_supervisor_holds() {
+    if !root_or_skip(
+        "face_commands::detached_with_it_a_shell_waits_on_a_terminal_the_supervisor_holds",
+    ) {
+        return;
+    }
+    let face = Face::new();
+    ok(&face.tincan(&["run", "-dit", "--network", "none", "--name", "box", IMAGE, "sh"]));
+    ok(&face.tincan(&["run", "-di", "--network", "none", "--name", "cat", IMAGE, "cat"]));
+    // With /dev/null for stdin, both would have ended by now.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    face.wait_for_status("box", "Up");
+    face.wait_for_status("cat", "Up");
+    let tty = ok(&face.tincan(&["exec", "box", "sh", "-c", "tty </proc/1/fd/0"]));
+    assert_eq!(tty, "/dev/pts/0\n");
+    ok(&face.tincan(&["exec", "box", "sh", "-c", "echo through-the-terminal >/proc/1/fd/1"]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !ok(&face.tincan(&["logs", "box"])).contains("through-the-terminal\r\n") {
+        assert!(std::time::Instant::now() < deadline, "not in the log");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let stdin = ok(&face.tincan(&["exec", "cat", "readlink", "/proc/1/fd/0"]));
+    assert!(stdin.starts_with("pipe:"), "{stdin}");
+    ok(&face.tincan(&["rm", "-f", "box", "cat"]));
     assert_left_nothing(&face);
 }
 
