@@ -207,6 +207,14 @@ enum Command {
         /// process is there.
         signal: Option<String>,
     },
+    /// What a container's supervisor runs once the container has ended:
+    /// delete it (with --rm, remove it), and tell its network.
+    #[command(hide = true)]
+    Cleanup {
+        #[arg(long)]
+        rm: bool,
+        id: String,
+    },
     /// Remove a stopped container (--force: any container, killing it).
     Delete {
         #[arg(long, short)]
@@ -554,6 +562,7 @@ fn oci_command(cli: &Cli) -> Result<u8, Failure> {
             commands::kill::kill(root, &id, signal, *all).map(|()| 0)
         }
         Command::Delete { force, id } => commands::delete::delete(root, id, *force).map(|()| 0),
+        Command::Cleanup { rm, id } => face::cleanup::cleanup(root, id, *rm).map(|()| 0),
         Command::Exec {
             process,
             detach,

@@ -82,6 +82,13 @@ pub fn write(
         for namespace in namespaces.iter_mut().filter(|ns| ns["type"] == "network") {
             namespace["path"] = json!("/proc/self/ns/net");
         }
+        // Docker's: the host's name, in its own UTS namespace still.
+        let name =
+            nix::unistd::gethostname().map_err(|e| Failure::new(format!("hostname: {e}")))?;
+        config["hostname"] = json!(name.to_string_lossy());
+    }
+    if asked.network.is_none() {
+        etc_files(dir, &mut config, asked.host_network)?;
     }
     harden(&mut config, asked)?;
     limit(&mut config, asked);
@@ -91,6 +98,46 @@ pub fn write(
     let path = dir.join("config.json");
     let bytes = serde_json::to_vec_pretty(&config).map_err(|e| Failure::new(e.to_string()))?;
     std::fs::write(&path, bytes).map_err(|e| Failure::new(format!("write {}: {e}", path.display())))
+}
+
+/// The `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` of a container
+/// with no bridge, where chapter 6 writes none: in `dir/etc/`, bind-mounted
+/// over the image's, as an engine does. On `none`, only `localhost` and its
+/// own name; on `host`, the host's files as they are (its loopback resolver
+/// is the container's too).
+fn etc_files(dir: &Path, config: &mut Value, host_network: bool) -> Result<(), Failure> {
+    let etc = dir.join("etc");
+    let failed = |path: &Path, e: std::io::Error| Failure::new(format!("{}: {e}", path.display()));
+    std::fs::create_dir_all(&etc).map_err(|e| failed(&etc, e))?;
+    let hostname = config["hostname"].as_str().unwrap_or_default().to_owned();
+    let host_file = |name: &str| {
+        let path = Path::new("/etc").join(name);
+        std::fs::read_to_string(&path).map_err(|e| failed(&path, e))
+    };
+    let (hosts, resolv) = if host_network {
+        (host_file("hosts")?, Some(host_file("resolv.conf")?))
+    } else {
+        let localhost = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+        (format!("{localhost}127.0.0.1\t{hostname}\n"), None)
+    };
+    let files = [
+        ("hosts", Some(hosts)),
+        ("hostname", Some(format!("{hostname}\n"))),
+        ("resolv.conf", resolv),
+    ];
+    for (name, content) in files {
+        let Some(content) = content else { continue };
+        let path = etc.join(name);
+        std::fs::write(&path, content).map_err(|e| failed(&path, e))?;
+        let mount = json!({
+            "destination": Path::new("/etc").join(name),
+            "type": "bind",
+            "source": path,
+            "options": ["bind", "rprivate"],
+        });
+        config["mounts"].as_array_mut().expect("the spec has mounts").push(mount);
+    }
+    Ok(())
 }
 
 /// What Docker gives every container: its default capabilities (changed by

@@ -9,6 +9,7 @@
 
 pub mod attach;
 pub mod bundle;
+pub mod cleanup;
 pub mod ended;
 pub mod inspect;
 pub mod logs;

@@ -172,8 +172,8 @@ fn supervise(
         all
     };
     // When the container ends by itself, nobody may be there to delete it:
-    // the supervisor has the core delete it (and, with --rm, the face).
-    let on_exit = if remove { oci(&["rm", "--force", id]) } else { oci(&["delete", id]) };
+    // the supervisor has `cleanup` do it (see `cleanup.rs`).
+    let on_exit = if remove { oci(&["cleanup", "--rm", id]) } else { oci(&["cleanup", id]) };
     let mut command = Command::new(&supervisor);
     command.arg(dir);
     for arg in on_exit {

@@ -58,6 +58,19 @@ fn two_containers_on_a_network_reach_each_other_by_name() {
     let hosts = ok(&face.tincan(&["exec", "db", "cat", "/etc/hosts"]));
     assert!(!hosts.contains("\tcache\t"), "cache stopped:\n{hosts}");
     ok(&face.tincan(&["rm", "cache"]));
+    // One that ends on its own leaves the others' /etc/hosts by itself: its
+    // supervisor's exit command tells the network.
+    let brief = ["run", "-d", "--name", "brief", "--network", "app", IMAGE, "sleep", "3"];
+    ok(&face.tincan(&brief));
+    let hosts = ok(&face.tincan(&["exec", "db", "cat", "/etc/hosts"]));
+    assert!(hosts.contains("\tbrief\t"), "brief runs:\n{hosts}");
+    face.wait_for_status("brief", "Exited (0)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ok(&face.tincan(&["exec", "db", "cat", "/etc/hosts"])).contains("\tbrief\t") {
+        assert!(Instant::now() < deadline, "brief ended, and db's /etc/hosts still names it");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ok(&face.tincan(&["rm", "brief"]));
     let network: serde_json::Value =
         serde_json::from_slice(&std::fs::read(face.store().join("networks/app.json")).unwrap())
             .unwrap();
@@ -116,5 +129,30 @@ fn a_published_port_reaches_the_container_from_the_hosts_loopback() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("-p publishes"), "{refused:?}");
     ok(&face.tincan(&["rm", "-f", "srv"]));
     ok(&face.tincan(&["network", "rm", "web"]));
+    assert_left_nothing(&face);
+}
+
+/// With no bridge, chapter 6 writes no `/etc` files: the face does. On
+/// `none`, `localhost` and the container's own name; on `host`, the host's
+/// name and files.
+#[test]
+fn none_and_host_get_etc_files_of_their_own() {
+    if !root_or_skip("face_network::none_and_host_get_etc_files_of_their_own") {
+        return;
+    }
+    let face = Face::new();
+    let script = "hostname; cat /etc/hostname; cat /etc/hosts";
+    let none = ok(&face.tincan(&["run", "--rm", "--network", "none", IMAGE, "sh", "-c", script]));
+    let mut lines = none.lines();
+    let (name, file) = (lines.next().unwrap(), lines.next().unwrap());
+    assert_eq!((name.len(), file), (12, name), "the short id:\n{none}");
+    assert!(none.contains("127.0.0.1\tlocalhost\n"), "{none}");
+    assert!(none.contains(&format!("127.0.0.1\t{name}\n")), "{none}");
+    let script = "hostname; cat /etc/resolv.conf /etc/hosts";
+    let host = ok(&face.tincan(&["run", "--rm", "--network", "host", IMAGE, "sh", "-c", script]));
+    let host_name = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    let files = std::fs::read_to_string("/etc/resolv.conf").unwrap()
+        + &std::fs::read_to_string("/etc/hosts").unwrap();
+    assert_eq!(host, format!("{host_name}\n{files}"));
     assert_left_nothing(&face);
 }
