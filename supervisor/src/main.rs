@@ -102,13 +102,14 @@ fn main() -> ExitCode {
         }
     };
     let dir = attached.dir.clone();
-    let created = match create(&dir, &runtime, &rest, stdio) {
+    let mut created = match create(&dir, &runtime, &rest, stdio) {
         Ok(created) => created,
         Err(e) => {
             println!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let runtime_said = std::mem::take(&mut created.said);
     let Attached { lock, .. } = match attached.tell_and_let_go(created.pid) {
         Ok(detached) => detached,
         Err((detached, e)) => {
@@ -119,6 +120,10 @@ fn main() -> ExitCode {
             detached
         }
     };
+    // Our own log, now that stderr is it.
+    if !runtime_said.is_empty() {
+        eprintln!("tincan-supervisor: {} said: {runtime_said}", runtime.to_string_lossy());
+    }
     let exit = supervise(&dir, created);
     if let Err(e) = exit.write(&dir) {
         eprintln!(
@@ -196,13 +201,15 @@ struct ContainerStdio {
 /// A container set up by the runtime: its first process, the signals that
 /// say a child ended, and the read ends of its output (with a terminal,
 /// `stdout` is its master). `stdin` is the write end of its stdin, if kept
-/// open: held, never written, until it ends.
+/// open: held, never written, until it ends. `said` is what the runtime
+/// printed (warnings): ours to log, not the container's.
 struct Created {
     pid: Pid,
     signals: SignalFd,
     stdout: OwnedFd,
     stderr: OwnedFd,
     stdin: Option<OwnedFd>,
+    said: String,
 }
 
 // ANCHOR: create
@@ -257,11 +264,11 @@ fn create(
             Ok(())
         });
     }
-    let status = command.status().map_err(|e| format!("run {}: {e}", runtime.to_string_lossy()))?;
+    let (status, said) = run_to_end(&mut command, &signals, [&stdout, &stderr])
+        .map_err(|e| format!("run {}: {e}", runtime.to_string_lossy()))?;
+    let said = String::from_utf8_lossy(&said).trim().to_owned();
     if !status.success() {
-        let said = [&stdout, &stderr].map(read_now).concat();
-        let said = String::from_utf8_lossy(&said);
-        return Err(format!("{} {status}: {}", runtime.to_string_lossy(), said.trim()));
+        return Err(format!("{} {status}: {said}", runtime.to_string_lossy()));
     }
     let pid = our_child(&pid_file)?;
     // With a terminal, the container prints to it, not to the pipes.
@@ -269,7 +276,44 @@ fn create(
         Some(console) => console.master()?,
         None => stdout,
     };
-    Ok(Created { pid, signals, stdout, stderr, stdin })
+    Ok(Created { pid, signals, stdout, stderr, stdin, said })
+}
+
+/// The most of what the runtime prints that is kept: its last words.
+const RUNTIME_SAID: usize = 64 * 1024;
+
+/// Run the runtime to its end, reading its output meanwhile: a `create` that
+/// printed more than a pipe holds (64 KiB of warnings, or of a hook's
+/// output) would otherwise wait for a reader for ever. All of it is the
+/// runtime's: the container, waiting for `start`, has printed nothing yet.
+fn run_to_end(
+    command: &mut Command,
+    signals: &SignalFd,
+    outputs: [&OwnedFd; 2],
+) -> std::io::Result<(std::process::ExitStatus, Vec<u8>)> {
+    let mut child = command.spawn()?;
+    let mut said = Vec::new();
+    let mut keep = |more: Vec<u8>| {
+        said.extend(more);
+        let over = said.len().saturating_sub(RUNTIME_SAID);
+        said.drain(..over);
+    };
+    loop {
+        // Its SIGCHLD wakes the poll: blocked since before the spawn, it
+        // waits in `signals` if it comes before the poll.
+        if let Some(status) = child.try_wait()? {
+            outputs.into_iter().for_each(|fd| keep(read_now(fd)));
+            return Ok((status, said));
+        }
+        let mut fds = [signals.as_fd(), outputs[0].as_fd(), outputs[1].as_fd()]
+            .map(|fd| PollFd::new(fd, PollFlags::POLLIN));
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        while let Ok(Some(_)) = signals.read_signal() {}
+        outputs.into_iter().for_each(|fd| keep(read_now(fd)));
+    }
 }
 
 /// The socket a runtime sends a terminal's master to, as `create
@@ -389,7 +433,7 @@ impl Log {
 /// has ended and its output is closed (or [`DRAIN`] has passed); how it ended.
 fn supervise(dir: &Path, created: Created) -> Exit {
     // `_stdin` is held to the end: closed, the container's stdin would end.
-    let Created { pid, signals, stdout, stderr, stdin: _stdin } = created;
+    let Created { pid, signals, stdout, stderr, stdin: _stdin, .. } = created;
     let file = OpenOptions::new().create(true).append(true).open(dir.join(LOG_FILE));
     let file = file.unwrap_or_else(|e| {
         eprintln!("tincan-supervisor: open {LOG_FILE}: {e}; the output is lost");
@@ -398,7 +442,9 @@ fn supervise(dir: &Path, created: Created) -> Exit {
     let mut log = Log { file: BufWriter::new(file), failed: false };
     let mut streams =
         [(Some(stdout), Lines::new(Stream::Stdout)), (Some(stderr), Lines::new(Stream::Stderr))];
-    let mut ended: Option<(Exit, Instant)> = None;
+    // It may have ended already: its SIGCHLD may have been read while the
+    // runtime was waited for.
+    let mut ended: Option<(Exit, Instant)> = reap(pid).map(|exit| (exit, Instant::now()));
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let open = streams.iter().filter(|(fd, _)| fd.is_some()).count();

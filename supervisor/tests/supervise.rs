@@ -123,3 +123,20 @@ fn the_exit_command_runs_once_the_exit_is_recorded() {
             .unwrap();
     assert_eq!(seen["status"], 4);
 }
+
+/// A runtime may print more than a pipe holds (64 KiB) before it exits: it
+/// is read meanwhile, not after, and what it said is the supervisor's to
+/// log, not the container's.
+#[test]
+fn a_runtime_that_prints_much_is_not_left_waiting_and_not_in_the_containers_log() {
+    let dir = tempfile::tempdir().unwrap();
+    // `supervise` runs the last command in the background: the "container".
+    let runtime = "head -c 300000 /dev/zero | tr '\\0' w >&2; echo warned >&2; \
+        sh -c 'sleep 0.2; echo mine'";
+    let (child, said) = supervise(dir.path(), runtime);
+    assert!(said.starts_with("created "), "{said}");
+    assert_eq!(wait_for_exit(child, dir.path()).status, 0);
+    assert_eq!(logged(dir.path()), [("stdout".to_owned(), "mine\n".to_owned())]);
+    let own = std::fs::read_to_string(dir.path().join("supervisor.log")).unwrap();
+    assert!(own.contains("warned") && own.len() < 70 * 1024, "{} bytes", own.len());
+}
