@@ -151,11 +151,13 @@ enum Command {
         /// create`, whose containers know each other's names.
         #[arg(long, value_name = "NETWORK")]
         network: Option<String>,
-        /// Keep stdin attached: the container runs attached to this command,
-        /// with no supervisor, and its output is not kept for `logs`.
+        /// Keep stdin open. Without -d, the container runs attached to this
+        /// command, with no supervisor, and its output is not kept for `logs`;
+        /// with -d, its supervisor holds a pipe that never ends.
         #[arg(long, short)]
         interactive: bool,
-        /// A terminal of its own, relayed to yours (attached, as with -i).
+        /// A terminal of its own: relayed to yours (attached, as with -i), or
+        /// with -d held by its supervisor, which logs what it prints.
         #[arg(long, short)]
         tty: bool,
         /// Publish a port on the host (on a bridge network):

@@ -25,9 +25,10 @@
 //!    its stdin is a pipe the supervisor holds open and never writes: a
 //!    shell there waits instead of reading the end of `/dev/null`.
 //! 5. It runs the `--on-exit` command, if given (conmon's `--exit-command`:
-//!    podman's clean-up), and exits. The face has it delete the OCI
-//!    container, so that a container that ends by itself leaves no cgroup
-//!    and no state behind, with nobody there to ask.
+//!    podman's clean-up), and exits. The face's is `tincan cleanup`, which
+//!    deletes the OCI container (with `--rm`, removes it) and tells its
+//!    network: a container that ends by itself leaves no cgroup and no
+//!    state behind, with nobody there to ask.
 //!
 //! Whoever starts it should put it in a session of its own (`setsid`), so
 //! that a terminal's hang-up or Ctrl-C meant for the caller does not reach
@@ -278,6 +279,7 @@ fn create(
     };
     Ok(Created { pid, signals, stdout, stderr, stdin, said })
 }
+// ANCHOR_END: create
 
 /// The most of what the runtime prints that is kept: its last words.
 const RUNTIME_SAID: usize = 64 * 1024;
@@ -362,7 +364,6 @@ impl Drop for ConsoleSocket {
         let _ = std::fs::remove_file(&self.path);
     }
 }
-// ANCHOR_END: create
 
 /// The PID in the runtime's pid file, if it names a process that is now
 /// ours: the runtime's `create` has exited and left it to us.

@@ -53,8 +53,8 @@
 //! host (Docker's "isolation" rules do the same). Nor may a machine outside,
 //! which routes 10.89.0.0/24 to this host, reach a container's ports that
 //! were never published. So, into the bridge, only replies, published ports
-//! and the bridge's own traffic (which a bridge switches, not the `forward`
-//! hook):
+//! and the bridge's own traffic (which never enters from another interface,
+//! even where `br_netfilter` sends bridged packets through `forward`):
 //!
 //! ```text
 //! nft add chain ip tincan forward '{ type filter hook forward priority filter; }'
