@@ -58,8 +58,11 @@ pub fn not_found(id: &str) -> io::Error {
 /// that it names a directory under `root` and nothing else.
 pub fn dir(root: &Path, id: &str) -> io::Result<PathBuf> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || "_+-.".contains(c);
-    if id.is_empty() || id == "." || id == ".." || !id.chars().all(allowed) || id.len() > 1024 {
-        let why = format!("invalid container id {id:?}: use letters, digits, _ + - and .");
+    // A name starting with `.` is the runtime's own: a state being written
+    // (`.new-ID`), the seccomp cache (`.cache`).
+    if id.is_empty() || id.starts_with('.') || !id.chars().all(allowed) || id.len() > 1024 {
+        let why =
+            format!("invalid container id {id:?}: use letters, digits, _ + - and . (not first)");
         return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
     }
     Ok(root.join(id))
@@ -119,6 +122,16 @@ fn is_zombie(pid: i32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_is_a_plain_name_that_does_not_start_with_a_dot() {
+        let root = Path::new("/run/x");
+        assert_eq!(dir(root, "web-1.a_b+c").unwrap(), root.join("web-1.a_b+c"));
+        for bad in ["", ".", "..", ".cache", ".new-x", "a/b", "a b", &"x".repeat(1025)] {
+            let e = dir(root, bad).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{bad:?}");
+        }
+    }
 
     #[test]
     fn a_live_process_has_a_start_time_and_a_gone_one_none() {

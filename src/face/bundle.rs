@@ -110,21 +110,23 @@ fn etc_files(dir: &Path, config: &mut Value, host_network: bool) -> Result<(), F
     let failed = |path: &Path, e: std::io::Error| Failure::new(format!("{}: {e}", path.display()));
     std::fs::create_dir_all(&etc).map_err(|e| failed(&etc, e))?;
     let hostname = config["hostname"].as_str().unwrap_or_default().to_owned();
+    // A host may have neither (a minimal one, or a dangling link to a stub
+    // resolver's file): then the image's stays.
     let host_file = |name: &str| {
         let path = Path::new("/etc").join(name);
-        std::fs::read_to_string(&path).map_err(|e| failed(&path, e))
+        match std::fs::read_to_string(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            read => read.map(Some).map_err(|e| failed(&path, e)),
+        }
     };
     let (hosts, resolv) = if host_network {
-        (host_file("hosts")?, Some(host_file("resolv.conf")?))
+        (host_file("hosts")?, host_file("resolv.conf")?)
     } else {
         let localhost = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-        (format!("{localhost}127.0.0.1\t{hostname}\n"), None)
+        (Some(format!("{localhost}127.0.0.1\t{hostname}\n")), None)
     };
-    let files = [
-        ("hosts", Some(hosts)),
-        ("hostname", Some(format!("{hostname}\n"))),
-        ("resolv.conf", resolv),
-    ];
+    let files =
+        [("hosts", hosts), ("hostname", Some(format!("{hostname}\n"))), ("resolv.conf", resolv)];
     for (name, content) in files {
         let Some(content) = content else { continue };
         let path = etc.join(name);

@@ -16,8 +16,9 @@ pub fn cleanup(root: &Path, id: &str, remove: bool) -> Result<(), Failure> {
         // Which refreshes its network too.
         return super::rm::rm_if_there(&containers, id);
     }
-    crate::commands::delete::delete(root, id, false)?;
-    match containers.find(id) {
+    // Whether or not a `stop` or `rm` deleted it first, the network hears.
+    let deleted = crate::commands::delete::delete(root, id, false);
+    let told = match containers.find(id) {
         Ok(record) if record.id == id => match &record.network {
             Some(network) => {
                 super::network::Networks::new(containers.store_root()).refresh(network, &containers)
@@ -25,5 +26,6 @@ pub fn cleanup(root: &Path, id: &str, remove: bool) -> Result<(), Failure> {
             None => Ok(()),
         },
         _ => Ok(()),
-    }
+    };
+    deleted.and(told)
 }

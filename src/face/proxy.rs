@@ -41,6 +41,8 @@ impl<'a> Proxy<'a> {
     /// of ending this process. They stay blocked until it exits: one that
     /// comes after the container has ended has nothing to reach.
     pub fn new(root: &'a Path, id: &'a str) -> Result<Proxy<'a>, Failure> {
+        // The calling thread's mask: `run` has one thread here (the pull's
+        // threads have ended), and what it starts later inherits it.
         let mut mask = SigSet::empty();
         PASSED_ON.iter().for_each(|&signal| mask.add(signal));
         mask.thread_block().map_err(|e| Failure::new(format!("block signals: {e}")))?;

@@ -115,7 +115,11 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
         true => None,
         false => Some(super::proxy::Proxy::new(root, &id).map_err(undo)?),
     };
-    let stdio = SupervisedStdio { terminal: asked.config.tty, stdin: asked.interactive };
+    // With a terminal, stdin is the terminal: no pipe for it.
+    let stdio = SupervisedStdio {
+        terminal: asked.config.tty,
+        stdin: asked.interactive && !asked.config.tty,
+    };
     let mut supervisor = supervise(root, &dir, &id, remove_on_exit, stdio).map_err(undo)?;
     // Created, with its address: the others on its network learn its name,
     // and it theirs, before its command starts.

@@ -7,8 +7,9 @@
 //!    runtime's `create` starts the container's process and exits; that
 //!    process is then the supervisor's to wait for.
 //! 2. It runs `RUNTIME ARGS` (`tincan create --bundle B --pid-file DIR/pid
-//!    ID`) with stdin from `/dev/null` and stdout and stderr into two pipes
-//!    it holds: during `create` the container's stdio are the runtime's own.
+//!    ID`) with stdin from `/dev/null` (or, with `--stdin`, a pipe) and
+//!    stdout and stderr into two pipes it holds: during `create` the
+//!    container's stdio are the runtime's own.
 //! 3. It says on its stdout `created PID` — or, if the runtime failed, what
 //!    the runtime said, and exits 1 — and then lets go of its caller: its
 //!    stdout closes, so the caller's read ends.
@@ -273,8 +274,14 @@ fn create(
     }
     let pid = our_child(&pid_file)?;
     // With a terminal, the container prints to it, not to the pipes.
-    let stdout = match console {
-        Some(console) => console.master()?,
+    let stdout = match console.map(ConsoleSocket::master) {
+        Some(Ok(master)) => master,
+        Some(Err(e)) => {
+            // Nobody will start a container we cannot watch: it ends here.
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            return Err(e);
+        }
         None => stdout,
     };
     Ok(Created { pid, signals, stdout, stderr, stdin, said })
@@ -334,7 +341,7 @@ impl ConsoleSocket {
     }
 
     /// The master the runtime sent. Its `create` has exited: it connected
-    /// and sent it already, or never will.
+    /// and sent it already, or never will — so nothing here waits.
     fn master(self) -> Result<OwnedFd, String> {
         let failed =
             |e: &dyn std::fmt::Display| format!("the terminal from {}: {e}", self.path.display());
@@ -343,9 +350,12 @@ impl ConsoleSocket {
         let mut byte = [0u8; 1];
         let mut iov = [std::io::IoSliceMut::new(&mut byte)];
         let mut space = nix::cmsg_space!(RawFd);
-        let flags = MsgFlags::MSG_CMSG_CLOEXEC;
+        let flags = MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT;
         let message = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), flags)
             .map_err(|e| failed(&e))?;
+        if message.flags.contains(MsgFlags::MSG_CTRUNC) {
+            return Err(failed(&"more descriptors came than one"));
+        }
         let mut fds = message.cmsgs().map_err(|e| failed(&e))?.flat_map(|cmsg| match cmsg {
             ControlMessageOwned::ScmRights(fds) => fds,
             _ => Vec::new(),
@@ -355,7 +365,10 @@ impl ConsoleSocket {
         // holds it; any other that came is closed.
         let master = unsafe { OwnedFd::from_raw_fd(master) };
         fds.for_each(|fd| drop(unsafe { OwnedFd::from_raw_fd(fd) }));
-        Ok(master)
+        match nix::unistd::isatty(&master) {
+            Ok(true) => Ok(master),
+            _ => Err(failed(&"what came is not a terminal")),
+        }
     }
 }
 

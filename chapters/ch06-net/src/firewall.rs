@@ -59,7 +59,8 @@
 //! ```text
 //! nft add chain ip tincan forward '{ type filter hook forward priority filter; }'
 //! nft add rule ip tincan forward oifname tincan0 ct status dnat accept
-//! nft add rule ip tincan forward oifname tincan0 iifname != tincan0 ct state new drop
+//! nft add rule ip tincan forward oifname tincan0 ct state established,related accept
+//! nft add rule ip tincan forward oifname tincan0 iifname != tincan0 drop
 //! ```
 //!
 //! One more thing: a host whose *forwarding* policy is "drop" (Docker's and ufw's
@@ -229,19 +230,21 @@ fn ct(key: &'static str) -> Expression<'static> {
     Expression::Named(NamedExpression::CT(CT { key: key.into(), family: None, dir: None }))
 }
 
-/// Into the bridge, a new connection comes from the bridge itself or to a
-/// published port (DNAT): not from another bridge (another network's
-/// containers), nor routed from another machine straight to a container's
-/// address. Replies pass. The host itself reaches its containers through
-/// `output`, not `forward`.
-fn isolation(bridge: &str) -> [Vec<Statement<'static>>; 2] {
+/// Into the bridge from elsewhere pass only published ports (DNAT) and
+/// replies: not a connection from another bridge (another network's
+/// containers), nor one routed from another machine straight to a
+/// container's address — nor a packet conntrack calls invalid or does not
+/// track, which a rule for new connections alone would let through. The
+/// host itself reaches its containers through `output`, not `forward`.
+fn isolation(bridge: &str) -> [Vec<Statement<'static>>; 3] {
     let into = || matches(meta(MetaKey::Oifname), Operator::EQ, text(bridge));
+    let replies = Expression::List(vec![text("established"), text("related")]);
     [
         vec![into(), matches(ct("status"), Operator::IN, text("dnat")), Statement::Accept(None)],
+        vec![into(), matches(ct("state"), Operator::IN, replies), Statement::Accept(None)],
         vec![
             into(),
             matches(meta(MetaKey::Iifname), Operator::NEQ, text(bridge)),
-            matches(ct("state"), Operator::IN, text("new")),
             Statement::Drop(None),
         ],
     ]
