@@ -8,7 +8,8 @@
 //! The container's first process is the init of its PID namespace: a signal
 //! it has no handler for is ignored, whatever its default. So Ctrl-C stops
 //! `sh -c 'trap exit INT; ...'`, and not `sleep 1000` — as with Docker;
-//! `tincan stop` from another terminal ends either.
+//! `tincan stop` from another terminal ends either. A signal sent while the
+//! container is still being created waits until it has started.
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
