@@ -10,7 +10,6 @@ use std::path::Path;
 
 use tincan_supervisor::exit::Exit;
 
-use super::network::Networks;
 use super::store::{Containers, Record};
 use crate::Failure;
 
@@ -26,9 +25,7 @@ pub fn run(
     let pid_file = dir.join(tincan_supervisor::PID_FILE);
     // Once it runs, its network's other members learn its name (and it theirs).
     let named = || {
-        if let Some(network) = &record.network {
-            let _ = Networks::new(containers.store_root()).refresh(network, containers);
-        }
+        let _ = super::network::tell(containers, record);
     };
     let ran = crate::commands::run::run_then(root, &record.id, &dir, Some(&pid_file), true, &named);
     let code = match ran {
@@ -44,8 +41,8 @@ pub fn run(
     exit.write(&dir).map_err(|e| Failure::new(format!("write {}: {e}", dir.display())))?;
     if remove {
         super::rm::rm_if_there(containers, &record.id)?;
-    } else if let Some(network) = &record.network {
-        Networks::new(containers.store_root()).refresh(network, containers)?;
+    } else {
+        super::network::tell(containers, record)?;
     }
     Ok(code)
 }

@@ -19,12 +19,7 @@ pub fn cleanup(root: &Path, id: &str, remove: bool) -> Result<(), Failure> {
     // Whether or not a `stop` or `rm` deleted it first, the network hears.
     let deleted = crate::commands::delete::delete(root, id, false);
     let told = match containers.find(id) {
-        Ok(record) if record.id == id => match &record.network {
-            Some(network) => {
-                super::network::Networks::new(containers.store_root()).refresh(network, &containers)
-            }
-            None => Ok(()),
-        },
+        Ok(record) if record.id == id => super::network::tell(&containers, &record),
         _ => Ok(()),
     };
     deleted.and(told)

@@ -242,6 +242,15 @@ impl Networks {
     // ANCHOR_END: refresh
 }
 
+/// Tell the network `record`'s container is on, if any, that it joined or
+/// left: its members' `/etc/hosts` are written again.
+pub fn tell(containers: &Containers, record: &Record) -> Result<(), Failure> {
+    match &record.network {
+        Some(network) => Networks::new(containers.store_root()).refresh(network, containers),
+        None => Ok(()),
+    }
+}
+
 /// The subnets the host routes to directly or through a gateway
 /// (`/proc/net/route`: hexadecimal, in the machine's byte order), but for
 /// the default route, which covers everything.

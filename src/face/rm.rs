@@ -60,9 +60,5 @@ fn rm_one(containers: &Containers, record: &Record, force: bool) -> Result<(), F
     containers.discard(&record.id)?;
     containers.release(&record.name, &record.id);
     // The others on its network forget its name.
-    if let Some(network) = &record.network {
-        let networks = super::network::Networks::new(containers.store_root());
-        networks.refresh(network, containers)?;
-    }
-    Ok(())
+    super::network::tell(containers, record)
 }

@@ -123,10 +123,7 @@ pub fn run(root: &Path, asked: &Run) -> Result<u8, Failure> {
     let mut supervisor = supervise(root, &dir, &id, remove_on_exit, stdio).map_err(undo)?;
     // Created, with its address: the others on its network learn its name,
     // and it theirs, before its command starts.
-    let named = match &record.network {
-        Some(name) => networks.refresh(name, &containers),
-        None => Ok(()),
-    };
+    let named = super::network::tell(&containers, &record);
     if let Err(e) = named.and_then(|()| crate::commands::start::start(root, &id)) {
         // Killed, it ends as any container does: the supervisor records it
         // and runs its exit command. Only then is the rest ours to take.

@@ -18,12 +18,7 @@ pub fn stop(names: &[String], timeout: u64) -> Result<(), Failure> {
     super::each(names, |containers, record| {
         stop_one(containers, record, timeout)?;
         // The others on its network forget its name.
-        match &record.network {
-            Some(network) => {
-                super::network::Networks::new(containers.store_root()).refresh(network, containers)
-            }
-            None => Ok(()),
-        }
+        super::network::tell(containers, record)
     })
 }
 
