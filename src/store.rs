@@ -68,8 +68,32 @@ pub fn dir(root: &Path, id: &str) -> io::Result<PathBuf> {
     Ok(root.join(id))
 }
 
-/// Lock container `id`'s state, waiting for another command on it to finish.
+/// Lock container `id`'s state, waiting for another command on it to
+/// finish — but not for `create`. Until `create` has written the record, the
+/// container does not exist for other commands, as runc and crun answer too;
+/// and a hook of `create`'s (`prestart`, `createRuntime`) that asks the
+/// runtime about it must not wait for `create`, which waits for the hook.
 pub fn open(root: &Path, id: &str) -> io::Result<State> {
+    let dir = dir(root, id)?;
+    let found = |e: io::Error| match e.kind() {
+        io::ErrorKind::NotFound => not_found(id),
+        _ => e,
+    };
+    match State::try_open(&dir).map_err(found)? {
+        Some(state) => Ok(state),
+        None if !dir.join(RECORD).exists() => {
+            let why = format!("container {id} does not exist yet: it is still being created");
+            Err(io::Error::new(io::ErrorKind::NotFound, why))
+        }
+        // Another command on it (`start`, `kill`, ...): its turn is short.
+        None => State::open(&dir).map_err(found),
+    }
+}
+
+/// [`open`], also waiting for a `create` still making the container:
+/// `delete --force` takes down whatever that leaves. (runc and crun remove
+/// the state under the running `create`, which then fails half-way.)
+pub fn open_after_create(root: &Path, id: &str) -> io::Result<State> {
     State::open(&dir(root, id)?).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => not_found(id),
         _ => e,

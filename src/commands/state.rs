@@ -38,7 +38,11 @@ pub fn of(root: &Path, id: &str) -> Result<OciState, Failure> {
     let record = store::read(&state).map_err(|e| Failure::new(e.to_string()))?;
     let status = store::status(&state, record.as_ref());
     let Some(record) = record else {
-        return Err(Failure::new(format!("container {id} is still being created")));
+        // Locked by us with no record: the `create` that made it died
+        // before the end (one still running would hold the lock).
+        return Err(Failure::new(format!(
+            "container {id} was never created to the end (its create died): delete it"
+        )));
     };
     let container = state.container().map_err(|e| Failure::new(e.to_string()))?;
     // A stopped container has no process: the spec says the pid is then absent,

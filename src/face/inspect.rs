@@ -63,7 +63,7 @@ pub fn inspect(containers: &Containers, record: &Record) -> Result<Value, Failur
 /// `State`: the core's status, and how it ended once it has.
 fn state(record: &Record, dir: &std::path::Path) -> Value {
     let exit = Exit::read(dir).ok().flatten();
-    let oci = crate::store::open(&record.oci_root, &record.id)
+    let oci = crate::store::open_after_create(&record.oci_root, &record.id)
         .ok()
         .and_then(|state| crate::store::read(&state).ok().flatten().map(|r| (state, r)));
     let (status, pid) = match &oci {

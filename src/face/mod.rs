@@ -88,9 +88,11 @@ pub fn oci_status(root: &Path, id: &str) -> Option<Status> {
     oci(root, id).map(|(status, _)| status)
 }
 
-/// The same, and when the core created it (RFC 3339).
+/// The same, and when the core created it (RFC 3339). A container the core
+/// is still creating is waited for: the face's own `run` is making it, and
+/// no hook of the face's asks.
 pub fn oci(root: &Path, id: &str) -> Option<(Status, Option<String>)> {
-    let state = crate::store::open(root, id).ok()?;
+    let state = crate::store::open_after_create(root, id).ok()?;
     let record = crate::store::read(&state).ok()?;
     let status = crate::store::status(&state, record.as_ref());
     Some((status, record.map(|r| r.created)))

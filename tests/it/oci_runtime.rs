@@ -1006,6 +1006,49 @@ fn hooks(lab: &Lab) -> Vec<Row> {
     rows
 }
 
+/// What a `createRuntime` hook is told when it asks the runtime about the
+/// container being created: it does not exist yet, and it is said at once —
+/// `create` waits for the hook, so a runtime that waited for `create` would
+/// never answer. `delete` is not asked: runc and crun remove the state under
+/// the running `create`, and tincan's `delete --force` waits for it instead.
+fn while_creating(lab: &Lab) -> Vec<Row> {
+    let id = lab.id("creating");
+    let said = tempfile::tempdir().expect("a place for the hook's answers");
+    let call = format!("{} --root '{}'", lab.program(), lab.root().display());
+    let asks = [
+        ("state", format!("state {id}")),
+        ("list", "list -q".into()),
+        ("kill", format!("kill {id} KILL")),
+        ("start", format!("start {id}")),
+        ("pause", format!("pause {id}")),
+    ];
+    let at = said.path().display();
+    // A runtime that waited would hang `create` for good: `timeout` ends it.
+    let script: String = asks
+        .iter()
+        .map(|(ask, args)| {
+            format!(
+                "timeout 10 {call} {args} > {at}/{ask} 2>/dev/null; echo $? > {at}/{ask}.exit\n"
+            )
+        })
+        .collect();
+    let bundle = lab.bundle(&id, &["true"], |c| {
+        let hook = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", script]});
+        c["hooks"]["createRuntime"] = serde_json::json!([hook]);
+    });
+    let mut rows =
+        vec![row("`create`", &lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &id]))];
+    for (ask, _) in &asks {
+        let exit = std::fs::read_to_string(said.path().join(format!("{ask}.exit")));
+        let exit = exit.map_or("not asked".to_owned(), |code| format!("exit {}", code.trim()));
+        rows.push((format!("`{ask}`, from the hook"), exit));
+    }
+    let listed = std::fs::read_to_string(said.path().join("list")).unwrap_or_default();
+    rows.push(("`list` names it".into(), listed.lines().any(|l| l == id).to_string()));
+    rows.push(("then `state`".into(), lab.status(&id)));
+    rows
+}
+
 /// A bundle in a user namespace whose root is 100000 outside, its root file
 /// system belonging to the mapped IDs (an engine's work, with any runtime).
 fn userns_bundle(
@@ -1156,6 +1199,45 @@ fn the_state_of_a_created_container() {
     let shown = serde_json::to_string_pretty(&state).unwrap();
     let bundle = bundle.display().to_string();
     insta::assert_snapshot!(shown.replace(&bundle, "BUNDLE"));
+}
+
+/// `delete --force` of a container still being created waits for `create`,
+/// then takes down what it made. Not a differential case: runc and crun
+/// remove the state under the running `create`, which then fails half-way.
+#[test]
+fn a_forced_delete_waits_for_create_then_takes_the_container_down() {
+    let test = "oci_runtime::a_forced_delete_waits_for_create_then_takes_the_container_down";
+    if !root_or_skip(test) {
+        return;
+    }
+    let lab = Lab::new(crate::support::oci::Runtime::Tincan);
+    let id = lab.id("slow");
+    let marks = tempfile::tempdir().expect("a place for a mark");
+    let hooked = marks.path().join("hooked");
+    let slow = format!("touch {}; sleep 1", hooked.display());
+    let bundle = lab.bundle(&id, &["sleep", "30"], |c| {
+        c["hooks"]["createRuntime"] =
+            serde_json::json!([{"path": "/bin/sh", "args": ["sh", "-c", slow]}]);
+    });
+    let mut create = lab
+        .command(&["create", "--bundle", bundle.to_str().unwrap(), &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start create");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !hooked.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(hooked.exists(), "the hook never ran");
+    assert_eq!(lab.status(&id), "error", "not there yet, while create runs");
+    let deleted = lab.run(&["delete", "--force", &id]);
+    let created = create.wait().expect("create ends");
+    assert_eq!(deleted.code, 0, "{deleted:?}");
+    assert!(created.success(), "create went on to the end: {created:?}");
+    assert_eq!(lab.status(&id), "error", "gone after the delete");
+    assert!(!lab.container_dir(&id).exists());
 }
 
 /// A `poststart` hook that fails is a warning, in the log too, and the
@@ -1408,6 +1490,7 @@ mod case {
         user_namespace,
         keyring,
         hooks,
+        while_creating,
         shared_pid,
         run_terminal,
         joined_user_namespace,

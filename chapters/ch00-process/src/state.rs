@@ -84,9 +84,23 @@ impl State {
     /// holds it: an OCI runtime's commands on one container take turns. A
     /// directory without its lock file is not a container's (or not yet).
     pub fn open(dir: &Path) -> io::Result<State> {
+        State::lock_existing(dir, FlockArg::LockExclusive)
+    }
+
+    /// [`State::open`] if no other process holds the lock now; else
+    /// `Ok(None)` at once, for a caller that must not wait (a runtime's hook
+    /// asking about the container that runtime is still making).
+    pub fn try_open(dir: &Path) -> io::Result<Option<State>> {
+        match State::lock_existing(dir, FlockArg::LockExclusiveNonblock) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            locked => locked.map(Some),
+        }
+    }
+
+    fn lock_existing(dir: &Path, how: FlockArg) -> io::Result<State> {
         let file =
             OpenOptions::new().write(true).custom_flags(libc::O_CLOEXEC).open(dir.join("lock"))?;
-        let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| errno)?;
+        let lock = Flock::lock(file, how).map_err(|(_, errno)| errno)?;
         // While we waited, the command before us may have removed the
         // container: our lock is then on a file no longer there.
         if !dir.join("lock").exists() {
@@ -266,6 +280,20 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(50));
         state.remove().unwrap(); // the command before it deletes the container
         assert_eq!(waiting.join().unwrap(), Err(io::ErrorKind::NotFound));
+    }
+
+    #[test]
+    fn trying_to_open_a_held_state_does_not_wait() {
+        let root = tempfile::tempdir().unwrap();
+        let state = State::create(root.path(), &Container::new("/r", vec![])).unwrap();
+        let dir = state.dir().to_owned();
+        assert!(State::try_open(&dir).unwrap().is_none(), "held by `state`");
+        drop(state);
+        let opened = State::try_open(&dir).unwrap().expect("free now");
+        assert!(State::try_open(&dir).unwrap().is_none(), "held by `opened`");
+        drop(opened);
+        let gone = State::try_open(&root.path().join("containers/nothing")).map(|_| ());
+        assert_eq!(gone.unwrap_err().kind(), io::ErrorKind::NotFound);
     }
 
     #[test]

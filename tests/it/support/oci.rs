@@ -80,7 +80,7 @@ impl Lab {
         Lab { runtime, dir, ids: Default::default(), cgroup_parent }
     }
 
-    fn root(&self) -> PathBuf {
+    pub fn root(&self) -> PathBuf {
         self.dir.path().join("state")
     }
 
@@ -117,12 +117,21 @@ impl Lab {
         self.run_with(args, Some(out))
     }
 
+    /// The runtime's binary. (From outside, crun needs [`Lab::command`]'s
+    /// mount namespace; its own hooks are in that namespace already.)
+    pub fn program(&self) -> &'static str {
+        match self.runtime {
+            Runtime::Tincan => env!("CARGO_BIN_EXE_tincan"),
+            Runtime::Runc => "runc",
+            Runtime::Crun => "crun",
+        }
+    }
+
     /// The runtime's command with `args` (after `--root`), to run as the
     /// caller will.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = match self.runtime {
-            Runtime::Tincan => Command::new(env!("CARGO_BIN_EXE_tincan")),
-            Runtime::Runc => Command::new("runc"),
+            Runtime::Tincan | Runtime::Runc => Command::new(self.program()),
             // crun 1.8 refuses a hybrid host's cgroups ("cgroups in hybrid mode
             // not supported"); without the v2 mount, in a mount namespace of its
             // own, it takes the host for a v1 one.
