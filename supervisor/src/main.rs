@@ -334,9 +334,21 @@ struct ConsoleSocket {
 
 impl ConsoleSocket {
     fn listen(path: &Path) -> Result<ConsoleSocket, String> {
+        let failed = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
         // One left by a supervisor that was killed.
         let _ = std::fs::remove_file(path);
-        let listener = UnixListener::bind(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // A socket's address holds at most 107 bytes of path, and a store
+        // may lie deeper than that: bind through a descriptor of the
+        // directory, whatever its length (conmon's way).
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let (dir, Some(name)) = (dir.unwrap_or(Path::new(".")), path.file_name()) else {
+            return Err(failed(&"not the path of a file"));
+        };
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let dir =
+            nix::fcntl::open(dir, flags, nix::sys::stat::Mode::empty()).map_err(|e| failed(&e))?;
+        let short = Path::new("/proc/self/fd").join(dir.as_raw_fd().to_string()).join(name);
+        let listener = UnixListener::bind(short).map_err(|e| failed(&e))?;
         Ok(ConsoleSocket { listener, path: path.to_owned() })
     }
 

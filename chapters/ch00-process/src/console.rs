@@ -51,7 +51,17 @@ impl ConsoleSocket {
     /// The terminal goes to the engine listening at `path` (an OCI runtime's
     /// `--console-socket`: conmon, containerd's shim), which relays it.
     pub fn to_engine(path: &std::path::Path) -> std::io::Result<ConsoleSocket> {
-        let stream = std::os::unix::net::UnixStream::connect(path)?;
+        // A socket's address holds at most 107 bytes of path, and an engine's
+        // may be longer: connect through a descriptor of the directory,
+        // whatever its length (as conmon binds).
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let (dir, Some(name)) = (dir.unwrap_or(std::path::Path::new(".")), path.file_name()) else {
+            return Err(std::io::ErrorKind::InvalidInput.into());
+        };
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let dir = nix::fcntl::open(dir, flags, nix::sys::stat::Mode::empty())?;
+        let short = std::path::Path::new("/proc/self/fd").join(dir.as_raw_fd().to_string());
+        let stream = std::os::unix::net::UnixStream::connect(short.join(name))?;
         Ok(ConsoleSocket { runtime: None, container: stream.into() })
     }
 

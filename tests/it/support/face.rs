@@ -18,6 +18,8 @@ use super::copy_template_rootfs;
 /// [`HOST`]: crate::support::HOST
 pub struct Face {
     dir: tempfile::TempDir,
+    /// Where the store and the OCI root are: `dir`, or deep below it.
+    base: PathBuf,
     // Dropped last: after `Drop` has removed what the test left.
     _host: std::sync::MutexGuard<'static, ()>,
 }
@@ -26,9 +28,21 @@ pub const IMAGE: &str = "face-test";
 
 impl Face {
     pub fn new() -> Face {
+        Face::below("")
+    }
+
+    /// A face whose store lies deeper than a socket's address can name
+    /// (107 bytes): its terminals' sockets must still work.
+    pub fn deep() -> Face {
+        Face::below(&format!("{}/{}", "deep".repeat(20), "er".repeat(20)))
+    }
+
+    fn below(depth: &str) -> Face {
         let host = super::HOST.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::Builder::new().prefix("tincan-face-").tempdir().unwrap();
-        let face = Face { dir, _host: host };
+        let base = dir.path().join(depth);
+        std::fs::create_dir_all(&base).expect("the face's directory");
+        let face = Face { dir, base, _host: host };
         let rootfs = face.dir.path().join("rootfs");
         copy_template_rootfs(&rootfs);
         let tar = face.dir.path().join("rootfs.tar");
@@ -40,11 +54,11 @@ impl Face {
     }
 
     pub fn store(&self) -> PathBuf {
-        self.dir.path().join("store")
+        self.base.join("store")
     }
 
     pub fn oci_root(&self) -> PathBuf {
-        self.dir.path().join("run")
+        self.base.join("run")
     }
 
     pub fn tincan(&self, args: &[&str]) -> Output {
