@@ -171,6 +171,15 @@ fn run_one(kind: &'static str, index: usize, hook: &Hook, state: &[u8]) -> Resul
     let (stdout, stderr) = (captured("hook-stdout").map_err(start)?, captured("hook-stderr"));
     let stderr = stderr.map_err(start)?;
     command.stdin(Stdio::piped()).stdout(dup(&stdout)?).stderr(dup(&stderr)?);
+    // A hook ends with the runtime that waits for it: `delete --force` may
+    // kill a `create` whose hook hangs, and the hook must not run on alone.
+    // SAFETY: between fork and exec, prctl(2) alone, which allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+            Ok(())
+        })
+    };
     let mut child = command.spawn().map_err(start)?;
     let stdin = child.stdin.take().expect("stdin was piped");
     let timeout = hook.timeout().map(|seconds| Duration::from_secs(seconds.max(0) as u64));

@@ -81,8 +81,9 @@ pub fn open(root: &Path, id: &str) -> io::Result<State> {
     };
     match State::try_open(&dir).map_err(found)? {
         Some(state) => Ok(state),
+        // (Or a `delete` has removed the record already.)
         None if !dir.join(RECORD).exists() => {
-            let why = format!("container {id} does not exist yet: it is still being created");
+            let why = format!("container {id} does not exist: it is being created, or deleted");
             Err(io::Error::new(io::ErrorKind::NotFound, why))
         }
         // Another command on it (`start`, `kill`, ...): its turn is short.
@@ -90,14 +91,67 @@ pub fn open(root: &Path, id: &str) -> io::Result<State> {
     }
 }
 
-/// [`open`], also waiting for a `create` still making the container:
-/// `delete --force` takes down whatever that leaves. (runc and crun remove
-/// the state under the running `create`, which then fails half-way.)
+/// [`open`], also waiting for a `create` still making the container (the
+/// face's own `run` makes those it asks about).
 pub fn open_after_create(root: &Path, id: &str) -> io::Result<State> {
     State::open(&dir(root, id)?).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => not_found(id),
         _ => e,
     })
+}
+
+/// [`open`] for `delete --force`: a `create` still making the container is
+/// killed, and what it made is then taken down from its records, as after
+/// any crash. An engine that forces a delete there has given up on that
+/// `create` — one whose hook hangs with no `timeout` would otherwise hold
+/// the container for good. (runc and crun remove the state under the
+/// running `create`, which then fails half-way.)
+pub fn open_ending_create(root: &Path, id: &str) -> io::Result<State> {
+    let dir = dir(root, id)?;
+    let found = |e: io::Error| match e.kind() {
+        io::ErrorKind::NotFound => not_found(id),
+        _ => e,
+    };
+    if State::try_open(&dir).map_err(found)?.is_none() && !dir.join(RECORD).exists() {
+        kill_holder(&dir.join("lock"))?;
+    }
+    State::open(&dir).map_err(found)
+}
+
+/// SIGKILL the process holding the `flock(2)` on `lock`, if one does.
+fn kill_holder(lock: &Path) -> io::Result<()> {
+    use ch00_process::clone::{pidfd_open, send_signal};
+    use nix::errno::Errno;
+    let Some(pid) = holder(lock)? else { return Ok(()) };
+    let pidfd = match pidfd_open(nix::unistd::Pid::from_raw(pid)) {
+        Ok(fd) => fd,
+        Err(Errno::ESRCH) => return Ok(()), // gone meanwhile
+        Err(e) => return Err(e.into()),
+    };
+    // Still the holder now that it is pinned: so not a process that took
+    // its PID after it ended.
+    if holder(lock)? == Some(pid) {
+        match send_signal(&pidfd, nix::sys::signal::Signal::SIGKILL) {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// The PID holding the `flock(2)` on `lock`, as `/proc/locks` says
+/// (lslocks' source). Waiters are listed too, after `->`: not holders.
+fn holder(lock: &Path) -> io::Result<Option<i32>> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(lock)?;
+    let (major, minor) = (libc::major(meta.dev()), libc::minor(meta.dev()));
+    let file = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    let locks = fs::read_to_string("/proc/locks")?;
+    let held = locks.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).find_map(|f| {
+        // `1: FLOCK  ADVISORY  WRITE 20688 fe:00:10174852 0 EOF`
+        (f.get(1) == Some(&"FLOCK") && f.get(5) == Some(&file.as_str())).then(|| f[4].parse().ok())
+    });
+    Ok(held.flatten())
 }
 
 /// Write the record, atomically (a crash leaves the old one or the new one).

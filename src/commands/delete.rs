@@ -12,7 +12,7 @@ use crate::lifecycle::Status;
 use crate::{Failure, bundle, store};
 
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Failure> {
-    let open = if force { store::open_after_create } else { store::open };
+    let open = if force { store::open_ending_create } else { store::open };
     let state = match open(root, id) {
         Ok(state) => state,
         // runc: deleting what is not there, with --force, is not an error.

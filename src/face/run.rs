@@ -180,10 +180,11 @@ fn supervise(
     for arg in on_exit {
         command.arg("--on-exit").arg(arg);
     }
-    // A socket's path must fit in 108 bytes, which the container's
-    // directory may not leave room for: a short private directory beside it
-    // (`.console-XXXXXX`), gone once the supervisor has the terminal or has
-    // failed (or, if we are killed first, at `system prune`).
+    // The terminal's socket, in a private directory of its own beside the
+    // container's (`.console-XXXXXX`, mode 0700), gone once the supervisor
+    // has the terminal or has failed (or, if we are killed first, at `system
+    // prune`). Short, though a longer path would do: the supervisor and the
+    // runtime reach one through a descriptor of its directory.
     let beside = dir.parent().expect("a container's directory is in containers/");
     let console = stdio.terminal.then(|| ConsoleDir::new(beside)).transpose()?;
     if let Some(console) = &console {

@@ -20,9 +20,7 @@
 //!    With `--terminal SOCKET` (conmon's `-t`), the container has a
 //!    terminal: the runtime (told `--console-socket SOCKET` by the caller)
 //!    sends its master to the socket the supervisor listens on, and what the
-//!    container prints comes from the master. (A socket's path must fit in
-//!    108 bytes, which a container's directory may not leave room for: the
-//!    caller chooses a short one.) With `--stdin` (conmon's `-i`),
+//!    container prints comes from the master. With `--stdin` (conmon's `-i`),
 //!    its stdin is a pipe the supervisor holds open and never writes: a
 //!    shell there waits instead of reading the end of `/dev/null`.
 //! 5. It runs the `--on-exit` command, if given (conmon's `--exit-command`:
@@ -337,9 +335,14 @@ impl ConsoleSocket {
         let failed = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
         // One left by a supervisor that was killed.
         let _ = std::fs::remove_file(path);
-        // A socket's address holds at most 107 bytes of path, and a store
-        // may lie deeper than that: bind through a descriptor of the
-        // directory, whatever its length (conmon's way).
+        // A socket's address holds at most 107 bytes of path (`sun_path`,
+        // with its NUL), and a store may lie deeper than that: then bind
+        // through a descriptor of the directory, whatever its length
+        // (conmon's way).
+        if path.as_os_str().len() < 108 {
+            let listener = UnixListener::bind(path).map_err(|e| failed(&e))?;
+            return Ok(ConsoleSocket { listener, path: path.to_owned() });
+        }
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
         let (dir, Some(name)) = (dir.unwrap_or(Path::new(".")), path.file_name()) else {
             return Err(failed(&"not the path of a file"));

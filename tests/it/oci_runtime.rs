@@ -1201,23 +1201,27 @@ fn the_state_of_a_created_container() {
     insta::assert_snapshot!(shown.replace(&bundle, "BUNDLE"));
 }
 
-/// `delete --force` of a container still being created waits for `create`,
-/// then takes down what it made. Not a differential case: runc and crun
-/// remove the state under the running `create`, which then fails half-way.
+/// `delete --force` of a container still being created ends the `create`
+/// — here one whose hook never returns and has no `timeout`, which would
+/// hold the container for good — and takes down what it made, the hook
+/// included. Not a differential case: runc and crun remove the state under
+/// the running `create` and leave it, and its hook, to fail later.
 #[test]
-fn a_forced_delete_waits_for_create_then_takes_the_container_down() {
-    let test = "oci_runtime::a_forced_delete_waits_for_create_then_takes_the_container_down";
+fn a_forced_delete_ends_a_create_stuck_in_a_hook() {
+    let test = "oci_runtime::a_forced_delete_ends_a_create_stuck_in_a_hook";
     if !root_or_skip(test) {
         return;
     }
     let lab = Lab::new(crate::support::oci::Runtime::Tincan);
-    let id = lab.id("slow");
+    let id = lab.id("stuck");
     let marks = tempfile::tempdir().expect("a place for a mark");
     let hooked = marks.path().join("hooked");
-    let slow = format!("touch {}; sleep 1", hooked.display());
+    // A sleep no other process has: whether the hook is left is seen by it.
+    let forever = "299.4321";
+    let stuck = format!("touch {}; exec sleep {forever}", hooked.display());
     let bundle = lab.bundle(&id, &["sleep", "30"], |c| {
         c["hooks"]["createRuntime"] =
-            serde_json::json!([{"path": "/bin/sh", "args": ["sh", "-c", slow]}]);
+            serde_json::json!([{"path": "/bin/sh", "args": ["sh", "-c", stuck]}]);
     });
     let mut create = lab
         .command(&["create", "--bundle", bundle.to_str().unwrap(), &id])
@@ -1231,13 +1235,27 @@ fn a_forced_delete_waits_for_create_then_takes_the_container_down() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert!(hooked.exists(), "the hook never ran");
-    assert_eq!(lab.status(&id), "error", "not there yet, while create runs");
+    let asked = lab.run(&["state", &id]);
+    let said = "tincan: container stuck-tincan does not exist: it is being created, or deleted";
+    assert_eq!((asked.code, asked.stderr.trim()), (1, said), "while create runs");
     let deleted = lab.run(&["delete", "--force", &id]);
-    let created = create.wait().expect("create ends");
     assert_eq!(deleted.code, 0, "{deleted:?}");
-    assert!(created.success(), "create went on to the end: {created:?}");
+    let created = create.wait().expect("create ends");
+    assert!(!created.success(), "create was ended: {created:?}");
     assert_eq!(lab.status(&id), "error", "gone after the delete");
     assert!(!lab.container_dir(&id).exists());
+    let hook_left = || {
+        std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|p| {
+            std::fs::read(p.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(forever))
+        })
+    };
+    // The kernel signals it as its parent exits, a moment after the lock goes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while hook_left() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(!hook_left(), "the hook outlived its create");
 }
 
 /// A `poststart` hook that fails is a warning, in the log too, and the

@@ -41,6 +41,10 @@ pub struct ConsoleSocket {
     container: OwnedFd,
 }
 
+/// The bytes of a socket's address for its path, its ending NUL included
+/// (`sun_path`, `man 7 unix`).
+const SUN_PATH: usize = 108;
+
 impl ConsoleSocket {
     pub fn new() -> Result<ConsoleSocket, Errno> {
         let (runtime, container) =
@@ -52,8 +56,12 @@ impl ConsoleSocket {
     /// `--console-socket`: conmon, containerd's shim), which relays it.
     pub fn to_engine(path: &std::path::Path) -> std::io::Result<ConsoleSocket> {
         // A socket's address holds at most 107 bytes of path, and an engine's
-        // may be longer: connect through a descriptor of the directory,
-        // whatever its length (as conmon binds).
+        // may be longer: then connect through a descriptor of the
+        // directory, whatever its length (as conmon binds).
+        if path.as_os_str().len() < SUN_PATH {
+            let stream = std::os::unix::net::UnixStream::connect(path)?;
+            return Ok(ConsoleSocket { runtime: None, container: stream.into() });
+        }
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
         let (dir, Some(name)) = (dir.unwrap_or(std::path::Path::new(".")), path.file_name()) else {
             return Err(std::io::ErrorKind::InvalidInput.into());
