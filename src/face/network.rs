@@ -54,6 +54,26 @@ pub struct Networks {
 /// The line before the members' addresses in a container's `/etc/hosts`.
 const MEMBERS: &str = "# the other containers on this network (tincan writes these)";
 
+/// The default network's bridge and subnet: chapter 6's (`tincan0`,
+/// 10.89.0.0/24, shared with the chapters' containers), or those
+/// `TINCAN_BRIDGE` and `TINCAN_SUBNET` name, as for the chapters (the tests
+/// give their own, and leave yours alone).
+fn default_bridge() -> Result<(String, String), Failure> {
+    let bridge = match std::env::var("TINCAN_BRIDGE") {
+        Ok(name) => ch06_net::parse_bridge(&name)
+            .map_err(|e| Failure::new(format!("TINCAN_BRIDGE={name}: not {e}")))?,
+        Err(_) => ch06_net::DEFAULT_BRIDGE.to_owned(),
+    };
+    let subnet = match std::env::var("TINCAN_SUBNET") {
+        Ok(cidr) => match cidr.parse::<ipnet::Ipv4Net>() {
+            Ok(net) => net.trunc().to_string(),
+            Err(e) => return Err(Failure::new(format!("TINCAN_SUBNET={cidr}: {e}"))),
+        },
+        Err(_) => ch06_net::DEFAULT_SUBNET.to_owned(),
+    };
+    Ok((bridge, subnet))
+}
+
 impl Networks {
     pub fn new(store_root: &Path) -> Networks {
         Networks { dir: store_root.join("networks") }
@@ -62,13 +82,9 @@ impl Networks {
     /// The network `name`: `bridge`, or one `create` made.
     pub fn find(&self, name: &str) -> Result<Network, Failure> {
         if name == BRIDGE {
-            return Ok(Network {
-                name: BRIDGE.to_owned(),
-                id: "0".repeat(64),
-                bridge: ch06_net::DEFAULT_BRIDGE.to_owned(),
-                subnet: ch06_net::DEFAULT_SUBNET.to_owned(),
-                names: false,
-            });
+            let (bridge, subnet) = default_bridge()?;
+            let id = "0".repeat(64);
+            return Ok(Network { name: BRIDGE.to_owned(), id, bridge, subnet, names: false });
         }
         check_name(name)?;
         let path = self.dir.join(format!("{name}.json"));

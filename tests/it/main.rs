@@ -57,4 +57,5 @@ mod run_it;
 mod snapshot;
 mod supervisor;
 mod support;
+mod sweep;
 mod workspace;

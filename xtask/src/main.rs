@@ -21,6 +21,7 @@ mod rootfs;
 mod seed;
 mod static_build;
 mod suite;
+mod sweep;
 mod vm;
 mod workshop;
 
@@ -52,6 +53,15 @@ enum Task {
     /// Everything CI runs: fmt, clippy, unit and integration tests (as root), the
     /// book with its link check, and the workshop's both-sides check.
     Test,
+    /// Take down what an interrupted test run (Ctrl-C, a kill) left on the
+    /// host: containers, cgroups, bridges, rules, mounts, its directories.
+    /// `test` and `check` do this first.
+    Sweep {
+        /// Only what the tests' directories in DIR name (a test of the
+        /// sweep itself), leaving DIR and the cgroups alone.
+        #[arg(long, hide = true)]
+        work: Option<PathBuf>,
+    },
     /// Run one chapter's checks and say, test by test, what works.
     Check {
         /// The chapter: ch00, ch01, ... (the directories under chapters/).
@@ -155,6 +165,11 @@ fn main() -> Result<()> {
         Task::Quickstart => quickstart::run(),
         Task::Rootfs { dir, force } => rootfs::build(&dir, force),
         Task::Test => suite::run(),
+        Task::Sweep { work: None } => rootfs::sweep_tests(),
+        Task::Sweep { work: Some(dir) } => {
+            sweep::interrupted_run(&dir);
+            Ok(())
+        }
         Task::Check { chapter } => check::run(&chapter),
         Task::Book => book::build().map(|_| ()),
         Task::Vm { accel, timeout, script } => {

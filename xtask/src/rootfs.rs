@@ -169,15 +169,22 @@ fn detach_mounts_below(dir: &Path) -> Result<()> {
 /// Get ready for a test run: rebuild the test rootfs (the probe may have changed)
 /// and empty the tests' work directory. Each test removes its own directory when
 /// it ends, even when it fails; one interrupted with Ctrl-C cannot, so the next run
-/// removes what it left. (Its mounts are already gone: they lived in the test's
-/// outer sandbox, which the kernel removes with its last process.)
+/// takes down what it left on the host (see `sweep`), then removes the directory.
 pub fn prepare_tests() -> Result<()> {
+    sweep_tests()?;
+    build(&test_rootfs(), true)
+}
+
+/// Take down what tests left on the host, and empty their work directory.
+pub fn sweep_tests() -> Result<()> {
     let work = workspace_root().join("target/tincan-test/work");
     if work.exists() {
+        crate::sweep::interrupted_run(&work);
         detach_mounts_below(&work)?;
         fs::remove_dir_all(&work).with_context(|| format!("emptying {}", work.display()))?;
     }
-    build(&test_rootfs(), true)
+    crate::sweep::empty_test_cgroups();
+    Ok(())
 }
 
 #[cfg(test)]

@@ -121,7 +121,7 @@ fn net_dir() -> std::path::PathBuf {
 /// A bridge is a network interface: a name of 1 to 15 letters, digits, `-`,
 /// `_` or `.` (the kernel allows more; these are what tools handle well).
 /// Checked before anything is made.
-fn parse_bridge(name: &str) -> Result<String, String> {
+pub fn parse_bridge(name: &str) -> Result<String, String> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     if (1..=15).contains(&name.len()) && name.chars().all(allowed) && name != "." && name != ".." {
         Ok(name.to_owned())

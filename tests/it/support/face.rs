@@ -26,6 +26,18 @@ pub struct Face {
 
 pub const IMAGE: &str = "face-test";
 
+/// A face's default network, for a test: a bridge and subnet of the test
+/// run's own, and its claims (addresses, ports) in `state` — never the
+/// `tincan0` and 10.89.0.0/24 your containers may be using.
+pub fn own_network(state: &Path) -> [(&'static str, String); 3] {
+    let pid = std::process::id();
+    [
+        ("TINCAN_BRIDGE", format!("tf{}", pid % 100_000)),
+        ("TINCAN_SUBNET", format!("10.91.{}.0/24", pid % 256)),
+        ("TINCAN_STATE_DIR", state.display().to_string()),
+    ]
+}
+
 impl Face {
     pub fn new() -> Face {
         Face::below("")
@@ -39,7 +51,7 @@ impl Face {
 
     fn below(depth: &str) -> Face {
         let host = super::HOST.lock().unwrap_or_else(|e| e.into_inner());
-        let dir = tempfile::Builder::new().prefix("tincan-face-").tempdir().unwrap();
+        let dir = super::work_dir("face");
         let base = dir.path().join(depth);
         std::fs::create_dir_all(&base).expect("the face's directory");
         let face = Face { dir, base, _host: host };
@@ -69,6 +81,7 @@ impl Face {
     /// that runs it on a terminal, or feeds its stdin, or kills it.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tincan"));
+        command.envs(own_network(&self.base.join("state")));
         command.env("TINCAN_ROOT", self.store()).arg("--root").arg(self.oci_root()).args(args);
         command
     }

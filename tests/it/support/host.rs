@@ -45,6 +45,9 @@ impl Sandbox {
     /// sandbox's state directory, cgroup parent, bridge and subnet.
     pub fn command_on_host(&self, chapter: &str) -> Command {
         self.ran_on_host.store(true, std::sync::atomic::Ordering::Relaxed);
+        // For `cargo xtask test` after a run that was interrupted: this
+        // sandbox's records name objects on the host (`xtask/src/sweep.rs`).
+        std::fs::write(self.dir().join("ran-on-host"), "").expect("mark the sandbox");
         let mut cmd = Command::new(chapter_bin(chapter));
         cmd.envs(self.env(true));
         cmd

@@ -159,6 +159,16 @@ fn newest_source(dir: &Path, skip: Option<&str>) -> Option<(SystemTime, PathBuf)
 /// use as it is; otherwise it is `target/tincan-test/rootfs`, rebuilt here like the
 /// chapter binaries when the probe's sources are newer (not under sudo: see
 /// [`chapter_bin`]).
+/// A directory of a test's own in `target/tincan-test/work`, named
+/// `PREFIX-XXXXXX`. A test removes it when it ends; after a run that was
+/// interrupted, `cargo xtask test` finds what the test left there on the
+/// host by its prefix (`xtask/src/sweep.rs`), and takes it down.
+pub fn work_dir(prefix: &str) -> tempfile::TempDir {
+    let work = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tincan-test/work");
+    std::fs::create_dir_all(&work).expect("create the work directory");
+    tempfile::Builder::new().prefix(&format!("{prefix}-")).tempdir_in(work).expect("tempdir")
+}
+
 /// A copy of the template rootfs at `dest` (which must not exist yet), its
 /// owners, modes and links kept (`cp -a`).
 pub fn copy_template_rootfs(dest: &Path) {

@@ -73,7 +73,9 @@ impl Said {
 
 impl Lab {
     pub fn new(runtime: Runtime) -> Lab {
-        let dir = tempfile::Builder::new().prefix("tincan-oci-").tempdir().expect("a temp dir");
+        // `oci-RUNTIME-`: after an interrupted run, `cargo xtask test` has
+        // that runtime delete what is left in it.
+        let dir = super::work_dir(&format!("oci-{}", runtime.name()));
         // A parent of its own at the top of each hierarchy: runc makes the
         // parents it needs and leaves them, so the lab removes the whole of it.
         let cgroup_parent = super::marker(&format!("tincan-test-oci-{}", runtime.name()));
@@ -245,7 +247,7 @@ impl Drop for Lab {
 /// `runc spec`'s config, less the terminal, the capabilities, rlimits,
 /// masked and read-only paths, the devices cgroup and the cgroup mount, which
 /// tincan's runtime does not take yet.
-fn config(args: &[&str], cgroups_path: &str) -> Value {
+pub fn config(args: &[&str], cgroups_path: &str) -> Value {
     json!({
         "ociVersion": "1.0.2",
         "process": {

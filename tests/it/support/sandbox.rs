@@ -84,9 +84,7 @@ impl Sandbox {
     pub fn new() -> Self {
         use std::sync::atomic::{AtomicU32, Ordering};
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tincan-test/work");
-        std::fs::create_dir_all(&base).expect("create the work directory");
-        let dir = tempfile::Builder::new().prefix("sandbox-").tempdir_in(base).expect("tempdir");
+        let dir = super::work_dir("sandbox");
         copy_template_rootfs(&dir.path().join("rootfs"));
         Sandbox {
             dir,
