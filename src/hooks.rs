@@ -173,10 +173,17 @@ fn run_one(kind: &'static str, index: usize, hook: &Hook, state: &[u8]) -> Resul
     command.stdin(Stdio::piped()).stdout(dup(&stdout)?).stderr(dup(&stderr)?);
     // A hook ends with the runtime that waits for it: `delete --force` may
     // kill a `create` whose hook hangs, and the hook must not run on alone.
-    // SAFETY: between fork and exec, prctl(2) alone, which allocates nothing.
+    // (What the hook starts itself is the hook's to end.)
+    let runtime = nix::unistd::getpid();
+    // SAFETY: between fork and exec, prctl(2) and getppid(2) alone, which
+    // allocate nothing.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+            // Ended already, before the signal was asked for.
+            if nix::unistd::getppid() != runtime {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
             Ok(())
         })
     };

@@ -6,9 +6,11 @@
 
 use std::fs;
 use std::io;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use ch00_process::State;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use serde::{Deserialize, Serialize};
 
 use crate::gate::FIFO;
@@ -112,46 +114,66 @@ pub fn open_ending_create(root: &Path, id: &str) -> io::Result<State> {
         io::ErrorKind::NotFound => not_found(id),
         _ => e,
     };
-    if State::try_open(&dir).map_err(found)?.is_none() && !dir.join(RECORD).exists() {
-        kill_holder(&dir.join("lock"))?;
+    let mut ended = false;
+    loop {
+        if let Some(state) = State::try_open(&dir).map_err(found)? {
+            return Ok(state);
+        }
+        // Another command on it: its turn is short.
+        if dir.join(RECORD).exists() {
+            return State::open(&dir).map_err(found);
+        }
+        // Held with no record: by its `create` (once that has said so), or
+        // by a `delete` that has removed the record already.
+        if !ended {
+            ended = end_creator(&dir)?;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    State::open(&dir).map_err(found)
 }
 
-/// SIGKILL the process holding the `flock(2)` on `lock`, if one does.
-fn kill_holder(lock: &Path) -> io::Result<()> {
+/// Who is creating the container: `create`'s PID and start time, written
+/// as soon as its state is there, so that `delete --force` can end that
+/// process — and no other that has its PID since.
+const CREATOR: &str = "creating";
+
+/// Say that this process is creating the container of `state`.
+pub fn write_creator(state: &State) -> io::Result<()> {
+    let me = std::process::id() as i32;
+    let started = started_at(me).ok_or_else(|| io::Error::other("no start time of our own"))?;
+    fs::write(state.dir().join(CREATOR), format!("{me} {started}\n"))
+}
+
+/// SIGKILL the `create` of the container in `dir` if it still runs, and wait
+/// until it has ended (its hooks are told as it exits: `hooks.rs`). Whether
+/// one was ended.
+fn end_creator(dir: &Path) -> io::Result<bool> {
     use ch00_process::clone::{pidfd_open, send_signal};
     use nix::errno::Errno;
-    let Some(pid) = holder(lock)? else { return Ok(()) };
+    let Ok(said) = fs::read_to_string(dir.join(CREATOR)) else { return Ok(false) };
+    let mut words = said.split_whitespace().map(str::parse::<u64>);
+    let (Some(Ok(pid)), Some(Ok(started))) = (words.next(), words.next()) else {
+        return Ok(false);
+    };
+    let pid = pid as i32;
     let pidfd = match pidfd_open(nix::unistd::Pid::from_raw(pid)) {
         Ok(fd) => fd,
-        Err(Errno::ESRCH) => return Ok(()), // gone meanwhile
+        Err(Errno::ESRCH) => return Ok(false), // ended by itself
         Err(e) => return Err(e.into()),
     };
-    // Still the holder now that it is pinned: so not a process that took
-    // its PID after it ended.
-    if holder(lock)? == Some(pid) {
-        match send_signal(&pidfd, nix::sys::signal::Signal::SIGKILL) {
-            Ok(()) | Err(Errno::ESRCH) => {}
-            Err(e) => return Err(e.into()),
-        }
+    // Pinned by the pidfd: its start time tells it from a later process
+    // with the same PID.
+    if started_at(pid) != Some(started) {
+        return Ok(false);
     }
-    Ok(())
-}
-
-/// The PID holding the `flock(2)` on `lock`, as `/proc/locks` says
-/// (lslocks' source). Waiters are listed too, after `->`: not holders.
-fn holder(lock: &Path) -> io::Result<Option<i32>> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = fs::metadata(lock)?;
-    let (major, minor) = (libc::major(meta.dev()), libc::minor(meta.dev()));
-    let file = format!("{major:02x}:{minor:02x}:{}", meta.ino());
-    let locks = fs::read_to_string("/proc/locks")?;
-    let held = locks.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).find_map(|f| {
-        // `1: FLOCK  ADVISORY  WRITE 20688 fe:00:10174852 0 EOF`
-        (f.get(1) == Some(&"FLOCK") && f.get(5) == Some(&file.as_str())).then(|| f[4].parse().ok())
-    });
-    Ok(held.flatten())
+    match send_signal(&pidfd, nix::sys::signal::Signal::SIGKILL) {
+        Ok(()) | Err(Errno::ESRCH) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // A pidfd turns readable once its process has ended.
+    let mut ready = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    poll(&mut ready, PollTimeout::from(10_000u16)).map_err(io::Error::from)?;
+    Ok(true)
 }
 
 /// Write the record, atomically (a crash leaves the old one or the new one).

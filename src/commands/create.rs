@@ -100,6 +100,11 @@ pub fn set_up(
     let state = State::create_in(root, &bundle.container).map_err(|e| {
         Failure::new(format!("create the state of {id} in {}: {e}", root.display()))
     })?;
+    // For a `delete --force` that comes while we work: see `store::open_ending_create`.
+    if let Err(e) = store::write_creator(&state) {
+        let _ = crate::commands::delete::take_down(state);
+        return Err(Failure::new(format!("create the state of {id}: {e}")));
+    }
     let (hooks, annotations) = (bundle.hooks.clone(), bundle.annotations.clone());
     match launch_and_record(&state, bundle, &bundle_dir, pid_file, console.as_ref(), how) {
         Ok((child, record)) => Ok(SetUp { child, state, record, console: console.filter(|_| own) }),

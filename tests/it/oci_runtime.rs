@@ -587,7 +587,7 @@ fn terminal(lab: &Lab) -> Vec<Row> {
     let mut rows = Vec::new();
     let alone = lab.run(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
     rows.push(row("`create` with no `--console-socket`", &alone));
-    let console = ConsoleListener::new(bundle.join("console.sock"));
+    let console = ConsoleListener::new();
     let socket = console.path.to_str().unwrap().to_owned();
     let said = lab.run(&[
         "create",
