@@ -61,6 +61,13 @@ pub fn write(
     // Docker's: the short id.
     config["hostname"] = json!(container.short_id());
     config["annotations"] = json!({ crate::image_root::ANNOTATION: image_id });
+    // Its cgroup: below chapter 7's parent (the core's default), or the one
+    // `TINCAN_CGROUP_PARENT` names, as for the chapters (the tests give theirs).
+    if let Ok(text) = std::env::var("TINCAN_CGROUP_PARENT") {
+        let parent = ch07_cgroups::parse_parent(&text)
+            .map_err(|e| Failure::new(format!("TINCAN_CGROUP_PARENT={text}: {e}")))?;
+        config["linux"]["cgroupsPath"] = json!(format!("/{}/{}", parent.display(), container.id));
+    }
     if let Some(network) = asked.network {
         let value = crate::bridge_network::Asked {
             bridge: network.bridge.clone(),

@@ -31,20 +31,23 @@ fn what_an_interrupted_run_left_on_the_host_is_taken_down() {
     let before = host_network();
     // Not `work/`'s own entries: `cargo xtask test` sweeps those, and the
     // tests running beside this one are there.
-    let work = crate::support::work_dir("sweep");
+    let work = Leftovers { dir: crate::support::work_dir("sweep"), xtask: xtask.clone() };
     let cgroup_parent = crate::support::marker("test-sweep");
 
     let bridge = format!("tt{}-sw", std::process::id() % 100_000);
-    chapter_killed_on_host(&work.path().join("sandbox-x"), &bridge, &cgroup_parent);
+    chapter_killed_on_host(&work.dir.path().join("sandbox-x"), &bridge, &cgroup_parent);
     for runtime in ["runc", "tincan"] {
-        created_and_left(&work.path().join(format!("oci-{runtime}-x")), runtime, &cgroup_parent);
+        created_and_left(
+            &work.dir.path().join(format!("oci-{runtime}-x")),
+            runtime,
+            &cgroup_parent,
+        );
     }
-    let store = face_left_running(&work.path().join("face-x"));
+    let store = face_left_running(&work.dir.path().join("face-x"));
     assert!(Path::new("/sys/class/net").join(&bridge).exists(), "the chapter's bridge");
     assert_ne!(host_network(), before, "the leftovers are on the host");
 
-    let swept = Command::new(&xtask).arg("sweep").arg("--work").arg(work.path()).output();
-    let swept = swept.expect("run xtask sweep");
+    let swept = work.sweep();
     assert!(swept.status.success(), "{swept:?}");
     let said = String::from_utf8_lossy(&swept.stderr);
     for what in ["the chapters' containers", "runc's container", "tincan's container", "face's"] {
@@ -57,14 +60,14 @@ fn what_an_interrupted_run_left_on_the_host_is_taken_down() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(host_network(), before, "links, nft tables or ip_forward left");
-    let named = work.path().display().to_string();
+    let named = work.dir.path().display().to_string();
     assert_eq!(processes_naming(&named), Vec::<String>::new(), "processes left");
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     assert!(!mounts.contains(&named), "mounts left:\n{mounts}");
     let ps = face(&store, &["ps", "-aq"]).output().expect("tincan ps");
     assert_eq!(String::from_utf8_lossy(&ps.stdout), "", "face containers left");
     for runtime in ["runc", "tincan"] {
-        let state = work.path().join(format!("oci-{runtime}-x/state"));
+        let state = work.dir.path().join(format!("oci-{runtime}-x/state"));
         let left: Vec<_> = std::fs::read_dir(&state).into_iter().flatten().flatten().collect();
         assert!(left.is_empty(), "{runtime} still has {left:?}");
     }
@@ -82,11 +85,35 @@ fn what_an_interrupted_run_left_on_the_host_is_taken_down() {
     }
 }
 
+/// The test's leftovers: swept when it ends, also when it fails before
+/// its own sweep did.
+struct Leftovers {
+    dir: tempfile::TempDir,
+    xtask: PathBuf,
+}
+
+impl Leftovers {
+    fn sweep(&self) -> std::process::Output {
+        let mut sweep = Command::new(&self.xtask);
+        sweep.arg("sweep").arg("--work").arg(self.dir.path());
+        sweep.output().expect("run xtask sweep")
+    }
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.sweep();
+        }
+    }
+}
+
 /// `ch07 run` of a sleeper on the real host, on a bridge of its own, its
 /// runtime then killed: its cgroups, bridge, nft rules and `ip_forward`
 /// stay, recorded in the sandbox's state.
 fn chapter_killed_on_host(dir: &Path, bridge: &str, cgroup_parent: &str) {
     std::fs::create_dir_all(dir).expect("the sandbox's directory");
+    crate::support::note_binaries(dir);
     std::fs::write(dir.join("ran-on-host"), "").expect("its mark");
     copy_template_rootfs(&dir.join("rootfs"));
     let mut runtime = Command::new(chapter_bin("ch07"))
@@ -114,6 +141,7 @@ fn chapter_killed_on_host(dir: &Path, bridge: &str, cgroup_parent: &str) {
 fn created_and_left(dir: &Path, runtime: &str, cgroup_parent: &str) {
     let bundle = dir.join("bundle");
     std::fs::create_dir_all(&bundle).expect("the bundle");
+    crate::support::note_binaries(dir);
     copy_template_rootfs(&bundle.join("rootfs"));
     let cgroups_path = format!("/{cgroup_parent}/{runtime}");
     let config = crate::support::oci::config(&["sleep", "300"], &cgroups_path);
@@ -141,6 +169,7 @@ fn created_and_left(dir: &Path, runtime: &str, cgroup_parent: &str) {
 fn face_left_running(dir: &Path) -> PathBuf {
     let base = dir.join("deep".repeat(20));
     std::fs::create_dir_all(&base).expect("the face's directory");
+    crate::support::note_binaries(dir);
     let rootfs = dir.join("rootfs");
     copy_template_rootfs(&rootfs);
     let tar = dir.join("rootfs.tar");
@@ -148,7 +177,15 @@ fn face_left_running(dir: &Path) -> PathBuf {
     assert!(made.expect("tar").success(), "tar the rootfs");
     for args in [
         &["import", tar.to_str().unwrap(), "left"][..],
-        &["run", "-d", "-p", "18099:80", "left", "sleep", "300"],
+        &[
+            "run",
+            "-d",
+            "-p",
+            &format!("{}:80", 20_000 + std::process::id() % 10_000),
+            "left",
+            "sleep",
+            "300",
+        ],
         &["run", "-dit", "--network", "none", "left", "sh"],
     ] {
         let out = face(&base, args).output().expect("run tincan");
@@ -160,7 +197,7 @@ fn face_left_running(dir: &Path) -> PathBuf {
 /// `tincan ARGS` on the face store in `base`.
 fn face(base: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tincan"));
-    command.envs(crate::support::face::own_network(&base.join("state")));
+    command.envs(crate::support::face::kept_apart(&base.join("state")));
     command.env("TINCAN_ROOT", base.join("store")).arg("--root").arg(base.join("run"));
     command.args(args).stdin(Stdio::null());
     command

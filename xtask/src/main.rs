@@ -166,10 +166,10 @@ fn main() -> Result<()> {
         Task::Rootfs { dir, force } => rootfs::build(&dir, force),
         Task::Test => suite::run(),
         Task::Sweep { work: None } => rootfs::sweep_tests(),
-        Task::Sweep { work: Some(dir) } => {
-            sweep::interrupted_run(&dir);
-            Ok(())
-        }
+        Task::Sweep { work: Some(dir) } => match sweep::interrupted_run(&dir).as_slice() {
+            [] => Ok(()),
+            failed => anyhow::bail!("could not take down all that {failed:?} hold"),
+        },
         Task::Check { chapter } => check::run(&chapter),
         Task::Book => book::build().map(|_| ()),
         Task::Vm { accel, timeout, script } => {

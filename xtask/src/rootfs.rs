@@ -175,13 +175,40 @@ pub fn prepare_tests() -> Result<()> {
     build(&test_rootfs(), true)
 }
 
-/// Take down what tests left on the host, and empty their work directory.
+/// Take down what tests left on the host, and empty their work directory —
+/// but for the directories whose clean-up failed: they hold the records of
+/// what is still there, for the next try.
 pub fn sweep_tests() -> Result<()> {
     let work = workspace_root().join("target/tincan-test/work");
+    // A test binary holds it (shared) while it runs: never sweep a live run.
+    let lock = work.with_extension("lock");
+    fs::create_dir_all(work.parent().expect("in target/tincan-test"))?;
+    let file = fs::File::create(&lock).with_context(|| format!("open {}", lock.display()))?;
+    let Ok(_running) = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+    else {
+        bail!(
+            "a test run in this checkout is still going ({} is held): let it end, or stop it, first",
+            lock.display()
+        );
+    };
     if work.exists() {
-        crate::sweep::interrupted_run(&work);
-        detach_mounts_below(&work)?;
-        fs::remove_dir_all(&work).with_context(|| format!("emptying {}", work.display()))?;
+        let kept = crate::sweep::interrupted_run(&work);
+        for entry in fs::read_dir(&work)? {
+            let path = entry?.path();
+            if kept.contains(&path) {
+                continue;
+            }
+            detach_mounts_below(&path)?;
+            fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+        if !kept.is_empty() {
+            let kept: Vec<String> = kept.iter().map(|p| p.display().to_string()).collect();
+            eprintln!(
+                "\nsweep: KEPT {}: what an interrupted test run left there is still on the host \
+                 (see above); mend what failed, then `cargo xtask sweep` again\n",
+                kept.join(", ")
+            );
+        }
     }
     crate::sweep::empty_test_cgroups();
     Ok(())

@@ -22,41 +22,56 @@ use crate::workspace_root;
 const RAN_ON_HOST: &str = "ran-on-host";
 
 /// Take down what the tests whose directories are in `work` left on the
-/// host; say what was found.
-pub fn interrupted_run(work: &Path) {
+/// host; say what was found. The directories whose clean-up failed, which
+/// hold the records of what is still there.
+pub fn interrupted_run(work: &Path) -> Vec<PathBuf> {
     let entries = std::fs::read_dir(work).into_iter().flatten().flatten();
+    let mut failed = Vec::new();
     for dir in entries.map(|e| e.path()) {
         let name = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        if name.starts_with("sandbox-") && dir.join(RAN_ON_HOST).exists() {
-            sandbox(&dir);
+        let swept = if name.starts_with("sandbox-") && dir.join(RAN_ON_HOST).exists() {
+            sandbox(&dir)
         } else if let Some(runtime) = name.strip_prefix("oci-").and_then(|n| n.split('-').next()) {
-            oci_lab(&dir, runtime);
+            oci_lab(&dir, runtime)
         } else if name.starts_with("face-") {
-            face(&dir);
+            face(&dir)
+        } else if name.starts_with("sweep-") {
+            // The sweep's own test: leftovers of each kind, in there.
+            interrupted_run(&dir).is_empty()
+        } else {
+            true
+        };
+        if !swept {
+            failed.push(dir);
         }
     }
+    failed
 }
 
 /// A chapter's clean-up of the runtimes that died (chapter 10's knows every
 /// chapter's records): their cgroups, bridge, rules and `ip_forward`.
-fn sandbox(dir: &Path) {
-    let mut cleanup = Command::new(binary("ch10"));
+fn sandbox(dir: &Path) -> bool {
+    let mut cleanup = Command::new(binary(dir, "ch10"));
     // The sandbox's state and image store, as its runs had them.
     cleanup.env("TINCAN_STATE_DIR", dir.join("state")).env("TINCAN_ROOT", dir.join("store"));
     cleanup.arg("cleanup");
-    run(&format!("the chapters' containers (left in {})", dir.display()), cleanup);
+    run(&format!("the chapters' containers (left in {})", dir.display()), cleanup)
 }
 
 /// `delete --force` of every container an OCI runtime still has there.
-fn oci_lab(dir: &Path, runtime: &str) {
+fn oci_lab(dir: &Path, runtime: &str) -> bool {
     let root = dir.join("state");
     let program = match runtime {
-        "tincan" => binary("tincan"),
+        "tincan" => binary(dir, "tincan"),
         "runc" | "crun" => PathBuf::from(runtime),
-        _ => return,
+        _ => return true,
     };
     let ids = std::fs::read_dir(&root).into_iter().flatten().flatten();
-    for id in ids.filter_map(|e| e.file_name().into_string().ok()) {
+    let mut swept = true;
+    // (A name starting with a dot is the runtime's own, not a container's.)
+    let ids =
+        ids.filter_map(|e| e.file_name().into_string().ok()).filter(|id| !id.starts_with('.'));
+    for id in ids {
         // crun refuses a hybrid host's cgroups; without the v2 mount, in a
         // mount namespace of its own, it takes the host for a v1 one (the
         // tests run it so). runc and tincan use the v2 mount too.
@@ -69,18 +84,19 @@ fn oci_lab(dir: &Path, runtime: &str) {
             Command::new(&program)
         };
         delete.arg("--root").arg(&root).args(["delete", "--force", &id]);
-        run(&format!("{runtime}'s container {id} (left in {})", dir.display()), delete);
+        swept &= run(&format!("{runtime}'s container {id} (left in {})", dir.display()), delete);
     }
+    swept
 }
 
 /// `rm -f` of every container of a face's store, then `system prune`: its
 /// supervisors, bridge, rules and mounts go with them.
-fn face(dir: &Path) {
+fn face(dir: &Path) -> bool {
     // The store and OCI root are in the directory, or deeper (a test of
     // deep paths): the first directory down that has a store.
-    let Some(base) = first_with_store(dir, 3) else { return };
+    let Some(base) = first_with_store(dir, 3) else { return true };
     let tincan = |args: &[&str]| {
-        let mut command = Command::new(binary("tincan"));
+        let mut command = Command::new(binary(dir, "tincan"));
         // Its network's claims and marks are in its own state directory
         // (`tests/it/support/face.rs`); the bridge's name is in the records.
         command.env("TINCAN_STATE_DIR", base.join("state"));
@@ -91,11 +107,12 @@ fn face(dir: &Path) {
     let listed = tincan(&["ps", "-aq"]).stderr(Stdio::null()).output();
     let ids = listed.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
     let ids: Vec<&str> = ids.split_whitespace().collect();
-    if !ids.is_empty() {
+    let removed = ids.is_empty() || {
         let what = format!("the face's containers (left in {})", dir.display());
-        run(&what, tincan(&[&["rm", "-f"][..], &ids].concat()));
-    }
-    run(&format!("the face's store (left in {})", dir.display()), tincan(&["system", "prune"]));
+        run(&what, tincan(&[&["rm", "-f"][..], &ids].concat()))
+    };
+    let what = format!("the face's store (left in {})", dir.display());
+    removed && run(&what, tincan(&["system", "prune"]))
 }
 
 fn first_with_store(dir: &Path, depth: usize) -> Option<PathBuf> {
@@ -140,22 +157,30 @@ fn remove_empty(dir: &Path) {
     }
 }
 
-fn binary(name: &str) -> PathBuf {
-    workspace_root().join("target/debug").join(name)
+/// The binary `name` of the run that left `dir`: the harness wrote where
+/// its binaries were (`tests/it/support/mod.rs`, `work_dir`).
+fn binary(dir: &Path, name: &str) -> PathBuf {
+    let said = std::fs::read(dir.join("binaries")).ok();
+    let from_run = said.map(|bytes| PathBuf::from(String::from_utf8_lossy(&bytes).into_owned()));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    from_run.unwrap_or_else(|| target.join("debug")).join(name)
 }
 
-/// Run a clean-up; say that it ran, and what it said if it failed. A
-/// failure is not the next run's: it is said, and the run goes on.
-fn run(what: &str, mut command: Command) {
+/// Run a clean-up; say that it ran, and what it said if it failed. Whether
+/// it did its work.
+fn run(what: &str, mut command: Command) -> bool {
     eprintln!("sweep: taking down {what}: an interrupted test run left it");
     match command.stdin(Stdio::null()).output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => eprintln!(
-            "sweep: {:?} failed ({}): {}",
-            command,
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => eprintln!("sweep: {:?}: {e}", command),
+        Ok(out) if out.status.success() => true,
+        Ok(out) => {
+            let said = String::from_utf8_lossy(&out.stderr);
+            eprintln!("sweep: {command:?} failed ({}): {}", out.status, said.trim());
+            false
+        }
+        Err(e) => {
+            eprintln!("sweep: {command:?}: {e}");
+            false
+        }
     }
 }

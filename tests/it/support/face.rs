@@ -26,15 +26,17 @@ pub struct Face {
 
 pub const IMAGE: &str = "face-test";
 
-/// A face's default network, for a test: a bridge and subnet of the test
-/// run's own, and its claims (addresses, ports) in `state` — never the
-/// `tincan0` and 10.89.0.0/24 your containers may be using.
-pub fn own_network(state: &Path) -> [(&'static str, String); 3] {
+/// What keeps a face test's objects on the host apart from yours: a default
+/// bridge and subnet of the test run's own, its claims (addresses, ports)
+/// in `state`, and its cgroups below `tincan-test/` — never the `tincan0`,
+/// 10.89.0.0/24 and `tincan/` your containers may be using.
+pub fn kept_apart(state: &Path) -> [(&'static str, String); 4] {
     let pid = std::process::id();
     [
         ("TINCAN_BRIDGE", format!("tf{}", pid % 100_000)),
         ("TINCAN_SUBNET", format!("10.91.{}.0/24", pid % 256)),
         ("TINCAN_STATE_DIR", state.display().to_string()),
+        ("TINCAN_CGROUP_PARENT", format!("tincan-test/face-{pid}")),
     ]
 }
 
@@ -81,7 +83,7 @@ impl Face {
     /// that runs it on a terminal, or feeds its stdin, or kills it.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tincan"));
-        command.envs(own_network(&self.base.join("state")));
+        command.envs(kept_apart(&self.base.join("state")));
         command.env("TINCAN_ROOT", self.store()).arg("--root").arg(self.oci_root()).args(args);
         command
     }

@@ -166,7 +166,28 @@ fn newest_source(dir: &Path, skip: Option<&str>) -> Option<(SystemTime, PathBuf)
 pub fn work_dir(prefix: &str) -> tempfile::TempDir {
     let work = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tincan-test/work");
     std::fs::create_dir_all(&work).expect("create the work directory");
-    tempfile::Builder::new().prefix(&format!("{prefix}-")).tempdir_in(work).expect("tempdir")
+    // Held (shared) while this test binary runs: the sweep takes it
+    // exclusively, and so never sweeps a run that is still going.
+    static RUNNING: OnceLock<nix::fcntl::Flock<std::fs::File>> = OnceLock::new();
+    RUNNING.get_or_init(|| {
+        let lock = work.with_extension("lock");
+        let file = std::fs::File::create(&lock).expect("the work directory's lock");
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockShared).expect("lock it")
+    });
+    let dir =
+        tempfile::Builder::new().prefix(&format!("{prefix}-")).tempdir_in(work).expect("tempdir");
+    note_binaries(dir.path());
+    dir
+}
+
+/// Write into `dir` where this run's binaries are (target/PROFILE, from
+/// target/PROFILE/deps/it-HASH), for the sweep to take down what a test
+/// left there with the same.
+pub fn note_binaries(dir: &Path) {
+    let exe = std::env::current_exe().expect("own path");
+    let binaries = exe.parent().and_then(|d| d.parent()).expect("target/PROFILE");
+    std::fs::write(dir.join("binaries"), binaries.as_os_str().as_encoded_bytes())
+        .expect("say which binaries");
 }
 
 /// A copy of the template rootfs at `dest` (which must not exist yet), its

@@ -286,13 +286,19 @@ pub fn config(args: &[&str], cgroups_path: &str) -> Value {
 pub struct ConsoleListener {
     listener: std::os::unix::net::UnixListener,
     pub path: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl ConsoleListener {
-    pub fn new(path: PathBuf) -> ConsoleListener {
+    /// In a short directory of its own under the system's temporary one: a
+    /// socket's address holds 107 bytes of path, which a checkout's path
+    /// may leave no room for (and runc and crun take no longer one).
+    pub fn new() -> ConsoleListener {
+        let dir = tempfile::Builder::new().prefix("tincan-tty-").tempdir().expect("a temp dir");
+        let path = dir.path().join("sock");
         let listener =
             std::os::unix::net::UnixListener::bind(&path).expect("bind the console socket");
-        ConsoleListener { listener, path }
+        ConsoleListener { listener, path, _dir: dir }
     }
 
     /// The descriptor the runtime sent (after `create` returned, it has).
