@@ -154,6 +154,50 @@ fn a_bridged_container_leaves_the_hosts_network_as_it_was() {
     assert_eq!(network(), before, "ch06 left something in the host's network");
 }
 
+/// `ip_forward` is the host's, whatever state directory a runtime keeps:
+/// two containers on the real host, each with a state directory, bridge and
+/// subnet of its own (as a test's and yours would be). The first, which
+/// switched forwarding on, ends while the second still needs it: it stays
+/// on; then the second ends, and it is as it was.
+#[test]
+fn forwarding_stays_on_while_a_bridge_of_another_state_needs_it() {
+    if !root_or_skip(module_path!()) {
+        return;
+    }
+    let _host = crate::support::HOST.lock().unwrap_or_else(|e| e.into_inner());
+    let forwarding = || std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let before = forwarding();
+    let (first, second) = (Sandbox::new(), Sandbox::new());
+    // Each runs until its stdin ends.
+    let start = |sandbox: &Sandbox| {
+        let mut runtime = sandbox
+            .command_on_host("ch06")
+            .arg("run")
+            .arg(sandbox.rootfs())
+            .args(["sh", "-c", "echo up; read x; exit 0"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run ch06");
+        let mut out = std::io::BufReader::new(runtime.stdout.take().expect("its output"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).expect("its first line");
+        assert_eq!(line, "up\n", "the container never ran");
+        runtime
+    };
+    let end = |mut runtime: std::process::Child| {
+        drop(runtime.stdin.take());
+        assert!(runtime.wait().expect("wait for ch06").success());
+    };
+    let first_run = start(&first);
+    assert_eq!(forwarding(), "1\n", "on with the first bridge");
+    let second_run = start(&second);
+    end(first_run);
+    assert_eq!(forwarding(), "1\n", "still on: the second bridge needs it");
+    end(second_run);
+    assert_eq!(forwarding(), before, "as it was, once no bridge is left");
+}
+
 /// Outbound NAT, proven against an "upstream" host the test builds: a network
 /// namespace at 198.51.100.2, reached from the sandbox's host through a veth pair.
 /// Its web server reports the client address it sees: the host's, not the

@@ -88,9 +88,50 @@ use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 use crate::nft::{self, TABLE, field, matches, meta, prefix, rule, text};
 use crate::ports::PortMapping;
 
+/// How the tag of every bridge's rules begins.
+const BRIDGE_TAG: &str = "tincan bridge ";
+
 /// The tag of a bridge's rules.
 pub fn bridge_tag(bridge: &str) -> String {
-    format!("tincan bridge {bridge}")
+    format!("{BRIDGE_TAG}{bridge}")
+}
+
+/// Is a bridge of any tincan on this host in use — whatever state directory
+/// its runtime keeps? Its rules are in the host's one table `ip tincan`.
+pub fn any_bridge() -> Result<bool, StepError> {
+    Ok(tags()?.iter().any(|tag| tag.starts_with(BRIDGE_TAG)))
+}
+
+/// A mark in tincan's table: a rule tagged `tag` in the chain `marks`, which
+/// no packet ever enters (no hook). The table is the host's, so every
+/// runtime sees the mark, whatever its state directory.
+pub fn add_mark(tag: &str) -> Result<(), StepError> {
+    let mut batch = Batch::new();
+    batch.add(NfListObject::Table(nft::our_table()));
+    let marks = our_chain("marks");
+    batch.add(NfListObject::Chain(marks.clone()));
+    let count = Statement::Counter(nftables::stmt::Counter::Anonymous(None));
+    batch.add(NfListObject::Rule(rule(&marks, vec![count], tag)));
+    nft::apply(batch, &format!("mark \"{tag}\""))
+}
+
+/// Is there a mark tagged `tag`?
+pub fn has_mark(tag: &str) -> Result<bool, StepError> {
+    Ok(tags()?.iter().any(|t| t == tag))
+}
+
+/// The tags of the rules in tincan's table.
+fn tags() -> Result<Vec<String>, StepError> {
+    let ruleset = nft::ruleset()?;
+    let rules = ruleset.objects.iter().filter_map(|object| match object {
+        NfObject::ListObject(NfListObject::Rule(r))
+            if r.family == NfFamily::IP && r.table == TABLE =>
+        {
+            r.comment.as_deref().map(str::to_owned)
+        }
+        _ => None,
+    });
+    Ok(rules.collect())
 }
 
 /// The tag of a container's rules.

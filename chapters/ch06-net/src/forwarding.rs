@@ -9,16 +9,19 @@
 //! bridge's own interface and goes away with it.
 
 use std::fs;
-use std::path::PathBuf;
 
 use ch00_process::{Doing, StepError};
 
+use crate::firewall;
+
 const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 
-/// Remembers that forwarding was off before tincan switched it on.
-fn marker() -> PathBuf {
-    crate::net_dir().join("ip_forward-was-off")
-}
+/// Remembers that forwarding was off before tincan switched it on: a mark in
+/// the host's table `ip tincan`, not a file in a state directory. The setting
+/// is the host's, and so must be who switched it on and who still needs it:
+/// another tincan with a state directory of its own (a test's, a user's)
+/// sees the same table.
+const WAS_OFF: &str = "tincan ip_forward was off";
 
 /// For a bridge just created: forwarding on, and loopback-sourced packets allowed
 /// out of this bridge.
@@ -27,23 +30,18 @@ pub fn on(bridge: &str) -> Result<(), StepError> {
     fs::write(&localnet, "1").doing(|| format!("write {localnet}"))?;
     let current = fs::read_to_string(IP_FORWARD).doing(|| format!("read {IP_FORWARD}"))?;
     if current.trim() == "0" {
-        fs::write(marker(), "").doing(|| format!("write {}", marker().display()))?;
+        firewall::add_mark(WAS_OFF)?;
         fs::write(IP_FORWARD, "1").doing(|| format!("write {IP_FORWARD}"))?;
     }
     Ok(())
 }
 
-/// When a bridge is removed: switch forwarding back off if we switched it on and
-/// no other bridge of ours is in use.
+/// When a bridge has been removed, its rules with it: switch forwarding back
+/// off if tincan switched it on and no bridge of any tincan is left.
 pub fn restore() -> Result<(), StepError> {
-    let in_use = fs::read_dir(crate::net_dir())
-        .map(|entries| {
-            entries.flatten().any(|e| e.path().is_dir() && crate::claim::any_in(&e.path()))
-        })
-        .unwrap_or(false);
-    if in_use || !marker().exists() {
+    if firewall::any_bridge()? || !firewall::has_mark(WAS_OFF)? {
         return Ok(());
     }
     fs::write(IP_FORWARD, "0").doing(|| format!("write {IP_FORWARD}"))?;
-    fs::remove_file(marker()).doing(|| format!("remove {}", marker().display()))
+    crate::nft::remove_tagged(WAS_OFF)
 }
