@@ -91,7 +91,7 @@ fn bridged_containers_reach_each_other_and_leave_nothing_behind() {
     let run = sandbox.script(&script);
     assert_eq!(
         run.stdout,
-        "inet 10.123.0.3/24\nroot:x:0:\nnogroup:x:65534:\nclient 0 server 0\nlo\nlock\n",
+        "inet 10.123.0.3/24\nroot:x:0:\nnogroup:x:65534:\nclient 0 server 0\nlo\n",
         "{run:?}"
     );
 }
@@ -165,37 +165,27 @@ fn forwarding_stays_on_while_a_bridge_of_another_state_needs_it() {
         return;
     }
     let _host = crate::support::HOST.lock().unwrap_or_else(|e| e.into_inner());
-    let forwarding = || std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
-    let before = forwarding();
+    const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+    let forwarding = || std::fs::read_to_string(IP_FORWARD).unwrap();
+    // Off to begin with, whatever it was (the host's value comes back at the
+    // end): with it on already, tincan never switches it, and there would
+    // be nothing to see.
+    struct PutBack(String);
+    impl Drop for PutBack {
+        fn drop(&mut self) {
+            let _ = std::fs::write(IP_FORWARD, &self.0);
+        }
+    }
+    let _put_back = PutBack(forwarding());
+    std::fs::write(IP_FORWARD, "0").expect("switch forwarding off");
     let (first, second) = (Sandbox::new(), Sandbox::new());
-    // Each runs until its stdin ends.
-    let start = |sandbox: &Sandbox| {
-        let mut runtime = sandbox
-            .command_on_host("ch06")
-            .arg("run")
-            .arg(sandbox.rootfs())
-            .args(["sh", "-c", "echo up; read x; exit 0"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("run ch06");
-        let mut out = std::io::BufReader::new(runtime.stdout.take().expect("its output"));
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).expect("its first line");
-        assert_eq!(line, "up\n", "the container never ran");
-        runtime
-    };
-    let end = |mut runtime: std::process::Child| {
-        drop(runtime.stdin.take());
-        assert!(runtime.wait().expect("wait for ch06").success());
-    };
-    let first_run = start(&first);
+    let first_run = first.start_on_host("ch06");
     assert_eq!(forwarding(), "1\n", "on with the first bridge");
-    let second_run = start(&second);
-    end(first_run);
+    let second_run = second.start_on_host("ch06");
+    assert_eq!(first_run.finish(), 0);
     assert_eq!(forwarding(), "1\n", "still on: the second bridge needs it");
-    end(second_run);
-    assert_eq!(forwarding(), before, "as it was, once no bridge is left");
+    assert_eq!(second_run.finish(), 0);
+    assert_eq!(forwarding(), "0\n", "off again, once no bridge is left");
 }
 
 /// Outbound NAT, proven against an "upstream" host the test builds: a network
@@ -285,7 +275,7 @@ fn a_killed_container_leaves_nothing_behind() {
     assert_eq!(
         run.stdout,
         format!(
-            "runtime 137\nlo\n{state}/containers:\n\n{state}/net:\nlock\n",
+            "runtime 137\nlo\n{state}/containers:\n\n{state}/net:\n",
             state = sandbox.state_dir().display()
         ),
         "{run:?}"

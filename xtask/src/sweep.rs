@@ -97,7 +97,7 @@ fn face(dir: &Path) -> bool {
     let Some(base) = first_with_store(dir, 3) else { return true };
     let tincan = |args: &[&str]| {
         let mut command = Command::new(binary(dir, "tincan"));
-        // Its network's claims and marks are in its own state directory
+        // Its network's claims are in its own state directory
         // (`tests/it/support/face.rs`); the bridge's name is in the records.
         command.env("TINCAN_STATE_DIR", base.join("state"));
         command.env("TINCAN_ROOT", base.join("store")).arg("--root").arg(base.join("run"));

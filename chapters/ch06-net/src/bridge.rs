@@ -265,17 +265,21 @@ fn release_leases(bridge: &str, owner: &str) -> Result<(), StepError> {
 
 /// Serialise the network's set-up and tear-down between runtimes: creating and
 /// removing a bridge, its rules in tincan's one nftables table, and switching
-/// forwarding on and off must not race. (One lock for every bridge: the
-/// forwarding switch and the table are shared by all of them. It is released
-/// when the returned value drops.)
+/// forwarding on and off must not race. (One lock for every bridge, in the
+/// host's place for locks, not in a state directory: the forwarding switch
+/// and the table are shared by every tincan on the host, whatever state it
+/// keeps. It is released when the returned value drops.)
 fn lock() -> Result<Flock<File>, StepError> {
-    let path = crate::net_dir().join("lock");
-    fs::create_dir_all(path.parent().expect("in the state directory"))
+    let path = std::path::Path::new(HOST_LOCK);
+    fs::create_dir_all(path.parent().expect("in /run/lock"))
         .doing(|| format!("create {}", path.display()))?;
-    let file = File::create(&path).doing(|| format!("create {}", path.display()))?;
+    let file = File::create(path).doing(|| format!("create {}", path.display()))?;
     Flock::lock(file, FlockArg::LockExclusive)
         .map_err(|(_, e)| StepError::new("lock the bridge", e))
 }
+
+/// The lock of [`lock`].
+const HOST_LOCK: &str = "/run/lock/tincan-net.lock";
 
 /// What tincan writes in the alias of the bridges it makes (`ip link` shows it):
 /// an interface of that name without it — `docker0`, `virbr0`, a host's `br0` —

@@ -96,10 +96,10 @@ pub fn bridge_tag(bridge: &str) -> String {
     format!("{BRIDGE_TAG}{bridge}")
 }
 
-/// Is a bridge of any tincan on this host in use — whatever state directory
-/// its runtime keeps? Its rules are in the host's one table `ip tincan`.
-pub fn any_bridge() -> Result<bool, StepError> {
-    Ok(tags()?.iter().any(|tag| tag.starts_with(BRIDGE_TAG)))
+/// Among the tags of tincan's rules (`nft::our_tags`), is there a bridge's —
+/// of any tincan on this host, whatever state directory its runtime keeps?
+pub fn any_bridge(tags: &[String]) -> bool {
+    tags.iter().any(|tag| tag.starts_with(BRIDGE_TAG))
 }
 
 /// A mark in tincan's table: a rule tagged `tag` in the chain `marks`, which
@@ -113,25 +113,6 @@ pub fn add_mark(tag: &str) -> Result<(), StepError> {
     let count = Statement::Counter(nftables::stmt::Counter::Anonymous(None));
     batch.add(NfListObject::Rule(rule(&marks, vec![count], tag)));
     nft::apply(batch, &format!("mark \"{tag}\""))
-}
-
-/// Is there a mark tagged `tag`?
-pub fn has_mark(tag: &str) -> Result<bool, StepError> {
-    Ok(tags()?.iter().any(|t| t == tag))
-}
-
-/// The tags of the rules in tincan's table.
-fn tags() -> Result<Vec<String>, StepError> {
-    let ruleset = nft::ruleset()?;
-    let rules = ruleset.objects.iter().filter_map(|object| match object {
-        NfObject::ListObject(NfListObject::Rule(r))
-            if r.family == NfFamily::IP && r.table == TABLE =>
-        {
-            r.comment.as_deref().map(str::to_owned)
-        }
-        _ => None,
-    });
-    Ok(rules.collect())
 }
 
 /// The tag of a container's rules.

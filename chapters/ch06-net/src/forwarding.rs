@@ -20,7 +20,8 @@ const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 /// the host's table `ip tincan`, not a file in a state directory. The setting
 /// is the host's, and so must be who switched it on and who still needs it:
 /// another tincan with a state directory of its own (a test's, a user's)
-/// sees the same table.
+/// sees the same table. (An `nft flush ruleset` takes the mark away with
+/// the rest: forwarding then stays on.)
 const WAS_OFF: &str = "tincan ip_forward was off";
 
 /// For a bridge just created: forwarding on, and loopback-sourced packets allowed
@@ -39,9 +40,12 @@ pub fn on(bridge: &str) -> Result<(), StepError> {
 /// When a bridge has been removed, its rules with it: switch forwarding back
 /// off if tincan switched it on and no bridge of any tincan is left.
 pub fn restore() -> Result<(), StepError> {
-    if firewall::any_bridge()? || !firewall::has_mark(WAS_OFF)? {
+    let tags = crate::nft::our_tags()?;
+    if firewall::any_bridge(&tags) || !tags.iter().any(|tag| tag == WAS_OFF) {
         return Ok(());
     }
-    fs::write(IP_FORWARD, "0").doing(|| format!("write {IP_FORWARD}"))?;
-    crate::nft::remove_tagged(WAS_OFF)
+    // The mark first: were we stopped in between, forwarding stays on — not
+    // a mark left to switch off, later, what someone else switched on.
+    crate::nft::remove_tagged(WAS_OFF)?;
+    fs::write(IP_FORWARD, "0").doing(|| format!("write {IP_FORWARD}"))
 }

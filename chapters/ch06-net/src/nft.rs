@@ -63,6 +63,25 @@ pub fn apply(batch: Batch, what: &str) -> Result<(), StepError> {
     helper::apply_ruleset(&batch.to_nftables()).map_err(|e| failed(what, &e))
 }
 
+/// The tags of the rules in tincan's table (none without `nft`: then no
+/// rule of ours can have been added).
+pub fn our_tags() -> Result<Vec<String>, StepError> {
+    let ruleset = match helper::get_current_ruleset() {
+        Ok(ruleset) => ruleset,
+        Err(NftablesError::NftExecution { .. }) => return Ok(Vec::new()),
+        Err(e) => return Err(failed("list nftables rules", &e)),
+    };
+    let tags = ruleset.objects.iter().filter_map(|object| match object {
+        NfObject::ListObject(NfListObject::Rule(r))
+            if r.family == NfFamily::IP && r.table == TABLE =>
+        {
+            r.comment.as_deref().map(str::to_owned)
+        }
+        _ => None,
+    });
+    Ok(tags.collect())
+}
+
 /// Remove every rule tagged `tag`, in any table; remove tincan's own table when
 /// no rule is left in it.
 pub fn remove_tagged(tag: &str) -> Result<(), StepError> {
