@@ -90,8 +90,7 @@ fn bridged_containers_reach_each_other_and_leave_nothing_behind() {
     );
     let run = sandbox.script(&script);
     assert_eq!(
-        run.stdout,
-        "inet 10.123.0.3/24\nroot:x:0:\nnogroup:x:65534:\nclient 0 server 0\nlo\n",
+        run.stdout, "inet 10.123.0.3/24\nroot:x:0:\nnogroup:x:65534:\nclient 0 server 0\nlo\n",
         "{run:?}"
     );
 }
